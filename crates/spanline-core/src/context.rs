@@ -1,0 +1,467 @@
+//! The context store: every span's fields, encoded once, merged with its
+//! ancestors' at creation, and readable by any layer in O(1) per event.
+//!
+//! # Model
+//!
+//! Each span gets a private extension holding an `Arc<Node>`:
+//! - `own`: the span's own fields, in declaration order;
+//! - `merged`: the span's fields and all its ancestors', one entry per key,
+//!   root first, the nearest span's value winning;
+//! - `dynamic`: keys set at run time with [`set`], shared by every span under
+//!   the same root.
+//!
+//! A value given when the span is created is fixed: an already-encoded JSON
+//! fragment behind an `Arc`, copied by reference into descendants. A field
+//! declared `Empty` gets a shared late slot instead, so a later
+//! `Span::record` shows up on lines of descendants and tasks that exist
+//! already. A span without fields shares its parent's node.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::encode::{self, NumberPolicy};
+use crate::fields::{forward_visit, Val, ValueSink};
+
+// ==== storage ====
+
+/// A context key: a field name (static) or a key set at run time.
+#[derive(Clone, Debug)]
+pub(crate) enum Key {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Key {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Static(s) => s,
+            Key::Shared(s) => s,
+        }
+    }
+}
+
+/// Where an entry's value lives.
+#[derive(Clone, Debug)]
+pub(crate) enum Slot {
+    /// Encoded when the span was created; never changes.
+    Fixed(Arc<str>),
+    /// Declared `Empty`; filled later and shared by all descendants.
+    Late(Arc<ArcSwapOption<String>>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) key: Key,
+    pub(crate) slot: Slot,
+}
+
+impl Entry {
+    /// Calls `f` with the entry's JSON value, if it has one now.
+    #[inline]
+    pub(crate) fn with_json<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
+        match &self.slot {
+            Slot::Fixed(json) => Some(f(json)),
+            Slot::Late(cell) => cell.load().as_deref().map(|json| f(json)),
+        }
+    }
+}
+
+/// Keys set with [`set`], shared by every span under one root.
+#[derive(Debug, Default)]
+pub(crate) struct Dynamic {
+    pub(crate) entries: ArcSwap<Vec<(Arc<str>, Arc<str>)>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) own: Box<[Entry]>,
+    pub(crate) merged: Box<[Entry]>,
+    pub(crate) dynamic: Arc<Dynamic>,
+}
+
+/// The span extension. A newtype, so no other layer's data collides with it.
+#[derive(Debug)]
+pub(crate) struct SpanContext {
+    pub(crate) node: Arc<Node>,
+    /// False when the span has no fields and shares its parent's node.
+    pub(crate) owns_node: bool,
+}
+
+// ==== the layer ====
+
+/// The layer that stores span fields for every other spanline layer.
+///
+/// Register it first, directly on the `Registry` and without a per-layer
+/// filter: `Layered` calls inner layers first, so the context of a span
+/// exists before any output layer sees the span or its events.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("request", request_id = "r-1").entered();
+///     assert_eq!(
+///         spanline_core::CtxView::current().unwrap().get("request_id").unwrap().as_str().unwrap(),
+///         "r-1"
+///     );
+/// });
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ContextLayer {
+    values: ValueSink,
+}
+
+impl ContextLayer {
+    /// A context layer with the default [`NumberPolicy`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets how span field numbers are encoded. Use the same policy as the
+    /// output layers so numbers look alike whether they come from an event
+    /// or from a span.
+    #[must_use]
+    pub fn with_number_policy(mut self, numbers: NumberPolicy) -> Self {
+        self.values = ValueSink { numbers };
+        self
+    }
+}
+
+impl<S> Layer<S> for ContextLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // Encode first: user Debug impls run here, before any lock is held.
+        let mut visitor = SpanVisitor { values: self.values, entries: Vec::new() };
+        attrs.record(&mut visitor);
+        let mut own = visitor.entries;
+        for field in attrs.metadata().fields() {
+            if !own.iter().any(|e| e.key.as_str() == field.name()) {
+                own.push(Entry { key: Key::Static(field.name()), slot: Slot::Late(Arc::default()) });
+            }
+        }
+
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span.parent().and_then(|p| p.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+        let ext = match parent {
+            Some(node) if own.is_empty() => SpanContext { node, owns_node: false },
+            parent => {
+                let (merged, dynamic) = match &parent {
+                    Some(p) => (merge(&p.merged, &own), p.dynamic.clone()),
+                    None => (own.clone().into_boxed_slice(), Arc::default()),
+                };
+                let node = Node { own: own.into_boxed_slice(), merged, dynamic };
+                SpanContext { node: Arc::new(node), owns_node: true }
+            }
+        };
+        let mut extensions = span.extensions_mut();
+        if extensions.get_mut::<SpanContext>().is_none() {
+            extensions.insert(ext);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let mut visitor = SpanVisitor { values: self.values, entries: Vec::new() };
+        values.record(&mut visitor);
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        let Some(sc) = extensions.get_mut::<SpanContext>() else { return };
+        let mut changed_fixed = Vec::new();
+        for entry in visitor.entries {
+            let Slot::Fixed(json) = entry.slot else { continue };
+            match sc.node.own.iter().find(|e| e.key.as_str() == entry.key.as_str()) {
+                Some(Entry { slot: Slot::Late(cell), .. }) => cell.store(Some(Arc::new(json.to_string()))),
+                _ => changed_fixed.push(Entry { key: entry.key, slot: Slot::Fixed(json) }),
+            }
+        }
+        if changed_fixed.is_empty() || !sc.owns_node {
+            return;
+        }
+        // A fixed value was recorded again: later children and events of this
+        // span see the new value; children created before keep their copy.
+        let mut own = sc.node.own.to_vec();
+        for entry in changed_fixed {
+            match own.iter_mut().find(|e| e.key.as_str() == entry.key.as_str()) {
+                Some(slot) => *slot = entry,
+                None => own.push(entry),
+            }
+        }
+        let merged = merge(&sc.node.merged, &own);
+        sc.node = Arc::new(Node { own: own.into_boxed_slice(), merged, dynamic: sc.node.dynamic.clone() });
+    }
+
+    fn on_event(&self, _event: &Event<'_>, _ctx: Context<'_, S>) {
+        crate::line::next_event();
+    }
+}
+
+/// Merges a span's own entries over its parent's: the parent's order is kept,
+/// a key the span redefines takes the span's slot, new keys come last.
+fn merge(parent: &[Entry], own: &[Entry]) -> Box<[Entry]> {
+    let mut merged = Vec::with_capacity(parent.len() + own.len());
+    for p in parent {
+        match own.iter().find(|o| o.key.as_str() == p.key.as_str()) {
+            Some(o) => merged.push(o.clone()),
+            None => merged.push(p.clone()),
+        }
+    }
+    for o in own {
+        if !parent.iter().any(|p| p.key.as_str() == o.key.as_str()) {
+            merged.push(o.clone());
+        }
+    }
+    merged.into_boxed_slice()
+}
+
+/// Encodes each span field into its own JSON fragment.
+struct SpanVisitor {
+    values: ValueSink,
+    entries: Vec<Entry>,
+}
+
+impl SpanVisitor {
+    fn push(&mut self, key: Key, json: Vec<u8>) {
+        // The buffer holds valid UTF-8: escaped strings and ASCII numbers.
+        let json = String::from_utf8(json).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        self.entries.push(Entry { key, slot: Slot::Fixed(Arc::from(json)) });
+    }
+
+    fn value(&mut self, field: &Field, v: Val<'_>) {
+        let mut json = Vec::new();
+        self.values.write(&mut json, v);
+        self.push(Key::Static(field.name()), json);
+    }
+
+    fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
+        let mut json = Vec::new();
+        encode::write_display(&mut json, &err);
+        self.push(Key::Static(field.name()), json);
+        if err.source().is_some() {
+            let mut sources = Vec::new();
+            self.values.write_sources(&mut sources, err);
+            self.push(Key::Shared(Arc::from(format!("{}.sources", field.name()))), sources);
+        }
+    }
+}
+
+impl Visit for SpanVisitor {
+    forward_visit!();
+}
+
+// ==== reading the context ====
+
+/// A span's context as the event at hand sees it: the span's fields, its
+/// ancestors', and the keys set with [`set`].
+///
+/// Cheap to clone (one `Arc`). Other layers get it with
+/// [`CtxView::of_event`]; application code with [`CtxView::current`].
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _req = tracing::info_span!("request", request_id = "r-1", user_id = tracing::field::Empty).entered();
+///     let _db = tracing::info_span!("db", table = "users", attempt = 2).entered();
+///     spanline_core::set("user_id", 42u64);
+///     let ctx = spanline_core::CtxView::current().unwrap();
+///     assert_eq!(ctx.get("table").unwrap().as_str().unwrap(), "users");
+///     assert_eq!(ctx.get("attempt").unwrap().as_json(), "2");
+///     assert_eq!(ctx.get("user_id").unwrap().as_json(), "42");
+///     let keys: Vec<String> = ctx.iter().map(|(k, _)| k.to_string()).collect();
+///     assert_eq!(keys, ["request_id", "user_id", "table", "attempt"]);
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct CtxView {
+    node: Arc<Node>,
+}
+
+/// One context value, as the JSON that spanline writes for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldValue {
+    json: Arc<str>,
+}
+
+impl FieldValue {
+    /// The value as JSON text: `"abc"`, `42`, `true`, `["a"]`.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+
+    /// The value as a string, when it is a JSON string.
+    pub fn as_str(&self) -> Option<Cow<'_, str>> {
+        encode::decode_str(&self.json)
+    }
+}
+
+impl fmt::Display for FieldValue {
+    /// Strings without quotes, everything else as JSON.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_str() {
+            Some(s) => f.write_str(&s),
+            None => f.write_str(&self.json),
+        }
+    }
+}
+
+impl CtxView {
+    /// The context of the span the event belongs to, as seen by a layer.
+    /// `None` when the event is outside any span, or when [`ContextLayer`]
+    /// is not registered.
+    pub fn of_event<S>(ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Self>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = ctx.event_span(event)?;
+        let node = span.extensions().get::<SpanContext>()?.node.clone();
+        Some(Self { node })
+    }
+
+    /// The context of the current span of the current thread's subscriber.
+    /// `None` outside any span, or when the subscriber is not a
+    /// `tracing_subscriber::Registry` with a [`ContextLayer`].
+    pub fn current() -> Option<Self> {
+        with_current_span(|sc| Self { node: sc.node.clone() })
+    }
+
+    /// The value for `key`: the nearest span that defines it wins, then keys
+    /// set with [`set`]. A late field that was never recorded is absent.
+    pub fn get(&self, key: &str) -> Option<FieldValue> {
+        if let Some(entry) = self.node.merged.iter().find(|e| e.key.as_str() == key) {
+            if let Some(json) = entry.with_json(|json| Arc::<str>::from(json)) {
+                return Some(FieldValue { json });
+            }
+        }
+        let dynamic = self.node.dynamic.entries.load();
+        dynamic.iter().find(|(k, _)| &**k == key).map(|(_, v)| FieldValue { json: v.clone() })
+    }
+
+    /// Every key and value, in output order: span fields root first (each key
+    /// once, nearest value), then keys set with [`set`] that no span defines.
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue)> + '_ {
+        let spans = self.node.merged.iter().filter_map(|e| {
+            e.with_json(|json| (Cow::Borrowed(e.key.as_str()), FieldValue { json: Arc::from(json) }))
+        });
+        let dynamic = self.node.dynamic.entries.load_full();
+        let extra: Vec<_> = dynamic
+            .iter()
+            .filter(|(k, _)| !self.node.merged.iter().any(|e| e.key.as_str() == &**k))
+            .map(|(k, v)| (Cow::Owned(k.to_string()), FieldValue { json: v.clone() }))
+            .collect();
+        spans.chain(extra)
+    }
+}
+
+/// Runs `f` on the current span's context, through the thread's dispatcher.
+fn with_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing_core::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let id = dispatch.current_span().id()?.clone();
+        let span = registry.span(&id)?;
+        let ext = span.extensions();
+        ext.get::<SpanContext>().zip(f.take()).map(|(sc, f)| f(sc))
+    })
+}
+
+// ==== setting keys at run time ====
+
+/// A value that [`set`] can store: strings, integers, floats and booleans.
+pub trait ContextValue {
+    /// Writes the value as JSON.
+    fn write_json(&self, buf: &mut Vec<u8>, numbers: &NumberPolicy);
+}
+
+impl ContextValue for str {
+    fn write_json(&self, buf: &mut Vec<u8>, _: &NumberPolicy) {
+        encode::write_str(buf, self);
+    }
+}
+impl ContextValue for String {
+    fn write_json(&self, buf: &mut Vec<u8>, _: &NumberPolicy) {
+        encode::write_str(buf, self);
+    }
+}
+impl<T: ContextValue + ?Sized> ContextValue for &T {
+    fn write_json(&self, buf: &mut Vec<u8>, numbers: &NumberPolicy) {
+        (**self).write_json(buf, numbers);
+    }
+}
+impl ContextValue for bool {
+    fn write_json(&self, buf: &mut Vec<u8>, _: &NumberPolicy) {
+        encode::write_bool(buf, *self);
+    }
+}
+impl ContextValue for f64 {
+    fn write_json(&self, buf: &mut Vec<u8>, numbers: &NumberPolicy) {
+        numbers.write_f64(buf, *self);
+    }
+}
+macro_rules! context_int {
+    ($method:ident as $wide:ty: $($t:ty),*) => {$(
+        impl ContextValue for $t {
+            fn write_json(&self, buf: &mut Vec<u8>, numbers: &NumberPolicy) {
+                numbers.$method(buf, <$wide>::from(*self));
+            }
+        }
+    )*};
+}
+context_int!(write_u64 as u64: u8, u16, u32, u64);
+context_int!(write_i64 as i64: i8, i16, i32, i64);
+impl ContextValue for usize {
+    fn write_json(&self, buf: &mut Vec<u8>, numbers: &NumberPolicy) {
+        numbers.write_u64(buf, *self as u64);
+    }
+}
+
+/// Sets `key` in the current context, like structlog's `bind`.
+///
+/// If the nearest span that declares `key` declared it `Empty`, this records
+/// it there. Otherwise the key is attached to the current context root (the
+/// outermost span), where every line of the request or job shows it from now
+/// on, including lines of tasks and threads that carry the context already;
+/// a value a span declares for the same key takes precedence.
+///
+/// Returns `false` (and stores nothing) outside any span, or when the
+/// subscriber has no [`ContextLayer`].
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
+///     let _auth = tracing::info_span!("authenticate").entered();
+///     assert!(spanline_core::set("user_id", "alice"));
+///     drop(_auth);
+///     assert_eq!(spanline_core::CtxView::current().unwrap().get("user_id").unwrap().to_string(), "alice");
+/// });
+/// assert!(!spanline_core::set("user_id", "nobody"));
+/// ```
+pub fn set(key: &str, value: impl ContextValue) -> bool {
+    let mut json = Vec::new();
+    value.write_json(&mut json, &NumberPolicy::default());
+    let json = String::from_utf8_lossy(&json).into_owned();
+    with_current_span(|sc| {
+        if let Some(Entry { slot: Slot::Late(cell), .. }) = sc.node.merged.iter().find(|e| e.key.as_str() == key) {
+            cell.store(Some(Arc::new(json)));
+            return;
+        }
+        let value: Arc<str> = Arc::from(json);
+        sc.node.dynamic.entries.rcu(|current| {
+            let mut next: Vec<_> = current.iter().filter(|(k, _)| &**k != key).cloned().collect();
+            next.push((Arc::from(key), value.clone()));
+            next
+        });
+    })
+    .is_some()
+}

@@ -1,0 +1,290 @@
+//! Direct JSON encoding primitives: string escaping, numbers, and an
+//! escaping [`fmt::Write`] adapter for `Debug` and `Display` values.
+//!
+//! Everything writes bytes straight into a `Vec<u8>`: no `serde_json::Value`,
+//! no intermediate `String`, and no UTF-8 re-validation (the input is already
+//! `&str`, and escaping never splits a code point).
+
+use std::fmt;
+
+/// How numbers that JSON cannot carry faithfully are written.
+///
+/// JSON parsers in JavaScript and many log pipelines read numbers as `f64`,
+/// which holds integers exactly only up to 2^53, and JSON has no NaN or
+/// infinity. The same policy applies in every spanline layer.
+///
+/// ```
+/// use spanline_core::{NumberPolicy, NonFinite};
+/// let policy = NumberPolicy { big_ints_as_strings: true, non_finite: NonFinite::String };
+/// let mut buf = Vec::new();
+/// policy.write_u64(&mut buf, u64::MAX);
+/// assert_eq!(buf, br#""18446744073709551615""#);
+/// buf.clear();
+/// policy.write_f64(&mut buf, f64::NAN);
+/// assert_eq!(buf, br#""NaN""#);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NumberPolicy {
+    /// Write integers whose magnitude is above 2^53 as JSON strings.
+    /// Default: `false` (bare numbers, exact for parsers with 64-bit integers).
+    pub big_ints_as_strings: bool,
+    /// How NaN and the infinities are written. Default: [`NonFinite::Null`].
+    pub non_finite: NonFinite,
+}
+
+/// How NaN and infinities are written (see [`NumberPolicy`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NonFinite {
+    /// `null`, as `serde_json` does.
+    #[default]
+    Null,
+    /// `"NaN"`, `"inf"`, `"-inf"`.
+    String,
+}
+
+/// The largest integer an `f64` holds exactly.
+const MAX_SAFE_INT: u64 = 1 << 53;
+
+impl NumberPolicy {
+    /// Writes an unsigned integer.
+    pub fn write_u64(&self, buf: &mut Vec<u8>, v: u64) {
+        let quote = self.big_ints_as_strings && v > MAX_SAFE_INT;
+        write_int(buf, itoa::Buffer::new().format(v), quote);
+    }
+
+    /// Writes a signed integer.
+    pub fn write_i64(&self, buf: &mut Vec<u8>, v: i64) {
+        let quote = self.big_ints_as_strings && v.unsigned_abs() > MAX_SAFE_INT;
+        write_int(buf, itoa::Buffer::new().format(v), quote);
+    }
+
+    /// Writes a 128-bit unsigned integer.
+    pub fn write_u128(&self, buf: &mut Vec<u8>, v: u128) {
+        let quote = self.big_ints_as_strings && v > u128::from(MAX_SAFE_INT);
+        write_int(buf, itoa::Buffer::new().format(v), quote);
+    }
+
+    /// Writes a 128-bit signed integer.
+    pub fn write_i128(&self, buf: &mut Vec<u8>, v: i128) {
+        let quote = self.big_ints_as_strings && v.unsigned_abs() > u128::from(MAX_SAFE_INT);
+        write_int(buf, itoa::Buffer::new().format(v), quote);
+    }
+
+    /// Writes a float; NaN and infinities follow [`NumberPolicy::non_finite`].
+    pub fn write_f64(&self, buf: &mut Vec<u8>, v: f64) {
+        if v.is_finite() {
+            buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+            return;
+        }
+        match self.non_finite {
+            NonFinite::Null => buf.extend_from_slice(b"null"),
+            NonFinite::String if v.is_nan() => buf.extend_from_slice(br#""NaN""#),
+            NonFinite::String if v > 0.0 => buf.extend_from_slice(br#""inf""#),
+            NonFinite::String => buf.extend_from_slice(br#""-inf""#),
+        }
+    }
+}
+
+fn write_int(buf: &mut Vec<u8>, digits: &str, quote: bool) {
+    if quote {
+        buf.push(b'"');
+        buf.extend_from_slice(digits.as_bytes());
+        buf.push(b'"');
+    } else {
+        buf.extend_from_slice(digits.as_bytes());
+    }
+}
+
+/// Writes `true` or `false`.
+pub(crate) fn write_bool(buf: &mut Vec<u8>, v: bool) {
+    buf.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+// ==== string escaping ====
+
+/// For each byte: 0 when it is copied as is, otherwise the character after the
+/// backslash (`u` for the `\u00XX` form). Bytes >= 0x80 are parts of UTF-8
+/// sequences and are copied unchanged.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    // DEL is valid JSON, but escaping it keeps lines safe to print on a terminal.
+    table[0x7f] = b'u';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends the JSON escape of `s` (without quotes) to `buf`.
+///
+/// Clean runs are copied with one `extend_from_slice`; only `"`, `\`, control
+/// characters and DEL are escaped. Non-ASCII text is copied as UTF-8.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// spanline_core::escape_str(&mut buf, "a\"b\n\u{1b}");
+/// assert_eq!(buf, br#"a\"b\n\u001b"#);
+/// ```
+pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        buf.extend_from_slice(&bytes[start..i]);
+        if esc == b'u' {
+            buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            buf.extend_from_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends `s` as a quoted JSON string.
+pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    escape_str(buf, s);
+    buf.push(b'"');
+}
+
+/// A [`fmt::Write`] that JSON-escapes everything written to it, so `Debug`
+/// and `Display` values stream into the line without a temporary `String`.
+///
+/// ```
+/// use std::fmt::Write;
+/// let mut buf = Vec::new();
+/// write!(spanline_core::EscapeWriter::new(&mut buf), "{:?}", "q\"").unwrap();
+/// assert_eq!(buf, br#"\"q\\\"\""#);
+/// ```
+#[derive(Debug)]
+pub struct EscapeWriter<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl<'a> EscapeWriter<'a> {
+    /// Wraps a buffer.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        Self { buf }
+    }
+}
+
+impl fmt::Write for EscapeWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_str(self.buf, s);
+        Ok(())
+    }
+}
+
+/// Writes a `Debug` or `Display` value as a quoted JSON string.
+///
+/// A formatting error (a broken `Debug` impl) leaves what was written so far
+/// and the string is still closed, so the line stays valid JSON.
+pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
+    use fmt::Write as _;
+    buf.push(b'"');
+    let _ = write!(EscapeWriter::new(buf), "{value}");
+    buf.push(b'"');
+}
+
+/// Writes a `Debug` value as a quoted JSON string (see [`write_display`]).
+pub fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
+    use fmt::Write as _;
+    buf.push(b'"');
+    let _ = write!(EscapeWriter::new(buf), "{value:?}");
+    buf.push(b'"');
+}
+
+/// Decodes a JSON string literal (with its quotes) that spanline wrote.
+///
+/// Returns `None` when `json` is not a string. Borrowed when nothing is
+/// escaped, which is the usual case for ids.
+pub(crate) fn decode_str(json: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(std::borrow::Cow::Borrowed(inner));
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                let code = u32::from_str_radix(&hex, 16).ok()?;
+                // spanline writes \u only for control characters, never surrogates.
+                out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+            }
+            other => out.push(other),
+        }
+    }
+    Some(std::borrow::Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(s: &str) -> String {
+        let mut buf = Vec::new();
+        write_str(&mut buf, s);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn escapes_round_trip_through_serde_json() {
+        for s in ["", "plain", "q\"b\\", "\u{0}\u{1f}\u{7f}", "é✓😀", "\n\r\t\u{8}\u{c}"] {
+            let back: String = serde_json::from_str(&esc(s)).unwrap();
+            assert_eq!(back, s);
+            assert_eq!(decode_str(&esc(s)).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn numbers_follow_policy() {
+        let strict = NumberPolicy { big_ints_as_strings: true, non_finite: NonFinite::String };
+        let mut buf = Vec::new();
+        strict.write_i64(&mut buf, -(1 << 53));
+        buf.push(b' ');
+        strict.write_i128(&mut buf, i128::MIN);
+        buf.push(b' ');
+        strict.write_f64(&mut buf, f64::NEG_INFINITY);
+        buf.push(b' ');
+        NumberPolicy::default().write_f64(&mut buf, f64::INFINITY);
+        buf.push(b' ');
+        NumberPolicy::default().write_f64(&mut buf, 0.1);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            r#"-9007199254740992 "-170141183460469231731687303715884105728" "-inf" null 0.1"#
+        );
+    }
+}

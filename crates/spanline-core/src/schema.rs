@@ -1,0 +1,759 @@
+//! The shape of a JSON line (presets, key names, static fields) and the
+//! encoder that writes one event into it.
+//!
+//! It lives in core so that every output layer (JSON, Redis, pipe) writes the
+//! same bytes for the same schema, and can share them (see
+//! [`SharedLine`](crate::SharedLine)).
+
+use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::context::{Node, SpanContext};
+use crate::encode::{self, NumberPolicy};
+use crate::fields::{forward_visit, Val, ValueSink};
+use crate::keys::{KeyParts, KeySet};
+use crate::time::{Precision, Timestamp};
+
+/// A ready-made line shape. Every reserved key can still be renamed with
+/// [`SchemaBuilder::rename`].
+///
+/// Samples (one event `info!(user_id = 42, "user logged in")` in a span
+/// `request{request_id="r-1"}`):
+///
+/// | preset | line |
+/// |---|---|
+/// | `Flat` | `{"timestamp":"2026-11-21T20:52:49.633647Z","level":"INFO","message":"user logged in","target":"app","user_id":42,"request_id":"r-1"}` |
+/// | `Structlog` | `{"timestamp":"2026-11-21T20:52:49.633647Z","level":"info","event":"user logged in","logger":"app","user_id":42,"request_id":"r-1"}` |
+/// | `Bunyan` | `{"time":"2026-11-21T20:52:49.633Z","level":30,"msg":"user logged in","target":"app","v":0,"name":"svc","hostname":"h","pid":7,"user_id":42,"request_id":"r-1"}` |
+/// | `Gcp` | `{"time":"2026-11-21T20:52:49.633647Z","severity":"INFO","message":"user logged in","target":"app","user_id":42,"request_id":"r-1"}` |
+/// | `Ecs` | `{"@timestamp":"2026-11-21T20:52:49.633Z","log.level":"info","message":"user logged in","log.logger":"app","ecs.version":"8.11.0","user_id":42,"request_id":"r-1"}` |
+/// | `Nested` | `{"timestamp":"2026-11-21T20:52:49.633647Z","level":"INFO","fields":{"message":"user logged in","user_id":42},"target":"app","span":{"request_id":"r-1","name":"request"},"spans":[{"request_id":"r-1","name":"request"}]}` |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Preset {
+    /// `timestamp`, `level` (upper case), `message`, `target`, then event
+    /// fields in callsite order, then the span context flattened.
+    #[default]
+    Flat,
+    /// structlog's JSON: `event` for the message, lower-case `level`
+    /// (`warning`), `logger` for the target.
+    Structlog,
+    /// Readable by the `bunyan` CLI: numeric `level`, `msg`, `time`, and the
+    /// required `v`, `name`, `hostname`, `pid`.
+    Bunyan,
+    /// Google Cloud Logging: `severity`, and `logging.googleapis.com/trace`
+    /// from the context's `trace_id` when a project is set
+    /// ([`SchemaBuilder::gcp_project`]).
+    Gcp,
+    /// Elastic Common Schema: `@timestamp`, `log.level`, `log.logger`,
+    /// `ecs.version`.
+    Ecs,
+    /// The shape of tracing-subscriber's JSON (`fields`, `span`, `spans`),
+    /// for users who migrate from it.
+    Nested,
+}
+
+/// A key the schema writes itself. User fields with the same name are kept
+/// under `fields.<name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReservedKey {
+    /// The event's time.
+    Timestamp,
+    /// The event's level.
+    Level,
+    /// The event's message.
+    Message,
+    /// The event's target (for `log` records, the logger name).
+    Target,
+}
+
+/// Where timestamps come from. A fixed clock makes golden tests possible.
+///
+/// ```
+/// use spanline_core::{Clock, Timestamp};
+/// let clock = Clock::fixed(Timestamp::from_unix(0, 0));
+/// assert_eq!(clock.now(), Timestamp::from_unix(0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock(Option<Timestamp>);
+
+impl Clock {
+    /// The system clock (the default).
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// Always the same instant.
+    pub fn fixed(at: Timestamp) -> Self {
+        Self(Some(at))
+    }
+
+    /// The current time by this clock.
+    #[inline]
+    pub fn now(&self) -> Timestamp {
+        self.0.unwrap_or_else(Timestamp::now)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LevelStyle {
+    Upper,
+    Lower,
+    Structlog,
+    Bunyan,
+    Gcp,
+}
+
+/// The shape of one JSON line, and its encoder.
+///
+/// Cheap to clone: clones share one identity, which is what lets several
+/// layers share one encoded line ([`SharedLine`](crate::SharedLine)).
+///
+/// # Key precedence
+///
+/// A line never holds the same key twice. When two sources define one key:
+/// reserved keys (timestamp, level, message, target and the preset's own) >
+/// event fields > the nearest span > its ancestors > keys set with
+/// [`set`](crate::set) > static fields. A user field that collides with a
+/// reserved key is kept as `fields.<key>`; a context value shadowed by an
+/// event field or a nearer span is left out of that line.
+///
+/// # Encoding
+///
+/// Strings are escaped (`"`, `\`, control characters, DEL); numbers follow
+/// the [`NumberPolicy`]; `Debug` values become strings; byte slices become
+/// lower-case hex strings; an error recorded with `record_error` becomes its
+/// `Display` plus `<field>.sources`, the chain of `source()` messages.
+/// Records from the `log` crate take their target, file and line from the
+/// `log.*` fields, which are not printed.
+///
+/// ```
+/// use spanline_core::{Clock, Preset, Schema, Timestamp};
+/// let schema = Schema::builder(Preset::Structlog)
+///     .static_field("service", "billing")
+///     .clock(Clock::fixed(Timestamp::from_unix(0, 0)))
+///     .build();
+/// assert_eq!(schema.preset(), Preset::Structlog);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Schema {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: u64,
+    preset: Preset,
+    /// The reserved keys' names, indexed by `ReservedKey as usize`.
+    names: [String; 4],
+    /// Pre-escaped `"key":` for timestamp, level, message, target.
+    key_ts: Vec<u8>,
+    key_level: Vec<u8>,
+    key_message: Vec<u8>,
+    key_target: Vec<u8>,
+    /// Every top-level key the schema writes itself.
+    reserved: Vec<String>,
+    level_style: LevelStyle,
+    precision: Precision,
+    values: ValueSink,
+    clock: Clock,
+    /// Fixed fragments after the target, each starting with `,`.
+    head: Vec<u8>,
+    /// `(key, encoded value)`, written last, each unless shadowed.
+    statics: Vec<(String, String)>,
+    source_location: Option<(String, String)>,
+    gcp_project: Option<String>,
+}
+
+/// Builds a [`Schema`]. Start from [`Schema::builder`].
+#[derive(Debug, Clone)]
+pub struct SchemaBuilder {
+    preset: Preset,
+    renames: Vec<(ReservedKey, String)>,
+    statics: Vec<(String, String)>,
+    numbers: NumberPolicy,
+    clock: Clock,
+    source_location: bool,
+    service: Option<String>,
+    gcp_project: Option<String>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The ECS version the `Ecs` preset declares.
+pub const ECS_VERSION: &str = "8.11.0";
+
+impl Schema {
+    /// Starts a schema from a preset.
+    pub fn builder(preset: Preset) -> SchemaBuilder {
+        SchemaBuilder {
+            preset,
+            renames: Vec::new(),
+            statics: Vec::new(),
+            numbers: NumberPolicy::default(),
+            clock: Clock::system(),
+            source_location: false,
+            service: None,
+            gcp_project: None,
+        }
+    }
+
+    /// The preset this schema was built from.
+    pub fn preset(&self) -> Preset {
+        self.inner.preset
+    }
+
+    /// An identity shared by clones of this schema, and by no other schema.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The schema's clock.
+    pub fn clock(&self) -> Clock {
+        self.inner.clock
+    }
+
+    /// The number policy used for event fields.
+    pub fn number_policy(&self) -> NumberPolicy {
+        self.inner.values.numbers
+    }
+
+    /// The key the schema writes for `key`, after renames.
+    pub fn key_name(&self, key: ReservedKey) -> &str {
+        &self.inner.names[key as usize]
+    }
+}
+
+impl Default for Schema {
+    fn default() -> Self {
+        Schema::builder(Preset::Flat).build()
+    }
+}
+
+impl SchemaBuilder {
+    /// Renames a reserved key, for example the level to `severity`.
+    #[must_use]
+    pub fn rename(mut self, key: ReservedKey, to: impl Into<String>) -> Self {
+        self.renames.push((key, to.into()));
+        self
+    }
+
+    /// Adds a string field to every line (lowest precedence), for example
+    /// `service` or `version`.
+    #[must_use]
+    pub fn static_field(mut self, key: impl Into<String>, value: impl AsRef<str>) -> Self {
+        let mut json = Vec::new();
+        encode::write_str(&mut json, value.as_ref());
+        self.statics.push((key.into(), String::from_utf8_lossy(&json).into_owned()));
+        self
+    }
+
+    /// Adds a numeric field to every line (lowest precedence).
+    #[must_use]
+    pub fn static_number(mut self, key: impl Into<String>, value: i64) -> Self {
+        self.statics.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// Adds `pid` to every line.
+    #[must_use]
+    pub fn with_pid(self) -> Self {
+        self.static_number("pid", i64::from(std::process::id()))
+    }
+
+    /// Adds `hostname` to every line.
+    #[must_use]
+    pub fn with_hostname(self) -> Self {
+        let host = hostname();
+        self.static_field("hostname", host)
+    }
+
+    /// The service name: bunyan's `name` (default: the executable's name).
+    #[must_use]
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// The Google Cloud project; with the `Gcp` preset, a `trace_id` in the
+    /// context becomes `logging.googleapis.com/trace`.
+    #[must_use]
+    pub fn gcp_project(mut self, project: impl Into<String>) -> Self {
+        self.gcp_project = Some(project.into());
+        self
+    }
+
+    /// Adds the source file and line of each event.
+    #[must_use]
+    pub fn with_source_location(mut self, on: bool) -> Self {
+        self.source_location = on;
+        self
+    }
+
+    /// Sets the number policy for event fields.
+    #[must_use]
+    pub fn number_policy(mut self, numbers: NumberPolicy) -> Self {
+        self.numbers = numbers;
+        self
+    }
+
+    /// Sets the clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the schema.
+    pub fn build(mut self) -> Schema {
+        if let Some(service) = self.service.as_ref().filter(|_| self.preset != Preset::Bunyan) {
+            self.statics.insert(0, ("service".to_string(), json_string(service)));
+        }
+        let (names, level_style, precision) = match self.preset {
+            Preset::Flat => (["timestamp", "level", "message", "target"], LevelStyle::Upper, Precision::Micros),
+            Preset::Structlog => (["timestamp", "level", "event", "logger"], LevelStyle::Structlog, Precision::Micros),
+            Preset::Bunyan => (["time", "level", "msg", "target"], LevelStyle::Bunyan, Precision::Millis),
+            Preset::Gcp => (["time", "severity", "message", "target"], LevelStyle::Gcp, Precision::Micros),
+            Preset::Ecs => (["@timestamp", "log.level", "message", "log.logger"], LevelStyle::Lower, Precision::Millis),
+            Preset::Nested => (["timestamp", "level", "message", "target"], LevelStyle::Upper, Precision::Micros),
+        };
+        let mut names = names.map(String::from);
+        for (key, to) in std::mem::take(&mut self.renames) {
+            names[key as usize] = to;
+        }
+        let mut reserved: Vec<String> = names.to_vec();
+        let mut head = Vec::new();
+        let mut push_head = |reserved: &mut Vec<String>, key: &str, json: &str| {
+            head.push(b',');
+            encode::write_str(&mut head, key);
+            head.push(b':');
+            head.extend_from_slice(json.as_bytes());
+            reserved.push(key.to_string());
+        };
+        match self.preset {
+            Preset::Bunyan => {
+                let service = self.service.clone().unwrap_or_else(exe_name);
+                push_head(&mut reserved, "v", "0");
+                push_head(&mut reserved, "name", &json_string(&service));
+                push_head(&mut reserved, "hostname", &json_string(&hostname()));
+                push_head(&mut reserved, "pid", &std::process::id().to_string());
+            }
+            Preset::Ecs => push_head(&mut reserved, "ecs.version", &json_string(ECS_VERSION)),
+            Preset::Nested => {
+                // `message` moves inside `fields`; these are the nested keys.
+                reserved.retain(|k| k != &names[ReservedKey::Message as usize]);
+                reserved.extend(["fields", "span", "spans"].map(String::from));
+            }
+            _ => {}
+        }
+        if self.preset == Preset::Gcp && self.gcp_project.is_some() {
+            reserved.push(GCP_TRACE.to_string());
+        }
+        self.build_with(names, reserved, head, level_style, precision)
+    }
+
+    fn build_with(
+        self,
+        names: [String; 4],
+        mut reserved: Vec<String>,
+        head: Vec<u8>,
+        level_style: LevelStyle,
+        precision: Precision,
+    ) -> Schema {
+        let source_location = self.source_location.then(|| {
+            let (file, line) = match self.preset {
+                Preset::Structlog => ("filename", "lineno"),
+                Preset::Ecs => ("log.origin.file.name", "log.origin.file.line"),
+                Preset::Nested => ("filename", "line_number"),
+                _ => ("file", "line"),
+            };
+            reserved.extend([file.to_string(), line.to_string()]);
+            (file.to_string(), line.to_string())
+        });
+        let key = |name: &str| {
+            let mut k = Vec::new();
+            encode::write_str(&mut k, name);
+            k.push(b':');
+            k
+        };
+        // Nested writes the message inside `fields`, under `message`.
+        let key_message = if self.preset == Preset::Nested { key("message") } else { key(&names[2]) };
+        Schema {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                preset: self.preset,
+                key_ts: key(&names[0]),
+                key_level: key(&names[1]),
+                key_message,
+                key_target: key(&names[3]),
+                names,
+                reserved,
+                level_style,
+                precision,
+                values: ValueSink { numbers: self.numbers },
+                clock: self.clock,
+                head,
+                statics: self.statics,
+                source_location,
+                gcp_project: self.gcp_project,
+            }),
+        }
+    }
+}
+
+const GCP_TRACE: &str = "logging.googleapis.com/trace";
+
+fn json_string(s: &str) -> String {
+    let mut json = Vec::new();
+    encode::write_str(&mut json, s);
+    String::from_utf8_lossy(&json).into_owned()
+}
+
+fn exe_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".to_string())
+}
+
+/// The machine's host name, from the kernel, `/etc/hostname` or `$HOSTNAME`.
+pub(crate) fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+// ==== encoding ====
+
+impl Schema {
+    /// Encodes `event` as one JSON line, with its span context, into `buf`
+    /// (appended, ending with `\n`), at time `at`.
+    ///
+    /// Never fails: every value has a JSON form.
+    pub fn encode_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, at: Timestamp, buf: &mut Vec<u8>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let inner = &*self.inner;
+        let normalized = event.normalized_metadata();
+        let meta: &Metadata<'_> = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let is_log = normalized.is_some();
+
+        // Declared first so that the key set may borrow from the span's
+        // extensions, which are locked only after the event's fields are
+        // written: field `Debug` impls are user code that may log or record,
+        // and must not run while a span lock is held.
+        let span;
+        let ext;
+        let dynamic;
+        let mut keys = KeySet::new();
+        for r in &inner.reserved {
+            keys.insert(KeyParts::plain(r));
+        }
+
+        buf.push(b'{');
+        buf.extend_from_slice(&inner.key_ts);
+        buf.push(b'"');
+        at.write_rfc3339(buf, inner.precision);
+        buf.extend_from_slice(b"\",");
+        buf.extend_from_slice(&inner.key_level);
+        write_level(buf, *meta.level(), inner.level_style);
+
+        let nested = inner.preset == Preset::Nested;
+        if nested {
+            buf.extend_from_slice(b",\"fields\":{");
+            let mut field_keys = KeySet::new();
+            field_keys.insert(KeyParts::plain("message"));
+            self.write_message(event, buf, false);
+            event.record(&mut EventVisitor { values: inner.values, buf, keys: &mut field_keys, reserved: &[], is_log });
+            buf.push(b'}');
+            self.write_target(meta, buf);
+        } else {
+            self.write_message(event, buf, true);
+            self.write_target(meta, buf);
+            buf.extend_from_slice(&inner.head);
+            let reserved = &inner.reserved;
+            event.record(&mut EventVisitor { values: inner.values, buf, keys: &mut keys, reserved, is_log });
+        }
+
+        span = ctx.event_span(event);
+        ext = span.as_ref().map(|s| s.extensions());
+        let node = ext.as_ref().and_then(|e| e.get::<SpanContext>()).map(|sc| &*sc.node);
+        dynamic = node.map(|n| n.dynamic.entries.load());
+        if nested {
+            self.write_nested_spans(event, ctx, buf);
+        } else if let Some(node) = node {
+            self.write_context(node, buf, &mut keys);
+        }
+        for (k, v) in dynamic.iter().flat_map(|d| d.iter()) {
+            write_user_pair(buf, &mut keys, &inner.reserved, k, v.as_bytes());
+        }
+        for (k, v) in &inner.statics {
+            write_pair(buf, &mut keys, KeyParts::plain(k), v.as_bytes());
+        }
+        buf.extend_from_slice(b"}\n");
+    }
+
+    fn write_message(&self, event: &Event<'_>, buf: &mut Vec<u8>, comma: bool) {
+        if comma {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(&self.inner.key_message);
+        let before = buf.len();
+        event.record(&mut MessageVisitor { buf, done: false });
+        if buf.len() == before {
+            buf.extend_from_slice(b"\"\"");
+        }
+    }
+
+    fn write_target(&self, meta: &Metadata<'_>, buf: &mut Vec<u8>) {
+        buf.push(b',');
+        buf.extend_from_slice(&self.inner.key_target);
+        encode::write_str(buf, meta.target());
+        if let Some((file_key, line_key)) = &self.inner.source_location {
+            if let Some(file) = meta.file() {
+                buf.push(b',');
+                encode::write_str(buf, file_key);
+                buf.push(b':');
+                encode::write_str(buf, file);
+            }
+            if let Some(line) = meta.line() {
+                buf.push(b',');
+                encode::write_str(buf, line_key);
+                buf.push(b':');
+                buf.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+            }
+        }
+    }
+
+    /// The flattened span context, root first (dynamic keys come after).
+    fn write_context<'n>(&self, node: &'n Node, buf: &mut Vec<u8>, keys: &mut KeySet<'n>) {
+        let reserved = &self.inner.reserved;
+        for entry in node.merged.iter() {
+            entry.with_json(|json| {
+                write_user_pair(buf, keys, reserved, entry.key.as_str(), json.as_bytes());
+            });
+        }
+        if let Some(project) = &self.inner.gcp_project {
+            if self.inner.preset == Preset::Gcp {
+                let trace = node.merged.iter().find(|e| e.key.as_str() == "trace_id");
+                if let Some(entry) = trace {
+                    entry.with_json(|json| {
+                        if let Some(id) = encode::decode_str(json) {
+                            buf.extend_from_slice(b",\"logging.googleapis.com/trace\":\"projects/");
+                            encode::escape_str(buf, project);
+                            buf.extend_from_slice(b"/traces/");
+                            encode::escape_str(buf, &id);
+                            buf.push(b'"');
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// tracing-subscriber's `span` (the leaf) and `spans` (root to leaf).
+    fn write_nested_spans<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, buf: &mut Vec<u8>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(scope) = ctx.event_scope(event) else { return };
+        if let Some(leaf) = ctx.event_span(event) {
+            buf.extend_from_slice(b",\"span\":");
+            write_span_object(&leaf, buf);
+        }
+        buf.extend_from_slice(b",\"spans\":[");
+        for (i, span) in scope.from_root().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            write_span_object(&span, buf);
+        }
+        buf.push(b']');
+    }
+}
+
+fn write_span_object<R>(span: &tracing_subscriber::registry::SpanRef<'_, R>, buf: &mut Vec<u8>)
+where
+    R: for<'a> LookupSpan<'a>,
+{
+    buf.push(b'{');
+    let mut keys = KeySet::new();
+    keys.insert(KeyParts::plain("name"));
+    let ext = span.extensions();
+    if let Some(sc) = ext.get::<SpanContext>().filter(|sc| sc.owns_node) {
+        for entry in sc.node.own.iter() {
+            entry.with_json(|json| {
+                let key = entry.key.as_str();
+                let parts = if key == "name" {
+                    KeyParts { prefix: "fields.", name: key, suffix: "" }
+                } else {
+                    KeyParts::plain(key)
+                };
+                if keys.contains(&parts) {
+                    return;
+                }
+                write_key(buf, &parts);
+                buf.extend_from_slice(json.as_bytes());
+                buf.push(b',');
+            });
+        }
+    }
+    buf.extend_from_slice(b"\"name\":");
+    encode::write_str(buf, span.name());
+    buf.push(b'}');
+}
+
+fn write_level(buf: &mut Vec<u8>, level: Level, style: LevelStyle) {
+    let text: &[u8] = match (style, level) {
+        (LevelStyle::Bunyan, Level::TRACE) => b"10",
+        (LevelStyle::Bunyan, Level::DEBUG) => b"20",
+        (LevelStyle::Bunyan, Level::INFO) => b"30",
+        (LevelStyle::Bunyan, Level::WARN) => b"40",
+        (LevelStyle::Bunyan, _) => b"50",
+        (LevelStyle::Upper, Level::TRACE) => b"\"TRACE\"",
+        (LevelStyle::Upper, Level::DEBUG) => b"\"DEBUG\"",
+        (LevelStyle::Upper, Level::INFO) => b"\"INFO\"",
+        (LevelStyle::Upper, Level::WARN) => b"\"WARN\"",
+        (LevelStyle::Upper, _) => b"\"ERROR\"",
+        (LevelStyle::Lower, Level::TRACE) => b"\"trace\"",
+        (LevelStyle::Lower, Level::DEBUG) => b"\"debug\"",
+        (LevelStyle::Lower, Level::INFO) => b"\"info\"",
+        (LevelStyle::Lower, Level::WARN) => b"\"warn\"",
+        (LevelStyle::Lower, _) => b"\"error\"",
+        (LevelStyle::Structlog, Level::TRACE | Level::DEBUG) => b"\"debug\"",
+        (LevelStyle::Structlog, Level::INFO) => b"\"info\"",
+        (LevelStyle::Structlog, Level::WARN) => b"\"warning\"",
+        (LevelStyle::Structlog, _) => b"\"error\"",
+        (LevelStyle::Gcp, Level::TRACE | Level::DEBUG) => b"\"DEBUG\"",
+        (LevelStyle::Gcp, Level::INFO) => b"\"INFO\"",
+        (LevelStyle::Gcp, Level::WARN) => b"\"WARNING\"",
+        (LevelStyle::Gcp, _) => b"\"ERROR\"",
+    };
+    buf.extend_from_slice(text);
+}
+
+#[inline]
+fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
+    buf.push(b'"');
+    encode::escape_str(buf, key.prefix);
+    encode::escape_str(buf, key.name);
+    encode::escape_str(buf, key.suffix);
+    buf.extend_from_slice(b"\":");
+}
+
+/// Writes `,"key":json` unless the key was written already.
+#[inline]
+fn write_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, key: KeyParts<'k>, json: &[u8]) -> bool {
+    if !keys.insert(key) {
+        return false;
+    }
+    buf.push(b',');
+    write_key(buf, &key);
+    buf.extend_from_slice(json);
+    true
+}
+
+/// A user key: renamed to `fields.<key>` when it collides with a reserved key.
+#[inline]
+fn write_user_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, reserved: &[String], key: &'k str, json: &[u8]) {
+    write_pair(buf, keys, user_key(reserved, key), json);
+}
+
+#[inline]
+fn user_key<'k>(reserved: &[String], key: &'k str) -> KeyParts<'k> {
+    if reserved.iter().any(|r| r == key) {
+        KeyParts { prefix: "fields.", name: key, suffix: "" }
+    } else {
+        KeyParts::plain(key)
+    }
+}
+
+/// Writes the `message` field, and nothing else.
+struct MessageVisitor<'b> {
+    buf: &'b mut Vec<u8>,
+    done: bool,
+}
+
+impl MessageVisitor<'_> {
+    fn value(&mut self, field: &Field, v: Val<'_>) {
+        if self.done || field.name() != "message" {
+            return;
+        }
+        self.done = true;
+        match v {
+            Val::Str(s) => encode::write_str(self.buf, s),
+            Val::Debug(d) => encode::write_debug(self.buf, d),
+            other => ValueSink::default().write(self.buf, other),
+        }
+    }
+
+    fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
+        if !self.done && field.name() == "message" {
+            self.done = true;
+            encode::write_display(self.buf, &err);
+        }
+    }
+}
+
+impl Visit for MessageVisitor<'_> {
+    forward_visit!();
+}
+
+/// Writes every event field except `message` (and `log.*` for log records).
+struct EventVisitor<'b, 'k, 'r> {
+    values: ValueSink,
+    buf: &'b mut Vec<u8>,
+    keys: &'b mut KeySet<'k>,
+    reserved: &'r [String],
+    is_log: bool,
+}
+
+impl EventVisitor<'_, '_, '_> {
+    fn skip(&self, name: &str) -> bool {
+        name == "message" || (self.is_log && name.starts_with("log."))
+    }
+
+    fn key(&mut self, name: &'static str, suffix: &'static str) -> bool {
+        let mut parts = user_key(self.reserved, name);
+        parts.suffix = suffix;
+        if !self.keys.insert(parts) {
+            return false;
+        }
+        self.buf.push(b',');
+        write_key(self.buf, &parts);
+        true
+    }
+
+    fn value(&mut self, field: &Field, v: Val<'_>) {
+        if self.skip(field.name()) || !self.key(field.name(), "") {
+            return;
+        }
+        self.values.write(self.buf, v);
+    }
+
+    fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
+        if self.skip(field.name()) || !self.key(field.name(), "") {
+            return;
+        }
+        encode::write_display(self.buf, &err);
+        if err.source().is_some() && self.key(field.name(), ".sources") {
+            self.values.write_sources(self.buf, err);
+        }
+    }
+}
+
+impl Visit for EventVisitor<'_, '_, '_> {
+    forward_visit!();
+}

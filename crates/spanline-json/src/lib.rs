@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod json;
+mod pretty;
+
+pub use json::{JsonLayer, JsonLayerBuilder, JsonStats};
+pub use pretty::{neutralize, PrettyLayer};
+pub use spanline_core::{Clock, NonFinite, NumberPolicy, Preset, ReservedKey, Schema, Timestamp};

@@ -1,0 +1,188 @@
+//! Test helpers for spanline: a capturing [`MakeWriter`] and a strict JSON
+//! line parser that rejects duplicate keys.
+//!
+//! ```
+//! use spanline_testkit::Capture;
+//! use std::io::Write;
+//! let capture = Capture::new();
+//! let mut w = tracing_subscriber::fmt::MakeWriter::make_writer(&capture);
+//! w.write_all(b"{\"a\":1}\n").unwrap();
+//! assert_eq!(capture.json_lines()[0]["a"], 1);
+//! ```
+
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// A [`MakeWriter`] that keeps everything written to it, and counts the
+/// `write` calls (to check that each line is exactly one write).
+#[derive(Clone, Debug, Default)]
+pub struct Capture {
+    inner: Arc<Mutex<Captured>>,
+}
+
+#[derive(Debug, Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    writes: usize,
+}
+
+/// The writer handed out by [`Capture`].
+#[derive(Debug)]
+pub struct CaptureWriter {
+    inner: Arc<Mutex<Captured>>,
+}
+
+impl Capture {
+    /// An empty capture.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Captured> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Everything written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock().bytes).into_owned()
+    }
+
+    /// Everything written, as lines (without their `\n`).
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_string).collect()
+    }
+
+    /// The number of `write` calls so far.
+    pub fn writes(&self) -> usize {
+        self.lock().writes
+    }
+
+    /// Forgets what was captured.
+    pub fn clear(&self) {
+        let mut c = self.lock();
+        c.bytes.clear();
+        c.writes = 0;
+    }
+
+    /// Every line parsed as one JSON object with [`parse_strict`].
+    ///
+    /// # Panics
+    ///
+    /// When a line is not exactly one JSON object with unique keys; the
+    /// message shows the line.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<Map<String, Value>> {
+        self.lines()
+            .iter()
+            .map(|line| match parse_strict(line) {
+                Ok(map) => map,
+                Err(e) => panic!("invalid JSON line ({e}): {line}"),
+            })
+            .collect()
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = CaptureWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        CaptureWriter { inner: self.inner.clone() }
+    }
+}
+
+impl io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut c = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        c.bytes.extend_from_slice(buf);
+        c.writes += 1;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses `line` as exactly one JSON object, rejecting duplicate keys at any
+/// depth (serde_json alone keeps the last value silently).
+///
+/// ```
+/// assert!(spanline_testkit::parse_strict(r#"{"a":1,"b":{"c":2}}"#).is_ok());
+/// assert!(spanline_testkit::parse_strict(r#"{"a":1,"a":2}"#).is_err());
+/// assert!(spanline_testkit::parse_strict(r#"{"a":1} {"b":2}"#).is_err());
+/// assert!(spanline_testkit::parse_strict("[1]").is_err());
+/// ```
+pub fn parse_strict(line: &str) -> Result<Map<String, Value>, String> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let Strict(value) = Strict::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| format!("trailing data: {e}"))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(format!("not an object: {other}")),
+    }
+}
+
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}

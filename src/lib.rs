@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use spanline_core::{set, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SharedLine, Timestamp};
+pub use spanline_json::{JsonLayer, JsonStats, PrettyLayer, Preset, ReservedKey};
+
+/// The field model shared by all layers (re-export of `spanline-core`).
+pub mod core {
+    pub use spanline_core::*;
+}
+
+/// JSON and console output layers (re-export of `spanline-json`).
+pub mod json {
+    pub use spanline_json::*;
+}
