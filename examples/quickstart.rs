@@ -85,5 +85,7 @@ impl std::error::Error for GatewayError {}
 
 #[instrument]
 fn charge_card(user: &str) -> Result<(), PaymentError> {
-    Err(PaymentError { source: GatewayError })
+    Err(PaymentError {
+        source: GatewayError,
+    })
 }

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use spanline_core::{set, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SharedLine, Timestamp};
-pub use spanline_json::{JsonLayer, JsonStats, PrettyLayer, Preset, ReservedKey};
+pub use spanline_core::{
+    set, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SharedLine, Timestamp,
+};
+pub use spanline_json::{JsonLayer, JsonStats, Preset, PrettyLayer, ReservedKey};
 
 /// The field model shared by all layers (re-export of `spanline-core`).
 pub mod core {

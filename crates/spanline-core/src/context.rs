@@ -52,10 +52,27 @@ impl Key {
 /// Where an entry's value lives.
 #[derive(Clone, Debug)]
 pub(crate) enum Slot {
-    /// Encoded when the span was created; never changes.
-    Fixed(Arc<str>),
+    /// Encoded when the span was created, as the whole `"key":value` pair,
+    /// so an event copies it with one `memcpy`; never changes.
+    Fixed { pair: Arc<str>, value_at: usize },
     /// Declared `Empty`; filled later and shared by all descendants.
-    Late(Arc<ArcSwapOption<String>>),
+    Late(Arc<LateSlot>),
+}
+
+/// A value recorded after the span was created.
+#[derive(Debug)]
+pub(crate) struct LateSlot {
+    /// The encoded `"key":` that goes before the value.
+    pub(crate) key_json: Box<str>,
+    pub(crate) value: ArcSwapOption<String>,
+}
+
+/// `"key":` with the key escaped.
+pub(crate) fn key_json(key: &str) -> String {
+    let mut buf = Vec::with_capacity(key.len() + 3);
+    encode::write_str(&mut buf, key);
+    buf.push(b':');
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 #[derive(Clone, Debug)]
@@ -65,12 +82,24 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    pub(crate) fn fixed(key: Key, value_json: &str) -> Self {
+        let mut pair = key_json(key.as_str());
+        let value_at = pair.len();
+        pair.push_str(value_json);
+        Entry { key, slot: Slot::Fixed { pair: Arc::from(pair), value_at } }
+    }
+
+    fn late(key: Key) -> Self {
+        let key_json = key_json(key.as_str()).into_boxed_str();
+        Entry { key, slot: Slot::Late(Arc::new(LateSlot { key_json, value: ArcSwapOption::empty() })) }
+    }
+
     /// Calls `f` with the entry's JSON value, if it has one now.
     #[inline]
     pub(crate) fn with_json<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
         match &self.slot {
-            Slot::Fixed(json) => Some(f(json)),
-            Slot::Late(cell) => cell.load().as_deref().map(|json| f(json)),
+            Slot::Fixed { pair, value_at } => Some(f(&pair[*value_at..])),
+            Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json)),
         }
     }
 }
@@ -142,26 +171,41 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // Encode first: user Debug impls run here, before any lock is held.
-        let mut visitor = SpanVisitor { values: self.values, entries: Vec::new() };
+        let mut visitor = SpanVisitor {
+            values: self.values,
+            entries: Vec::new(),
+        };
         attrs.record(&mut visitor);
         let mut own = visitor.entries;
         for field in attrs.metadata().fields() {
             if !own.iter().any(|e| e.key.as_str() == field.name()) {
-                own.push(Entry { key: Key::Static(field.name()), slot: Slot::Late(Arc::default()) });
+                own.push(Entry::late(Key::Static(field.name())));
             }
         }
 
         let Some(span) = ctx.span(id) else { return };
-        let parent = span.parent().and_then(|p| p.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+        let parent = span
+            .parent()
+            .and_then(|p| p.extensions().get::<SpanContext>().map(|c| c.node.clone()));
         let ext = match parent {
-            Some(node) if own.is_empty() => SpanContext { node, owns_node: false },
+            Some(node) if own.is_empty() => SpanContext {
+                node,
+                owns_node: false,
+            },
             parent => {
                 let (merged, dynamic) = match &parent {
                     Some(p) => (merge(&p.merged, &own), p.dynamic.clone()),
                     None => (own.clone().into_boxed_slice(), Arc::default()),
                 };
-                let node = Node { own: own.into_boxed_slice(), merged, dynamic };
-                SpanContext { node: Arc::new(node), owns_node: true }
+                let node = Node {
+                    own: own.into_boxed_slice(),
+                    merged,
+                    dynamic,
+                };
+                SpanContext {
+                    node: Arc::new(node),
+                    owns_node: true,
+                }
             }
         };
         let mut extensions = span.extensions_mut();
@@ -171,17 +215,26 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let mut visitor = SpanVisitor { values: self.values, entries: Vec::new() };
+        let mut visitor = SpanVisitor {
+            values: self.values,
+            entries: Vec::new(),
+        };
         values.record(&mut visitor);
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
-        let Some(sc) = extensions.get_mut::<SpanContext>() else { return };
+        let Some(sc) = extensions.get_mut::<SpanContext>() else {
+            return;
+        };
         let mut changed_fixed = Vec::new();
         for entry in visitor.entries {
-            let Slot::Fixed(json) = entry.slot else { continue };
-            match sc.node.own.iter().find(|e| e.key.as_str() == entry.key.as_str()) {
-                Some(Entry { slot: Slot::Late(cell), .. }) => cell.store(Some(Arc::new(json.to_string()))),
-                _ => changed_fixed.push(Entry { key: entry.key, slot: Slot::Fixed(json) }),
+            let own = sc.node.own.iter().find(|e| e.key.as_str() == entry.key.as_str());
+            match own.map(|e| &e.slot) {
+                Some(Slot::Late(cell)) => {
+                    if let Some(json) = entry.with_json(str::to_string) {
+                        cell.value.store(Some(Arc::new(json)));
+                    }
+                }
+                _ => changed_fixed.push(entry),
             }
         }
         if changed_fixed.is_empty() || !sc.owns_node {
@@ -191,17 +244,35 @@ where
         // span see the new value; children created before keep their copy.
         let mut own = sc.node.own.to_vec();
         for entry in changed_fixed {
-            match own.iter_mut().find(|e| e.key.as_str() == entry.key.as_str()) {
+            match own
+                .iter_mut()
+                .find(|e| e.key.as_str() == entry.key.as_str())
+            {
                 Some(slot) => *slot = entry,
                 None => own.push(entry),
             }
         }
         let merged = merge(&sc.node.merged, &own);
-        sc.node = Arc::new(Node { own: own.into_boxed_slice(), merged, dynamic: sc.node.dynamic.clone() });
+        sc.node = Arc::new(Node {
+            own: own.into_boxed_slice(),
+            merged,
+            dynamic: sc.node.dynamic.clone(),
+        });
     }
 
-    fn on_event(&self, _event: &Event<'_>, _ctx: Context<'_, S>) {
-        crate::line::next_event();
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // Resolve the event's context once, for every output layer, with this
+        // layer's unfiltered view: a span that an output layer's own filter
+        // hides still contributes its fields to that layer's lines.
+        let key = crate::line::next_event(event);
+        let node = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+        let _ = EVENT_CTX.try_with(|slot| {
+            if let Ok(mut slot) = slot.try_borrow_mut() {
+                *slot = StoredContext { event: key, node };
+            }
+        });
     }
 }
 
@@ -232,8 +303,9 @@ struct SpanVisitor {
 impl SpanVisitor {
     fn push(&mut self, key: Key, json: Vec<u8>) {
         // The buffer holds valid UTF-8: escaped strings and ASCII numbers.
-        let json = String::from_utf8(json).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        self.entries.push(Entry { key, slot: Slot::Fixed(Arc::from(json)) });
+        let json = String::from_utf8(json)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        self.entries.push(Entry::fixed(key, &json));
     }
 
     fn value(&mut self, field: &Field, v: Val<'_>) {
@@ -249,7 +321,10 @@ impl SpanVisitor {
         if err.source().is_some() {
             let mut sources = Vec::new();
             self.values.write_sources(&mut sources, err);
-            self.push(Key::Shared(Arc::from(format!("{}.sources", field.name()))), sources);
+            self.push(
+                Key::Shared(Arc::from(format!("{}.sources", field.name()))),
+                sources,
+            );
         }
     }
 }
@@ -260,11 +335,41 @@ impl Visit for SpanVisitor {
 
 // ==== reading the context ====
 
+thread_local! {
+    /// The context of the event being dispatched on this thread, keyed by
+    /// the event (see [`crate::line`]), stored by `ContextLayer::on_event`.
+    static EVENT_CTX: std::cell::RefCell<StoredContext> =
+        const { std::cell::RefCell::new(StoredContext { event: None, node: None }) };
+}
+
+struct StoredContext {
+    event: Option<crate::line::EventKey>,
+    node: Option<Arc<Node>>,
+}
+
+/// The node stored for `event` by the context layer: `Some(None)` when the
+/// event has no context, `None` when the context layer did not see it.
+pub(crate) fn stored_event_node(event: &Event<'_>) -> Option<Option<Arc<Node>>> {
+    let key = crate::line::event_key(event)?;
+    EVENT_CTX
+        .try_with(|slot| {
+            let slot = slot.try_borrow().ok()?;
+            (slot.event == Some(key)).then(|| slot.node.clone())
+        })
+        .ok()
+        .flatten()
+}
+
 /// A span's context as the event at hand sees it: the span's fields, its
 /// ancestors', and the keys set with [`set`].
 ///
 /// Cheap to clone (one `Arc`). Other layers get it with
 /// [`CtxView::of_event`]; application code with [`CtxView::current`].
+///
+/// An event's context is resolved once, by the [`ContextLayer`], for all
+/// layers, and without per-layer filters: a span that an output layer's own
+/// filter hides still gives its fields to that layer's lines. (A span that a
+/// global filter disables does not exist at all, and gives nothing.)
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
@@ -322,16 +427,16 @@ impl CtxView {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let span = ctx.event_span(event)?;
-        let node = span.extensions().get::<SpanContext>()?.node.clone();
-        Some(Self { node })
+        event_node(ctx, event).map(|node| Self { node })
     }
 
     /// The context of the current span of the current thread's subscriber.
     /// `None` outside any span, or when the subscriber is not a
     /// `tracing_subscriber::Registry` with a [`ContextLayer`].
     pub fn current() -> Option<Self> {
-        with_current_span(|sc| Self { node: sc.node.clone() })
+        with_current_span(|sc| Self {
+            node: sc.node.clone(),
+        })
     }
 
     /// The value for `key`: the nearest span that defines it wins, then keys
@@ -343,14 +448,24 @@ impl CtxView {
             }
         }
         let dynamic = self.node.dynamic.entries.load();
-        dynamic.iter().find(|(k, _)| &**k == key).map(|(_, v)| FieldValue { json: v.clone() })
+        dynamic
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| FieldValue { json: v.clone() })
     }
 
     /// Every key and value, in output order: span fields root first (each key
     /// once, nearest value), then keys set with [`set`] that no span defines.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue)> + '_ {
         let spans = self.node.merged.iter().filter_map(|e| {
-            e.with_json(|json| (Cow::Borrowed(e.key.as_str()), FieldValue { json: Arc::from(json) }))
+            e.with_json(|json| {
+                (
+                    Cow::Borrowed(e.key.as_str()),
+                    FieldValue {
+                        json: Arc::from(json),
+                    },
+                )
+            })
         });
         let dynamic = self.node.dynamic.entries.load_full();
         let extra: Vec<_> = dynamic
@@ -359,6 +474,22 @@ impl CtxView {
             .map(|(k, v)| (Cow::Owned(k.to_string()), FieldValue { json: v.clone() }))
             .collect();
         spans.chain(extra)
+    }
+}
+
+/// The event's context node: the one the context layer stored for it, or,
+/// when that layer did not see this event, a lookup through `ctx`.
+pub(crate) fn event_node<S>(ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Arc<Node>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match stored_event_node(event) {
+        Some(node) => node,
+        None => ctx
+            .event_span(event)?
+            .extensions()
+            .get::<SpanContext>()
+            .map(|c| c.node.clone()),
     }
 }
 
@@ -453,12 +584,16 @@ pub fn set(key: &str, value: impl ContextValue) -> bool {
     let json = String::from_utf8_lossy(&json).into_owned();
     with_current_span(|sc| {
         if let Some(Entry { slot: Slot::Late(cell), .. }) = sc.node.merged.iter().find(|e| e.key.as_str() == key) {
-            cell.store(Some(Arc::new(json)));
+            cell.value.store(Some(Arc::new(json)));
             return;
         }
         let value: Arc<str> = Arc::from(json);
         sc.node.dynamic.entries.rcu(|current| {
-            let mut next: Vec<_> = current.iter().filter(|(k, _)| &**k != key).cloned().collect();
+            let mut next: Vec<_> = current
+                .iter()
+                .filter(|(k, _)| &**k != key)
+                .cloned()
+                .collect();
             next.push((Arc::from(key), value.clone()));
             next
         });

@@ -73,7 +73,9 @@ impl NumberPolicy {
     /// Writes a float; NaN and infinities follow [`NumberPolicy::non_finite`].
     pub fn write_f64(&self, buf: &mut Vec<u8>, v: f64) {
         if v.is_finite() {
-            buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+            if !write_short_decimal(buf, v) {
+                buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+            }
             return;
         }
         match self.non_finite {
@@ -83,6 +85,34 @@ impl NumberPolicy {
             NonFinite::String => buf.extend_from_slice(br#""-inf""#),
         }
     }
+}
+
+/// Writes floats with at most three decimals (latencies, ratios, prices)
+/// without the general shortest-representation algorithm.
+///
+/// Exact: `n / 1000` with `n` an integer below 2^53 is computed with one
+/// correctly rounded division, so when it equals `v`, the decimal text of
+/// `n / 1000` parses back to `v`. Returns false when `v` is not such a value.
+fn write_short_decimal(buf: &mut Vec<u8>, v: f64) -> bool {
+    let scaled = v * 1000.0;
+    if v == 0.0 || !(scaled.abs() < 9.0e15) || scaled != scaled.trunc() {
+        return false;
+    }
+    let n = scaled as i64;
+    if n as f64 / 1000.0 != v {
+        return false;
+    }
+    if n < 0 {
+        buf.push(b'-');
+    }
+    let n = n.unsigned_abs();
+    buf.extend_from_slice(itoa::Buffer::new().format(n / 1000).as_bytes());
+    buf.push(b'.');
+    let frac = n % 1000;
+    let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+    let keep = if frac % 100 == 0 { 1 } else if frac % 10 == 0 { 2 } else { 3 };
+    buf.extend_from_slice(&digits[..keep]);
+    true
 }
 
 fn write_int(buf: &mut Vec<u8>, digits: &str, quote: bool) {
@@ -138,22 +168,24 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// ```
 pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // Most strings need no escaping at all: find the first byte that does,
+    // and copy everything before it in one go.
+    let first = clean_prefix_len(bytes);
+    if first == bytes.len() {
+        buf.extend_from_slice(bytes);
+        return;
+    }
+    buf.reserve(bytes.len() + 8);
+    buf.extend_from_slice(&bytes[..first]);
+    let mut start = first;
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
         let esc = ESCAPE[b as usize];
         if esc == 0 {
             continue;
         }
         buf.extend_from_slice(&bytes[start..i]);
         if esc == b'u' {
-            buf.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]);
+            buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
         } else {
             buf.extend_from_slice(&[b'\\', esc]);
         }
@@ -162,8 +194,37 @@ pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
+/// The length of the longest prefix of `bytes` that needs no escaping,
+/// checked eight bytes at a time.
+#[inline]
+fn clean_prefix_len(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero  <=>  its high bit is set in `has_zero(x)`.
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut done = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Bytes below 0x20 (only ASCII bytes can be: high bit clear), and
+        // bytes equal to '"', '\\' or DEL.
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let special = has_zero(x ^ (ONES * u64::from(b'"')))
+            | has_zero(x ^ (ONES * u64::from(b'\\')))
+            | has_zero(x ^ (ONES * 0x7f));
+        if control | special != 0 {
+            break;
+        }
+        done += 8;
+    }
+    done + bytes[done..].iter().position(|&b| ESCAPE[b as usize] != 0).unwrap_or(bytes.len() - done)
+}
+
 /// Appends `s` as a quoted JSON string.
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
+    buf.reserve(s.len() + 2);
     buf.push(b'"');
     escape_str(buf, s);
     buf.push(b'"');
@@ -262,7 +323,14 @@ mod tests {
 
     #[test]
     fn escapes_round_trip_through_serde_json() {
-        for s in ["", "plain", "q\"b\\", "\u{0}\u{1f}\u{7f}", "é✓😀", "\n\r\t\u{8}\u{c}"] {
+        for s in [
+            "",
+            "plain",
+            "q\"b\\",
+            "\u{0}\u{1f}\u{7f}",
+            "é✓😀",
+            "\n\r\t\u{8}\u{c}",
+        ] {
             let back: String = serde_json::from_str(&esc(s)).unwrap();
             assert_eq!(back, s);
             assert_eq!(decode_str(&esc(s)).unwrap(), s);
@@ -270,8 +338,40 @@ mod tests {
     }
 
     #[test]
+    fn clean_prefix_finds_every_special_byte_at_every_offset() {
+        for special in (0u8..0x20).chain([b'"', b'\\', 0x7f]) {
+            for len in 0..20 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = special;
+                    assert_eq!(clean_prefix_len(&bytes), at, "byte {special:#x} at {at} of {len}");
+                }
+            }
+        }
+        let text = "é✓😀 plain text with some length";
+        assert_eq!(clean_prefix_len(text.as_bytes()), text.len());
+    }
+
+    #[test]
+    fn short_decimals_round_trip() {
+        for v in [3.25, -3.25, 0.1, 0.001, 1.0, -1.0, 123456.789, 1e12, 0.3, 2.675, 1.5e-3, 7.0e15, 0.0005, 1e-300, -0.0, 0.0] {
+            let mut buf = Vec::new();
+            NumberPolicy::default().write_f64(&mut buf, v);
+            let text = String::from_utf8(buf).unwrap();
+            let back: f64 = text.parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{v} wrote {text}");
+        }
+        let mut buf = Vec::new();
+        NumberPolicy::default().write_f64(&mut buf, 3.25);
+        assert_eq!(buf, b"3.25");
+    }
+
+    #[test]
     fn numbers_follow_policy() {
-        let strict = NumberPolicy { big_ints_as_strings: true, non_finite: NonFinite::String };
+        let strict = NumberPolicy {
+            big_ints_as_strings: true,
+            non_finite: NonFinite::String,
+        };
         let mut buf = Vec::new();
         strict.write_i64(&mut buf, -(1 << 53));
         buf.push(b' ');

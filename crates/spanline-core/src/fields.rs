@@ -80,7 +80,11 @@ macro_rules! forward_visit {
         fn record_str(&mut self, field: &::tracing_core::field::Field, value: &str) {
             self.value(field, $crate::fields::Val::Str(value));
         }
-        fn record_debug(&mut self, field: &::tracing_core::field::Field, value: &dyn ::std::fmt::Debug) {
+        fn record_debug(
+            &mut self,
+            field: &::tracing_core::field::Field,
+            value: &dyn ::std::fmt::Debug,
+        ) {
             self.value(field, $crate::fields::Val::Debug(value));
         }
         fn record_u64(&mut self, field: &::tracing_core::field::Field, value: u64) {

@@ -10,7 +10,9 @@ mod schema;
 mod time;
 
 pub use context::{set, ContextLayer, ContextValue, CtxView, FieldValue};
-pub use encode::{escape_str, write_debug, write_display, write_str, EscapeWriter, NonFinite, NumberPolicy};
+pub use encode::{
+    escape_str, write_debug, write_display, write_str, EscapeWriter, NonFinite, NumberPolicy,
+};
 pub use line::{SharedLine, SharedLineConsumer};
 pub use schema::{Clock, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};
 pub use time::{Precision, Timestamp};

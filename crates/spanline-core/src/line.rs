@@ -36,12 +36,20 @@ struct Last {
     bytes: Vec<u8>,
 }
 
-/// Called by the context layer at the start of every event.
-pub(crate) fn next_event() {
-    let _ = SEQ.try_with(|s| s.set(s.get().wrapping_add(1)));
+/// The per-thread event counter and the event's address.
+pub(crate) type EventKey = (u64, usize);
+
+/// Called by the context layer at the start of every event; returns the
+/// event's key.
+pub(crate) fn next_event(event: &Event<'_>) -> Option<EventKey> {
+    let _ = SEQ.try_with(|s| s.set(s.get().wrapping_add(1).max(1)));
+    event_key(event)
 }
 
-fn key(event: &Event<'_>) -> Option<(u64, usize)> {
+/// Identifies the event being dispatched on this thread: the context
+/// layer's per-thread counter and the event's address. `None` when no
+/// context layer has counted an event on this thread.
+pub(crate) fn event_key(event: &Event<'_>) -> Option<EventKey> {
     let seq = SEQ.try_with(Cell::get).ok().filter(|&s| s != 0)?;
     Some((seq, event as *const Event<'_> as usize))
 }
@@ -86,7 +94,9 @@ impl SharedLine {
         if CONSUMERS.load(Ordering::Relaxed) == 0 || line.len() > MAX_SHARED {
             return;
         }
-        let Some((seq, addr)) = key(event) else { return };
+        let Some((seq, addr)) = event_key(event) else {
+            return;
+        };
         let _ = LAST.try_with(|last| {
             if let Ok(mut last) = last.try_borrow_mut() {
                 last.seq = seq;
@@ -101,10 +111,11 @@ impl SharedLine {
     /// Calls `f` with the line another layer encoded for `event` with
     /// `schema`, if there is one; `None` means: encode it yourself.
     pub fn with<R>(schema: &Schema, event: &Event<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let (seq, addr) = key(event)?;
+        let (seq, addr) = event_key(event)?;
         LAST.try_with(|last| {
             let last = last.try_borrow().ok()?;
-            (last.seq == seq && last.event == addr && last.schema == schema.id()).then(|| f(&last.bytes))
+            (last.seq == seq && last.event == addr && last.schema == schema.id())
+                .then(|| f(&last.bytes))
         })
         .ok()
         .flatten()

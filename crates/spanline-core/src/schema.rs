@@ -15,10 +15,10 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::context::{Node, SpanContext};
+use crate::context::{Node, Slot, SpanContext};
 use crate::encode::{self, NumberPolicy};
 use crate::fields::{forward_visit, Val, ValueSink};
-use crate::keys::{KeyParts, KeySet};
+use crate::keys::{KeyParts, KeySet, FIELDS_PREFIX};
 use crate::time::{Precision, Timestamp};
 
 /// A ready-made line shape. Every reserved key can still be renamed with
@@ -159,7 +159,7 @@ struct Inner {
     key_message: Vec<u8>,
     key_target: Vec<u8>,
     /// Every top-level key the schema writes itself.
-    reserved: Vec<String>,
+    reserved: Reserved,
     level_style: LevelStyle,
     precision: Precision,
     values: ValueSink,
@@ -251,7 +251,8 @@ impl SchemaBuilder {
     pub fn static_field(mut self, key: impl Into<String>, value: impl AsRef<str>) -> Self {
         let mut json = Vec::new();
         encode::write_str(&mut json, value.as_ref());
-        self.statics.push((key.into(), String::from_utf8_lossy(&json).into_owned()));
+        self.statics
+            .push((key.into(), String::from_utf8_lossy(&json).into_owned()));
         self
     }
 
@@ -313,16 +314,45 @@ impl SchemaBuilder {
 
     /// Builds the schema.
     pub fn build(mut self) -> Schema {
-        if let Some(service) = self.service.as_ref().filter(|_| self.preset != Preset::Bunyan) {
-            self.statics.insert(0, ("service".to_string(), json_string(service)));
+        if let Some(service) = self
+            .service
+            .as_ref()
+            .filter(|_| self.preset != Preset::Bunyan)
+        {
+            self.statics
+                .insert(0, ("service".to_string(), json_string(service)));
         }
         let (names, level_style, precision) = match self.preset {
-            Preset::Flat => (["timestamp", "level", "message", "target"], LevelStyle::Upper, Precision::Micros),
-            Preset::Structlog => (["timestamp", "level", "event", "logger"], LevelStyle::Structlog, Precision::Micros),
-            Preset::Bunyan => (["time", "level", "msg", "target"], LevelStyle::Bunyan, Precision::Millis),
-            Preset::Gcp => (["time", "severity", "message", "target"], LevelStyle::Gcp, Precision::Micros),
-            Preset::Ecs => (["@timestamp", "log.level", "message", "log.logger"], LevelStyle::Lower, Precision::Millis),
-            Preset::Nested => (["timestamp", "level", "message", "target"], LevelStyle::Upper, Precision::Micros),
+            Preset::Flat => (
+                ["timestamp", "level", "message", "target"],
+                LevelStyle::Upper,
+                Precision::Micros,
+            ),
+            Preset::Structlog => (
+                ["timestamp", "level", "event", "logger"],
+                LevelStyle::Structlog,
+                Precision::Micros,
+            ),
+            Preset::Bunyan => (
+                ["time", "level", "msg", "target"],
+                LevelStyle::Bunyan,
+                Precision::Millis,
+            ),
+            Preset::Gcp => (
+                ["time", "severity", "message", "target"],
+                LevelStyle::Gcp,
+                Precision::Micros,
+            ),
+            Preset::Ecs => (
+                ["@timestamp", "log.level", "message", "log.logger"],
+                LevelStyle::Lower,
+                Precision::Millis,
+            ),
+            Preset::Nested => (
+                ["timestamp", "level", "message", "target"],
+                LevelStyle::Upper,
+                Precision::Micros,
+            ),
         };
         let mut names = names.map(String::from);
         for (key, to) in std::mem::take(&mut self.renames) {
@@ -384,7 +414,11 @@ impl SchemaBuilder {
             k
         };
         // Nested writes the message inside `fields`, under `message`.
-        let key_message = if self.preset == Preset::Nested { key("message") } else { key(&names[2]) };
+        let key_message = if self.preset == Preset::Nested {
+            key("message")
+        } else {
+            key(&names[2])
+        };
         Schema {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -394,10 +428,12 @@ impl SchemaBuilder {
                 key_message,
                 key_target: key(&names[3]),
                 names,
-                reserved,
+                reserved: Reserved::new(reserved),
                 level_style,
                 precision,
-                values: ValueSink { numbers: self.numbers },
+                values: ValueSink {
+                    numbers: self.numbers,
+                },
                 clock: self.clock,
                 head,
                 statics: self.statics,
@@ -448,18 +484,13 @@ impl Schema {
         let inner = &*self.inner;
         let normalized = event.normalized_metadata();
         let meta: &Metadata<'_> = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let is_log = normalized.is_some();
+        let nested = inner.preset == Preset::Nested;
 
-        // Declared first so that the key set may borrow from the span's
-        // extensions, which are locked only after the event's fields are
-        // written: field `Debug` impls are user code that may log or record,
-        // and must not run while a span lock is held.
-        let span;
-        let ext;
-        let dynamic;
         let mut keys = KeySet::new();
-        for r in &inner.reserved {
-            keys.insert(KeyParts::plain(r));
+        if inner.reserved.shadows_prefixed {
+            for r in &inner.reserved.names {
+                keys.insert(KeyParts::plain(r));
+            }
         }
 
         buf.push(b'{');
@@ -469,51 +500,78 @@ impl Schema {
         buf.extend_from_slice(b"\",");
         buf.extend_from_slice(&inner.key_level);
         write_level(buf, *meta.level(), inner.level_style);
-
-        let nested = inner.preset == Preset::Nested;
         if nested {
             buf.extend_from_slice(b",\"fields\":{");
-            let mut field_keys = KeySet::new();
-            field_keys.insert(KeyParts::plain("message"));
-            self.write_message(event, buf, false);
-            event.record(&mut EventVisitor { values: inner.values, buf, keys: &mut field_keys, reserved: &[], is_log });
-            buf.push(b'}');
-            self.write_target(meta, buf);
-        } else {
-            self.write_message(event, buf, true);
-            self.write_target(meta, buf);
-            buf.extend_from_slice(&inner.head);
-            let reserved = &inner.reserved;
-            event.record(&mut EventVisitor { values: inner.values, buf, keys: &mut keys, reserved, is_log });
         }
 
-        span = ctx.event_span(event);
-        ext = span.as_ref().map(|s| s.extensions());
-        let node = ext.as_ref().and_then(|e| e.get::<SpanContext>()).map(|sc| &*sc.node);
-        dynamic = node.map(|n| n.dynamic.entries.load());
+        // One pass over the event's fields. The header (message, target and
+        // the preset's fixed keys) is written when the message comes by,
+        // which is first for events from tracing's macros; otherwise it is
+        // inserted in front of the fields already written.
+        let mut field_keys = KeySet::new();
+        let no_reserved = Reserved::default();
+        let mut visitor = EventVisitor {
+            schema: self,
+            meta,
+            start: buf.len(),
+            header_done: false,
+            values: inner.values,
+            buf,
+            keys: if nested { &mut field_keys } else { &mut keys },
+            reserved: if nested { &no_reserved } else { &inner.reserved },
+            is_log: normalized.is_some(),
+        };
+        event.record(&mut visitor);
+        let (start, header_done) = (visitor.start, visitor.header_done);
+        if !header_done {
+            let mut header = Vec::new();
+            self.write_header(&mut header, meta, None);
+            buf.splice(start..start, header);
+        }
+        if nested {
+            buf.push(b'}');
+            self.write_target(meta, buf);
+        }
+
+        // The context is looked up only now, after the event's fields are
+        // written: field `Debug` impls are user code that may log or record,
+        // and must not run while a span lock is held.
+        let node = crate::context::event_node(ctx, event);
+        let dynamic = node.as_ref().map(|n| n.dynamic.entries.load());
         if nested {
             self.write_nested_spans(event, ctx, buf);
-        } else if let Some(node) = node {
+        } else if let Some(node) = node.as_deref() {
             self.write_context(node, buf, &mut keys);
         }
         for (k, v) in dynamic.iter().flat_map(|d| d.iter()) {
             write_user_pair(buf, &mut keys, &inner.reserved, k, v.as_bytes());
         }
         for (k, v) in &inner.statics {
-            write_pair(buf, &mut keys, KeyParts::plain(k), v.as_bytes());
+            if !inner.reserved.contains(k) {
+                write_pair(buf, &mut keys, KeyParts::plain(k), v.as_bytes());
+            }
         }
         buf.extend_from_slice(b"}\n");
     }
 
-    fn write_message(&self, event: &Event<'_>, buf: &mut Vec<u8>, comma: bool) {
-        if comma {
+    /// The message and what follows it before the event's fields: the
+    /// target and fixed keys (flat presets), or just the message (nested,
+    /// inside `fields`).
+    fn write_header(&self, buf: &mut Vec<u8>, meta: &Metadata<'_>, message: Option<Val<'_>>) {
+        let nested = self.inner.preset == Preset::Nested;
+        if !nested {
             buf.push(b',');
         }
         buf.extend_from_slice(&self.inner.key_message);
-        let before = buf.len();
-        event.record(&mut MessageVisitor { buf, done: false });
-        if buf.len() == before {
-            buf.extend_from_slice(b"\"\"");
+        match message {
+            Some(Val::Str(s)) => encode::write_str(buf, s),
+            Some(Val::Debug(d)) => encode::write_debug(buf, d),
+            Some(other) => ValueSink::default().write(buf, other),
+            None => buf.extend_from_slice(b"\"\""),
+        }
+        if !nested {
+            self.write_target(meta, buf);
+            buf.extend_from_slice(&self.inner.head);
         }
     }
 
@@ -541,9 +599,35 @@ impl Schema {
     fn write_context<'n>(&self, node: &'n Node, buf: &mut Vec<u8>, keys: &mut KeySet<'n>) {
         let reserved = &self.inner.reserved;
         for entry in node.merged.iter() {
-            entry.with_json(|json| {
-                write_user_pair(buf, keys, reserved, entry.key.as_str(), json.as_bytes());
-            });
+            let parts = reserved.user_key(entry.key.as_str());
+            match &entry.slot {
+                // The common case: the pre-encoded `"key":value`, one copy.
+                Slot::Fixed { pair, value_at } => {
+                    if keys.insert(parts) {
+                        buf.push(b',');
+                        if parts.prefixed {
+                            write_key(buf, &parts);
+                            buf.extend_from_slice(pair[*value_at..].as_bytes());
+                        } else {
+                            buf.extend_from_slice(pair.as_bytes());
+                        }
+                    }
+                }
+                Slot::Late(cell) => {
+                    let value = cell.value.load();
+                    if let Some(json) = value.as_deref() {
+                        if keys.insert(parts) {
+                            buf.push(b',');
+                            if parts.prefixed {
+                                write_key(buf, &parts);
+                            } else {
+                                buf.extend_from_slice(cell.key_json.as_bytes());
+                            }
+                            buf.extend_from_slice(json.as_bytes());
+                        }
+                    }
+                }
+            }
         }
         if let Some(project) = &self.inner.gcp_project {
             if self.inner.preset == Preset::Gcp {
@@ -568,7 +652,9 @@ impl Schema {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let Some(scope) = ctx.event_scope(event) else { return };
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
         if let Some(leaf) = ctx.event_span(event) {
             buf.extend_from_slice(b",\"span\":");
             write_span_object(&leaf, buf);
@@ -597,7 +683,7 @@ where
             entry.with_json(|json| {
                 let key = entry.key.as_str();
                 let parts = if key == "name" {
-                    KeyParts { prefix: "fields.", name: key, suffix: "" }
+                    KeyParts::prefixed(key)
                 } else {
                     KeyParts::plain(key)
                 };
@@ -647,87 +733,101 @@ fn write_level(buf: &mut Vec<u8>, level: Level, style: LevelStyle) {
 #[inline]
 fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
     buf.push(b'"');
-    encode::escape_str(buf, key.prefix);
+    buf.extend_from_slice(key.prefix().as_bytes());
     encode::escape_str(buf, key.name);
-    encode::escape_str(buf, key.suffix);
+    buf.extend_from_slice(key.suffix().as_bytes());
     buf.extend_from_slice(b"\":");
 }
 
 /// Writes `,"key":json` unless the key was written already.
 #[inline]
-fn write_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, key: KeyParts<'k>, json: &[u8]) -> bool {
-    if !keys.insert(key) {
-        return false;
+fn write_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, key: KeyParts<'k>, json: &[u8]) {
+    if keys.insert(key) {
+        buf.push(b',');
+        write_key(buf, &key);
+        buf.extend_from_slice(json);
     }
-    buf.push(b',');
-    write_key(buf, &key);
-    buf.extend_from_slice(json);
-    true
 }
 
 /// A user key: renamed to `fields.<key>` when it collides with a reserved key.
 #[inline]
-fn write_user_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, reserved: &[String], key: &'k str, json: &[u8]) {
-    write_pair(buf, keys, user_key(reserved, key), json);
+fn write_user_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, reserved: &Reserved, key: &'k str, json: &[u8]) {
+    write_pair(buf, keys, reserved.user_key(key), json);
 }
+
+/// The top-level keys a schema writes itself.
+#[derive(Debug, Default)]
+pub(crate) struct Reserved {
+    names: Vec<String>,
+    /// A filter over (length, first byte) of the names, so most keys are
+    /// cleared without a string comparison.
+    filter: u64,
+    /// Some reserved name starts with `fields.`, the prefix that renamed
+    /// user keys get: then reserved names must also be checked per line.
+    shadows_prefixed: bool,
+}
+
+impl Reserved {
+    fn new(names: Vec<String>) -> Self {
+        let filter = names.iter().fold(0, |m, n| m | reserved_bit(n));
+        let shadows_prefixed = names.iter().any(|n| n.starts_with(FIELDS_PREFIX));
+        Self { names, filter, shadows_prefixed }
+    }
+
+    #[inline]
+    fn contains(&self, key: &str) -> bool {
+        self.filter & reserved_bit(key) != 0 && self.names.iter().any(|r| r == key)
+    }
+
+    #[inline]
+    fn user_key<'k>(&self, key: &'k str) -> KeyParts<'k> {
+        if self.contains(key) {
+            KeyParts::prefixed(key)
+        } else {
+            KeyParts::plain(key)
+        }
+    }
+}
+
 
 #[inline]
-fn user_key<'k>(reserved: &[String], key: &'k str) -> KeyParts<'k> {
-    if reserved.iter().any(|r| r == key) {
-        KeyParts { prefix: "fields.", name: key, suffix: "" }
-    } else {
-        KeyParts::plain(key)
-    }
+fn reserved_bit(key: &str) -> u64 {
+    let first = key.as_bytes().first().copied().unwrap_or(0) as usize;
+    1u64 << ((key.len() * 13 + first) & 63)
 }
 
-/// Writes the `message` field, and nothing else.
-struct MessageVisitor<'b> {
-    buf: &'b mut Vec<u8>,
-    done: bool,
-}
-
-impl MessageVisitor<'_> {
-    fn value(&mut self, field: &Field, v: Val<'_>) {
-        if self.done || field.name() != "message" {
-            return;
-        }
-        self.done = true;
-        match v {
-            Val::Str(s) => encode::write_str(self.buf, s),
-            Val::Debug(d) => encode::write_debug(self.buf, d),
-            other => ValueSink::default().write(self.buf, other),
-        }
-    }
-
-    fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
-        if !self.done && field.name() == "message" {
-            self.done = true;
-            encode::write_display(self.buf, &err);
-        }
-    }
-}
-
-impl Visit for MessageVisitor<'_> {
-    forward_visit!();
-}
-
-/// Writes every event field except `message` (and `log.*` for log records).
-struct EventVisitor<'b, 'k, 'r> {
+/// Writes an event's fields, and the header when the message comes by.
+struct EventVisitor<'b, 'k> {
+    schema: &'b Schema,
+    meta: &'b Metadata<'b>,
+    /// Where the header belongs: right after the level (or `"fields":{`).
+    start: usize,
+    header_done: bool,
     values: ValueSink,
     buf: &'b mut Vec<u8>,
     keys: &'b mut KeySet<'k>,
-    reserved: &'r [String],
+    reserved: &'b Reserved,
     is_log: bool,
 }
 
-impl EventVisitor<'_, '_, '_> {
-    fn skip(&self, name: &str) -> bool {
-        name == "message" || (self.is_log && name.starts_with("log."))
+impl EventVisitor<'_, '_> {
+    fn message(&mut self, v: Val<'_>) {
+        if self.header_done {
+            return; // a second `message` field: the first one wins
+        }
+        self.header_done = true;
+        if self.buf.len() == self.start {
+            self.schema.write_header(self.buf, self.meta, Some(v));
+        } else {
+            let mut header = Vec::new();
+            self.schema.write_header(&mut header, self.meta, Some(v));
+            self.buf.splice(self.start..self.start, header);
+        }
     }
 
-    fn key(&mut self, name: &'static str, suffix: &'static str) -> bool {
-        let mut parts = user_key(self.reserved, name);
-        parts.suffix = suffix;
+    fn key(&mut self, name: &'static str, sources: bool) -> bool {
+        let mut parts = self.reserved.user_key(name);
+        parts.sources = sources;
         if !self.keys.insert(parts) {
             return false;
         }
@@ -737,23 +837,40 @@ impl EventVisitor<'_, '_, '_> {
     }
 
     fn value(&mut self, field: &Field, v: Val<'_>) {
-        if self.skip(field.name()) || !self.key(field.name(), "") {
+        let name = field.name();
+        if name == "message" {
+            return self.message(v);
+        }
+        if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
             return;
         }
         self.values.write(self.buf, v);
     }
 
     fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
-        if self.skip(field.name()) || !self.key(field.name(), "") {
+        let name = field.name();
+        if name == "message" {
+            return self.message(Val::Debug(&DisplayAsDebug(err)));
+        }
+        if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
             return;
         }
         encode::write_display(self.buf, &err);
-        if err.source().is_some() && self.key(field.name(), ".sources") {
+        if err.source().is_some() && self.key(name, true) {
             self.values.write_sources(self.buf, err);
         }
     }
 }
 
-impl Visit for EventVisitor<'_, '_, '_> {
+impl Visit for EventVisitor<'_, '_> {
     forward_visit!();
+}
+
+/// Formats a `Display` value through `Debug`, for the message slot.
+struct DisplayAsDebug<'a>(&'a (dyn Error + 'static));
+
+impl std::fmt::Debug for DisplayAsDebug<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.0, f)
+    }
 }

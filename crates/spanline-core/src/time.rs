@@ -40,7 +40,10 @@ impl Timestamp {
 
     /// Builds a timestamp from Unix seconds and nanoseconds (clamped to < 1e9).
     pub fn from_unix(secs: i64, nanos: u32) -> Self {
-        Self { secs, nanos: nanos.min(999_999_999) }
+        Self {
+            secs,
+            nanos: nanos.min(999_999_999),
+        }
     }
 
     /// Seconds since the Unix epoch.
@@ -55,7 +58,9 @@ impl Timestamp {
 
     /// Milliseconds since the Unix epoch.
     pub fn unix_millis(&self) -> i64 {
-        self.secs.saturating_mul(1000).saturating_add(i64::from(self.nanos / 1_000_000))
+        self.secs
+            .saturating_mul(1000)
+            .saturating_add(i64::from(self.nanos / 1_000_000))
     }
 
     /// Appends `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC) with the given precision.
@@ -178,16 +183,31 @@ mod tests {
     #[test]
     fn formats_known_dates() {
         assert_eq!(fmt(0, 0, Precision::Micros), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(fmt(951_782_400, 5_000_000, Precision::Millis), "2000-02-29T00:00:00.005Z");
-        assert_eq!(fmt(4_102_444_799, 999_999_999, Precision::Nanos), "2099-12-31T23:59:59.999999999Z");
+        assert_eq!(
+            fmt(951_782_400, 5_000_000, Precision::Millis),
+            "2000-02-29T00:00:00.005Z"
+        );
+        assert_eq!(
+            fmt(4_102_444_799, 999_999_999, Precision::Nanos),
+            "2099-12-31T23:59:59.999999999Z"
+        );
         assert_eq!(fmt(-1, 0, Precision::Millis), "1969-12-31T23:59:59.000Z");
     }
 
     #[test]
     fn cache_tracks_second_changes() {
-        assert_eq!(fmt(86_399, 0, Precision::Millis), "1970-01-01T23:59:59.000Z");
-        assert_eq!(fmt(86_400, 0, Precision::Millis), "1970-01-02T00:00:00.000Z");
-        assert_eq!(fmt(86_399, 0, Precision::Millis), "1970-01-01T23:59:59.000Z");
+        assert_eq!(
+            fmt(86_399, 0, Precision::Millis),
+            "1970-01-01T23:59:59.000Z"
+        );
+        assert_eq!(
+            fmt(86_400, 0, Precision::Millis),
+            "1970-01-02T00:00:00.000Z"
+        );
+        assert_eq!(
+            fmt(86_399, 0, Precision::Millis),
+            "1970-01-01T23:59:59.000Z"
+        );
     }
 
     #[test]

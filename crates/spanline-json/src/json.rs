@@ -205,6 +205,14 @@ impl<W> JsonLayerBuilder<W> {
         self
     }
 
+    /// The Google Cloud project: with [`Preset::Gcp`], a `trace_id` in the
+    /// context becomes `logging.googleapis.com/trace`.
+    #[must_use]
+    pub fn gcp_project(mut self, project: impl Into<String>) -> Self {
+        self.schema_builder = self.schema_builder.gcp_project(project);
+        self
+    }
+
     /// Adds the source file and line of each event.
     #[must_use]
     pub fn with_source_location(mut self, on: bool) -> Self {
@@ -274,10 +282,15 @@ where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         buf.clear();
-        self.schema.encode_event(event, ctx, self.schema.clock().now(), buf);
+        self.schema
+            .encode_event(event, ctx, self.schema.clock().now(), buf);
         SharedLine::publish(&self.schema, event, buf);
         let counters = &self.stats.inner;
-        match self.make_writer.make_writer_for(event.metadata()).write_all(buf) {
+        match self
+            .make_writer
+            .make_writer_for(event.metadata())
+            .write_all(buf)
+        {
             Ok(()) => counters.lines.fetch_add(1, Ordering::Relaxed),
             Err(_) => counters.write_errors.fetch_add(1, Ordering::Relaxed),
         };
@@ -295,7 +308,10 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let depth = DEPTH.try_with(Cell::get).unwrap_or(0);
         if depth >= JsonLayer::MAX_REENTRANCY {
-            self.stats.inner.reentrant_drops.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .inner
+                .reentrant_drops
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         let _ = DEPTH.try_with(|d| d.set(depth + 1));

@@ -50,7 +50,11 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
 impl PrettyLayer {
     /// Writes to stdout, with colours when stdout is a terminal.
     pub fn new() -> Self {
-        Self { make_writer: io::stdout, ansi: io::stdout().is_terminal(), clock: Clock::system() }
+        Self {
+            make_writer: io::stdout,
+            ansi: io::stdout().is_terminal(),
+            clock: Clock::system(),
+        }
     }
 }
 
@@ -67,7 +71,11 @@ impl<W> PrettyLayer<W> {
     where
         W2: for<'a> MakeWriter<'a> + 'static,
     {
-        PrettyLayer { make_writer, ansi: false, clock: self.clock }
+        PrettyLayer {
+            make_writer,
+            ansi: false,
+            clock: self.clock,
+        }
     }
 
     /// Turns ANSI colours on or off.
@@ -123,7 +131,10 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let normalized = event.normalized_metadata();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let mut fields = PrettyVisitor { is_log: normalized.is_some(), ..PrettyVisitor::default() };
+        let mut fields = PrettyVisitor {
+            is_log: normalized.is_some(),
+            ..PrettyVisitor::default()
+        };
         event.record(&mut fields);
         let style = Style { on: self.ansi };
 
@@ -160,7 +171,10 @@ where
             }
         }
         // A failed write has nowhere better to go: the console is the sink.
-        let _ = self.make_writer.make_writer_for(event.metadata()).write_all(out.as_bytes());
+        let _ = self
+            .make_writer
+            .make_writer_for(event.metadata())
+            .write_all(out.as_bytes());
     }
 }
 
@@ -217,9 +231,10 @@ struct PrettyVisitor {
 impl PrettyVisitor {
     fn push(&mut self, field: &Field, value: String) {
         let name = field.name();
+        let hidden = self.is_log && name.starts_with("log.");
         if name == "message" {
             self.message = value;
-        } else if !(self.is_log && name.starts_with("log.")) && !self.pairs.iter().any(|(k, _)| *k == name) {
+        } else if !hidden && !self.pairs.iter().any(|(k, _)| *k == name) {
             self.pairs.push((name, value));
         }
     }

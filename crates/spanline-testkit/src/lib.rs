@@ -91,7 +91,9 @@ impl<'a> MakeWriter<'a> for Capture {
     type Writer = CaptureWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        CaptureWriter { inner: self.inner.clone() }
+        CaptureWriter {
+            inner: self.inner.clone(),
+        }
     }
 }
 

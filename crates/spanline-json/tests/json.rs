@@ -1,0 +1,507 @@
+//! Behaviour of the JSON layer: key policy, encoding, filtering, threads,
+//! re-entrancy and `log` records. Every line is parsed strictly (duplicate
+//! keys are an error).
+
+use std::fmt;
+use std::sync::{Arc, Barrier, OnceLock};
+
+use serde_json::{json, Value};
+use spanline_core::{
+    Clock, ContextLayer, NonFinite, NumberPolicy, Preset, ReservedKey, SharedLine, Timestamp,
+};
+use spanline_json::JsonLayer;
+use spanline_testkit::Capture;
+use tracing::{field, info, info_span, warn};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, Registry};
+
+fn subscriber(capture: &Capture) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build())
+}
+
+fn capture_lines(f: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
+    let capture = Capture::new();
+    tracing::subscriber::with_default(subscriber(&capture), f);
+    capture.json_lines()
+}
+
+#[test]
+fn flat_line_has_reserved_keys_then_fields_then_context() {
+    let lines = capture_lines(|| {
+        let _req = info_span!("request", request_id = "r-1", route = "/users").entered();
+        let _db = info_span!("db", table = "users").entered();
+        info!(n = 3, ok = true, "done");
+    });
+    let keys: Vec<&str> = lines[0].keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "timestamp",
+            "level",
+            "message",
+            "target",
+            "n",
+            "ok",
+            "request_id",
+            "route",
+            "table"
+        ]
+    );
+    assert_eq!(lines[0]["level"], "INFO");
+    assert_eq!(lines[0]["message"], "done");
+    assert_eq!(lines[0]["target"], "json");
+    assert_eq!(lines[0]["n"], 3);
+    assert_eq!(lines[0]["table"], "users");
+}
+
+#[test]
+fn precedence_event_over_nearest_span_over_ancestor() {
+    let lines = capture_lines(|| {
+        let _root = info_span!("root", a = "root", b = "root", c = "root").entered();
+        let _child = info_span!("child", b = "child", c = "child").entered();
+        info!(c = "event", "x");
+    });
+    assert_eq!(lines[0]["a"], "root");
+    assert_eq!(lines[0]["b"], "child");
+    assert_eq!(lines[0]["c"], "event");
+}
+
+#[test]
+fn reserved_collisions_are_kept_under_prefix() {
+    let lines = capture_lines(|| {
+        let _s = info_span!("s", level = "span-level", target = "span-target").entered();
+        info!(level = "custom", timestamp = 5, "m");
+    });
+    let l = &lines[0];
+    assert_eq!(l["level"], "INFO");
+    assert_eq!(
+        l["fields.level"], "custom",
+        "the event's value wins the prefixed key"
+    );
+    assert_eq!(l["fields.timestamp"], 5);
+    assert_eq!(l["fields.target"], "span-target");
+    assert_eq!(l["target"], "json");
+}
+
+#[test]
+fn span_names_never_become_keys() {
+    let lines = capture_lines(|| {
+        let _s = info_span!("request_span", id = 1).entered();
+        info!("m");
+    });
+    assert!(!lines[0].contains_key("request_span"));
+    assert!(!lines[0].contains_key("name"));
+}
+
+#[test]
+fn late_record_on_root_reaches_existing_children_and_threads() {
+    let capture = Capture::new();
+    tracing::subscriber::with_default(subscriber(&capture), || {
+        let root = info_span!("request", request_id = "r-1", user_id = field::Empty);
+        let child = info_span!(parent: &root, "child", step = 1);
+        let worker = {
+            let child = child.clone();
+            let dispatch = tracing::dispatcher::get_default(Clone::clone);
+            let barrier = Arc::new(Barrier::new(2));
+            let b = barrier.clone();
+            let handle = std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    b.wait(); // the value is recorded after this thread exists
+                    b.wait();
+                    child.in_scope(|| info!("from thread"));
+                })
+            });
+            barrier.wait();
+            root.record("user_id", 42);
+            barrier.wait();
+            handle
+        };
+        worker.join().unwrap();
+        child.in_scope(|| info!("from child"));
+    });
+    let lines = capture.json_lines();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert_eq!(l["user_id"], 42, "{l:?}");
+        assert_eq!(l["request_id"], "r-1");
+    }
+}
+
+#[test]
+fn set_adds_keys_to_the_whole_context_root() {
+    let lines = capture_lines(|| {
+        let _req = info_span!("request", request_id = "r-1").entered();
+        {
+            let _auth = info_span!("auth").entered();
+            assert!(spanline_core::set("user_id", "alice"));
+            info!("inside auth");
+        }
+        info!(user_id = "event wins", "after auth");
+    });
+    assert_eq!(lines[0]["user_id"], "alice");
+    assert_eq!(lines[1]["user_id"], "event wins");
+}
+
+#[test]
+fn error_chain_is_kept() {
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl fmt::Display for E {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+    let err = E(
+        "top",
+        Some(Box::new(E("middle", Some(Box::new(E("root cause", None)))))),
+    );
+    let lines = capture_lines(|| warn!(error = &err as &dyn std::error::Error, "failed"));
+    assert_eq!(lines[0]["error"], "top");
+    assert_eq!(lines[0]["error.sources"], json!(["middle", "root cause"]));
+}
+
+#[test]
+fn numbers_follow_the_policy() {
+    let capture = Capture::new();
+    let policy = NumberPolicy {
+        big_ints_as_strings: true,
+        non_finite: NonFinite::String,
+    };
+    let sub = tracing_subscriber::registry()
+        .with(ContextLayer::new().with_number_policy(policy))
+        .with(
+            JsonLayer::builder()
+                .number_policy(policy)
+                .writer(capture.clone())
+                .build(),
+        );
+    tracing::subscriber::with_default(sub, || {
+        let _s = info_span!("s", span_big = u64::MAX).entered();
+        info!(
+            big = u64::MAX,
+            small = 7u64,
+            nan = f64::NAN,
+            inf = f64::INFINITY,
+            wide = i128::MIN,
+            "n"
+        );
+    });
+    let l = &capture.json_lines()[0];
+    assert_eq!(l["big"], "18446744073709551615");
+    assert_eq!(l["span_big"], "18446744073709551615");
+    assert_eq!(l["small"], 7);
+    assert_eq!(l["nan"], "NaN");
+    assert_eq!(l["inf"], "inf");
+    assert_eq!(l["wide"], "-170141183460469231731687303715884105728");
+
+    let lines = capture_lines(|| info!(nan = f64::NAN, big = u64::MAX, "n"));
+    assert_eq!(lines[0]["nan"], Value::Null);
+    assert_eq!(lines[0]["big"], json!(u64::MAX));
+}
+
+#[test]
+fn renamed_keys_and_static_fields() {
+    let capture = Capture::new();
+    let json = JsonLayer::builder()
+        .rename(ReservedKey::Level, "severity")
+        .rename(ReservedKey::Message, "msg")
+        .static_field("service", "api")
+        .static_field("severity", "never shown: reserved wins")
+        .with_pid()
+        .writer(capture.clone())
+        .build();
+    let sub = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(json);
+    tracing::subscriber::with_default(sub, || {
+        let _s = info_span!("s", service = "span wins").entered();
+        info!(msg = "user msg", "hello");
+    });
+    let l = &capture.json_lines()[0];
+    assert_eq!(l["severity"], "INFO");
+    assert_eq!(l["msg"], "hello");
+    assert_eq!(l["fields.msg"], "user msg");
+    assert_eq!(l["service"], "span wins");
+    assert_eq!(l["pid"], std::process::id());
+    assert!(!l.contains_key("level") && !l.contains_key("message"));
+}
+
+#[test]
+fn per_layer_env_filter_applies() {
+    let capture = Capture::new();
+    let sub = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(
+            JsonLayer::builder()
+                .writer(capture.clone())
+                .build()
+                .with_filter(EnvFilter::new("warn,json::noisy=debug")),
+        );
+    tracing::subscriber::with_default(sub, || {
+        let _s = info_span!("request", request_id = "r-1").entered();
+        info!("hidden");
+        warn!("shown");
+        tracing::debug!(target: "json::noisy", "shown too");
+    });
+    let lines = capture.json_lines();
+    let messages: Vec<&Value> = lines.iter().map(|l| &l["message"]).collect();
+    assert_eq!(messages, ["shown", "shown too"]);
+    // The request span is below the layer's level, but its context was
+    // stored by the unfiltered ContextLayer and still reaches the lines.
+    assert_eq!(lines[0]["request_id"], "r-1");
+}
+
+#[test]
+fn threads_never_interleave_lines() {
+    let capture = Capture::new();
+    let dispatch = tracing::Dispatch::new(subscriber(&capture));
+    let threads = 8;
+    let per_thread = 300;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let dispatch = dispatch.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let big = "x".repeat(2000 + t * 100);
+                    let _s = info_span!("worker", thread = t).entered();
+                    barrier.wait();
+                    for i in 0..per_thread {
+                        info!(i, payload = %big, "tick");
+                    }
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let lines = capture.json_lines();
+    assert_eq!(lines.len(), threads * per_thread);
+    assert_eq!(capture.writes(), lines.len(), "exactly one write per line");
+    for t in 0..threads {
+        let mine: Vec<_> = lines.iter().filter(|l| l["thread"] == t).collect();
+        assert_eq!(mine.len(), per_thread);
+        assert!(mine
+            .iter()
+            .all(|l| l["payload"].as_str().unwrap().len() == 2000 + t * 100));
+    }
+}
+
+#[test]
+fn write_errors_are_counted() {
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let json = JsonLayer::builder().writer(|| Broken).build();
+    let stats = json.stats();
+    let sub = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(json);
+    tracing::subscriber::with_default(sub, || {
+        info!("a");
+        info!("b");
+    });
+    assert_eq!(stats.write_errors(), 2);
+    assert_eq!(stats.lines(), 0);
+}
+
+fn init_log_bridge() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        assert!(tracing_log::LogTracer::init().is_ok(), "no other logger in this test binary")
+    });
+}
+
+#[test]
+fn log_records_are_normalized() {
+    init_log_bridge();
+    let lines = capture_lines(|| {
+        let _s = info_span!("request", request_id = "r-1").entered();
+        log::warn!(target: "legacy::db", "slow query");
+    });
+    let l = &lines[0];
+    assert_eq!(l["target"], "legacy::db");
+    assert_eq!(l["message"], "slow query");
+    assert_eq!(l["level"], "WARN");
+    assert_eq!(l["request_id"], "r-1");
+    assert!(l.keys().all(|k| !k.starts_with("log.")), "{l:?}");
+}
+
+#[test]
+fn hostile_strings_stay_valid_json() {
+    let hostile =
+        "quote\" backslash\\ newline\n nul\u{0} esc\u{1b}[2J del\u{7f} bidi\u{202e} emoji😀";
+    let lines = capture_lines(|| {
+        let _s = info_span!("s", ctx = hostile).entered();
+        info!(v = hostile, d = ?hostile, "{hostile}");
+    });
+    let l = &lines[0];
+    assert_eq!(l["v"], hostile);
+    assert_eq!(l["ctx"], hostile);
+    assert_eq!(l["message"], hostile);
+    assert_eq!(l["d"], format!("{hostile:?}"));
+    let raw = Capture::new();
+    tracing::subscriber::with_default(subscriber(&raw), || info!(v = hostile, "m"));
+    assert_eq!(raw.text().matches('\n').count(), 1, "one physical line");
+    assert!(!raw.text().contains('\u{1b}'));
+}
+
+#[test]
+fn huge_values_are_written_whole_and_buffer_is_capped() {
+    let big = "y".repeat(1 << 20);
+    let capture = Capture::new();
+    let sub = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(
+            JsonLayer::builder()
+                .buffer_capacity_limit(4096)
+                .writer(capture.clone())
+                .build(),
+        );
+    tracing::subscriber::with_default(sub, || {
+        info!(big = %big, "large");
+        info!("small after large");
+    });
+    let lines = capture.json_lines();
+    assert_eq!(lines[0]["big"].as_str().map(str::len), Some(1 << 20));
+    assert_eq!(lines[1]["message"], "small after large");
+}
+
+#[test]
+fn shared_line_is_byte_identical() {
+    use std::sync::Mutex;
+    struct Consumer {
+        schema: spanline_core::Schema,
+        seen: Arc<Mutex<Vec<Vec<u8>>>>,
+        _token: spanline_core::SharedLineConsumer,
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Consumer {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let line = SharedLine::with(&self.schema, event, <[u8]>::to_vec);
+            self.seen.lock().unwrap().push(line.unwrap_or_default());
+        }
+    }
+    let capture = Capture::new();
+    let json = JsonLayer::builder().writer(capture.clone()).build();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let consumer = Consumer {
+        schema: json.schema().clone(),
+        seen: seen.clone(),
+        _token: SharedLine::consumer(),
+    };
+    let sub = Registry::default()
+        .with(ContextLayer::new())
+        .with(json)
+        .with(consumer);
+    tracing::subscriber::with_default(sub, || {
+        for i in 0..3 {
+            info!(i, "shared");
+        }
+    });
+    let seen = seen.lock().unwrap();
+    let written: Vec<Vec<u8>> = capture
+        .lines()
+        .iter()
+        .map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    assert_eq!(*seen, written);
+
+    // Another schema never gets this schema's line.
+    let other = spanline_core::Schema::default();
+    let capture = Capture::new();
+    let seen2 = Arc::new(Mutex::new(Vec::new()));
+    let consumer = Consumer {
+        schema: other,
+        seen: seen2.clone(),
+        _token: SharedLine::consumer(),
+    };
+    let sub = Registry::default()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build())
+        .with(consumer);
+    tracing::subscriber::with_default(sub, || info!("not shared"));
+    assert_eq!(*seen2.lock().unwrap(), vec![Vec::<u8>::new()]);
+}
+
+#[test]
+fn fixed_clock_and_presets_level_names() {
+    let at = Timestamp::from_unix(1_700_000_000, 123_456_789);
+    let cases = [
+        (
+            Preset::Flat,
+            "level",
+            json!("WARN"),
+            "timestamp",
+            "2023-11-14T22:13:20.123456Z",
+        ),
+        (
+            Preset::Structlog,
+            "level",
+            json!("warning"),
+            "timestamp",
+            "2023-11-14T22:13:20.123456Z",
+        ),
+        (
+            Preset::Bunyan,
+            "level",
+            json!(40),
+            "time",
+            "2023-11-14T22:13:20.123Z",
+        ),
+        (
+            Preset::Gcp,
+            "severity",
+            json!("WARNING"),
+            "time",
+            "2023-11-14T22:13:20.123456Z",
+        ),
+        (
+            Preset::Ecs,
+            "log.level",
+            json!("warn"),
+            "@timestamp",
+            "2023-11-14T22:13:20.123Z",
+        ),
+        (
+            Preset::Nested,
+            "level",
+            json!("WARN"),
+            "timestamp",
+            "2023-11-14T22:13:20.123456Z",
+        ),
+    ];
+    for (preset, level_key, level, ts_key, ts) in cases {
+        let capture = Capture::new();
+        let json = JsonLayer::builder()
+            .preset(preset)
+            .clock(Clock::fixed(at))
+            .writer(capture.clone())
+            .build();
+        let sub = tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(json);
+        tracing::subscriber::with_default(sub, || warn!("w"));
+        let l = &capture.json_lines()[0];
+        assert_eq!(l[level_key], level, "{preset:?}");
+        assert_eq!(l[ts_key], ts, "{preset:?}");
+    }
+}

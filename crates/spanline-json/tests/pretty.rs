@@ -1,0 +1,104 @@
+//! The console renderer: layout, error chains, colours, and safety against
+//! hostile values.
+
+use std::fmt;
+
+use spanline_core::{Clock, ContextLayer, Timestamp};
+use spanline_json::PrettyLayer;
+use spanline_testkit::Capture;
+use tracing::{info, info_span, warn};
+use tracing_subscriber::prelude::*;
+
+fn render(ansi: bool, f: impl FnOnce()) -> String {
+    let capture = Capture::new();
+    let pretty = PrettyLayer::new()
+        .with_writer(capture.clone())
+        .with_ansi(ansi)
+        .with_clock(Clock::fixed(Timestamp::from_unix(1_763_758_369, 0)));
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(pretty);
+    tracing::subscriber::with_default(subscriber, f);
+    capture.text()
+}
+
+#[test]
+fn layout_matches_structlog_console() {
+    let out = render(false, || {
+        let _req = info_span!("request", request_id = "r-1", ip = "shadowed").entered();
+        info!(
+            ip = "1.2.3.4",
+            user_id = 42,
+            note = "two words",
+            "user logged in"
+        );
+    });
+    assert_eq!(
+        out,
+        "2025-11-21 20:52:49 [info     ] user logged in                 [pretty] ip=1.2.3.4 user_id=42 note=\"two words\" request_id=r-1\n"
+    );
+}
+
+#[test]
+fn error_chain_is_printed_under_the_line() {
+    #[derive(Debug)]
+    struct Outer(Inner);
+    #[derive(Debug)]
+    struct Inner;
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("charge failed")
+        }
+    }
+    impl fmt::Display for Inner {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("gateway timeout")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl std::error::Error for Inner {}
+    let err = Outer(Inner);
+    let out = render(false, || {
+        warn!(error = &err as &dyn std::error::Error, "payment failed")
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].contains("[warning  ] payment failed"));
+    assert!(lines[0].ends_with("error=\"charge failed\""));
+    assert_eq!(lines[1], "    error: charge failed");
+    assert_eq!(lines[2], "      caused by: gateway timeout");
+}
+
+#[test]
+fn hostile_values_cannot_move_the_cursor_or_forge_lines() {
+    let hostile = "ok\n2025-11-21 00:00:00 [info     ] forged\r\u{1b}[2J\u{1b}]0;title\u{7}\u{9b}31m\u{202e}evil";
+    let out = render(false, || {
+        let _s = info_span!("s", ctx = hostile).entered();
+        info!(v = hostile, d = ?hostile, "{hostile}");
+    });
+    assert_eq!(out.matches('\n').count(), 1, "one line: {out:?}");
+    assert!(out.ends_with('\n'));
+    for bad in ['\r', '\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!out.contains(bad), "{bad:?} leaked into {out:?}");
+    }
+    assert!(out.contains("\\u{1b}[2J"), "{out}");
+}
+
+#[test]
+fn colours_only_when_asked() {
+    let plain = render(false, || info!("m"));
+    assert!(!plain.contains('\u{1b}'));
+    let coloured = render(true, || info!(k = 1, "m"));
+    assert!(
+        coloured.contains("\u{1b}[32;1minfo     \u{1b}[0m"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("\u{1b}[36mk\u{1b}[0m=\u{1b}[35m1\u{1b}[0m"),
+        "{coloured:?}"
+    );
+}
