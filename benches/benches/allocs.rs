@@ -44,22 +44,47 @@ static GLOBAL: Counting = Counting;
 fn main() {
     const EVENTS: u64 = 100_000;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "| layer | allocations per event | bytes allocated per event |");
+    let _ = writeln!(
+        out,
+        "| layer | allocations per event | bytes allocated per event |"
+    );
     let _ = writeln!(out, "|---|---:|---:|");
     for name in support::LAYERS {
         let dispatch = support::dispatch(name);
         let (allocs, bytes) = tracing::dispatcher::with_default(&dispatch, || {
-            let _request = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
+            let _request =
+                info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
             let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
             for i in 0..1_000u64 {
-                info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+                info!(
+                    iteration = i,
+                    latency_ms = 3.25,
+                    path = "/api/v1/users",
+                    "request handled"
+                );
             }
-            let (a0, b0) = (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+            let (a0, b0) = (
+                ALLOCS.load(Ordering::Relaxed),
+                BYTES.load(Ordering::Relaxed),
+            );
             for i in 0..EVENTS {
-                info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+                info!(
+                    iteration = i,
+                    latency_ms = 3.25,
+                    path = "/api/v1/users",
+                    "request handled"
+                );
             }
-            (ALLOCS.load(Ordering::Relaxed) - a0, BYTES.load(Ordering::Relaxed) - b0)
+            (
+                ALLOCS.load(Ordering::Relaxed) - a0,
+                BYTES.load(Ordering::Relaxed) - b0,
+            )
         });
-        let _ = writeln!(out, "| {name} | {:.2} | {:.0} |", allocs as f64 / EVENTS as f64, bytes as f64 / EVENTS as f64);
+        let _ = writeln!(
+            out,
+            "| {name} | {:.2} | {:.0} |",
+            allocs as f64 / EVENTS as f64,
+            bytes as f64 / EVENTS as f64
+        );
     }
 }

@@ -24,12 +24,18 @@ fn w1(c: &mut Criterion) {
         let dispatch = support::dispatch(name);
         group.bench_function(*name, |b| {
             tracing::dispatcher::with_default(&dispatch, || {
-                let _request = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
+                let _request =
+                    info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
                 let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
                 let mut i = 0u64;
                 b.iter(|| {
                     i += 1;
-                    info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+                    info!(
+                        iteration = i,
+                        latency_ms = 3.25,
+                        path = "/api/v1/users",
+                        "request handled"
+                    );
                 });
             });
         });
@@ -38,7 +44,9 @@ fn w1(c: &mut Criterion) {
         let mut i = 0u64;
         b.iter(|| {
             i += 1;
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
             let line = Line {
                 timestamp_secs: now.as_secs(),
                 timestamp_micros: now.subsec_micros(),
@@ -76,12 +84,27 @@ struct Line<'a> {
 }
 
 fn nest(depth: usize) -> Vec<tracing::span::EnteredSpan> {
-    (0..depth).map(|d| info_span!("level", depth = d as u64, name_of = "span-field", flag = true).entered()).collect()
+    (0..depth)
+        .map(|d| {
+            info_span!(
+                "level",
+                depth = d as u64,
+                name_of = "span-field",
+                flag = true
+            )
+            .entered()
+        })
+        .collect()
 }
 
 fn w2(c: &mut Criterion) {
     let mut group = c.benchmark_group("W2");
-    for name in ["spanline-flat", "tracing-subscriber", "json-subscriber", "bunyan"] {
+    for name in [
+        "spanline-flat",
+        "tracing-subscriber",
+        "json-subscriber",
+        "bunyan",
+    ] {
         let dispatch = support::dispatch(name);
         for depth in [0usize, 1, 3, 5, 10] {
             group.bench_with_input(BenchmarkId::new(name, depth), &depth, |b, &depth| {
@@ -90,7 +113,12 @@ fn w2(c: &mut Criterion) {
                     let mut i = 0u64;
                     b.iter(|| {
                         i += 1;
-                        info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+                        info!(
+                            iteration = i,
+                            latency_ms = 3.25,
+                            path = "/api/v1/users",
+                            "request handled"
+                        );
                     });
                 });
             });
@@ -108,11 +136,17 @@ fn w3(c: &mut Criterion) {
                 let mut i = 0u64;
                 b.iter(|| {
                     i += 1;
-                    let request: Span = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64);
+                    let request: Span =
+                        info_span!("request", request_id = "9f1c2e7a", user_id = 42u64);
                     let _r = request.enter();
                     let db = info_span!("db_query", table = "users", attempt = 1u64);
                     let _d = db.enter();
-                    info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+                    info!(
+                        iteration = i,
+                        latency_ms = 3.25,
+                        path = "/api/v1/users",
+                        "request handled"
+                    );
                 });
             });
         });

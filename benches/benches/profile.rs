@@ -9,7 +9,10 @@ use tracing::{info, info_span};
 mod support;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let layer = args.first().map_or("spanline-flat", String::as_str);
     let depth: Option<usize> = args.get(1).and_then(|d| d.parse().ok());
     let events: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(200_000);
@@ -17,7 +20,15 @@ fn main() {
     tracing::dispatcher::with_default(&dispatch, || {
         let _spans: Vec<_> = match depth {
             Some(depth) => (0..depth)
-                .map(|d| info_span!("level", depth = d as u64, name_of = "span-field", flag = true).entered())
+                .map(|d| {
+                    info_span!(
+                        "level",
+                        depth = d as u64,
+                        name_of = "span-field",
+                        flag = true
+                    )
+                    .entered()
+                })
                 .collect(),
             None => vec![
                 info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered(),
@@ -25,7 +36,12 @@ fn main() {
             ],
         };
         for i in 0..events {
-            info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+            info!(
+                iteration = i,
+                latency_ms = 3.25,
+                path = "/api/v1/users",
+                "request handled"
+            );
         }
     });
 }

@@ -8,21 +8,48 @@ use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
 /// Every JSON layer in the comparison, writing to a sink that discards bytes.
-pub const LAYERS: &[&str] = &["spanline-flat", "spanline-structlog", "tracing-subscriber", "json-subscriber", "bunyan"];
+#[allow(dead_code)] // not every bench uses the full list
+pub(crate) const LAYERS: &[&str] = &[
+    "spanline-flat",
+    "spanline-structlog",
+    "tracing-subscriber",
+    "json-subscriber",
+    "bunyan",
+];
 
-pub fn dispatch(name: &str) -> Dispatch {
+pub(crate) fn dispatch(name: &str) -> Dispatch {
     let registry = tracing_subscriber::registry();
     match name {
-        "spanline-flat" => Dispatch::new(registry.with(ContextLayer::new()).with(JsonLayer::builder().writer(io::sink).build())),
-        "spanline-structlog" => Dispatch::new(
-            registry.with(ContextLayer::new()).with(JsonLayer::builder().preset(Preset::Structlog).writer(io::sink).build()),
+        "spanline-flat" => Dispatch::new(
+            registry
+                .with(ContextLayer::new())
+                .with(JsonLayer::builder().writer(io::sink).build()),
         ),
-        "tracing-subscriber" => Dispatch::new(registry.with(tracing_subscriber::fmt::layer().json().with_writer(io::sink))),
-        "json-subscriber" => Dispatch::new(registry.with(json_subscriber::layer().with_writer(io::sink))),
+        "spanline-structlog" => Dispatch::new(
+            registry.with(ContextLayer::new()).with(
+                JsonLayer::builder()
+                    .preset(Preset::Structlog)
+                    .writer(io::sink)
+                    .build(),
+            ),
+        ),
+        "tracing-subscriber" => Dispatch::new(
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(io::sink),
+            ),
+        ),
+        "json-subscriber" => {
+            Dispatch::new(registry.with(json_subscriber::layer().with_writer(io::sink)))
+        }
         "bunyan" => Dispatch::new(
             registry
                 .with(tracing_bunyan_formatter::JsonStorageLayer)
-                .with(tracing_bunyan_formatter::BunyanFormattingLayer::new("bench".into(), io::sink)),
+                .with(tracing_bunyan_formatter::BunyanFormattingLayer::new(
+                    "bench".into(),
+                    io::sink,
+                )),
         ),
         other => panic!("unknown layer {other}"),
     }

@@ -86,12 +86,24 @@ impl Entry {
         let mut pair = key_json(key.as_str());
         let value_at = pair.len();
         pair.push_str(value_json);
-        Entry { key, slot: Slot::Fixed { pair: Arc::from(pair), value_at } }
+        Entry {
+            key,
+            slot: Slot::Fixed {
+                pair: Arc::from(pair),
+                value_at,
+            },
+        }
     }
 
     fn late(key: Key) -> Self {
         let key_json = key_json(key.as_str()).into_boxed_str();
-        Entry { key, slot: Slot::Late(Arc::new(LateSlot { key_json, value: ArcSwapOption::empty() })) }
+        Entry {
+            key,
+            slot: Slot::Late(Arc::new(LateSlot {
+                key_json,
+                value: ArcSwapOption::empty(),
+            })),
+        }
     }
 
     /// Calls `f` with the entry's JSON value, if it has one now.
@@ -227,7 +239,11 @@ where
         };
         let mut changed_fixed = Vec::new();
         for entry in visitor.entries {
-            let own = sc.node.own.iter().find(|e| e.key.as_str() == entry.key.as_str());
+            let own = sc
+                .node
+                .own
+                .iter()
+                .find(|e| e.key.as_str() == entry.key.as_str());
             match own.map(|e| &e.slot) {
                 Some(Slot::Late(cell)) => {
                     if let Some(json) = entry.with_json(str::to_string) {
@@ -583,7 +599,11 @@ pub fn set(key: &str, value: impl ContextValue) -> bool {
     value.write_json(&mut json, &NumberPolicy::default());
     let json = String::from_utf8_lossy(&json).into_owned();
     with_current_span(|sc| {
-        if let Some(Entry { slot: Slot::Late(cell), .. }) = sc.node.merged.iter().find(|e| e.key.as_str() == key) {
+        if let Some(Entry {
+            slot: Slot::Late(cell),
+            ..
+        }) = sc.node.merged.iter().find(|e| e.key.as_str() == key)
+        {
             cell.value.store(Some(Arc::new(json)));
             return;
         }

@@ -95,7 +95,8 @@ impl NumberPolicy {
 /// `n / 1000` parses back to `v`. Returns false when `v` is not such a value.
 fn write_short_decimal(buf: &mut Vec<u8>, v: f64) -> bool {
     let scaled = v * 1000.0;
-    if v == 0.0 || !(scaled.abs() < 9.0e15) || scaled != scaled.trunc() {
+    // `v` is finite, so `scaled` is finite or infinite, never NaN.
+    if v == 0.0 || scaled.abs() >= 9.0e15 || scaled != scaled.trunc() {
         return false;
     }
     let n = scaled as i64;
@@ -109,8 +110,18 @@ fn write_short_decimal(buf: &mut Vec<u8>, v: f64) -> bool {
     buf.extend_from_slice(itoa::Buffer::new().format(n / 1000).as_bytes());
     buf.push(b'.');
     let frac = n % 1000;
-    let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
-    let keep = if frac % 100 == 0 { 1 } else if frac % 10 == 0 { 2 } else { 3 };
+    let digits = [
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ];
+    let keep = if frac % 100 == 0 {
+        1
+    } else if frac % 10 == 0 {
+        2
+    } else {
+        3
+    };
     buf.extend_from_slice(&digits[..keep]);
     true
 }
@@ -185,7 +196,14 @@ pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
         }
         buf.extend_from_slice(&bytes[start..i]);
         if esc == b'u' {
-            buf.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+            buf.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
         } else {
             buf.extend_from_slice(&[b'\\', esc]);
         }
@@ -219,7 +237,10 @@ fn clean_prefix_len(bytes: &[u8]) -> usize {
         }
         done += 8;
     }
-    done + bytes[done..].iter().position(|&b| ESCAPE[b as usize] != 0).unwrap_or(bytes.len() - done)
+    done + bytes[done..]
+        .iter()
+        .position(|&b| ESCAPE[b as usize] != 0)
+        .unwrap_or(bytes.len() - done)
 }
 
 /// Appends `s` as a quoted JSON string.
@@ -344,7 +365,11 @@ mod tests {
                 for at in 0..len {
                     let mut bytes = vec![b'a'; len];
                     bytes[at] = special;
-                    assert_eq!(clean_prefix_len(&bytes), at, "byte {special:#x} at {at} of {len}");
+                    assert_eq!(
+                        clean_prefix_len(&bytes),
+                        at,
+                        "byte {special:#x} at {at} of {len}"
+                    );
                 }
             }
         }
@@ -354,7 +379,10 @@ mod tests {
 
     #[test]
     fn short_decimals_round_trip() {
-        for v in [3.25, -3.25, 0.1, 0.001, 1.0, -1.0, 123456.789, 1e12, 0.3, 2.675, 1.5e-3, 7.0e15, 0.0005, 1e-300, -0.0, 0.0] {
+        for v in [
+            3.25, -3.25, 0.1, 0.001, 1.0, -1.0, 123456.789, 1e12, 0.3, 2.675, 1.5e-3, 7.0e15,
+            0.0005, 1e-300, -0.0, 0.0,
+        ] {
             let mut buf = Vec::new();
             NumberPolicy::default().write_f64(&mut buf, v);
             let text = String::from_utf8(buf).unwrap();

@@ -21,11 +21,19 @@ pub(crate) const SOURCES_SUFFIX: &str = ".sources";
 
 impl<'a> KeyParts<'a> {
     pub(crate) fn plain(name: &'a str) -> Self {
-        Self { name, prefixed: false, sources: false }
+        Self {
+            name,
+            prefixed: false,
+            sources: false,
+        }
     }
 
     pub(crate) fn prefixed(name: &'a str) -> Self {
-        Self { name, prefixed: true, sources: false }
+        Self {
+            name,
+            prefixed: true,
+            sources: false,
+        }
     }
 
     pub(crate) fn prefix(&self) -> &'static str {
@@ -47,8 +55,16 @@ impl<'a> KeyParts<'a> {
     /// Length, first and last byte of the written key.
     fn hash(&self) -> u32 {
         let len = self.prefix().len() + self.name.len() + self.suffix().len();
-        let first = if self.prefixed { b'f' } else { self.name.as_bytes().first().copied().unwrap_or(0) };
-        let last = if self.sources { b's' } else { self.name.as_bytes().last().copied().unwrap_or(0) };
+        let first = if self.prefixed {
+            b'f'
+        } else {
+            self.name.as_bytes().first().copied().unwrap_or(0)
+        };
+        let last = if self.sources {
+            b's'
+        } else {
+            self.name.as_bytes().last().copied().unwrap_or(0)
+        };
         (len as u32) << 16 | u32::from(first) << 8 | u32::from(last)
     }
 
@@ -57,7 +73,11 @@ impl<'a> KeyParts<'a> {
             return self.name == other.name;
         }
         let bytes = |k: &KeyParts<'_>| {
-            let (p, n, s) = (k.prefix().as_bytes(), k.name.as_bytes(), k.suffix().as_bytes());
+            let (p, n, s) = (
+                k.prefix().as_bytes(),
+                k.name.as_bytes(),
+                k.suffix().as_bytes(),
+            );
             p.iter().chain(n).chain(s).copied().collect::<Vec<u8>>()
         };
         // Rare: only keys of equal length, first and last byte get here.
@@ -86,15 +106,26 @@ fn filter_bit(hash: u32) -> u64 {
 
 impl<'a> KeySet<'a> {
     pub(crate) fn new() -> Self {
-        let empty = Slot { hash: 0, key: KeyParts::plain("") };
-        Self { filter: 0, inline: [empty; INLINE], len: 0, spill: Vec::new() }
+        let empty = Slot {
+            hash: 0,
+            key: KeyParts::plain(""),
+        };
+        Self {
+            filter: 0,
+            inline: [empty; INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
     }
 
     fn find(&self, hash: u32, key: &KeyParts<'_>) -> bool {
         if self.filter & filter_bit(hash) == 0 {
             return false;
         }
-        self.inline[..self.len].iter().chain(&self.spill).any(|s| s.hash == hash && s.key.same(key))
+        self.inline[..self.len]
+            .iter()
+            .chain(&self.spill)
+            .any(|s| s.hash == hash && s.key.same(key))
     }
 
     pub(crate) fn contains(&self, key: &KeyParts<'_>) -> bool {
@@ -128,7 +159,11 @@ mod tests {
         let mut set = KeySet::new();
         assert!(set.insert(KeyParts::prefixed("level")));
         assert!(!set.insert(KeyParts::plain("fields.level")));
-        assert!(set.insert(KeyParts { name: "error", prefixed: false, sources: true }));
+        assert!(set.insert(KeyParts {
+            name: "error",
+            prefixed: false,
+            sources: true
+        }));
         assert!(set.contains(&KeyParts::plain("error.sources")));
         assert!(!set.contains(&KeyParts::plain("error")));
         assert!(set.insert(KeyParts::plain("")));

@@ -477,8 +477,13 @@ impl Schema {
     /// (appended, ending with `\n`), at time `at`.
     ///
     /// Never fails: every value has a JSON form.
-    pub fn encode_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, at: Timestamp, buf: &mut Vec<u8>)
-    where
+    pub fn encode_event<S>(
+        &self,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+        at: Timestamp,
+        buf: &mut Vec<u8>,
+    ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let inner = &*self.inner;
@@ -518,7 +523,11 @@ impl Schema {
             values: inner.values,
             buf,
             keys: if nested { &mut field_keys } else { &mut keys },
-            reserved: if nested { &no_reserved } else { &inner.reserved },
+            reserved: if nested {
+                &no_reserved
+            } else {
+                &inner.reserved
+            },
             is_log: normalized.is_some(),
         };
         event.record(&mut visitor);
@@ -751,7 +760,13 @@ fn write_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, key: KeyParts<'k>, j
 
 /// A user key: renamed to `fields.<key>` when it collides with a reserved key.
 #[inline]
-fn write_user_pair<'k>(buf: &mut Vec<u8>, keys: &mut KeySet<'k>, reserved: &Reserved, key: &'k str, json: &[u8]) {
+fn write_user_pair<'k>(
+    buf: &mut Vec<u8>,
+    keys: &mut KeySet<'k>,
+    reserved: &Reserved,
+    key: &'k str,
+    json: &[u8],
+) {
     write_pair(buf, keys, reserved.user_key(key), json);
 }
 
@@ -771,7 +786,11 @@ impl Reserved {
     fn new(names: Vec<String>) -> Self {
         let filter = names.iter().fold(0, |m, n| m | reserved_bit(n));
         let shadows_prefixed = names.iter().any(|n| n.starts_with(FIELDS_PREFIX));
-        Self { names, filter, shadows_prefixed }
+        Self {
+            names,
+            filter,
+            shadows_prefixed,
+        }
     }
 
     #[inline]
@@ -788,7 +807,6 @@ impl Reserved {
         }
     }
 }
-
 
 #[inline]
 fn reserved_bit(key: &str) -> u64 {

@@ -1,5 +1,7 @@
 //! The context store, read through `CtxView`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use spanline_core::{ContextLayer, CtxView};
 use tracing::{field, info_span};
 use tracing_subscriber::prelude::*;

@@ -5,6 +5,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p spanline-json --test golden` and review
 //! the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::fmt;
 
 use spanline_core::{Clock, ContextLayer, Preset, Timestamp};

@@ -2,6 +2,8 @@
 //! re-entrancy and `log` records. Every line is parsed strictly (duplicate
 //! keys are an error).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::fmt;
 use std::sync::{Arc, Barrier, OnceLock};
 
@@ -323,7 +325,10 @@ fn write_errors_are_counted() {
 fn init_log_bridge() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        assert!(tracing_log::LogTracer::init().is_ok(), "no other logger in this test binary")
+        assert!(
+            tracing_log::LogTracer::init().is_ok(),
+            "no other logger in this test binary"
+        )
     });
 }
 

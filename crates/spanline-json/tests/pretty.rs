@@ -1,6 +1,8 @@
 //! The console renderer: layout, error chains, colours, and safety against
 //! hostile values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::fmt;
 
 use spanline_core::{Clock, ContextLayer, Timestamp};

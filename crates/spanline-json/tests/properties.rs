@@ -2,6 +2,8 @@
 //! is exactly one JSON object with unique keys, and the expected value wins
 //! each key.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::collections::HashMap;
 use std::fmt;
 

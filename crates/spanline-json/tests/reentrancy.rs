@@ -4,6 +4,8 @@
 //! runs under the global default, where a `Debug` impl that logs really
 //! re-enters the layer. One test function: the global default is set once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::fmt;
 
 use serde_json::Value;
