@@ -511,13 +511,29 @@ where
 
 /// Runs `f` on the current span's context, through the thread's dispatcher.
 fn with_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
+    let id = tracing_core::dispatcher::get_default(|dispatch| dispatch.current_span().id().cloned())?;
+    with_span(&id, f)
+}
+
+/// Runs `f` on the context of span `id`, through the thread's dispatcher.
+fn with_span<R>(id: &Id, f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
     let mut f = Some(f);
     tracing_core::dispatcher::get_default(|dispatch| {
         let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        let id = dispatch.current_span().id()?.clone();
-        let span = registry.span(&id)?;
+        let span = registry.span(id)?;
         let ext = span.extensions();
         ext.get::<SpanContext>().zip(f.take()).map(|(sc, f)| f(sc))
+    })
+}
+
+/// Like [`with_span`], with the span's extensions locked for writing.
+fn with_span_mut<R>(id: &Id, f: impl FnOnce(&mut SpanContext) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing_core::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        let mut ext = span.extensions_mut();
+        ext.get_mut::<SpanContext>().zip(f.take()).map(|(sc, f)| f(sc))
     })
 }
 
@@ -595,28 +611,84 @@ impl ContextValue for usize {
 /// assert!(!spanline_core::set("user_id", "nobody"));
 /// ```
 pub fn set(key: &str, value: impl ContextValue) -> bool {
+    let json = encode_value(&value);
+    with_current_span(|sc| bind(sc, key, json)).is_some()
+}
+
+/// Sets `key` in the context of the span `id`, as [`set`] does for the
+/// current span. For a span just created (a restored job, a detached task)
+/// this seeds its context before anything runs in it.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let job = tracing::info_span!("job");
+///     assert!(spanline_core::set_in(&job.id().unwrap(), "job_id", "build_1"));
+///     let _entered = job.entered();
+///     assert_eq!(spanline_core::CtxView::current().unwrap().get("job_id").unwrap().to_string(), "build_1");
+/// });
+/// ```
+pub fn set_in(id: &Id, key: &str, value: impl ContextValue) -> bool {
+    let json = encode_value(&value);
+    with_span(id, |sc| bind(sc, key, json)).is_some()
+}
+
+fn encode_value(value: &impl ContextValue) -> String {
     let mut json = Vec::new();
     value.write_json(&mut json, &NumberPolicy::default());
-    let json = String::from_utf8_lossy(&json).into_owned();
-    with_current_span(|sc| {
-        if let Some(Entry {
-            slot: Slot::Late(cell),
-            ..
-        }) = sc.node.merged.iter().find(|e| e.key.as_str() == key)
-        {
-            cell.value.store(Some(Arc::new(json)));
-            return;
+    String::from_utf8_lossy(&json).into_owned()
+}
+
+fn bind(sc: &SpanContext, key: &str, json: String) {
+    if let Some(Entry { slot: Slot::Late(cell), .. }) = sc.node.merged.iter().find(|e| e.key.as_str() == key) {
+        cell.value.store(Some(Arc::new(json)));
+        return;
+    }
+    let value: Arc<str> = Arc::from(json);
+    sc.node.dynamic.entries.rcu(|current| {
+        let mut next: Vec<_> = current.iter().filter(|(k, _)| &**k != key).cloned().collect();
+        next.push((Arc::from(key), value.clone()));
+        next
+    });
+}
+
+/// Gives the span `id` the context `from`, under its own fields: the span
+/// then carries `from`'s keys as if it were its child, without being one.
+///
+/// This is how detached work keeps a request's context without keeping the
+/// request's span open: a new root span inherits a copy. Late fields stay
+/// shared (a value recorded on the request later still shows); keys bound
+/// with [`set`] are copied (binding in one does not change the other).
+/// Call it right after creating the span, before it has children.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let request = tracing::info_span!("request", request_id = "r-1");
+///     let ctx = request.in_scope(|| spanline_core::CtxView::current()).unwrap();
+///     let task = tracing::info_span!(parent: None, "task", step = 1);
+///     assert!(spanline_core::inherit(&task.id().unwrap(), &ctx));
+///     drop(request);
+///     let _t = task.entered();
+///     let view = spanline_core::CtxView::current().unwrap();
+///     assert_eq!(view.get("request_id").unwrap().to_string(), "r-1");
+///     assert_eq!(view.get("step").unwrap().to_string(), "1");
+/// });
+/// ```
+pub fn inherit(id: &Id, from: &CtxView) -> bool {
+    with_span_mut(id, |sc| {
+        let own: &[Entry] = if sc.owns_node { &sc.node.own } else { &[] };
+        let merged = merge(&from.node.merged, own);
+        let mut dynamic: Vec<(Arc<str>, Arc<str>)> = from.node.dynamic.entries.load().as_ref().clone();
+        for entry in sc.node.dynamic.entries.load().iter() {
+            dynamic.retain(|(k, _)| k != &entry.0);
+            dynamic.push(entry.clone());
         }
-        let value: Arc<str> = Arc::from(json);
-        sc.node.dynamic.entries.rcu(|current| {
-            let mut next: Vec<_> = current
-                .iter()
-                .filter(|(k, _)| &**k != key)
-                .cloned()
-                .collect();
-            next.push((Arc::from(key), value.clone()));
-            next
-        });
+        let dynamic = Arc::new(Dynamic { entries: ArcSwap::from_pointee(dynamic) });
+        sc.node = Arc::new(Node { own: own.to_vec().into_boxed_slice(), merged, dynamic });
+        sc.owns_node = true;
     })
     .is_some()
 }

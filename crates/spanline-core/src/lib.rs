@@ -9,7 +9,7 @@ mod line;
 mod schema;
 mod time;
 
-pub use context::{set, ContextLayer, ContextValue, CtxView, FieldValue};
+pub use context::{inherit, set, set_in, ContextLayer, ContextValue, CtxView, FieldValue};
 pub use encode::{
     escape_str, write_debug, write_display, write_str, EscapeWriter, NonFinite, NumberPolicy,
 };
