@@ -122,7 +122,7 @@ pub(crate) struct Dynamic {
     pub(crate) entries: ArcSwap<Vec<(Arc<str>, Arc<str>)>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Node {
     pub(crate) own: Box<[Entry]>,
     pub(crate) merged: Box<[Entry]>,
@@ -402,7 +402,7 @@ pub(crate) fn stored_event_node(event: &Event<'_>) -> Option<Option<Arc<Node>>> 
 ///     assert_eq!(keys, ["request_id", "user_id", "table", "attempt"]);
 /// });
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CtxView {
     node: Arc<Node>,
 }
@@ -444,6 +444,23 @@ impl CtxView {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         event_node(ctx, event).map(|node| Self { node })
+    }
+
+    /// The context of span `id` in the current thread's subscriber.
+    pub fn of_span(id: &Id) -> Option<Self> {
+        with_span(id, |sc| Self {
+            node: sc.node.clone(),
+        })
+    }
+
+    /// A context with no keys.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// True when the context has no keys at all.
+    pub fn is_empty(&self) -> bool {
+        self.node.merged.is_empty() && self.node.dynamic.entries.load().is_empty()
     }
 
     /// The context of the current span of the current thread's subscriber.
@@ -511,7 +528,8 @@ where
 
 /// Runs `f` on the current span's context, through the thread's dispatcher.
 fn with_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
-    let id = tracing_core::dispatcher::get_default(|dispatch| dispatch.current_span().id().cloned())?;
+    let id =
+        tracing_core::dispatcher::get_default(|dispatch| dispatch.current_span().id().cloned())?;
     with_span(&id, f)
 }
 
@@ -533,7 +551,9 @@ fn with_span_mut<R>(id: &Id, f: impl FnOnce(&mut SpanContext) -> R) -> Option<R>
         let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
         let span = registry.span(id)?;
         let mut ext = span.extensions_mut();
-        ext.get_mut::<SpanContext>().zip(f.take()).map(|(sc, f)| f(sc))
+        ext.get_mut::<SpanContext>()
+            .zip(f.take())
+            .map(|(sc, f)| f(sc))
     })
 }
 
@@ -641,13 +661,21 @@ fn encode_value(value: &impl ContextValue) -> String {
 }
 
 fn bind(sc: &SpanContext, key: &str, json: String) {
-    if let Some(Entry { slot: Slot::Late(cell), .. }) = sc.node.merged.iter().find(|e| e.key.as_str() == key) {
+    if let Some(Entry {
+        slot: Slot::Late(cell),
+        ..
+    }) = sc.node.merged.iter().find(|e| e.key.as_str() == key)
+    {
         cell.value.store(Some(Arc::new(json)));
         return;
     }
     let value: Arc<str> = Arc::from(json);
     sc.node.dynamic.entries.rcu(|current| {
-        let mut next: Vec<_> = current.iter().filter(|(k, _)| &**k != key).cloned().collect();
+        let mut next: Vec<_> = current
+            .iter()
+            .filter(|(k, _)| &**k != key)
+            .cloned()
+            .collect();
         next.push((Arc::from(key), value.clone()));
         next
     });
@@ -681,13 +709,20 @@ pub fn inherit(id: &Id, from: &CtxView) -> bool {
     with_span_mut(id, |sc| {
         let own: &[Entry] = if sc.owns_node { &sc.node.own } else { &[] };
         let merged = merge(&from.node.merged, own);
-        let mut dynamic: Vec<(Arc<str>, Arc<str>)> = from.node.dynamic.entries.load().as_ref().clone();
+        let mut dynamic: Vec<(Arc<str>, Arc<str>)> =
+            from.node.dynamic.entries.load().as_ref().clone();
         for entry in sc.node.dynamic.entries.load().iter() {
             dynamic.retain(|(k, _)| k != &entry.0);
             dynamic.push(entry.clone());
         }
-        let dynamic = Arc::new(Dynamic { entries: ArcSwap::from_pointee(dynamic) });
-        sc.node = Arc::new(Node { own: own.to_vec().into_boxed_slice(), merged, dynamic });
+        let dynamic = Arc::new(Dynamic {
+            entries: ArcSwap::from_pointee(dynamic),
+        });
+        sc.node = Arc::new(Node {
+            own: own.to_vec().into_boxed_slice(),
+            merged,
+            dynamic,
+        });
         sc.owns_node = true;
     })
     .is_some()

@@ -1,0 +1,277 @@
+//! HTTP middleware: a request span with a server-made `request_id`, the
+//! route template, and one "request finished" line per request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tracing::{field, Span};
+
+use crate::TraceParent;
+
+/// The target of the request span and the "request finished" line.
+pub const REQUEST_TARGET: &str = "spanline::request";
+
+/// An `EnvFilter` directive that keeps request spans and their lines at
+/// INFO whatever `RUST_LOG` says, so WARN lines still carry `request_id`.
+pub const REQUEST_DIRECTIVE: &str = "spanline::request=info";
+
+/// The id of the current request, in the request's extensions, for handlers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// A `tower::Layer` that gives each HTTP request its context.
+///
+/// For each request it:
+/// - makes a `request_id` (UUID v7). A valid incoming `x-request-id`
+///   (`[A-Za-z0-9._:-]{1,128}`) is kept as `client_request_id`, and is
+///   adopted as `request_id` only with
+///   [`trust_incoming_request_id(true)`](Self::trust_incoming_request_id)
+///   (behind your own proxy). An invalid one is ignored and counted;
+/// - reads `trace_id` from a valid W3C `traceparent`;
+/// - opens a root span at INFO, target [`REQUEST_TARGET`], name `request`,
+///   with `request_id`, `client_request_id`, `trace_id`, `method`, `route`
+///   (axum's route template with the `axum` feature, never the path or the
+///   query), and `user_id`, `status`, `latency_ms` filled later
+///   (`spanline_context::set("user_id", …)` after authentication);
+/// - logs one "request finished" line with `status` and `latency_ms` (INFO,
+///   ERROR for 5xx), and sets `x-request-id` on the response.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use spanline_context::RequestContextLayer;
+///
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "hello" }))
+///     .layer(RequestContextLayer::new());
+/// ```
+///
+/// Apply it with `Router::layer` so the route template is known.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContextLayer {
+    trust_incoming: bool,
+    stats: RequestStats,
+}
+
+/// Counters of the middleware; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct RequestStats {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    invalid_request_ids: AtomicU64,
+    invalid_traceparents: AtomicU64,
+}
+
+impl RequestStats {
+    /// Requests seen.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Incoming `x-request-id` headers ignored because they were invalid.
+    pub fn invalid_request_ids(&self) -> u64 {
+        self.inner.invalid_request_ids.load(Ordering::Relaxed)
+    }
+
+    /// Incoming `traceparent` headers ignored because they were invalid.
+    pub fn invalid_traceparents(&self) -> u64 {
+        self.inner.invalid_traceparents.load(Ordering::Relaxed)
+    }
+}
+
+impl RequestContextLayer {
+    /// The layer with server-made request ids.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adopt a valid incoming `x-request-id` as the `request_id`. Only
+    /// behind a proxy you control: clients can send anything.
+    #[must_use]
+    pub fn trust_incoming_request_id(mut self, trust: bool) -> Self {
+        self.trust_incoming = trust;
+        self
+    }
+
+    /// The layer's counters.
+    pub fn stats(&self) -> RequestStats {
+        self.stats.clone()
+    }
+}
+
+impl<S> tower_layer::Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`RequestContextLayer`].
+#[derive(Clone, Debug)]
+pub struct RequestContext<S> {
+    inner: S,
+    layer: RequestContextLayer,
+}
+
+/// A valid `x-request-id`: 1 to 128 of `[A-Za-z0-9._:-]`.
+fn valid_request_id(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    ok.then(|| value.to_str().ok()).flatten()
+}
+
+#[cfg(feature = "axum")]
+fn route<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "<unmatched>".to_string(), |p| p.as_str().to_string())
+}
+
+#[cfg(not(feature = "axum"))]
+fn route<B>(_req: &Request<B>) -> String {
+    "<unmatched>".to_string()
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for RequestContext<S>
+where
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let start = Instant::now();
+        let counters = &self.layer.stats.inner;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+
+        let client_id = match req.headers().get("x-request-id") {
+            Some(value) => {
+                let valid = valid_request_id(value).map(str::to_string);
+                if valid.is_none() {
+                    counters.invalid_request_ids.fetch_add(1, Ordering::Relaxed);
+                }
+                valid
+            }
+            None => None,
+        };
+        let request_id = match (&client_id, self.layer.trust_incoming) {
+            (Some(id), true) => id.clone(),
+            _ => uuid::Uuid::now_v7().to_string(),
+        };
+        let trace_id = req.headers().get("traceparent").and_then(|v| {
+            let parsed = v.to_str().ok().and_then(|s| s.parse::<TraceParent>().ok());
+            if parsed.is_none() {
+                counters
+                    .invalid_traceparents
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            parsed.map(|tp| tp.trace_id())
+        });
+
+        let span = tracing::info_span!(
+            target: REQUEST_TARGET,
+            parent: None,
+            "request",
+            request_id = request_id.as_str(),
+            client_request_id = client_id.as_deref(),
+            trace_id = trace_id.as_deref(),
+            method = req.method().as_str(),
+            route = route(&req).as_str(),
+            user_id = field::Empty,
+            status = field::Empty,
+            latency_ms = field::Empty,
+        );
+        let header = HeaderValue::from_str(&request_id).ok();
+        req.extensions_mut().insert(RequestId(request_id));
+        let inner = span.in_scope(|| self.inner.call(req));
+        ResponseFuture {
+            inner,
+            span,
+            start,
+            header,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequestContext`].
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+        start: Instant,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let mut result = ready!(this.inner.poll(cx));
+        // Milliseconds with microsecond resolution.
+        let latency_ms = (this.start.elapsed().as_micros() as f64) / 1000.0;
+        this.span.record("latency_ms", latency_ms);
+        match &mut result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                this.span.record("status", status);
+                if let Some(header) = this.header.take() {
+                    response.headers_mut().insert("x-request-id", header);
+                }
+                if status >= 500 {
+                    tracing::error!(target: REQUEST_TARGET, status, latency_ms, "request finished");
+                } else {
+                    tracing::info!(target: REQUEST_TARGET, status, latency_ms, "request finished");
+                }
+            }
+            Err(_) => tracing::error!(target: REQUEST_TARGET, latency_ms, "request failed"),
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// Adds [`REQUEST_DIRECTIVE`] to `filter`, so that `RUST_LOG=warn` keeps the
+/// request span and WARN lines keep `request_id`.
+///
+/// ```
+/// let filter = spanline_context::add_request_directive(tracing_subscriber::EnvFilter::new("warn"));
+/// assert!(filter.to_string().contains("spanline::request=info"));
+/// ```
+#[cfg(feature = "env-filter")]
+pub fn add_request_directive(
+    filter: tracing_subscriber::EnvFilter,
+) -> tracing_subscriber::EnvFilter {
+    match REQUEST_DIRECTIVE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}

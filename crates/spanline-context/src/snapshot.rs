@@ -1,0 +1,535 @@
+//! [`ContextSnapshot`]: the context that crosses process boundaries.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use spanline_core::CtxView;
+use tracing::Span;
+
+use crate::TraceParent;
+
+/// The keys a snapshot carries by default.
+pub const DEFAULT_KEYS: &[&str] = &["request_id", "trace_id", "user_id", "job_id", "tenant"];
+
+/// A versioned carrier of context that crosses process boundaries: a W3C
+/// `traceparent` and a few allow-listed keys (see [`DEFAULT_KEYS`]).
+///
+/// One logical map, several encodings:
+///
+/// | medium | encoding |
+/// |---|---|
+/// | a job payload | serde: `{"v":1,"traceparent":"00-…","baggage":"request_id=r-1,user_id=42"}` |
+/// | a child process | environment variables `TRACEPARENT`, `TRACESTATE`, `BAGGAGE` |
+/// | an outgoing HTTP call | headers `traceparent`, `tracestate`, `baggage`, `x-request-id` |
+///
+/// In the worker or child, [`ContextSnapshot::restore`] opens a root span
+/// whose lines all carry the snapshot's keys.
+///
+/// # Limits
+///
+/// At most [`MAX_ENTRIES`](Self::MAX_ENTRIES) keys and
+/// [`MAX_BYTES`](Self::MAX_BYTES) of encoded baggage (the W3C minimums).
+/// Keys are HTTP tokens; values are text without control characters, at most
+/// [`MAX_VALUE_LEN`](Self::MAX_VALUE_LEN) bytes, and travel percent-encoded,
+/// so on the wire they use only the baggage character set.
+/// [`insert`](Self::insert) rejects what breaks a rule with a
+/// [`SnapshotError`]. Decoding outside input (environment, headers) is
+/// lenient as the W3C asks: an invalid member, or one past a limit, is left
+/// out and counted in [`dropped`](Self::dropped); serde input is strict.
+///
+/// Baggage travels in clear text to every downstream service: never put
+/// secrets or personal data in it.
+///
+/// ```
+/// use spanline_context::ContextSnapshot;
+/// let mut snap = ContextSnapshot::new();
+/// snap.insert("request_id", "r-1").unwrap();
+/// snap.insert("user_id", "alice smith").unwrap();
+/// let json = serde_json::to_string(&snap).unwrap();
+/// assert_eq!(json, r#"{"v":1,"baggage":"request_id=r-1,user_id=alice%20smith"}"#);
+/// let back: ContextSnapshot = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back.get("user_id"), Some("alice smith"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContextSnapshot {
+    traceparent: Option<TraceParent>,
+    tracestate: Option<String>,
+    entries: Vec<(String, String)>,
+    dropped: usize,
+}
+
+/// Why a snapshot, or an entry of one, was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The key is not an HTTP token (letters, digits, `!#$%&'*+-.^_|~` and backtick).
+    InvalidKey(String),
+    /// The value holds a control character.
+    InvalidValue(String),
+    /// The value is longer than [`ContextSnapshot::MAX_VALUE_LEN`].
+    ValueTooLong(usize),
+    /// The snapshot would hold more than [`ContextSnapshot::MAX_ENTRIES`] keys.
+    TooManyEntries,
+    /// The encoded baggage would be longer than [`ContextSnapshot::MAX_BYTES`].
+    TooLarge(usize),
+    /// The `traceparent` is invalid.
+    TraceParent(crate::traceparent::TraceParentError),
+    /// A serialized snapshot has a version this library does not read.
+    UnsupportedVersion(u32),
+    /// A serialized snapshot's baggage is malformed.
+    Malformed(String),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::InvalidKey(k) => write!(f, "context key {k:?} is not an HTTP token"),
+            SnapshotError::InvalidValue(v) => {
+                write!(f, "context value {v:?} holds a control character")
+            }
+            SnapshotError::ValueTooLong(n) => {
+                write!(
+                    f,
+                    "context value is {n} bytes, more than {}",
+                    ContextSnapshot::MAX_VALUE_LEN
+                )
+            }
+            SnapshotError::TooManyEntries => {
+                write!(
+                    f,
+                    "context snapshot holds more than {} keys",
+                    ContextSnapshot::MAX_ENTRIES
+                )
+            }
+            SnapshotError::TooLarge(n) => {
+                write!(
+                    f,
+                    "context snapshot encodes to {n} bytes, more than {}",
+                    ContextSnapshot::MAX_BYTES
+                )
+            }
+            SnapshotError::TraceParent(e) => e.fmt(f),
+            SnapshotError::UnsupportedVersion(v) => {
+                write!(f, "context snapshot version {v} is not supported")
+            }
+            SnapshotError::Malformed(m) => write!(f, "malformed context snapshot: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::TraceParent(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+fn is_token(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 256
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Bytes that travel as they are in a baggage value (W3C `baggage-octet`,
+/// less `%`, which introduces an escape).
+fn is_baggage_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x24 | 0x26..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
+
+fn percent_encode(value: &str, out: &mut String) {
+    for &b in value.as_bytes() {
+        if is_baggage_octet(b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
+            out.push(char::from(b"0123456789ABCDEF"[(b & 0xf) as usize]));
+        }
+    }
+}
+
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl ContextSnapshot {
+    /// The most keys a snapshot holds.
+    pub const MAX_ENTRIES: usize = 64;
+    /// The longest encoded baggage, in bytes.
+    pub const MAX_BYTES: usize = 8192;
+    /// The longest value, in bytes.
+    pub const MAX_VALUE_LEN: usize = 4096;
+    /// The serialized format's version.
+    pub const VERSION: u32 = 1;
+
+    /// An empty snapshot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current context's [`DEFAULT_KEYS`], and a `traceparent`: the
+    /// context's own `traceparent` key if it has one, else one made from its
+    /// `trace_id`. Values that break a rule are left out and counted in
+    /// [`dropped`](Self::dropped).
+    pub fn capture() -> Self {
+        Self::capture_keys(DEFAULT_KEYS)
+    }
+
+    /// Like [`capture`](Self::capture), with your own allow-list.
+    pub fn capture_keys(keys: &[&str]) -> Self {
+        Self::from_view(&crate::current(), keys)
+    }
+
+    /// A snapshot of `view`'s allow-listed keys (see [`capture`](Self::capture)).
+    pub fn from_view(view: &CtxView, keys: &[&str]) -> Self {
+        let mut snap = Self::new();
+        for key in keys {
+            if let Some(value) = view.get(key) {
+                if snap.insert(key, &value.to_string()).is_err() {
+                    snap.dropped += 1;
+                }
+            }
+        }
+        let traceparent = view
+            .get("traceparent")
+            .and_then(|v| v.to_string().parse().ok());
+        snap.traceparent = traceparent.or_else(|| {
+            let trace_id = view.get("trace_id")?.to_string();
+            TraceParent::for_trace(&trace_id).ok()
+        });
+        snap
+    }
+
+    /// Adds or replaces a key.
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), SnapshotError> {
+        if !is_token(key) {
+            return Err(SnapshotError::InvalidKey(key.chars().take(64).collect()));
+        }
+        if value.len() > Self::MAX_VALUE_LEN {
+            return Err(SnapshotError::ValueTooLong(value.len()));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(SnapshotError::InvalidValue(
+                value.chars().take(64).collect(),
+            ));
+        }
+        let mut next = self.entries.clone();
+        match next.iter().position(|(k, _)| k == key) {
+            Some(i) => next[i].1 = value.to_string(),
+            None if next.len() >= Self::MAX_ENTRIES => return Err(SnapshotError::TooManyEntries),
+            None => next.push((key.to_string(), value.to_string())),
+        }
+        let size = encoded_len(&next);
+        if size > Self::MAX_BYTES {
+            return Err(SnapshotError::TooLarge(size));
+        }
+        self.entries = next;
+        Ok(())
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every key and value, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the snapshot holds no keys and no `traceparent`.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.traceparent.is_none()
+    }
+
+    /// The trace context, if any.
+    pub fn traceparent(&self) -> Option<&TraceParent> {
+        self.traceparent.as_ref()
+    }
+
+    /// Sets the trace context.
+    pub fn set_traceparent(&mut self, traceparent: Option<TraceParent>) {
+        self.traceparent = traceparent;
+    }
+
+    /// Members of outside input (or captured values) that were left out
+    /// because they were invalid or past a limit.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// The W3C `baggage` form: `k=v,k2=v2`, values percent-encoded.
+    pub fn to_baggage(&self) -> String {
+        encode_baggage(&self.entries)
+    }
+
+    /// Reads a W3C `baggage` value leniently (see the type's docs).
+    pub fn from_baggage(baggage: &str) -> Self {
+        let mut snap = Self::new();
+        snap.merge_baggage(baggage);
+        snap
+    }
+
+    fn merge_baggage(&mut self, baggage: &str) {
+        for member in baggage.split(',') {
+            let member = member.trim();
+            if member.is_empty() {
+                continue;
+            }
+            // Properties (`;k=v`) are allowed by the format; spanline keeps
+            // only the value.
+            let pair = member.split(';').next().unwrap_or_default();
+            let parsed = pair
+                .split_once('=')
+                .and_then(|(k, v)| Some((k.trim(), percent_decode(v.trim())?)))
+                .filter(|(k, _)| is_token(k));
+            match parsed {
+                Some((k, v)) if self.insert(k, &v).is_ok() => {}
+                _ => self.dropped += 1,
+            }
+        }
+    }
+
+    fn strict_baggage(baggage: &str) -> Result<Vec<(String, String)>, SnapshotError> {
+        let mut snap = Self::new();
+        for member in baggage.split(',').filter(|m| !m.is_empty()) {
+            let (k, v) = member.split_once('=').ok_or_else(|| {
+                SnapshotError::Malformed(format!("member without '=': {member:.64}"))
+            })?;
+            let v = percent_decode(v).ok_or_else(|| {
+                SnapshotError::Malformed(format!("bad percent-encoding: {v:.64}"))
+            })?;
+            snap.insert(k, &v)?;
+        }
+        Ok(snap.entries)
+    }
+
+    // ==== environment ====
+
+    /// The environment variables for a child process: `TRACEPARENT`,
+    /// `TRACESTATE` and `BAGGAGE` (each only when set).
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// let mut cmd = std::process::Command::new("true");
+    /// cmd.envs(snap.to_env());
+    /// ```
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = Vec::new();
+        if let Some(tp) = &self.traceparent {
+            vars.push(("TRACEPARENT", tp.to_string()));
+        }
+        if let Some(ts) = &self.tracestate {
+            vars.push(("TRACESTATE", ts.clone()));
+        }
+        if !self.entries.is_empty() {
+            vars.push(("BAGGAGE", self.to_baggage()));
+        }
+        vars
+    }
+
+    /// Reads `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` from this process's
+    /// environment, leniently. Empty when none is set.
+    pub fn from_env() -> Self {
+        Self::from_env_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `var`.
+    pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let mut snap = var("BAGGAGE")
+            .map(|b| Self::from_baggage(&b))
+            .unwrap_or_default();
+        if let Some(tp) = var("TRACEPARENT") {
+            match tp.parse() {
+                Ok(tp) => snap.traceparent = Some(tp),
+                Err(_) => snap.dropped += 1,
+            }
+        }
+        snap.tracestate =
+            var("TRACESTATE").filter(|ts| ts.len() <= 512 && !ts.chars().any(char::is_control));
+        snap
+    }
+
+    // ==== HTTP headers ====
+
+    /// Headers for an outgoing call: `traceparent` (a child of this
+    /// snapshot's), `tracestate`, `baggage`, and `x-request-id` when the
+    /// snapshot holds a `request_id`.
+    pub fn to_headers(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        let mut put = |name: &'static str, value: String| {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        };
+        if let Some(tp) = &self.traceparent {
+            put("traceparent", tp.child().to_string());
+        }
+        if let Some(ts) = &self.tracestate {
+            put("tracestate", ts.clone());
+        }
+        if !self.entries.is_empty() {
+            put("baggage", self.to_baggage());
+        }
+        if let Some(id) = self.get("request_id") {
+            put("x-request-id", id.to_string());
+        }
+        headers
+    }
+
+    /// Reads `traceparent`, `tracestate` and `baggage` from incoming headers,
+    /// leniently. Accept baggage only from trusted peers: anyone can send it.
+    pub fn from_headers(headers: &http::HeaderMap) -> Self {
+        let text = |name: &str| {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut snap = Self::from_baggage(&text("baggage"));
+        let tp = text("traceparent");
+        if !tp.is_empty() {
+            match tp.parse() {
+                Ok(tp) => snap.traceparent = Some(tp),
+                Err(_) => snap.dropped += 1,
+            }
+        }
+        let ts = text("tracestate");
+        snap.tracestate = (!ts.is_empty() && ts.len() <= 512).then_some(ts);
+        snap
+    }
+
+    // ==== restoring ====
+
+    /// Opens a root span (target `spanline::context`, name `restored`, with
+    /// `task = name`) that carries the snapshot's keys, and `trace_id` from
+    /// the `traceparent`: every line logged inside it has them. Enter it for
+    /// the duration of the job.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let payload = r#"{"v":1,"baggage":"request_id=r-1,job_id=build_1"}"#;
+    ///     let snap: spanline_context::ContextSnapshot = serde_json::from_str(payload).unwrap();
+    ///     let _job = snap.restore("build").entered();
+    ///     assert_eq!(spanline_context::current().get("request_id").unwrap().to_string(), "r-1");
+    /// });
+    /// ```
+    pub fn restore(&self, name: &str) -> Span {
+        let span =
+            tracing::info_span!(target: "spanline::context", parent: None, "restored", task = name);
+        if let Some(id) = span.id() {
+            if let Some(tp) = &self.traceparent {
+                spanline_core::set_in(&id, "trace_id", tp.trace_id());
+            }
+            for (k, v) in &self.entries {
+                spanline_core::set_in(&id, k, v.as_str());
+            }
+        }
+        span
+    }
+}
+
+fn encode_baggage(entries: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push('=');
+        percent_encode(v, &mut out);
+    }
+    out
+}
+
+fn encoded_len(entries: &[(String, String)]) -> usize {
+    encode_baggage(entries).len()
+}
+
+// ==== serde ====
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tracestate: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    baggage: String,
+}
+
+impl Serialize for ContextSnapshot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            v: Self::VERSION,
+            traceparent: self.traceparent.map(|tp| tp.to_string()),
+            tracestate: self.tracestate.clone(),
+            baggage: self.to_baggage(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContextSnapshot {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        Self::try_from_wire(wire).map_err(serde::de::Error::custom)
+    }
+}
+
+impl ContextSnapshot {
+    fn try_from_wire(wire: Wire) -> Result<Self, SnapshotError> {
+        if wire.v != Self::VERSION {
+            return Err(SnapshotError::UnsupportedVersion(wire.v));
+        }
+        let traceparent = wire
+            .traceparent
+            .map(|tp| tp.parse())
+            .transpose()
+            .map_err(SnapshotError::TraceParent)?;
+        if wire
+            .tracestate
+            .as_ref()
+            .is_some_and(|ts| ts.len() > 512 || ts.chars().any(char::is_control))
+        {
+            return Err(SnapshotError::Malformed("tracestate".into()));
+        }
+        Ok(Self {
+            traceparent,
+            tracestate: wire.tracestate,
+            entries: Self::strict_baggage(&wire.baggage)?,
+            dropped: 0,
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! ContextSnapshot: round trips through serde, the environment and HTTP
+//! headers, limits, and hostile input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::collections::HashMap;
+
+use spanline_context::{ContextSnapshot, SnapshotError, TraceParent};
+use spanline_core::ContextLayer;
+use spanline_json::JsonLayer;
+use spanline_testkit::Capture;
+use tracing_subscriber::prelude::*;
+
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn sample() -> ContextSnapshot {
+    let mut snap = ContextSnapshot::new();
+    snap.set_traceparent(Some(TP.parse().unwrap()));
+    snap.insert("request_id", "r-1").unwrap();
+    snap.insert("user_id", "alice smith, \"admin\"; 100% é")
+        .unwrap();
+    snap.insert("tenant", "acme").unwrap();
+    snap
+}
+
+#[test]
+fn serde_round_trip_is_versioned() {
+    let snap = sample();
+    let json = serde_json::to_value(&snap).unwrap();
+    assert_eq!(json["v"], 1);
+    assert_eq!(json["traceparent"], TP);
+    let back: ContextSnapshot = serde_json::from_value(json).unwrap();
+    assert_eq!(back, snap);
+    assert_eq!(back.get("user_id"), Some("alice smith, \"admin\"; 100% é"));
+}
+
+#[test]
+fn serde_input_is_strict() {
+    let bad = [
+        r#"{"v":2,"baggage":"a=b"}"#,
+        r#"{"baggage":"a=b"}"#,
+        r#"{"v":1,"traceparent":"00-00000000000000000000000000000000-00f067aa0ba902b7-01"}"#,
+        r#"{"v":1,"baggage":"novalue"}"#,
+        r#"{"v":1,"baggage":"k=%0A"}"#,
+        r#"{"v":1,"baggage":"bad key=v"}"#,
+        r#"{"v":1,"baggage":"k=%zz"}"#,
+    ];
+    for input in bad {
+        assert!(
+            serde_json::from_str::<ContextSnapshot>(input).is_err(),
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn environment_round_trip() {
+    let snap = sample();
+    let env: HashMap<&str, String> = snap.to_env().into_iter().collect();
+    assert_eq!(env["TRACEPARENT"], TP);
+    assert!(env["BAGGAGE"].starts_with("request_id=r-1,user_id=alice%20smith"));
+    assert!(
+        env["BAGGAGE"].bytes().all(|b| b.is_ascii_graphic()),
+        "wire form is baggage octets only"
+    );
+    let back = ContextSnapshot::from_env_vars(|name| env.get(name).cloned());
+    assert_eq!(back, snap);
+    assert!(ContextSnapshot::from_env_vars(|_| None).is_empty());
+}
+
+#[test]
+fn headers_round_trip_with_a_child_traceparent() {
+    let snap = sample();
+    let headers = snap.to_headers();
+    assert_eq!(headers["x-request-id"], "r-1");
+    let child: TraceParent = headers["traceparent"].to_str().unwrap().parse().unwrap();
+    assert_eq!(child.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(
+        child.parent_id(),
+        "00f067aa0ba902b7",
+        "an outgoing call is a new child"
+    );
+    let back = ContextSnapshot::from_headers(&headers);
+    assert_eq!(back.get("user_id"), snap.get("user_id"));
+    assert_eq!(back.traceparent().unwrap().trace_id(), child.trace_id());
+}
+
+#[test]
+fn outside_input_is_lenient_and_counted() {
+    let baggage = "ok=1, bad key=2,novalue,ctl=%0D%0A,pct=%zz,k2=v2;prop=1,=empty";
+    let snap = ContextSnapshot::from_baggage(baggage);
+    assert_eq!(snap.iter().collect::<Vec<_>>(), [("ok", "1"), ("k2", "v2")]);
+    assert_eq!(snap.dropped(), 5);
+
+    let snap = ContextSnapshot::from_env_vars(|name| {
+        (name == "TRACEPARENT").then(|| "garbage".to_string())
+    });
+    assert!(snap.traceparent().is_none());
+    assert_eq!(snap.dropped(), 1);
+}
+
+#[test]
+fn limits_are_enforced() {
+    let mut snap = ContextSnapshot::new();
+    for i in 0..ContextSnapshot::MAX_ENTRIES {
+        snap.insert(&format!("k{i}"), "v").unwrap();
+    }
+    assert_eq!(
+        snap.insert("one_more", "v"),
+        Err(SnapshotError::TooManyEntries)
+    );
+    snap.insert("k0", "replacing is fine").unwrap();
+    assert_eq!(snap.len(), ContextSnapshot::MAX_ENTRIES);
+
+    let mut snap = ContextSnapshot::new();
+    let big = "x".repeat(ContextSnapshot::MAX_VALUE_LEN);
+    snap.insert("a", &big).unwrap();
+    assert!(matches!(
+        snap.insert("b", &big),
+        Err(SnapshotError::TooLarge(_))
+    ));
+    assert!(matches!(
+        snap.insert("c", &format!("{big}x")),
+        Err(SnapshotError::ValueTooLong(_))
+    ));
+    assert!(matches!(
+        snap.insert("bad key", "v"),
+        Err(SnapshotError::InvalidKey(_))
+    ));
+    assert!(matches!(
+        snap.insert("k", "line\nbreak"),
+        Err(SnapshotError::InvalidValue(_))
+    ));
+
+    // Outside input past the limits: kept up to them, the rest counted.
+    let many: Vec<String> = (0..100).map(|i| format!("k{i}=v")).collect();
+    let snap = ContextSnapshot::from_baggage(&many.join(","));
+    assert_eq!(snap.len(), ContextSnapshot::MAX_ENTRIES);
+    assert_eq!(snap.dropped(), 100 - ContextSnapshot::MAX_ENTRIES);
+    let huge = format!("a={},b={}", "y".repeat(4000), "z".repeat(4000));
+    let huge = format!("{huge},c={}", "w".repeat(2000));
+    let snap = ContextSnapshot::from_baggage(&huge);
+    assert!(snap.to_baggage().len() <= ContextSnapshot::MAX_BYTES);
+    assert_eq!(snap.dropped(), 1);
+}
+
+#[test]
+fn capture_and_restore_carry_the_context_into_a_job() {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build());
+    tracing::subscriber::with_default(subscriber, || {
+        let payload = {
+            let _req = tracing::info_span!(
+                "request",
+                request_id = "r-9",
+                trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+                route = "/not/carried",
+                user_id = tracing::field::Empty
+            )
+            .entered();
+            spanline_context::set("user_id", 7u32);
+            serde_json::to_string(&ContextSnapshot::capture()).unwrap()
+        };
+        assert!(
+            !payload.contains("route"),
+            "only allow-listed keys cross: {payload}"
+        );
+        let snap: ContextSnapshot = serde_json::from_str(&payload).unwrap();
+        let _job = snap.restore("send_email").entered();
+        tracing::info!("job line");
+    });
+    let line = &capture.json_lines()[0];
+    assert_eq!(line["request_id"], "r-9");
+    assert_eq!(line["user_id"], "7");
+    assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(line["task"], "send_email");
+    assert!(line.get("route").is_none());
+}
