@@ -11,6 +11,12 @@ pub mod core {
     pub use spanline_core::*;
 }
 
+/// Context across tasks, threads, jobs, processes and HTTP (re-export of
+/// `spanline-context`).
+pub mod context {
+    pub use spanline_context::*;
+}
+
 /// JSON and console output layers (re-export of `spanline-json`).
 pub mod json {
     pub use spanline_json::*;
