@@ -10,6 +10,11 @@
 //! assert_eq!(capture.json_lines()[0]["a"], 1);
 //! ```
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use crate::redis::{free_port, RedisServer, Subscription};
+
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,0 +1,292 @@
+//! [`RedisLayerBuilder`] and the options it holds.
+
+use std::fmt;
+use std::time::Duration;
+
+use spanline_core::Schema;
+
+use crate::{RedisGuard, RedisLayer};
+
+/// Where lines go in Redis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// `PUBLISH` to channels: live, at most once, no backlog.
+    #[default]
+    PubSub,
+    /// `XADD` to streams with `MAXLEN ~`: replayable, bounded.
+    Streams,
+    /// Both.
+    Both,
+}
+
+/// What `on_event` does when the queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Drop the new event (counted). Never blocks. The default.
+    DropNewest,
+    /// Evict the oldest queued event (counted) to make room: a live view
+    /// keeps the freshest lines.
+    DropOldest,
+    /// Wait for room up to `max_wait`, then drop (counted).
+    Block {
+        /// The longest the logging thread waits.
+        max_wait: Duration,
+    },
+    /// Wait for room for as long as it takes: lossless, but a Redis outage
+    /// stalls every thread that logs once the queue is full. Opt-in only.
+    BlockForever,
+}
+
+/// Builds a [`RedisLayer`]. Start from [`RedisLayer::builder`].
+#[derive(Clone)]
+pub struct RedisLayerBuilder {
+    pub(crate) url: String,
+    pub(crate) prefix: String,
+    pub(crate) global: bool,
+    pub(crate) mode: Mode,
+    pub(crate) overflow: Overflow,
+    pub(crate) capacity: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) max_payload: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) global_maxlen: usize,
+    pub(crate) job_maxlen: usize,
+    pub(crate) job_stream_ttl: Duration,
+    pub(crate) sharded: bool,
+    pub(crate) schema: Option<Schema>,
+}
+
+impl fmt::Debug for RedisLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: never print it.
+        f.debug_struct("RedisLayerBuilder")
+            .field("prefix", &self.prefix)
+            .field("mode", &self.mode)
+            .field("overflow", &self.overflow)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`RedisLayerBuilder::build`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The URL is not a Redis URL (the URL itself is not repeated: it may
+    /// hold a password).
+    InvalidUrl(redis::RedisError),
+    /// The prefix is not made of `[A-Za-z0-9_:-]`.
+    InvalidPrefix(String),
+    /// An option is out of range.
+    InvalidOption(&'static str),
+    /// The worker thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InvalidUrl(e) => write!(f, "invalid Redis URL: {}", e.kind_str()),
+            BuildError::InvalidPrefix(p) => {
+                write!(f, "channel prefix {p:?} must be 1-50 of A-Z a-z 0-9 _ : -")
+            }
+            BuildError::InvalidOption(what) => write!(f, "invalid option: {what}"),
+            BuildError::Spawn(e) => {
+                write!(f, "could not start the spanline-redis worker thread: {e}")
+            }
+        }
+    }
+}
+
+trait KindStr {
+    fn kind_str(&self) -> String;
+}
+
+impl KindStr for redis::RedisError {
+    fn kind_str(&self) -> String {
+        format!("{:?}", self.kind())
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl RedisLayerBuilder {
+    pub(crate) fn new(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            prefix: "logs".to_string(),
+            global: true,
+            mode: Mode::PubSub,
+            overflow: Overflow::DropNewest,
+            capacity: RedisLayer::DEFAULT_CAPACITY,
+            max_queued_bytes: RedisLayer::DEFAULT_MAX_QUEUED_BYTES,
+            max_payload: RedisLayer::DEFAULT_MAX_PAYLOAD,
+            batch_size: 256,
+            batch_bytes: 256 * 1024,
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(5),
+            shutdown_timeout: RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT,
+            global_maxlen: 100_000,
+            job_maxlen: 10_000,
+            job_stream_ttl: Duration::from_secs(3600),
+            sharded: false,
+            schema: None,
+        }
+    }
+
+    /// The channel (and stream key) prefix: `{prefix}:global` and
+    /// `{prefix}:{job_id}`. Default `logs`.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Also publish every line to `{prefix}:global` (default `true`).
+    #[must_use]
+    pub fn global_channel(mut self, on: bool) -> Self {
+        self.global = on;
+        self
+    }
+
+    /// Pub/sub, streams, or both (default [`Mode::PubSub`]).
+    #[must_use]
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// What to do when the queue is full (default [`Overflow::DropNewest`]).
+    #[must_use]
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The queue's capacity in events (default
+    /// [`RedisLayer::DEFAULT_CAPACITY`]) and in bytes of queued lines
+    /// (default [`RedisLayer::DEFAULT_MAX_QUEUED_BYTES`]).
+    #[must_use]
+    pub fn capacity(mut self, events: usize, bytes: usize) -> Self {
+        self.capacity = events;
+        self.max_queued_bytes = bytes;
+        self
+    }
+
+    /// The longest line published; longer ones are dropped and counted
+    /// (default [`RedisLayer::DEFAULT_MAX_PAYLOAD`]).
+    #[must_use]
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// The most events and bytes in one pipeline (default 256 and 256 KiB).
+    #[must_use]
+    pub fn batch(mut self, events: usize, bytes: usize) -> Self {
+        self.batch_size = events;
+        self.batch_bytes = bytes;
+        self
+    }
+
+    /// Connect timeout (default 1 s), and read and write timeout (default
+    /// 2 s): a frozen server never hangs the worker longer than this.
+    #[must_use]
+    pub fn timeouts(mut self, connect: Duration, io: Duration) -> Self {
+        self.connect_timeout = connect;
+        self.io_timeout = io;
+        self
+    }
+
+    /// The longest pause between reconnection attempts (default 5 s; the
+    /// pause starts at 100 ms and doubles, with jitter).
+    #[must_use]
+    pub fn max_backoff(mut self, max: Duration) -> Self {
+        self.backoff_max = max;
+        self
+    }
+
+    /// How long dropping the guard waits for queued lines (default
+    /// [`RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT`]).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Streams: approximate length limits of the global and job streams
+    /// (default 100,000 and 10,000), and the expiry of a job stream after
+    /// its last line (default 1 hour).
+    #[must_use]
+    pub fn stream_limits(
+        mut self,
+        global_maxlen: usize,
+        job_maxlen: usize,
+        job_ttl: Duration,
+    ) -> Self {
+        self.global_maxlen = global_maxlen;
+        self.job_maxlen = job_maxlen;
+        self.job_stream_ttl = job_ttl;
+        self
+    }
+
+    /// Publish with `SPUBLISH` (sharded pub/sub, Redis 7+): on a Redis
+    /// Cluster each channel stays on the shard that owns it. Subscribers use
+    /// `SSUBSCRIBE`. With the `cluster` feature and a cluster URL list, see
+    /// [`RedisLayer::builder_cluster`].
+    #[must_use]
+    pub fn sharded(mut self, on: bool) -> Self {
+        self.sharded = on;
+        self
+    }
+
+    /// The line's shape: pass the JSON layer's schema
+    /// (`json.schema().clone()`) so both write the same bytes, encoded once.
+    /// Default: a flat schema of its own.
+    #[must_use]
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Builds the layer and its guard, and starts the worker thread. Never
+    /// connects: a Redis that is down neither fails nor delays this.
+    pub fn build(self) -> Result<(RedisLayer, RedisGuard), BuildError> {
+        let valid_prefix = !self.prefix.is_empty()
+            && self.prefix.len() <= 50
+            && self
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'));
+        if !valid_prefix {
+            return Err(BuildError::InvalidPrefix(self.prefix));
+        }
+        if self.capacity == 0 || self.batch_size == 0 || self.max_payload == 0 {
+            return Err(BuildError::InvalidOption(
+                "capacity, batch size and payload limit must be above 0",
+            ));
+        }
+        if !self.global && self.mode == Mode::Streams && self.job_maxlen == 0 {
+            return Err(BuildError::InvalidOption(
+                "job stream length must be above 0",
+            ));
+        }
+        let client = redis::Client::open(self.url.as_str()).map_err(BuildError::InvalidUrl)?;
+        crate::layer::start(self, client)
+    }
+}

@@ -1,0 +1,102 @@
+//! [`RedisStats`]: what happened to every event, as counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) emitted: AtomicU64,
+    pub(crate) published: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) queue_full: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) block_timeout: AtomicU64,
+    pub(crate) oversize: AtomicU64,
+    pub(crate) shutdown: AtomicU64,
+    pub(crate) invalid_job_id: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) queued_bytes: AtomicU64,
+}
+
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::SeqCst);
+}
+
+pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+    counter.fetch_sub(n, Ordering::SeqCst);
+}
+
+/// Counters of a [`RedisLayer`](crate::RedisLayer): cheap to clone, shared
+/// with the layer and its worker.
+///
+/// Every event that reaches the layer is counted once in `emitted`, and
+/// ends in exactly one of `published`, `dropped` (by reason) or `failed`;
+/// until then it is `in_flight` (queued, or in the batch being sent):
+///
+/// ```text
+/// emitted == published + dropped + failed + in_flight
+/// ```
+///
+/// After [`RedisGuard::flush`](crate::RedisGuard::flush) returns complete,
+/// or the guard is dropped, `in_flight` is 0. (Counters are read one at a
+/// time: while events are being logged, a sum read mid-way may be off by
+/// the events being counted at that instant.)
+///
+/// ```
+/// # let (layer, _guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+/// let stats = layer.stats();
+/// assert_eq!(stats.emitted(), stats.published() + stats.dropped() + stats.failed() + stats.in_flight());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RedisStats {
+    pub(crate) inner: Arc<Counters>,
+}
+
+macro_rules! getters {
+    ($($(#[$doc:meta])* $name:ident => $field:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self) -> u64 {
+            self.inner.$field.load(Ordering::SeqCst)
+        }
+    )*};
+}
+
+impl RedisStats {
+    getters! {
+        /// Events that reached the layer (past its filter).
+        emitted => emitted;
+        /// Events whose every command succeeded.
+        published => published;
+        /// Events sent whose outcome was an error, or unknown (the
+        /// connection broke while the batch was on the wire): at most once.
+        failed => failed;
+        /// Events queued or being sent.
+        in_flight => in_flight;
+        /// Dropped: the queue was full (`DropNewest`).
+        dropped_queue_full => queue_full;
+        /// Dropped: evicted by newer events (`DropOldest`).
+        dropped_evicted => evicted;
+        /// Dropped: `Block` waited its maximum.
+        dropped_block_timeout => block_timeout;
+        /// Dropped: the line was longer than the payload limit.
+        dropped_oversize => oversize;
+        /// Dropped: still queued when shutdown's timeout ran out, or logged
+        /// after the guard was dropped.
+        dropped_shutdown => shutdown;
+        /// Events whose `job_id` was invalid as a channel name; they were
+        /// published to the global channel only (not a drop).
+        invalid_job_ids => invalid_job_id;
+        /// Connection attempts that failed (each followed by a back-off).
+        reconnects => reconnects;
+    }
+
+    /// All drops, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full()
+            + self.dropped_evicted()
+            + self.dropped_block_timeout()
+            + self.dropped_oversize()
+            + self.dropped_shutdown()
+    }
+}

@@ -1,0 +1,563 @@
+//! The Redis layer against real `redis-server`s (one per test, on a free
+//! loopback port), checked with a real subscriber.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::time::{Duration, Instant};
+
+use spanline_core::ContextLayer;
+use spanline_json::JsonLayer;
+use spanline_redis::{Mode, Overflow, RedisGuard, RedisLayer, RedisLayerBuilder, RedisStats};
+use spanline_testkit::{free_port, Capture, RedisServer, Subscription};
+use tracing::{info, info_span};
+use tracing_subscriber::prelude::*;
+
+struct Setup {
+    dispatch: tracing::Dispatch,
+    stats: RedisStats,
+    guard: Option<RedisGuard>,
+    capture: Capture,
+}
+
+impl Setup {
+    fn new(builder: RedisLayerBuilder) -> Self {
+        let capture = Capture::new();
+        let json = JsonLayer::builder().writer(capture.clone()).build();
+        let (redis, guard) = builder.schema(json.schema().clone()).build().unwrap();
+        let stats = redis.stats();
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(ContextLayer::new())
+                .with(json)
+                .with(redis),
+        );
+        Self {
+            dispatch,
+            stats,
+            guard: Some(guard),
+            capture,
+        }
+    }
+
+    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing::dispatcher::with_default(&self.dispatch, f)
+    }
+
+    fn flush(&self, secs: u64) -> spanline_redis::FlushOutcome {
+        self.guard
+            .as_ref()
+            .unwrap()
+            .flush(Duration::from_secs(secs))
+    }
+
+    #[track_caller]
+    fn assert_accounted(&self) {
+        let s = &self.stats;
+        assert_eq!(s.in_flight(), 0, "nothing left in flight");
+        assert_eq!(
+            s.emitted(),
+            s.published() + s.dropped() + s.failed(),
+            "emitted == published + dropped + failed: {s:?}"
+        );
+    }
+}
+
+fn quick(url: &str) -> RedisLayerBuilder {
+    RedisLayer::builder(url)
+        .timeouts(Duration::from_millis(300), Duration::from_millis(300))
+        .max_backoff(Duration::from_millis(200))
+}
+
+#[test]
+fn job_lines_reach_their_channel_and_global_byte_identical_and_in_order() {
+    let server = RedisServer::start();
+    let job = spanline_context::JobId::new("build");
+    let job_channel = format!("logs:{job}");
+    let sub = Subscription::new(&server.url(), &["logs:global", &job_channel]);
+    let setup = Setup::new(quick(&server.url()));
+    setup.run(|| {
+        info!(n = 0, "before the job");
+        let _job = info_span!("job", job_id = %job).entered();
+        for n in 1..=3 {
+            info!(n, "in the job");
+        }
+        drop(_job);
+        info!(n = 4, "after the job");
+    });
+    assert!(setup.flush(5).complete);
+    let messages = sub.wait_for(8, Duration::from_secs(5));
+    let written: Vec<String> = setup.capture.lines();
+    assert_eq!(
+        sub.payloads("logs:global"),
+        written,
+        "global: every line, in order, the JSON layer's bytes"
+    );
+    assert_eq!(
+        sub.payloads(&job_channel),
+        written[1..4],
+        "job channel: the job's lines only"
+    );
+    assert_eq!(messages.len(), 8);
+    setup.assert_accounted();
+    assert_eq!(setup.stats.published(), 5);
+}
+
+#[test]
+fn hostile_job_ids_never_make_a_channel_outside_the_rule() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["*"]);
+    let setup = Setup::new(quick(&server.url()));
+    let long = "x".repeat(200);
+    let hostile = [
+        "*",
+        "{x}",
+        "a\nb",
+        long.as_str(),
+        "global",
+        "logs:*",
+        "",
+        "a b",
+    ];
+    setup.run(|| {
+        for id in hostile {
+            let _job = info_span!("job", job_id = id).entered();
+            info!("hostile");
+        }
+        let _num = info_span!("job", job_id = 42).entered();
+        info!("numeric id is valid");
+    });
+    assert!(setup.flush(5).complete);
+    let messages = sub.wait_for(hostile.len() + 2, Duration::from_secs(5));
+    let channels: std::collections::BTreeSet<&str> =
+        messages.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(channels, ["logs:42", "logs:global"].into_iter().collect());
+    assert_eq!(setup.stats.invalid_job_ids(), hostile.len() as u64);
+    assert_eq!(
+        sub.payloads("logs:global").len(),
+        hostile.len() + 1,
+        "invalid ids still reach the global channel"
+    );
+    setup.assert_accounted();
+}
+
+#[test]
+fn redis_down_at_start_does_not_block_and_lines_flow_once_up() {
+    let port = free_port();
+    let setup = Setup::new(quick(&format!("redis://127.0.0.1:{port}")));
+    setup.run(|| {
+        for n in 0..100 {
+            info!(n, "while down");
+        }
+    });
+    assert_eq!(setup.stats.emitted(), 100);
+    let outcome = setup.flush(0);
+    assert!(!outcome.complete);
+
+    let server = RedisServer::start_on(port, &[]);
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    assert!(
+        setup.flush(10).complete,
+        "the worker reconnects: {:?}",
+        setup.stats
+    );
+    setup.run(|| {
+        for n in 0..10 {
+            info!(n, "once up");
+        }
+    });
+    assert!(setup.flush(5).complete);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sub
+        .payloads("logs:global")
+        .iter()
+        .filter(|p| p.contains("once up"))
+        .count()
+        < 10
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the lines logged once Redis was up did not all arrive"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(setup.stats.reconnects() > 0);
+    setup.assert_accounted();
+    assert_eq!(
+        setup.stats.published(),
+        110,
+        "the queue rode out the outage: {:?}",
+        setup.stats
+    );
+}
+
+#[test]
+fn killed_and_restarted_mid_stream_accounts_for_every_event() {
+    let mut server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let setup = Setup::new(quick(&server.url()));
+    setup.run(|| {
+        for n in 0..25_000 {
+            info!(n, phase = 1, "before the restart");
+        }
+    });
+    server.stop();
+    setup.run(|| {
+        for n in 25_000..50_000 {
+            info!(n, phase = 1, "while down");
+        }
+    });
+    server.restart();
+    sub.wait_subscribed(2);
+    assert!(setup.flush(20).complete, "{:?}", setup.stats);
+    let published_before = setup.stats.published();
+    setup.run(|| {
+        for n in 50_000..100_000 {
+            info!(n, phase = 2, "after the restart");
+        }
+    });
+    assert!(setup.flush(20).complete, "{:?}", setup.stats);
+    setup.assert_accounted();
+    assert_eq!(setup.stats.emitted(), 100_000);
+    let published_after = setup.stats.published() - published_before;
+    assert!(published_after > 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let phase2 = loop {
+        let n = sub
+            .payloads("logs:global")
+            .iter()
+            .filter(|p| p.contains("\"phase\":2"))
+            .count() as u64;
+        if n >= published_after || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        phase2, published_after,
+        "every line published after the restart arrived"
+    );
+}
+
+#[test]
+fn a_frozen_server_blocks_nobody_and_the_worker_recovers() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let setup = Setup::new(quick(&server.url()));
+    setup.run(|| info!("warm up"));
+    assert!(setup.flush(5).complete);
+    server.freeze();
+    setup.run(|| {
+        for n in 0..20_000 {
+            info!(n, "while frozen");
+        }
+    });
+    assert_eq!(
+        setup.stats.emitted(),
+        20_001,
+        "every call returned while the server was frozen"
+    );
+    server.thaw();
+    // The queue filled up while frozen: let the worker drain it first.
+    assert!(setup.flush(15).complete, "{:?}", setup.stats);
+    setup.run(|| info!("after thaw"));
+    assert!(setup.flush(15).complete, "{:?}", setup.stats);
+    setup.assert_accounted();
+    let got = sub.wait_for(1, Duration::from_secs(5));
+    assert!(!got.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sub
+        .payloads("logs:global")
+        .iter()
+        .any(|p| p.contains("after thaw"))
+    {
+        assert!(Instant::now() < deadline, "no line after thaw arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn indices(payloads: &[String]) -> Vec<u64> {
+    payloads
+        .iter()
+        .filter_map(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .filter_map(|v| v.get("i").and_then(serde_json::Value::as_u64))
+        .collect()
+}
+
+/// The lines a stream holds, as their `i` fields: streams keep what was
+/// published, so which lines a policy kept is read back without racing a
+/// subscriber.
+fn stream_indices(server: &RedisServer) -> Vec<u64> {
+    let mut con = server.client().get_connection().unwrap();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("logs:global")
+        .arg("-")
+        .arg("+")
+        .query(&mut con)
+        .unwrap();
+    indices(
+        &entries
+            .into_iter()
+            .map(|(_, fields)| fields[0].1.clone())
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn policy_setup(port: u16, overflow: Overflow) -> Setup {
+    Setup::new(
+        quick(&format!("redis://127.0.0.1:{port}"))
+            .capacity(10, 1 << 20)
+            .batch(1, 1 << 20)
+            .overflow(overflow)
+            .mode(Mode::Streams),
+    )
+}
+
+#[test]
+fn queue_full_drop_newest_keeps_the_oldest_with_exact_counts() {
+    let port = free_port();
+    let setup = policy_setup(port, Overflow::DropNewest);
+    setup.run(|| (0..25).for_each(|i| info!(i, "x")));
+    let s = &setup.stats;
+    assert_eq!(s.emitted(), 25);
+    assert_eq!(s.dropped_queue_full() + s.in_flight(), 25, "{s:?}");
+    assert!(
+        (10..=11).contains(&s.in_flight()),
+        "a queue of 10, and at most one line in the worker's batch: {s:?}"
+    );
+    let server = RedisServer::start_on(port, &[]);
+    assert!(setup.flush(10).complete);
+    setup.assert_accounted();
+    let kept = s.published();
+    assert_eq!(kept, 25 - s.dropped_queue_full());
+    assert_eq!(
+        stream_indices(&server),
+        (0..kept).collect::<Vec<_>>(),
+        "the oldest lines were kept, in order"
+    );
+}
+
+#[test]
+fn queue_full_drop_oldest_keeps_the_newest() {
+    let port = free_port();
+    let setup = policy_setup(port, Overflow::DropOldest);
+    setup.run(|| (0..25).for_each(|i| info!(i, "x")));
+    let s = &setup.stats;
+    assert_eq!(s.dropped_evicted() + s.in_flight(), 25, "{s:?}");
+    assert_eq!(s.dropped_queue_full(), 0);
+    let server = RedisServer::start_on(port, &[]);
+    assert!(setup.flush(10).complete);
+    setup.assert_accounted();
+    let got = stream_indices(&server);
+    assert_eq!(got.len() as u64, s.published());
+    // The worker may already hold the first line in its batch; the queue
+    // itself kept the ten newest.
+    let queued: Vec<u64> = got.iter().copied().filter(|&i| i != 0).collect();
+    assert_eq!(queued, (15..25).collect::<Vec<_>>(), "{got:?}");
+}
+
+#[test]
+fn block_waits_at_most_its_maximum_then_drops() {
+    let port = free_port();
+    let max_wait = Duration::from_millis(50);
+    let setup = Setup::new(
+        quick(&format!("redis://127.0.0.1:{port}"))
+            .capacity(5, 1 << 20)
+            .batch(1, 1 << 20)
+            .overflow(Overflow::Block { max_wait }),
+    );
+    let started = Instant::now();
+    setup.run(|| (0..15).for_each(|i| info!(i, "x")));
+    let elapsed = started.elapsed();
+    let s = &setup.stats;
+    assert_eq!(s.dropped_block_timeout() + s.in_flight(), 15, "{s:?}");
+    let timeouts = s.dropped_block_timeout() as u32;
+    assert!(timeouts >= 9, "{s:?}");
+    assert!(
+        elapsed >= max_wait * timeouts,
+        "each timed-out call waited its maximum: {elapsed:?}"
+    );
+    assert!(
+        elapsed < (max_wait + Duration::from_millis(500)) * timeouts,
+        "and not much longer: {elapsed:?}"
+    );
+}
+
+#[test]
+fn dropping_the_guard_delivers_every_line_emitted_before() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let mut setup = Setup::new(quick(&server.url()).capacity(100_000, 64 << 20));
+    setup.run(|| (0..20_000).for_each(|i| info!(i, "before exit")));
+    drop(setup.guard.take());
+    setup.assert_accounted();
+    assert_eq!(setup.stats.published(), 20_000);
+    assert_eq!(sub.wait_for(20_000, Duration::from_secs(10)).len(), 20_000);
+    // After the guard: counted, never queued.
+    setup.run(|| info!("too late"));
+    assert_eq!(setup.stats.dropped_shutdown(), 1);
+    setup.assert_accounted();
+}
+
+#[test]
+fn shutdown_with_redis_down_abandons_within_the_timeout_and_counts_it() {
+    let port = free_port();
+    let mut setup = Setup::new(
+        quick(&format!("redis://127.0.0.1:{port}")).shutdown_timeout(Duration::from_millis(300)),
+    );
+    setup.run(|| (0..500).for_each(|i| info!(i, "never delivered")));
+    let started = Instant::now();
+    drop(setup.guard.take());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the guard's drop is bounded: {:?}",
+        started.elapsed()
+    );
+    setup.assert_accounted();
+    assert_eq!(setup.stats.dropped_shutdown(), 500);
+}
+
+#[test]
+fn oversize_lines_are_dropped_and_counted() {
+    let server = RedisServer::start();
+    let setup = Setup::new(quick(&server.url()).max_payload(200));
+    setup.run(|| {
+        info!(big = %"y".repeat(500), "too big");
+        info!("fits");
+    });
+    assert!(setup.flush(5).complete);
+    assert_eq!(setup.stats.dropped_oversize(), 1);
+    assert_eq!(setup.stats.published(), 1);
+    setup.assert_accounted();
+}
+
+#[test]
+fn drops_are_reported_in_band_on_the_global_channel() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let setup = Setup::new(quick(&server.url()).max_payload(100));
+    setup.run(|| {
+        for _ in 0..3 {
+            info!(big = %"z".repeat(300), "oversize");
+        }
+        info!("normal");
+    });
+    assert!(setup.flush(5).complete);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let report = loop {
+        if let Some(p) = sub
+            .payloads("logs:global")
+            .into_iter()
+            .find(|p| p.contains("dropped log lines"))
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no drop report within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["level"], "WARN");
+    assert_eq!(report["dropped"], 3);
+    assert_eq!(report["oversize"], 3);
+}
+
+#[test]
+fn streams_keep_a_bounded_replayable_log() {
+    let server = RedisServer::start();
+    let job = spanline_context::JobId::new("replay");
+    let setup = Setup::new(quick(&server.url()).mode(Mode::Streams).stream_limits(
+        100,
+        50,
+        Duration::from_secs(60),
+    ));
+    setup.run(|| {
+        let _job = info_span!("job", job_id = %job).entered();
+        (0..1000).for_each(|i| info!(i, "streamed"));
+    });
+    assert!(setup.flush(10).complete);
+    setup.assert_accounted();
+    let mut con = server.client().get_connection().unwrap();
+    let len: usize = redis::cmd("XLEN")
+        .arg("logs:global")
+        .query(&mut con)
+        .unwrap();
+    assert!(
+        (100..=300).contains(&len),
+        "MAXLEN ~ 100 bounds the stream: {len}"
+    );
+    let last: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+        .arg("logs:global")
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(last[0].1[0].0, "line");
+    assert_eq!(last[0].1[0].1, setup.capture.lines()[999]);
+    let job_key = format!("logs:{job}");
+    let job_len: usize = redis::cmd("XLEN").arg(&job_key).query(&mut con).unwrap();
+    assert!((50..=200).contains(&job_len), "{job_len}");
+    let ttl: i64 = redis::cmd("TTL").arg(&job_key).query(&mut con).unwrap();
+    assert!(ttl > 0 && ttl <= 60, "a job stream expires: {ttl}");
+}
+
+#[test]
+fn acl_user_limited_to_logs_channels_and_a_wrong_password_fail_cleanly() {
+    let server = RedisServer::start_with(&[
+        "--user",
+        "logger",
+        "on",
+        ">s3cret",
+        "resetchannels",
+        "&logs:*",
+        "+@all",
+    ]);
+    let port = server.port();
+    let ok_url = format!("redis://logger:s3cret@127.0.0.1:{port}");
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let setup = Setup::new(quick(&ok_url));
+    setup.run(|| info!("allowed"));
+    assert!(setup.flush(5).complete);
+    assert_eq!(setup.stats.published(), 1);
+    assert_eq!(sub.wait_for(1, Duration::from_secs(5)).len(), 1);
+
+    // A channel outside the user's pattern: NOPERM, counted as failed.
+    let denied = Setup::new(quick(&ok_url).prefix("other"));
+    denied.run(|| info!("denied"));
+    assert!(denied.flush(5).complete);
+    assert_eq!((denied.stats.published(), denied.stats.failed()), (0, 1));
+
+    // A wrong password: failures, not a crash, and never the password in
+    // the builder's Debug output.
+    let bad_url = format!("redis://logger:wrong@127.0.0.1:{port}");
+    let builder = quick(&bad_url);
+    assert!(!format!("{builder:?}").contains("wrong"));
+    let wrong = Setup::new(builder);
+    wrong.run(|| (0..5).for_each(|i| info!(i, "rejected")));
+    assert!(wrong.flush(5).complete, "{:?}", wrong.stats);
+    assert_eq!(wrong.stats.failed(), 5);
+    wrong.assert_accounted();
+}
+
+#[test]
+fn build_never_connects_and_rejects_bad_options() {
+    let started = Instant::now();
+    let (_layer, guard) = RedisLayer::builder("redis://10.255.255.1:6379")
+        .build()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "build does not connect"
+    );
+    drop(guard);
+    assert!(RedisLayer::builder("not a url").build().is_err());
+    assert!(RedisLayer::builder("redis://127.0.0.1")
+        .prefix("bad prefix")
+        .build()
+        .is_err());
+    let err = RedisLayer::builder("http://user:topsecret@host")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("topsecret"), "{err}");
+}

@@ -1,0 +1,324 @@
+//! A private `redis-server` per test, on a free loopback port, and a
+//! subscriber that records what it receives.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A `redis-server` of the test's own: no persistence, loopback only,
+/// killed on drop. Fault injection: [`stop`](Self::stop),
+/// [`restart`](Self::restart) (same port), [`freeze`](Self::freeze) and
+/// [`thaw`](Self::thaw).
+///
+/// # Panics
+///
+/// When `redis-server` is not installed (the message says how to install
+/// it), or does not answer within 10 seconds.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+impl RedisServer {
+    /// Starts a server on a free port.
+    #[track_caller]
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments, for example
+    /// `["--user", "logger", "on", ">secret", "&logs:*", "+publish"]`.
+    #[track_caller]
+    pub fn start_with(args: &[&str]) -> Self {
+        Self::start_on(free_port(), args)
+    }
+
+    /// Starts a server on `port` (one a test reserved earlier, to start
+    /// Redis after the application).
+    #[track_caller]
+    pub fn start_on(port: u16, args: &[&str]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("spanline-redis-{}-{port}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut server = Self {
+            port,
+            child: None,
+            dir,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    #[track_caller]
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match child {
+            Ok(child) => self.child = Some(child),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed; the Redis tests need a real one. \
+                 Install it with `apt-get install redis-server` (Debian/Ubuntu) or `brew install redis`."
+            ),
+            Err(e) => panic!("could not start redis-server: {e}"),
+        }
+        self.wait_ready();
+    }
+
+    #[track_caller]
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if ping(self.port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server on port {} did not answer PING within 10 s",
+            self.port
+        );
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A client for the test's own checks.
+    #[track_caller]
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).unwrap_or_else(|e| panic!("client: {e}"))
+    }
+
+    /// Kills the server (SIGKILL): connections break, the port closes.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`stop`](Self::stop)).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a frozen server (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg(sig)
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.thaw();
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut reply = [0u8; 16];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream
+            .read(&mut reply)
+            .is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+}
+
+/// A subscriber that records every message of some channels, on its own
+/// thread, and resubscribes when the server restarts.
+#[derive(Debug)]
+pub struct Subscription {
+    messages: Arc<Mutex<Vec<(String, String)>>>,
+    subscribed: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Subscription {
+    /// Subscribes to `channels` (`PSUBSCRIBE` for names with `*`) and waits
+    /// until the subscription is active.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot subscribe within 10 seconds.
+    #[track_caller]
+    pub fn new(url: &str, channels: &[&str]) -> Self {
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let subscribed = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (url, channels) = (
+            url.to_string(),
+            channels.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        );
+        let handle = {
+            let (messages, subscribed, stop) = (messages.clone(), subscribed.clone(), stop.clone());
+            std::thread::spawn(move || listen(&url, &channels, &messages, &subscribed, &stop))
+        };
+        let sub = Self {
+            messages,
+            subscribed,
+            stop,
+            handle: Some(handle),
+        };
+        sub.wait_subscribed(1);
+        sub
+    }
+
+    /// Waits until the `n`th successful subscription (1: the first; 2: after
+    /// one reconnection).
+    #[track_caller]
+    pub fn wait_subscribed(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.subscribed.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "subscription {n} not made within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every `(channel, payload)` received so far, in order.
+    pub fn messages(&self) -> Vec<(String, String)> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until at least `n` messages arrived, or `timeout`; returns them.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<(String, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.messages();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The payloads received on `channel`.
+    pub fn payloads(&self, channel: &str) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter(|(c, _)| c == channel)
+            .map(|(_, p)| p)
+            .collect()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn listen(
+    url: &str,
+    channels: &[String],
+    messages: &Mutex<Vec<(String, String)>>,
+    subscribed: &AtomicUsize,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(client) = redis::Client::open(url) else {
+            return;
+        };
+        let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let mut pubsub = con.as_pubsub();
+        let ok = channels.iter().all(|c| {
+            if c.contains('*') {
+                pubsub.psubscribe(c).is_ok()
+            } else {
+                pubsub.subscribe(c).is_ok()
+            }
+        });
+        if !ok
+            || pubsub
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .is_err()
+        {
+            continue;
+        }
+        subscribed.fetch_add(1, Ordering::SeqCst);
+        while !stop.load(Ordering::SeqCst) {
+            match pubsub.get_message() {
+                Ok(msg) => {
+                    let payload = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
+                    messages
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((msg.get_channel_name().to_string(), payload));
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
