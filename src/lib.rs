@@ -17,6 +17,12 @@ pub mod context {
     pub use spanline_context::*;
 }
 
+/// Publishing lines to Redis (re-export of `spanline-redis`, feature `redis`).
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use spanline_redis::*;
+}
+
 /// JSON and console output layers (re-export of `spanline-json`).
 pub mod json {
     pub use spanline_json::*;

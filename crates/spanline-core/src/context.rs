@@ -475,16 +475,34 @@ impl CtxView {
     /// The value for `key`: the nearest span that defines it wins, then keys
     /// set with [`set`]. A late field that was never recorded is absent.
     pub fn get(&self, key: &str) -> Option<FieldValue> {
+        self.with_json(key, |json| FieldValue {
+            json: Arc::from(json),
+        })
+    }
+
+    /// Calls `f` with the JSON text of `key`'s value, without copying it
+    /// (see [`get`](Self::get) for which value wins). For hot paths: the
+    /// Redis layer reads `job_id` this way on every event.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _job = tracing::info_span!("job", job_id = "build_1").entered();
+    /// let ctx = spanline_core::CtxView::current().unwrap();
+    /// assert_eq!(ctx.with_json("job_id", |json| json.len()), Some(9));
+    /// # });
+    /// ```
+    pub fn with_json<R>(&self, key: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
+        let mut f = Some(f);
         if let Some(entry) = self.node.merged.iter().find(|e| e.key.as_str() == key) {
-            if let Some(json) = entry.with_json(|json| Arc::<str>::from(json)) {
-                return Some(FieldValue { json });
+            if let Some(r) = entry.with_json(|json| f.take().map(|f| f(json))).flatten() {
+                return Some(r);
             }
         }
         let dynamic = self.node.dynamic.entries.load();
-        dynamic
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| FieldValue { json: v.clone() })
+        let (_, value) = dynamic.iter().find(|(k, _)| &**k == key)?;
+        f.take().map(|f| f(value))
     }
 
     /// Every key and value, in output order: span fields root first (each key

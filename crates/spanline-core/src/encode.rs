@@ -302,6 +302,15 @@ pub fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
 ///
 /// Returns `None` when `json` is not a string. Borrowed when nothing is
 /// escaped, which is the usual case for ids.
+///
+/// ```
+/// assert_eq!(spanline_core::decode_json_str(r#""a\"b""#).unwrap(), "a\"b");
+/// assert!(spanline_core::decode_json_str("42").is_none());
+/// ```
+pub fn decode_json_str(json: &str) -> Option<std::borrow::Cow<'_, str>> {
+    decode_str(json)
+}
+
 pub(crate) fn decode_str(json: &str) -> Option<std::borrow::Cow<'_, str>> {
     let inner = json.strip_prefix('"')?.strip_suffix('"')?;
     if !inner.contains('\\') {

@@ -11,7 +11,8 @@ mod time;
 
 pub use context::{inherit, set, set_in, ContextLayer, ContextValue, CtxView, FieldValue};
 pub use encode::{
-    escape_str, write_debug, write_display, write_str, EscapeWriter, NonFinite, NumberPolicy,
+    decode_json_str, escape_str, write_debug, write_display, write_str, EscapeWriter, NonFinite,
+    NumberPolicy,
 };
 pub use line::{SharedLine, SharedLineConsumer};
 pub use schema::{Clock, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};

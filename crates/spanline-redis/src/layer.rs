@@ -59,6 +59,7 @@ pub struct RedisLayer {
 #[derive(Debug)]
 pub(crate) struct Item {
     pub(crate) line: Box<[u8]>,
+    /// The job's channel (and stream key): `{prefix}:{job_id}`.
     pub(crate) job: Option<Box<str>>,
 }
 
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) schema: Schema,
     /// Lines go to the global channel too.
     pub(crate) global: bool,
+    /// `{prefix}:`, the start of every channel name.
+    pub(crate) channel_prefix: String,
 }
 
 impl RedisLayer {
@@ -117,6 +120,7 @@ pub(crate) fn start(
         max_payload: config.max_payload,
         schema: config.schema.clone().unwrap_or_default(),
         global: config.global,
+        channel_prefix: format!("{}:", config.prefix),
     });
     let shutdown_timeout = config.shutdown_timeout;
     let worker = Worker::new(shared.clone(), ctrl_rx, config, client);
@@ -132,6 +136,16 @@ pub(crate) fn start(
         },
         guard,
     ))
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The line without its newline, if it fits the payload limit.
+fn boxed_line(line: &[u8], max: usize) -> Option<Box<[u8]>> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    (line.len() <= max).then(|| line.into())
 }
 
 /// A job id usable in a channel name: `[A-Za-z0-9_:-]{1,100}`, not `global`.
@@ -235,17 +249,21 @@ where
         // no-op dispatcher, so nothing it (or the redis crate) logs comes back.
         let shared = &*self.shared;
         let c = &shared.stats.inner;
+        // The job's channel, `{prefix}:{job_id}`, built once here.
         let job = CtxView::of_event(&ctx, event)
-            .and_then(|view| view.get("job_id"))
-            .map(|v| v.to_string());
-        let job = match job {
-            Some(id) if valid_job_channel(&id) => Some(id.into_boxed_str()),
-            Some(_) => {
-                add(&c.invalid_job_id, 1);
-                None
-            }
-            None => None,
-        };
+            .and_then(|view| {
+                view.with_json("job_id", |json| {
+                    let id = spanline_core::decode_json_str(json)
+                        .unwrap_or(std::borrow::Cow::Borrowed(json));
+                    if valid_job_channel(&id) {
+                        Some(format!("{}{id}", shared.channel_prefix).into_boxed_str())
+                    } else {
+                        add(&c.invalid_job_id, 1);
+                        None
+                    }
+                })
+            })
+            .flatten();
         if job.is_none() && !shared.global {
             return; // no channel for this event: not this layer's business
         }
@@ -264,22 +282,29 @@ where
             Overflow::DropOldest => while !shared.has_room() && shared.evict_one() {},
             _ => {}
         }
-        let line =
-            SharedLine::with(&shared.schema, event, |line| line.to_vec()).unwrap_or_else(|| {
-                let mut buf = Vec::with_capacity(256);
+        // The JSON layer's bytes when it encoded this event with our schema;
+        // else encode into a per-thread buffer. One exact-size copy either way.
+        let line = SharedLine::with(&shared.schema, event, |line| {
+            boxed_line(line, shared.max_payload)
+        })
+        .unwrap_or_else(|| {
+            let encode = |buf: &mut Vec<u8>| {
+                buf.clear();
                 shared
                     .schema
-                    .encode_event(event, &ctx, shared.schema.clock().now(), &mut buf);
-                buf
-            });
-        let line = line.strip_suffix(b"\n").unwrap_or(&line);
-        if line.len() > shared.max_payload {
-            add(&c.oversize, 1);
-            return;
-        }
-        shared.enqueue(Item {
-            line: line.into(),
-            job,
+                    .encode_event(event, &ctx, shared.schema.clock().now(), buf);
+                boxed_line(buf, shared.max_payload)
+            };
+            SCRATCH
+                .try_with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => encode(&mut buf),
+                    Err(_) => encode(&mut Vec::new()),
+                })
+                .unwrap_or_else(|_| encode(&mut Vec::new()))
         });
+        match line {
+            Some(line) => shared.enqueue(Item { line, job }),
+            None => add(&c.oversize, 1),
+        }
     }
 }

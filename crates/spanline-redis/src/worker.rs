@@ -252,17 +252,15 @@ impl Worker {
         let mut per_event = Vec::with_capacity(self.batch.len());
         let mut jobs: Vec<&str> = Vec::new();
         for item in &self.batch {
-            let job = item
-                .job
-                .as_deref()
-                .map(|j| format!("{}:{j}", self.cfg.prefix));
+            // The producer built the job's channel name: `{prefix}:{job_id}`.
+            let job = item.job.as_deref();
             let mut n = 0;
             if pubsub {
                 if self.cfg.global {
                     pipe.cmd(publish).arg(&self.global_channel).arg(&*item.line);
                     n += 1;
                 }
-                if let Some(channel) = &job {
+                if let Some(channel) = job {
                     pipe.cmd(publish).arg(channel).arg(&*item.line);
                     n += 1;
                 }
@@ -279,7 +277,7 @@ impl Worker {
                         .arg(&*item.line);
                     n += 1;
                 }
-                if let Some(key) = &job {
+                if let Some(key) = job {
                     pipe.cmd("XADD")
                         .arg(key)
                         .arg("MAXLEN")
@@ -289,17 +287,17 @@ impl Worker {
                         .arg("line")
                         .arg(&*item.line);
                     n += 1;
-                    if let Some(id) = item.job.as_deref().filter(|id| !jobs.contains(id)) {
-                        jobs.push(id);
+                    if !jobs.contains(&key) {
+                        jobs.push(key);
                     }
                 }
             }
             per_event.push(n);
         }
         // One expiry per job stream per batch, after the events' commands.
-        for id in jobs {
+        for key in jobs {
             pipe.cmd("EXPIRE")
-                .arg(format!("{}:{id}", self.cfg.prefix))
+                .arg(key)
                 .arg(self.cfg.job_stream_ttl.as_secs().max(1));
         }
         (pipe, per_event)
