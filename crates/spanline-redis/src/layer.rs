@@ -159,6 +159,25 @@ pub(crate) fn valid_job_channel(id: &str) -> bool {
 }
 
 impl Shared {
+    /// The event's job channel, `{prefix}:{job_id}`, when its context holds
+    /// a valid `job_id` (an invalid one is counted).
+    fn job_channel<S>(&self, ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Box<str>>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let view = CtxView::of_event(ctx, event)?;
+        view.with_json("job_id", |json| {
+            let id =
+                spanline_core::decode_json_str(json).unwrap_or(std::borrow::Cow::Borrowed(json));
+            if valid_job_channel(&id) {
+                Some(format!("{}{id}", self.channel_prefix).into_boxed_str())
+            } else {
+                add(&self.stats.inner.invalid_job_id, 1);
+                None
+            }
+        })?
+    }
+
     fn has_room(&self) -> bool {
         !self.tx.is_full()
             && self.stats.inner.queued_bytes.load(Ordering::SeqCst) < self.max_queued_bytes
@@ -249,31 +268,22 @@ where
         // no-op dispatcher, so nothing it (or the redis crate) logs comes back.
         let shared = &*self.shared;
         let c = &shared.stats.inner;
-        // The job's channel, `{prefix}:{job_id}`, built once here.
-        let job = CtxView::of_event(&ctx, event)
-            .and_then(|view| {
-                view.with_json("job_id", |json| {
-                    let id = spanline_core::decode_json_str(json)
-                        .unwrap_or(std::borrow::Cow::Borrowed(json));
-                    if valid_job_channel(&id) {
-                        Some(format!("{}{id}", shared.channel_prefix).into_boxed_str())
-                    } else {
-                        add(&c.invalid_job_id, 1);
-                        None
-                    }
-                })
-            })
-            .flatten();
-        if job.is_none() && !shared.global {
-            return; // no channel for this event: not this layer's business
+        // Without the global channel, an event outside any job has nowhere
+        // to go: not this layer's business, not counted.
+        let mut job = None;
+        if !shared.global {
+            job = Some(shared.job_channel(&ctx, event));
+            if job == Some(None) {
+                return;
+            }
         }
         add(&c.emitted, 1);
         if shared.closed.load(Ordering::SeqCst) {
             add(&c.shutdown, 1);
             return;
         }
-        // Check for room before encoding: under overflow, encoding is the
-        // wasted part of the work.
+        // Check for room before any other work: under overflow, the job
+        // lookup and the encoding would be wasted.
         match shared.overflow {
             Overflow::DropNewest if !shared.has_room() => {
                 add(&c.queue_full, 1);
@@ -282,6 +292,7 @@ where
             Overflow::DropOldest => while !shared.has_room() && shared.evict_one() {},
             _ => {}
         }
+        let job = job.unwrap_or_else(|| shared.job_channel(&ctx, event));
         // The JSON layer's bytes when it encoded this event with our schema;
         // else encode into a per-thread buffer. One exact-size copy either way.
         let line = SharedLine::with(&shared.schema, event, |line| {
