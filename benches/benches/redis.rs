@@ -10,6 +10,8 @@
 //!
 //! Run with: `cargo bench -p spanline-benches --bench redis`
 
+#![allow(clippy::expect_used)] // a bench: a failed set-up should stop it loudly
+
 use std::io;
 use std::time::{Duration, Instant};
 
