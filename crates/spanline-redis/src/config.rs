@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use spanline_core::Schema;
 
+use crate::link::Target;
 use crate::{RedisGuard, RedisLayer};
 
 /// Where lines go in Redis.
@@ -61,6 +62,9 @@ pub struct RedisLayerBuilder {
     pub(crate) job_stream_ttl: Duration,
     pub(crate) sharded: bool,
     pub(crate) schema: Option<Schema>,
+    /// With the `cluster` feature: the cluster's seed nodes.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) cluster_nodes: Vec<String>,
 }
 
 impl fmt::Debug for RedisLayerBuilder {
@@ -146,6 +150,7 @@ impl RedisLayerBuilder {
             job_stream_ttl: Duration::from_secs(3600),
             sharded: false,
             schema: None,
+            cluster_nodes: Vec::new(),
         }
     }
 
@@ -286,7 +291,16 @@ impl RedisLayerBuilder {
                 "job stream length must be above 0",
             ));
         }
+        #[cfg(feature = "cluster")]
+        if !self.cluster_nodes.is_empty() {
+            let client = redis::cluster::ClusterClient::builder(self.cluster_nodes.clone())
+                .connection_timeout(self.connect_timeout)
+                .response_timeout(self.io_timeout)
+                .build()
+                .map_err(BuildError::InvalidUrl)?;
+            return crate::layer::start(self, Target::Cluster(client));
+        }
         let client = redis::Client::open(self.url.as_str()).map_err(BuildError::InvalidUrl)?;
-        crate::layer::start(self, client)
+        crate::layer::start(self, Target::single(client))
     }
 }

@@ -11,6 +11,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{BuildError, Overflow, RedisLayerBuilder};
+use crate::link::Target;
 use crate::stats::{add, sub, RedisStats};
 use crate::worker::{Control, Worker};
 use crate::RedisGuard;
@@ -97,6 +98,20 @@ impl RedisLayer {
         RedisLayerBuilder::new(url)
     }
 
+    /// Starts a builder for a Redis Cluster (feature `cluster`), given some
+    /// of its nodes (`redis://host:port` each). Lines are published with
+    /// `SPUBLISH` (sharded pub/sub): each channel stays on the shard that
+    /// owns its slot, and subscribers use `SSUBSCRIBE`. The global channel
+    /// lives on one shard.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {
+        let mut builder =
+            RedisLayerBuilder::new(nodes.first().copied().unwrap_or_default()).sharded(true);
+        builder.cluster_nodes = nodes.iter().map(|n| n.to_string()).collect();
+        builder
+    }
+
     /// The layer's counters.
     pub fn stats(&self) -> RedisStats {
         self.shared.stats.clone()
@@ -105,7 +120,7 @@ impl RedisLayer {
 
 pub(crate) fn start(
     config: RedisLayerBuilder,
-    client: redis::Client,
+    target: Target,
 ) -> Result<(RedisLayer, RedisGuard), BuildError> {
     let (tx, rx) = bounded(config.capacity);
     let (ctrl, ctrl_rx) = unbounded();
@@ -123,7 +138,7 @@ pub(crate) fn start(
         channel_prefix: format!("{}:", config.prefix),
     });
     let shutdown_timeout = config.shutdown_timeout;
-    let worker = Worker::new(shared.clone(), ctrl_rx, config, client);
+    let worker = Worker::new(shared.clone(), ctrl_rx, config, target);
     let handle = std::thread::Builder::new()
         .name("spanline-redis".into())
         .spawn(move || worker.run())

@@ -4,6 +4,7 @@
 mod config;
 mod guard;
 mod layer;
+mod link;
 mod stats;
 mod worker;
 

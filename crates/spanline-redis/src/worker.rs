@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
-use redis::{ErrorKind, RedisResult, Value};
+use redis::{Cmd, ErrorKind};
 
 use crate::config::{Mode, RedisLayerBuilder};
 use crate::layer::{Item, Shared};
+use crate::link::{Link, Target};
 use crate::stats::{add, sub};
 
 /// Messages from the guard.
@@ -27,8 +28,8 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     ctrl: Receiver<Control>,
     cfg: RedisLayerBuilder,
-    client: redis::Client,
-    con: Option<redis::Connection>,
+    target: Target,
+    con: Option<Link>,
     backoff: Duration,
     rng: u64,
     batch: Vec<Item>,
@@ -44,22 +45,15 @@ impl Worker {
         shared: Arc<Shared>,
         ctrl: Receiver<Control>,
         cfg: RedisLayerBuilder,
-        client: redis::Client,
+        target: Target,
     ) -> Self {
-        // TCP keepalive, so a connection silently cut by a middlebox is
-        // noticed; no Nagle delay on small pipelines.
-        let tcp = redis::io::tcp::TcpSettings::default()
-            .set_nodelay(true)
-            .set_keepalive(socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)));
-        let info = client.get_connection_info().clone().set_tcp_settings(tcp);
-        let client = redis::Client::open(info).unwrap_or(client);
         let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Self {
             global_channel: format!("{}:global", cfg.prefix),
             shared,
             ctrl,
             cfg,
-            client,
+            target,
             con: None,
             backoff: BACKOFF_START,
             rng: seed | 1,
@@ -134,15 +128,12 @@ impl Worker {
     }
 
     /// A connection, made if needed; `Err(permanent)` when there is none.
-    fn connection(&mut self) -> Result<&mut redis::Connection, bool> {
+    fn connection(&mut self) -> Result<&mut Link, bool> {
         if self.con.is_none() {
             let timeout = self.remaining().map_or(self.cfg.connect_timeout, |r| {
                 r.min(self.cfg.connect_timeout)
             });
-            match self
-                .client
-                .get_connection_with_timeout(timeout.max(Duration::from_millis(1)))
-            {
+            match self.target.connect(timeout.max(Duration::from_millis(1))) {
                 Ok(con) => {
                     self.backoff = BACKOFF_START;
                     self.con = Some(con);
@@ -153,13 +144,13 @@ impl Worker {
                 }
             }
         }
+        // Near shutdown, no wait may outlast the deadline.
         let io = self
             .remaining()
             .map_or(self.cfg.io_timeout, |r| r.min(self.cfg.io_timeout))
             .max(Duration::from_millis(10));
         let con = self.con.as_mut().ok_or(false)?;
-        let _ = con.set_read_timeout(Some(io));
-        let _ = con.set_write_timeout(Some(io));
+        con.set_io_timeout(io);
         Ok(con)
     }
 
@@ -213,18 +204,20 @@ impl Worker {
                 Err(false) => self.wait_backoff(),
             }
         }
-        let (pipe, per_event) = self.pipeline();
+        let (cmds, per_event) = self.commands();
         let Some(con) = self.con.as_mut() else { return };
-        let results: RedisResult<Vec<RedisResult<Value>>> = pipe.query(con);
-        match results {
+        match con.run(cmds) {
             Ok(results) => {
                 // Each event owns a run of commands; it is published only if
                 // all of them succeeded.
                 let mut ok = Vec::with_capacity(per_event.len());
                 let mut at = 0;
                 for n in &per_event {
-                    let cmds = results.get(at..at + n);
-                    ok.push(cmds.is_some_and(|cmds| cmds.iter().all(Result::is_ok)));
+                    ok.push(
+                        results
+                            .get(at..at + n)
+                            .is_some_and(|cmds| cmds.iter().all(|&c| c)),
+                    );
                     at += n;
                 }
                 self.settle(|i| ok[i]);
@@ -238,10 +231,8 @@ impl Worker {
         }
     }
 
-    /// The pipeline for the batch, and the number of commands per event.
-    fn pipeline(&self) -> (redis::Pipeline, Vec<usize>) {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
+    /// The batch's commands, and how many belong to each event.
+    fn commands(&self) -> (Vec<Cmd>, Vec<usize>) {
         let publish = if self.cfg.sharded {
             "SPUBLISH"
         } else {
@@ -249,58 +240,64 @@ impl Worker {
         };
         let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
         let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
+        let xadd = |key: &str, maxlen: usize, line: &[u8]| {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(maxlen)
+                .arg("*")
+                .arg("line")
+                .arg(line);
+            cmd
+        };
+        let mut cmds = Vec::with_capacity(self.batch.len() * 2);
         let mut per_event = Vec::with_capacity(self.batch.len());
         let mut jobs: Vec<&str> = Vec::new();
         for item in &self.batch {
             // The producer built the job's channel name: `{prefix}:{job_id}`.
             let job = item.job.as_deref();
-            let mut n = 0;
+            let before = cmds.len();
             if pubsub {
                 if self.cfg.global {
-                    pipe.cmd(publish).arg(&self.global_channel).arg(&*item.line);
-                    n += 1;
+                    cmds.push(
+                        redis::cmd(publish)
+                            .arg(&self.global_channel)
+                            .arg(&*item.line)
+                            .clone(),
+                    );
                 }
                 if let Some(channel) = job {
-                    pipe.cmd(publish).arg(channel).arg(&*item.line);
-                    n += 1;
+                    cmds.push(redis::cmd(publish).arg(channel).arg(&*item.line).clone());
                 }
             }
             if streams {
                 if self.cfg.global {
-                    pipe.cmd("XADD")
-                        .arg(&self.global_channel)
-                        .arg("MAXLEN")
-                        .arg("~")
-                        .arg(self.cfg.global_maxlen)
-                        .arg("*")
-                        .arg("line")
-                        .arg(&*item.line);
-                    n += 1;
+                    cmds.push(xadd(
+                        &self.global_channel,
+                        self.cfg.global_maxlen,
+                        &item.line,
+                    ));
                 }
                 if let Some(key) = job {
-                    pipe.cmd("XADD")
-                        .arg(key)
-                        .arg("MAXLEN")
-                        .arg("~")
-                        .arg(self.cfg.job_maxlen)
-                        .arg("*")
-                        .arg("line")
-                        .arg(&*item.line);
-                    n += 1;
+                    cmds.push(xadd(key, self.cfg.job_maxlen, &item.line));
                     if !jobs.contains(&key) {
                         jobs.push(key);
                     }
                 }
             }
-            per_event.push(n);
+            per_event.push(cmds.len() - before);
         }
         // One expiry per job stream per batch, after the events' commands.
         for key in jobs {
-            pipe.cmd("EXPIRE")
-                .arg(key)
-                .arg(self.cfg.job_stream_ttl.as_secs().max(1));
+            cmds.push(
+                redis::cmd("EXPIRE")
+                    .arg(key)
+                    .arg(self.cfg.job_stream_ttl.as_secs().max(1))
+                    .clone(),
+            );
         }
-        (pipe, per_event)
+        (cmds, per_event)
     }
 
     /// At most once a second, a WARN line with the drop counts on the global
@@ -332,15 +329,14 @@ impl Worker {
             line.extend_from_slice(format!(",\"{key}\":{value}").as_bytes());
         }
         line.push(b'}');
-        let publish = if self.cfg.sharded {
+        let mut cmd = redis::cmd(if self.cfg.sharded {
             "SPUBLISH"
         } else {
             "PUBLISH"
-        };
-        let channel = self.global_channel.clone();
+        });
+        cmd.arg(&self.global_channel).arg(&line);
         if let Some(con) = self.con.as_mut() {
-            let sent: RedisResult<Value> = redis::cmd(publish).arg(&channel).arg(&line).query(con);
-            if sent.is_ok() {
+            if con.query(&cmd).is_ok() {
                 self.reported = total;
             }
         }

@@ -13,7 +13,7 @@
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use crate::redis::{free_port, RedisServer, Subscription};
+pub use crate::redis::{free_port, RedisCluster, RedisServer, ShardedSubscription, Subscription};
 
 use std::fmt;
 use std::io;

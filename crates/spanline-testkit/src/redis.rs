@@ -322,3 +322,196 @@ fn listen(
         }
     }
 }
+
+/// A Redis Cluster of `masters` nodes on loopback (no replicas), made with
+/// `redis-cli --cluster create`.
+///
+/// # Panics
+///
+/// When `redis-server` or `redis-cli` is missing, or the cluster is not
+/// ready within 20 seconds.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts the nodes and joins them into a cluster.
+    #[track_caller]
+    pub fn start(masters: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..masters)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "3000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let status = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("redis-cli (package redis-tools) is needed for cluster tests: {e}")
+            });
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Self { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(cluster_ok) {
+            assert!(Instant::now() < deadline, "cluster not ready within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The node that owns `key`'s slot (a sharded channel lives there).
+    #[track_caller]
+    pub fn node_for(&self, key: &str) -> &RedisServer {
+        let mut con = self.nodes[0]
+            .client()
+            .get_connection()
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut con)
+            .unwrap_or_else(|e| panic!("KEYSLOT: {e}"));
+        let ranges: Vec<(u16, u16, (String, u16))> = {
+            let raw: Vec<redis::Value> = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query(&mut con)
+                .unwrap_or_else(|e| panic!("SLOTS: {e}"));
+            raw.into_iter()
+                .filter_map(|entry| {
+                    let redis::Value::Array(parts) = entry else {
+                        return None;
+                    };
+                    let start: u16 = redis::from_redis_value(parts.first()?.clone()).ok()?;
+                    let end: u16 = redis::from_redis_value(parts.get(1)?.clone()).ok()?;
+                    let redis::Value::Array(master) = parts.get(2)?.clone() else {
+                        return None;
+                    };
+                    let port: u16 = redis::from_redis_value(master.get(1)?.clone()).ok()?;
+                    Some((start, end, (String::new(), port)))
+                })
+                .collect()
+        };
+        let port = ranges
+            .iter()
+            .find(|(s, e, _)| (*s..=*e).contains(&slot))
+            .map(|(_, _, (_, p))| *p);
+        self.nodes
+            .iter()
+            .find(|n| Some(n.port()) == port)
+            .unwrap_or_else(|| panic!("no node owns slot {slot}"))
+    }
+}
+
+fn cluster_ok(node: &RedisServer) -> bool {
+    let Ok(mut con) = node.client().get_connection() else {
+        return false;
+    };
+    let info: redis::RedisResult<String> = redis::cmd("CLUSTER").arg("INFO").query(&mut con);
+    info.is_ok_and(|i| i.contains("cluster_state:ok"))
+}
+
+/// Messages of one sharded channel (`SSUBSCRIBE`), read on the node that
+/// owns it, on a thread of its own.
+#[derive(Debug)]
+pub struct ShardedSubscription {
+    messages: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl ShardedSubscription {
+    /// Subscribes to `channel` on `node` and waits until it is active.
+    ///
+    /// # Panics
+    ///
+    /// When the subscription fails.
+    #[track_caller]
+    pub fn new(node: &RedisServer, channel: &str) -> Self {
+        let mut con = node
+            .client()
+            .get_connection()
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let cmd = redis::cmd("SSUBSCRIBE").arg(channel).get_packed_command();
+        con.send_packed_command(&cmd)
+            .unwrap_or_else(|e| panic!("SSUBSCRIBE: {e}"));
+        let _ = con
+            .recv_response()
+            .unwrap_or_else(|e| panic!("SSUBSCRIBE reply: {e}"));
+        let _ = con.set_read_timeout(Some(Duration::from_millis(50)));
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (messages, stop) = (messages.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match con.recv_response() {
+                        Ok(redis::Value::Array(parts))
+                        | Ok(redis::Value::Push { data: parts, .. }) => {
+                            if let Some(redis::Value::BulkString(payload)) = parts.get(2) {
+                                messages
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .push(String::from_utf8_lossy(payload).into_owned());
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.is_timeout() => {}
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Self {
+            messages,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits until at least `n` messages arrived, or `timeout`; returns them.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self
+                .messages
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ShardedSubscription {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
