@@ -81,7 +81,7 @@ impl Link {
                 for cmd in cmds {
                     pipe.add_command(cmd);
                 }
-                match pipe.query::<Vec<Value>>(&mut **con) {
+                match pipe.query::<Vec<Value>>(con) {
                     Ok(values) => Ok(values
                         .iter()
                         .map(|v| !matches!(v, Value::ServerError(_)))
