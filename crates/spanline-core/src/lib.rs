@@ -15,5 +15,5 @@ pub use encode::{
     NumberPolicy,
 };
 pub use line::{SharedLine, SharedLineConsumer};
-pub use schema::{Clock, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};
+pub use schema::{with_event_time, Clock, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};
 pub use time::{Precision, Timestamp};

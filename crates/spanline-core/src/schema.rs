@@ -5,6 +5,7 @@
 //! same bytes for the same schema, and can share them (see
 //! [`SharedLine`](crate::SharedLine)).
 
+use std::cell::Cell;
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -95,11 +96,35 @@ impl Clock {
         Self(Some(at))
     }
 
-    /// The current time by this clock.
+    /// The current time by this clock: the fixed instant, else the time
+    /// set for the event being dispatched (see [`with_event_time`]), else
+    /// the system clock.
     #[inline]
     pub fn now(&self) -> Timestamp {
-        self.0.unwrap_or_else(Timestamp::now)
+        self.0
+            .or_else(|| EVENT_TIME.try_with(Cell::get).ok().flatten())
+            .unwrap_or_else(Timestamp::now)
     }
+}
+
+thread_local! {
+    static EVENT_TIME: Cell<Option<Timestamp>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `at` as the time of the events it dispatches, for every
+/// spanline output layer on this thread. The pipe forwarder uses it so a
+/// child's lines keep the child's timestamps.
+///
+/// ```
+/// use spanline_core::{Clock, Timestamp};
+/// let at = Timestamp::from_unix(1, 0);
+/// assert_eq!(spanline_core::with_event_time(at, || Clock::system().now()), at);
+/// ```
+pub fn with_event_time<R>(at: Timestamp, f: impl FnOnce() -> R) -> R {
+    let previous = EVENT_TIME.try_with(|t| t.replace(Some(at))).ok().flatten();
+    let out = f();
+    let _ = EVENT_TIME.try_with(|t| t.set(previous));
+    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,187 @@
+//! Callsites for records from another process: interned, registered with
+//! tracing like any static callsite, so filters see the child's own targets
+//! and levels.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use tracing_core::callsite::{Callsite, Identifier};
+use tracing_core::field::FieldSet;
+use tracing_core::metadata::Kind;
+use tracing_core::subscriber::Interest;
+use tracing_core::{Level, Metadata};
+
+/// Most distinct callsites interned per process; past it, records use a
+/// generic callsite per kind and level (each interned callsite is leaked).
+pub(crate) const MAX_CALLSITES: usize = 4096;
+
+pub(crate) struct DynCallsite {
+    meta: OnceLock<Metadata<'static>>,
+    interest: AtomicU8,
+}
+
+impl Callsite for DynCallsite {
+    fn set_interest(&self, interest: Interest) {
+        let v = if interest.is_never() {
+            0
+        } else if interest.is_always() {
+            2
+        } else {
+            1
+        };
+        self.interest.store(v, Ordering::Relaxed);
+    }
+
+    fn metadata(&self) -> &Metadata<'_> {
+        self.meta.get().unwrap_or(&PLACEHOLDER_META)
+    }
+}
+
+impl DynCallsite {
+    pub(crate) fn meta(&'static self) -> &'static Metadata<'static> {
+        self.meta.get().unwrap_or(&PLACEHOLDER_META)
+    }
+
+    /// False when every subscriber said "never" for this callsite.
+    pub(crate) fn maybe_enabled(&self) -> bool {
+        self.interest.load(Ordering::Relaxed) != 0
+    }
+}
+
+// Never used for a record: `metadata()` before the `OnceLock` is set, which
+// cannot happen since a callsite is registered only after it is set.
+static PLACEHOLDER: DynCallsite = DynCallsite {
+    meta: OnceLock::new(),
+    interest: AtomicU8::new(0),
+};
+static PLACEHOLDER_META: Metadata<'static> = Metadata::new(
+    "spanline_pipe placeholder",
+    "spanline_pipe",
+    Level::TRACE,
+    None,
+    None,
+    None,
+    FieldSet::new(&[], Identifier(&PLACEHOLDER)),
+    Kind::EVENT,
+);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) span: bool,
+    pub(crate) name: String,
+    pub(crate) target: String,
+    pub(crate) level: Level,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+    pub(crate) fields: Vec<String>,
+}
+
+/// Field names of the generic callsite used past the cap.
+pub(crate) const GENERIC_FIELDS: &[&str] = &["message", "target", "fields"];
+
+#[derive(Default)]
+pub(crate) struct Interner {
+    map: Mutex<HashMap<Key, &'static DynCallsite>>,
+    generic: Mutex<HashMap<(bool, Level), &'static DynCallsite>>,
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+fn make(
+    span: bool,
+    name: &str,
+    target: &str,
+    level: Level,
+    file: Option<&str>,
+    line: Option<u32>,
+    fields: &[&str],
+) -> &'static DynCallsite {
+    let cs: &'static DynCallsite = Box::leak(Box::new(DynCallsite {
+        meta: OnceLock::new(),
+        interest: AtomicU8::new(1),
+    }));
+    let names: &'static [&'static str] = Box::leak(
+        fields
+            .iter()
+            .map(|f| leak(f))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let meta = Metadata::new(
+        leak(name),
+        leak(target),
+        level,
+        file.map(leak),
+        line,
+        None,
+        FieldSet::new(names, Identifier(cs)),
+        if span { Kind::SPAN } else { Kind::EVENT },
+    );
+    let _ = cs.meta.set(meta);
+    // Asks every dispatcher for its interest and keeps the callsite in the
+    // global registry, so reloads and later dispatchers cover it too.
+    tracing_core::callsite::register(cs);
+    cs
+}
+
+impl Interner {
+    pub(crate) fn global() -> &'static Interner {
+        static GLOBAL: OnceLock<Interner> = OnceLock::new();
+        GLOBAL.get_or_init(Interner::default)
+    }
+
+    /// The callsite for `key`, and whether it is the generic fallback
+    /// (`true` the first time the cap is hit, for a one-time warning).
+    pub(crate) fn get(&self, key: &Key) -> (&'static DynCallsite, Overflow) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cs) = map.get(key) {
+            return (cs, Overflow::No);
+        }
+        if map.len() >= MAX_CALLSITES {
+            drop(map);
+            let mut generic = self.generic.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = generic.is_empty();
+            let cs = generic.entry((key.span, key.level)).or_insert_with(|| {
+                make(
+                    key.span,
+                    "forwarded",
+                    "spanline_pipe::overflow",
+                    key.level,
+                    None,
+                    None,
+                    GENERIC_FIELDS,
+                )
+            });
+            return (
+                cs,
+                if first {
+                    Overflow::First
+                } else {
+                    Overflow::Again
+                },
+            );
+        }
+        let names: Vec<&str> = key.fields.iter().map(String::as_str).collect();
+        let cs = make(
+            key.span,
+            &key.name,
+            &key.target,
+            key.level,
+            key.file.as_deref(),
+            key.line,
+            &names,
+        );
+        map.insert(key.clone(), cs);
+        (cs, Overflow::No)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    No,
+    First,
+    Again,
+}

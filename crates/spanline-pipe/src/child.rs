@@ -1,0 +1,423 @@
+//! [`ForwardLayer`]: the child's side. Every span and event becomes one
+//! record, written with one `write(2)` to the pipe its parent gave it.
+
+use std::error::Error;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record as SpanRecord};
+use tracing_core::{Event, Level, LevelFilter, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::wire::{Record, MAX_RECORD, VERSION};
+
+/// The environment variable that tells a child where to forward:
+/// `v1;fd=3;ino=<pipe inode>;max_level=<level>`.
+pub const ENV_VAR: &str = "SPANLINE_FORWARD";
+
+/// The descriptor the parent gives the child.
+pub const FD: i32 = 3;
+
+/// What the child does when the parent reads slower than it logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFull {
+    /// Wait for the parent (the default): lossless.
+    #[default]
+    Block,
+    /// Queue up to `capacity` records for a writer thread; drop beyond,
+    /// count, and report the count to the parent in a `drop` record.
+    Drop {
+        /// The queue's capacity, in records.
+        capacity: usize,
+    },
+}
+
+/// Counters of a [`ForwardLayer`]; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct ForwardStats {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    truncated: AtomicU64,
+    broken: AtomicBool,
+}
+
+impl ForwardStats {
+    /// Records written to the pipe.
+    pub fn written(&self) -> u64 {
+        self.inner.written.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped: the queue was full (drop mode), or the pipe broke.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records whose values were cut to fit one atomic write.
+    pub fn truncated(&self) -> u64 {
+        self.inner.truncated.load(Ordering::Relaxed)
+    }
+
+    /// Whether the pipe broke (the parent is gone): forwarding stopped.
+    pub fn broken(&self) -> bool {
+        self.inner.broken.load(Ordering::Relaxed)
+    }
+}
+
+/// Forwards the child's spans and events to its parent's [`Forwarder`].
+///
+/// [`ForwardLayer::from_env`] returns `None` when the process was not
+/// started by a `Forwarder`, so the same binary also runs on its own:
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// tracing_subscriber::registry()
+///     .with(spanline_pipe::ForwardLayer::from_env()) // None: a no-op layer
+///     .init();
+/// ```
+///
+/// Each record is one JSON line of at most 4096 bytes (`PIPE_BUF` on
+/// Linux), written with one `write(2)`: records from many threads never
+/// interleave, and a crash never leaves half a record but at the very end.
+/// Longer values are cut, with a `…[truncated]` marker. Events above the
+/// level the parent asked for are not encoded at all. When the pipe breaks
+/// (the parent died), forwarding stops for good; the application goes on.
+///
+/// [`Forwarder`]: crate::Forwarder
+#[derive(Debug)]
+pub struct ForwardLayer {
+    sink: Sink,
+    max_level: LevelFilter,
+    stats: ForwardStats,
+    pid: u32,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Direct(File),
+    Queue(SyncSender<Vec<u8>>),
+}
+
+/// Where to forward, as the parent described it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Spec {
+    pub(crate) fd: i32,
+    pub(crate) ino: u64,
+    pub(crate) max_level: LevelFilter,
+}
+
+impl Spec {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(';');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let (mut fd, mut ino, mut max_level) = (None, None, LevelFilter::TRACE);
+        for part in parts {
+            match part.split_once('=')? {
+                ("fd", v) => fd = v.parse().ok(),
+                ("ino", v) => ino = v.parse().ok(),
+                ("max_level", v) => max_level = v.parse().unwrap_or(LevelFilter::TRACE),
+                _ => {}
+            }
+        }
+        Some(Self {
+            fd: fd?,
+            ino: ino?,
+            max_level,
+        })
+    }
+
+    pub(crate) fn render(&self) -> String {
+        format!(
+            "v1;fd={};ino={};max_level={}",
+            self.fd, self.ino, self.max_level
+        )
+    }
+}
+
+impl ForwardLayer {
+    /// The layer, when this process was started by a `Forwarder`; `None`
+    /// otherwise, or when the descriptor named in [`ENV_VAR`] is not the
+    /// pipe the parent made (a grandchild that inherited the variable).
+    /// Blocking mode ([`OnFull::Block`]).
+    pub fn from_env() -> Option<Self> {
+        Self::from_env_with(OnFull::Block)
+    }
+
+    /// Like [`from_env`](Self::from_env), with a choice of [`OnFull`].
+    pub fn from_env_with(on_full: OnFull) -> Option<Self> {
+        let spec = Spec::parse(&std::env::var(ENV_VAR).ok()?)?;
+        let file = open_checked(&spec)?;
+        let stats = ForwardStats::default();
+        let sink = match on_full {
+            OnFull::Block => Sink::Direct(file),
+            OnFull::Drop { capacity } => {
+                Sink::Queue(spawn_writer(file, capacity.max(1), stats.clone())?)
+            }
+        };
+        let layer = Self {
+            sink,
+            max_level: spec.max_level,
+            stats,
+            pid: std::process::id(),
+        };
+        layer.send(Record::Hello {
+            v: VERSION,
+            pid: layer.pid,
+        });
+        Some(layer)
+    }
+
+    /// The layer's counters.
+    pub fn stats(&self) -> ForwardStats {
+        self.stats.clone()
+    }
+
+    fn send(&self, record: Record) {
+        let c = &self.stats.inner;
+        if c.broken.load(Ordering::Relaxed) {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let (line, truncated) = record.encode(MAX_RECORD);
+        if truncated {
+            c.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        match &self.sink {
+            Sink::Direct(file) => write_line(file, &line, c),
+            Sink::Queue(tx) => match tx.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            },
+        }
+    }
+
+    fn wanted(&self, level: &Level) -> bool {
+        !self.stats.inner.broken.load(Ordering::Relaxed) && self.max_level >= *level
+    }
+}
+
+/// One `write(2)`: a line of at most `PIPE_BUF` bytes goes in whole or not
+/// at all. A broken pipe stops forwarding for good.
+fn write_line(mut file: &File, line: &[u8], c: &Counters) {
+    match file.write_all(line) {
+        Ok(()) => {
+            c.written.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            if e.kind() == ErrorKind::BrokenPipe {
+                c.broken.store(true, Ordering::Relaxed);
+            }
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Drop mode: a bounded queue and a writer thread, so logging threads never
+/// wait for the parent; what does not fit is counted and reported.
+fn spawn_writer(file: File, capacity: usize, stats: ForwardStats) -> Option<SyncSender<Vec<u8>>> {
+    let (tx, rx) = sync_channel::<Vec<u8>>(capacity);
+    let pid = std::process::id();
+    std::thread::Builder::new()
+        .name("spanline-forward".into())
+        .spawn(move || {
+            let c = &stats.inner;
+            let mut reported = 0;
+            while let Ok(line) = rx.recv() {
+                write_line(&file, &line, c);
+                let dropped = c.dropped.load(Ordering::Relaxed);
+                if dropped > reported && !c.broken.load(Ordering::Relaxed) {
+                    let (report, _) = Record::Drop {
+                        pid,
+                        n: dropped - reported,
+                    }
+                    .encode(MAX_RECORD);
+                    if (&file).write_all(&report).is_ok() {
+                        reported = dropped;
+                    }
+                }
+            }
+        })
+        .ok()?;
+    Some(tx)
+}
+
+/// Opens the pipe named by `spec`, after checking the descriptor is that
+/// pipe; then closes the inherited descriptor on exec, so grandchildren do
+/// not inherit it (each forwards through its own `Forwarder`, or not at all).
+fn open_checked(spec: &Spec) -> Option<File> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let path = format!("/proc/self/fd/{}", spec.fd);
+    let meta = std::fs::metadata(&path).ok()?;
+    if !meta.file_type().is_fifo() || meta.ino() != spec.ino {
+        return None;
+    }
+    let file = OpenOptions::new().write(true).open(&path).ok()?;
+    crate::sys::set_cloexec(spec.fd);
+    Some(file)
+}
+
+/// Collects fields with their JSON types.
+#[derive(Default)]
+struct Fields(Map<String, Value>);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let v = serde_json::Number::from_f64(value)
+            .map_or_else(|| Value::String(value.to_string()), Value::Number);
+        self.0.insert(field.name().into(), v);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.0
+            .insert(field.name().into(), Value::String(value.to_string()));
+        let mut sources = Vec::new();
+        let mut next = value.source();
+        while let Some(cause) = next.filter(|_| sources.len() < 32) {
+            sources.push(Value::String(cause.to_string()));
+            next = cause.source();
+        }
+        if !sources.is_empty() {
+            self.0
+                .insert(format!("{}.sources", field.name()), Value::Array(sources));
+        }
+    }
+}
+
+fn level_name(level: &Level) -> String {
+    level.as_str().to_string()
+}
+
+impl ForwardLayer {
+    /// The first span of `scope` (leaf first) that was sent to the parent.
+    fn nearest_sent<'a, R>(&self, scope: tracing_subscriber::registry::Scope<'a, R>) -> Option<u64>
+    where
+        R: LookupSpan<'a>,
+    {
+        scope
+            .into_iter()
+            .find(|span| self.max_level >= *span.metadata().level())
+            .map(|span| span.id().into_u64())
+    }
+}
+
+impl<S> Layer<S> for ForwardLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        if !self.wanted(meta.level()) {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        // Spans above the parent's level were never sent: name the nearest
+        // ancestor that was, so the parent keeps the chain.
+        let parent = ctx
+            .span(id)
+            .and_then(|s| s.parent())
+            .and_then(|p| self.nearest_sent(p.scope()));
+        self.send(Record::Span {
+            pid: self.pid,
+            id: id.into_u64(),
+            parent,
+            name: meta.name().into(),
+            target: meta.target().into(),
+            level: level_name(meta.level()),
+            fields: fields.0,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanRecord<'_>, _ctx: Context<'_, S>) {
+        if self.stats.inner.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        self.send(Record::Rec {
+            pid: self.pid,
+            id: id.into_u64(),
+            fields: fields.0,
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if !self.wanted(meta.level()) {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let now = spanline_core::Timestamp::now();
+        self.send(Record::Ev {
+            pid: self.pid,
+            ts: (now.unix_secs(), now.subsec_nanos()),
+            span: ctx
+                .event_scope(event)
+                .and_then(|scope| self.nearest_sent(scope)),
+            level: level_name(meta.level()),
+            target: meta.target().into(),
+            file: meta.file().map(Into::into),
+            line: meta.line(),
+            fields: fields.0,
+        });
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        if self.stats.inner.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        self.send(Record::Close {
+            pid: self.pid,
+            id: id.into_u64(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_and_rejects_garbage() {
+        let spec = Spec {
+            fd: 3,
+            ino: 77,
+            max_level: LevelFilter::DEBUG,
+        };
+        assert_eq!(Spec::parse(&spec.render()), Some(spec));
+        assert_eq!(Spec::parse("v2;fd=3;ino=1"), None);
+        assert_eq!(Spec::parse("v1;fd=3"), None);
+        assert_eq!(Spec::parse("garbage"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! [`Forwarder`]: the parent's side. Spawns a child with a dedicated pipe,
+//! reads its records on a thread, and re-emits them here.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tracing::{field, Dispatch, Span};
+use tracing_core::LevelFilter;
+
+use crate::child::{Spec, ENV_VAR, FD};
+use crate::receiver::{Receiver, TARGET};
+
+/// Runs child processes whose log records come back into this process's
+/// subscriber, as if logged here: under this process's `RUST_LOG` and
+/// layers, inside a `child` span (target `spanline_pipe`, fields `name`
+/// and `pid`) under the span current at spawn.
+///
+/// ```no_run
+/// use std::process::Command;
+/// let child = spanline_pipe::Forwarder::new("worker-1").spawn(&mut Command::new("my-worker"))?;
+/// let status = child.wait()?; // logs the exit status; returns it
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// The child needs `ForwardLayer::from_env()` in its subscriber (it finds
+/// the pipe through the `SPANLINE_FORWARD` variable). The pipe is a
+/// dedicated descriptor (3), not stdout, which any dependency may print to;
+/// the child's stdio is left as the `Command` says.
+///
+/// What goes wrong is reported as events under the `child` span, never as a
+/// crash: an unparseable record (WARN, with at most 200 bytes of it), a
+/// truncated last record (WARN), records the child dropped (WARN), the exit
+/// status (INFO on success, ERROR with the code or signal), and descendants
+/// that keep the pipe open after the child exits (WARN, after
+/// [`leak_timeout`](Self::leak_timeout)). Spans still open at the end are
+/// closed.
+#[derive(Clone, Debug)]
+pub struct Forwarder {
+    name: String,
+    leak_timeout: Duration,
+}
+
+/// A child started by a [`Forwarder`].
+#[derive(Debug)]
+#[must_use = "wait for the child, or its last records and exit status are not reported"]
+pub struct ForwardedChild {
+    child: Child,
+    span: Span,
+    eof: mpsc::Receiver<()>,
+    reader: Option<JoinHandle<()>>,
+    leak_timeout: Duration,
+}
+
+impl Forwarder {
+    /// How long to wait, after the child exits, for descendants that hold
+    /// the pipe open, by default (as nextest's leak timeout).
+    pub const DEFAULT_LEAK_TIMEOUT: Duration = Duration::from_millis(100);
+
+    /// A forwarder whose children are named `name` in the `child` span.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            leak_timeout: Self::DEFAULT_LEAK_TIMEOUT,
+        }
+    }
+
+    /// Sets the leak timeout (see the type's docs).
+    #[must_use]
+    pub fn leak_timeout(mut self, timeout: Duration) -> Self {
+        self.leak_timeout = timeout;
+        self
+    }
+
+    /// Spawns `cmd` with the forwarding pipe as descriptor 3 and
+    /// `SPANLINE_FORWARD` set (with this process's maximum level, so the
+    /// child does not encode what would be discarded here), and starts
+    /// reading its records.
+    pub fn spawn(&self, cmd: &mut Command) -> io::Result<ForwardedChild> {
+        let (read, write) = io::pipe()?;
+        let write = File::from(OwnedFd::from(write));
+        let spec = Spec {
+            fd: FD,
+            ino: write.metadata()?.ino(),
+            max_level: LevelFilter::current(),
+        };
+        crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
+        cmd.env(ENV_VAR, spec.render());
+        let span =
+            tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
+        let child = cmd.spawn()?;
+        // Only the child (and its descendants) may hold the write end now:
+        // EOF comes when they are done.
+        drop(write);
+        span.record("pid", child.id());
+
+        let (eof_tx, eof) = mpsc::channel();
+        let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+        let root = span.clone();
+        let reader = std::thread::Builder::new()
+            .name("spanline-pipe-reader".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    read_records(read, Receiver::new(root))
+                });
+                let _ = eof_tx.send(());
+            })?;
+        Ok(ForwardedChild {
+            child,
+            span,
+            eof,
+            reader: Some(reader),
+            leak_timeout: self.leak_timeout,
+        })
+    }
+}
+
+/// Reads lines until EOF; each complete line is a record.
+fn read_records(read: io::PipeReader, mut receiver: Receiver) {
+    let mut reader = BufReader::with_capacity(64 * 1024, read);
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) if line.last() == Some(&b'\n') => receiver.feed_line(&line[..line.len() - 1]),
+            // No newline before EOF: the child died mid-record.
+            Ok(_) => {
+                receiver.finish(&line);
+                return;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    receiver.finish(&[]);
+}
+
+impl ForwardedChild {
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The `child` span its records are re-emitted under.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Waits for the child to exit and for its last records, then logs the
+    /// exit status and returns it.
+    pub fn wait(mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait()?;
+        match self.eof.recv_timeout(self.leak_timeout) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // The reader goes on in the background until they close it.
+                let waited_ms = self.leak_timeout.as_millis() as u64;
+                tracing::warn!(
+                    target: TARGET,
+                    parent: &self.span,
+                    waited_ms,
+                    "the child exited but its descendants still hold the log pipe open"
+                );
+            }
+        }
+        match (status.code(), status.signal()) {
+            (Some(0), _) => {
+                tracing::info!(target: TARGET, parent: &self.span, code = 0, "child exited")
+            }
+            (Some(code), _) => {
+                tracing::error!(target: TARGET, parent: &self.span, code, "child failed")
+            }
+            (None, Some(signal)) => {
+                tracing::error!(target: TARGET, parent: &self.span, signal, "child killed by a signal")
+            }
+            (None, None) => {
+                tracing::error!(target: TARGET, parent: &self.span, "child ended without a status")
+            }
+        }
+        Ok(status)
+    }
+}

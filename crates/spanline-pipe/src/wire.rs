@@ -1,0 +1,186 @@
+//! The wire format: one JSON object per line, each line at most
+//! [`MAX_RECORD`] bytes, so one `write(2)` is atomic on a pipe.
+//!
+//! ```text
+//! {"t":"hello","v":1,"pid":4242}
+//! {"t":"span","pid":4242,"id":1,"parent":null,"name":"job","target":"worker","level":"INFO","fields":{"job_id":"j-1"}}
+//! {"t":"rec","pid":4242,"id":1,"fields":{"rows":10}}
+//! {"t":"ev","pid":4242,"ts":[1763758369,633647000],"span":1,"level":"DEBUG","target":"worker::db","file":"src/db.rs","line":42,"fields":{"message":"query done","rows":10}}
+//! {"t":"close","pid":4242,"id":1}
+//! {"t":"drop","pid":4242,"n":17}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The largest record: Linux's `PIPE_BUF`, the most one `write(2)` to a pipe
+/// writes atomically (POSIX guarantees at least 512).
+pub const MAX_RECORD: usize = 4096;
+
+/// The wire format's version.
+pub const VERSION: u32 = 1;
+
+/// One record on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum Record {
+    /// The first record of a process.
+    Hello {
+        /// The format version.
+        v: u32,
+        /// The writing process.
+        pid: u32,
+    },
+    /// A span was created.
+    Span {
+        /// The writing process.
+        pid: u32,
+        /// The span's id in that process.
+        id: u64,
+        /// Its parent's id, if any.
+        parent: Option<u64>,
+        /// The span's name.
+        name: String,
+        /// Its target.
+        target: String,
+        /// Its level: `TRACE` … `ERROR`.
+        level: String,
+        /// Its fields, with their JSON types.
+        fields: Map<String, Value>,
+    },
+    /// Fields recorded on a span after its creation.
+    Rec {
+        /// The writing process.
+        pid: u32,
+        /// The span's id.
+        id: u64,
+        /// The fields recorded.
+        fields: Map<String, Value>,
+    },
+    /// A span was closed.
+    Close {
+        /// The writing process.
+        pid: u32,
+        /// The span's id.
+        id: u64,
+    },
+    /// An event.
+    Ev {
+        /// The writing process.
+        pid: u32,
+        /// The event's time: seconds and nanoseconds since the Unix epoch.
+        ts: (i64, u32),
+        /// The span the event belongs to.
+        span: Option<u64>,
+        /// Its level.
+        level: String,
+        /// Its target.
+        target: String,
+        /// Its source file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+        /// Its source line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
+        /// Its fields, `message` included.
+        fields: Map<String, Value>,
+    },
+    /// Records the child dropped (drop mode) since the last report.
+    Drop {
+        /// The writing process.
+        pid: u32,
+        /// How many.
+        n: u64,
+    },
+}
+
+const MARK: &str = "…[truncated]";
+
+impl Record {
+    fn fields_mut(&mut self) -> Option<&mut Map<String, Value>> {
+        match self {
+            Record::Span { fields, .. }
+            | Record::Rec { fields, .. }
+            | Record::Ev { fields, .. } => Some(fields),
+            _ => None,
+        }
+    }
+
+    /// Encodes the record as one line (with `\n`) of at most `max` bytes:
+    /// the longest string values are cut, with a `…[truncated]` marker,
+    /// until it fits. Returns the line and whether anything was cut.
+    pub fn encode(mut self, max: usize) -> (Vec<u8>, bool) {
+        let mut truncated = false;
+        for _ in 0..16 {
+            let mut line = serde_json::to_vec(&self).unwrap_or_default();
+            line.push(b'\n');
+            if line.len() <= max {
+                return (line, truncated);
+            }
+            let excess = line.len() - max;
+            let Some(fields) = self.fields_mut() else {
+                break;
+            };
+            let longest = fields.values_mut().filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            });
+            let Some(longest) = longest.max_by_key(|s| s.len()) else {
+                fields.clear();
+                fields.insert(
+                    "message".into(),
+                    Value::String("record too large for the pipe".into()),
+                );
+                truncated = true;
+                continue;
+            };
+            // Escapes can make the JSON longer than the text: cut generously.
+            let keep = longest.len().saturating_sub(excess + MARK.len() + 16);
+            let mut cut = keep;
+            while !longest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            longest.truncate(cut);
+            longest.push_str(MARK);
+            truncated = true;
+        }
+        let fallback = Record::Drop {
+            pid: std::process::id(),
+            n: 1,
+        };
+        let mut line = serde_json::to_vec(&fallback).unwrap_or_default();
+        line.push(b'\n');
+        (line, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_values_are_cut_to_fit() {
+        let mut fields = Map::new();
+        fields.insert("message".into(), Value::String("m".into()));
+        fields.insert("big".into(), Value::String("é\"\n".repeat(3000)));
+        let ev = Record::Ev {
+            pid: 1,
+            ts: (0, 0),
+            span: None,
+            level: "INFO".into(),
+            target: "t".into(),
+            file: None,
+            line: None,
+            fields,
+        };
+        let (line, truncated) = ev.encode(MAX_RECORD);
+        assert!(truncated);
+        assert!(line.len() <= MAX_RECORD);
+        let back: Record = serde_json::from_slice(&line).unwrap();
+        let Record::Ev { fields, .. } = back else {
+            panic!("not an event")
+        };
+        assert!(fields["big"].as_str().unwrap().ends_with(MARK));
+        assert_eq!(fields["message"], "m");
+    }
+}

@@ -1,0 +1,424 @@
+//! Real child processes: this test binary runs itself again as the child
+//! (the `child` test, selected by `SPANLINE_PIPE_TEST_ROLE`), with a
+//! `ForwardLayer`; the parent forwards with a `Forwarder` into a capturing
+//! JSON layer, under various filters.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+#![allow(clippy::disallowed_macros)] // the grandchild answers on stdout, by design
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use spanline_core::ContextLayer;
+use spanline_json::JsonLayer;
+use spanline_pipe::{ForwardLayer, Forwarder, OnFull, Receiver};
+use spanline_testkit::Capture;
+use tracing::{debug, debug_span, info, info_span, warn};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+const ROLE: &str = "SPANLINE_PIPE_TEST_ROLE";
+
+// ==== the child ====
+
+/// Runs as the child when `SPANLINE_PIPE_TEST_ROLE` is set; a no-op test
+/// otherwise.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    if role == "leak" {
+        // No ForwardLayer: descriptor 3 stays inheritable, and a long-lived
+        // descendant keeps the pipe open after this process exits.
+        let _ = Command::new("sleep")
+            .arg("3")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn();
+        return;
+    }
+    if role == "short_parent" {
+        // A parent that starts a forwarded child and exits at once.
+        tracing_subscriber::registry()
+            .with(JsonLayer::builder().writer(std::io::sink).build())
+            .init();
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .env(ROLE, "outlive")
+            .stdout(Stdio::null());
+        let child = Forwarder::new("orphan").spawn(&mut cmd).unwrap();
+        std::mem::forget(child);
+        std::thread::sleep(Duration::from_millis(100));
+        std::process::exit(0);
+    }
+    let on_full = if role == "flood_drop" {
+        OnFull::Drop { capacity: 64 }
+    } else {
+        OnFull::Block
+    };
+    let forward = ForwardLayer::from_env_with(on_full);
+    let stats = forward.as_ref().map(ForwardLayer::stats);
+    if role == "grandchild" {
+        // Inherited SPANLINE_FORWARD, but not the pipe: must run standalone.
+        print!(
+            "{}",
+            if forward.is_some() {
+                "FORWARDING"
+            } else {
+                "STANDALONE"
+            }
+        );
+        return;
+    }
+    tracing_subscriber::registry().with(forward).init();
+    match role.as_str() {
+        "nested" => {
+            let _job = info_span!("job", job_id = "j-1", attempt = 2).entered();
+            let _step = debug_span!(target: "child_crate::steps", "step", n = 1).entered();
+            debug!(target: "child_crate::db", rows = 10u64, ok = true, t = 1.5, neg = -3i64, "query done");
+            info!("step done");
+            warn!("careful");
+        }
+        "garbage" => {
+            info!("before garbage");
+            let mut raw = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/proc/self/fd/3")
+                .unwrap_or_else(|_| raw_pipe());
+            raw.write_all(b"this is not json\n{\"t\":\"ev\",\"broken\n")
+                .unwrap();
+            info!("after garbage");
+        }
+        "abort" => {
+            info!("last whole line");
+            // A record cut short by a crash (written by hand, as a crash
+            // in the middle of a write would leave it).
+            raw_pipe()
+                .write_all(b"{\"t\":\"ev\",\"pid\":1,\"ts\":[0,0],\"span\":null,\"lev")
+                .unwrap();
+            std::process::abort();
+        }
+        "flood" | "flood_drop" => {
+            for i in 0..20_000u64 {
+                info!(i, "flood");
+            }
+            // Give the writer thread time to report the drops.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        "threads" => {
+            let big = "x".repeat(4096);
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    let big = big.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..200 {
+                            info!(t, i, payload = big.as_str(), "threaded");
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+        }
+        "spawn_grandchild" => {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "child",
+                    "--nocapture",
+                    "--test-threads=1",
+                    "--quiet",
+                ])
+                .env(ROLE, "grandchild")
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            let standalone = said.contains("STANDALONE") && !said.contains("FORWARDING");
+            info!(standalone, "grandchild checked");
+        }
+        "outlive" => {
+            // The parent is gone: writes fail with a broken pipe, and this
+            // process goes on regardless.
+            let marker = std::env::var("MARKER").unwrap();
+            for i in 0..2_000u64 {
+                info!(i, "after the parent died");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let broken = stats.map(|s| s.broken()).unwrap_or_default();
+            std::fs::write(marker, if broken { "broken" } else { "not broken" }).unwrap();
+        }
+        "fail" => {
+            warn!("about to fail");
+            std::process::exit(3);
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn raw_pipe() -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/fd/3")
+        .unwrap()
+}
+
+// ==== the parent ====
+
+fn run(role: &str, filter: &str) -> (Vec<Map<String, Value>>, std::process::ExitStatus) {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new(filter))
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build());
+    let status = tracing::subscriber::with_default(subscriber, || {
+        let _launch = info_span!("launch", worker = role).entered();
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "child",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(ROLE, role)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        Forwarder::new(role)
+            .leak_timeout(Duration::from_millis(300))
+            .spawn(&mut cmd)
+            .unwrap()
+            .wait()
+            .unwrap()
+    });
+    (capture.json_lines(), status)
+}
+
+fn messages(lines: &[Map<String, Value>]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn line<'a>(lines: &'a [Map<String, Value>], message: &str) -> &'a Map<String, Value> {
+    lines
+        .iter()
+        .find(|l| l["message"] == message)
+        .unwrap_or_else(|| panic!("no {message:?} in {lines:#?}"))
+}
+
+#[test]
+fn the_parents_filter_applies_to_the_childs_targets() {
+    let (lines, status) = run("nested", "warn,child_crate=debug");
+    assert!(status.success());
+    let got = messages(&lines);
+    assert!(got.contains(&"query done".to_string()), "{got:?}");
+    assert!(got.contains(&"careful".to_string()));
+    assert!(
+        !got.contains(&"step done".to_string()),
+        "INFO of another target is below warn: {got:?}"
+    );
+
+    let (lines, _) = run("nested", "info");
+    let got = messages(&lines);
+    assert!(
+        !got.contains(&"query done".to_string()),
+        "DEBUG is hidden under info: {got:?}"
+    );
+    assert!(got.contains(&"step done".to_string()));
+}
+
+#[test]
+fn child_spans_are_recreated_under_the_launching_span_with_typed_fields() {
+    let (lines, _) = run("nested", "debug");
+    let query = line(&lines, "query done");
+    assert_eq!(query["target"], "child_crate::db");
+    assert_eq!(query["level"], "DEBUG");
+    assert_eq!(query["rows"], 10);
+    assert_eq!(query["ok"], true);
+    assert_eq!(query["t"], 1.5);
+    assert_eq!(query["neg"], -3);
+    // Context from the child's spans, the child span and the launch span.
+    assert_eq!(query["job_id"], "j-1");
+    assert_eq!(query["attempt"], 2);
+    assert_eq!(query["n"], 1);
+    assert_eq!(query["worker"], "nested");
+    assert_eq!(query["name"], "nested");
+    assert!(query["pid"].as_u64().is_some());
+    let exit = line(&lines, "child exited");
+    assert_eq!(exit["code"], 0);
+    assert_eq!(exit["level"], "INFO");
+}
+
+#[test]
+fn a_filtered_out_span_maps_to_its_nearest_enabled_ancestor() {
+    // The DEBUG `step` span is disabled under info; lines inside it keep the
+    // `job` span's context, not the step's.
+    let (lines, _) = run("nested", "info");
+    let done = line(&lines, "step done");
+    assert_eq!(done["job_id"], "j-1");
+    assert!(done.get("n").is_none(), "{done:?}");
+}
+
+#[test]
+fn span_scoped_directives_apply_to_child_spans() {
+    let (lines, _) = run("nested", "warn,[job]=debug");
+    let got = messages(&lines);
+    assert!(got.contains(&"query done".to_string()), "{got:?}");
+    assert!(got.contains(&"step done".to_string()), "{got:?}");
+}
+
+#[test]
+fn garbage_and_truncated_records_are_reported_not_fatal() {
+    let (lines, _) = run("garbage", "info");
+    let got = messages(&lines);
+    assert!(
+        got.contains(&"before garbage".to_string()) && got.contains(&"after garbage".to_string()),
+        "{got:?}"
+    );
+    let bad: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "unparseable record from the child")
+        .collect();
+    assert_eq!(bad.len(), 2);
+    assert_eq!(bad[0]["record"], "this is not json");
+    assert_eq!(bad[0]["level"], "WARN");
+
+    let (lines, status) = run("abort", "info");
+    assert!(!status.success());
+    assert!(messages(&lines).contains(&"last whole line".to_string()));
+    let tail = line(&lines, "truncated record at the end of the child's stream");
+    assert!(tail["record"]
+        .as_str()
+        .unwrap()
+        .starts_with("{\"t\":\"ev\""));
+    let killed = line(&lines, "child killed by a signal");
+    assert_eq!(killed["level"], "ERROR");
+    assert_eq!(killed["signal"], 6);
+}
+
+#[test]
+fn exit_codes_are_reported_and_returned() {
+    let (lines, status) = run("fail", "info");
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(line(&lines, "child failed")["code"], 3);
+    assert_eq!(line(&lines, "child failed")["level"], "ERROR");
+    assert!(messages(&lines).contains(&"about to fail".to_string()));
+}
+
+#[test]
+fn blocking_mode_loses_nothing() {
+    let (lines, _) = run("flood", "info");
+    let flood: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["message"] == "flood")
+        .map(|l| l["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(flood, (0..20_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn drop_mode_counts_exactly_what_it_drops() {
+    let (lines, _) = run("flood_drop", "info");
+    let received = lines.iter().filter(|l| l["message"] == "flood").count() as u64;
+    let reported: u64 = lines
+        .iter()
+        .filter(|l| l["message"] == "the child dropped log records")
+        .map(|l| l["dropped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        received + reported,
+        20_000,
+        "every record arrived or was reported dropped"
+    );
+    let order: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["message"] == "flood")
+        .map(|l| l["i"].as_u64().unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "in order");
+}
+
+#[test]
+fn threads_writing_big_records_never_tear_a_line() {
+    let (lines, _) = run("threads", "info");
+    let threaded: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "threaded")
+        .collect();
+    assert_eq!(threaded.len(), 1600);
+    assert!(threaded
+        .iter()
+        .all(|l| l["payload"].as_str().unwrap().ends_with("…[truncated]")));
+    assert!(!messages(&lines).contains(&"unparseable record from the child".to_string()));
+}
+
+#[test]
+fn a_grandchild_that_inherits_the_environment_does_not_write_into_the_pipe() {
+    let (lines, status) = run("spawn_grandchild", "info");
+    assert!(status.success());
+    assert_eq!(line(&lines, "grandchild checked")["standalone"], true);
+}
+
+#[test]
+fn descendants_holding_the_pipe_are_reported() {
+    let (lines, status) = run("leak", "info");
+    assert!(status.success());
+    let leak = line(
+        &lines,
+        "the child exited but its descendants still hold the log pipe open",
+    );
+    assert_eq!(leak["level"], "WARN");
+}
+
+#[test]
+fn a_child_whose_parent_dies_keeps_running() {
+    let marker = std::env::temp_dir().join(format!("spanline-pipe-outlive-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(ROLE, "short_parent")
+        .env("MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Ok(text) = std::fs::read_to_string(&marker) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphaned child did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(text, "broken", "the child saw the broken pipe and went on");
+    let _ = std::fs::remove_file(&marker);
+}
+
+#[test]
+fn the_childs_timestamp_is_kept() {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build());
+    tracing::subscriber::with_default(subscriber, || {
+        let mut receiver = Receiver::new(tracing::Span::current());
+        receiver.feed_line(br#"{"t":"ev","pid":9,"ts":[0,5000],"span":null,"level":"INFO","target":"old","fields":{"message":"from 1970"}}"#);
+        receiver.finish(&[]);
+    });
+    let lines = capture.json_lines();
+    assert_eq!(lines[0]["timestamp"], "1970-01-01T00:00:00.000005Z");
+    assert_eq!(lines[0]["target"], "old");
+}
