@@ -23,6 +23,12 @@ pub mod redis {
     pub use spanline_redis::*;
 }
 
+/// Child-process forwarding (re-export of `spanline-pipe`, feature `pipe`).
+#[cfg(all(feature = "pipe", unix))]
+pub mod pipe {
+    pub use spanline_pipe::*;
+}
+
 /// JSON and console output layers (re-export of `spanline-json`).
 pub mod json {
     pub use spanline_json::*;

@@ -21,6 +21,12 @@ pub(crate) struct DynCallsite {
     interest: AtomicU8,
 }
 
+impl std::fmt::Debug for DynCallsite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynCallsite").field("meta", &self.meta.get()).finish_non_exhaustive()
+    }
+}
+
 impl Callsite for DynCallsite {
     fn set_interest(&self, interest: Interest) {
         let v = if interest.is_never() {

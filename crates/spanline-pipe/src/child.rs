@@ -185,18 +185,23 @@ impl ForwardLayer {
     }
 
     fn send(&self, record: Record) {
+        let (line, truncated) = record.encode(MAX_RECORD);
+        if truncated {
+            self.stats.inner.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        self.send_line(&line);
+    }
+
+    /// Writes one encoded record (at most `MAX_RECORD` bytes, ending in `\n`).
+    fn send_line(&self, line: &[u8]) {
         let c = &self.stats.inner;
         if c.broken.load(Ordering::Relaxed) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let (line, truncated) = record.encode(MAX_RECORD);
-        if truncated {
-            c.truncated.fetch_add(1, Ordering::Relaxed);
-        }
         match &self.sink {
-            Sink::Direct(file) => write_line(file, &line, c),
-            Sink::Queue(tx) => match tx.try_send(line) {
+            Sink::Direct(file) => write_line(file, line, c),
+            Sink::Queue(tx) => match tx.try_send(line.to_vec()) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     c.dropped.fetch_add(1, Ordering::Relaxed);
@@ -268,6 +273,113 @@ fn open_checked(spec: &Spec) -> Option<File> {
     let file = OpenOptions::new().write(true).open(&path).ok()?;
     crate::sys::set_cloexec(spec.fd);
     Some(file)
+}
+
+thread_local! {
+    static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes an `ev` record, as `Record::Ev` would serialize, without building
+/// it: the forwarding hot path.
+fn encode_event(buf: &mut Vec<u8>, pid: u32, now: spanline_core::Timestamp, span: Option<u64>, event: &Event<'_>) {
+    let meta = event.metadata();
+    let mut num = itoa::Buffer::new();
+    buf.clear();
+    buf.extend_from_slice(b"{\"t\":\"ev\",\"pid\":");
+    buf.extend_from_slice(num.format(pid).as_bytes());
+    buf.extend_from_slice(b",\"ts\":[");
+    buf.extend_from_slice(num.format(now.unix_secs()).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(num.format(now.subsec_nanos()).as_bytes());
+    buf.extend_from_slice(b"],\"span\":");
+    match span {
+        Some(id) => buf.extend_from_slice(num.format(id).as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(b",\"level\":\"");
+    buf.extend_from_slice(meta.level().as_str().as_bytes());
+    buf.extend_from_slice(b"\",\"target\":");
+    spanline_core::write_str(buf, meta.target());
+    if let Some(file) = meta.file() {
+        buf.extend_from_slice(b",\"file\":");
+        spanline_core::write_str(buf, file);
+    }
+    if let Some(line) = meta.line() {
+        buf.extend_from_slice(b",\"line\":");
+        buf.extend_from_slice(num.format(line).as_bytes());
+    }
+    buf.extend_from_slice(b",\"fields\":{");
+    event.record(&mut FastFields { buf, first: true });
+    buf.extend_from_slice(b"}}\n");
+}
+
+/// Writes fields as `"name":value` pairs, with the same JSON types as
+/// [`Fields`].
+struct FastFields<'b> {
+    buf: &'b mut Vec<u8>,
+    first: bool,
+}
+
+impl FastFields<'_> {
+    fn key(&mut self, field: &Field) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        spanline_core::write_str(self.buf, field.name());
+        self.buf.push(b':');
+    }
+}
+
+impl Visit for FastFields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.key(field);
+        spanline_core::write_debug(self.buf, value);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        spanline_core::write_str(self.buf, value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        if value.is_finite() {
+            spanline_core::NumberPolicy::default().write_f64(self.buf, value);
+        } else {
+            spanline_core::write_str(self.buf, &value.to_string());
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.buf.extend_from_slice(if value { b"true" } else { b"false" });
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.key(field);
+        spanline_core::write_display(self.buf, &value);
+        let mut next = value.source();
+        let mut n = 0;
+        if next.is_some() {
+            self.buf.push(b',');
+            spanline_core::write_str(self.buf, &format!("{}.sources", field.name()));
+            self.buf.extend_from_slice(b":[");
+            while let Some(cause) = next.filter(|_| n < 32) {
+                if n > 0 {
+                    self.buf.push(b',');
+                }
+                spanline_core::write_display(self.buf, &cause);
+                next = cause.source();
+                n += 1;
+            }
+            self.buf.push(b']');
+        }
+    }
 }
 
 /// Collects fields with their JSON types.
@@ -376,21 +488,34 @@ where
         if !self.wanted(meta.level()) {
             return;
         }
-        let mut fields = Fields::default();
-        event.record(&mut fields);
+        let span = ctx.event_scope(event).and_then(|scope| self.nearest_sent(scope));
         let now = spanline_core::Timestamp::now();
-        self.send(Record::Ev {
-            pid: self.pid,
-            ts: (now.unix_secs(), now.subsec_nanos()),
-            span: ctx
-                .event_scope(event)
-                .and_then(|scope| self.nearest_sent(scope)),
-            level: level_name(meta.level()),
-            target: meta.target().into(),
-            file: meta.file().map(Into::into),
-            line: meta.line(),
-            fields: fields.0,
+        // The hot path writes the record straight into a per-thread buffer;
+        // a record too large for one atomic write takes the slow path, which
+        // cuts its longest values.
+        let fast = BUF.try_with(|cell| {
+            let Ok(mut buf) = cell.try_borrow_mut() else { return false };
+            encode_event(&mut buf, self.pid, now, span, event);
+            if buf.len() > MAX_RECORD {
+                return false;
+            }
+            self.send_line(&buf);
+            true
         });
+        if fast != Ok(true) {
+            let mut fields = Fields::default();
+            event.record(&mut fields);
+            self.send(Record::Ev {
+                pid: self.pid,
+                ts: (now.unix_secs(), now.subsec_nanos()),
+                span,
+                level: level_name(meta.level()),
+                target: meta.target().into(),
+                file: meta.file().map(Into::into),
+                line: meta.line(),
+                fields: fields.0,
+            });
+        }
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {

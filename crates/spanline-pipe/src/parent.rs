@@ -78,26 +78,27 @@ impl Forwarder {
         self
     }
 
+    /// Spawns `cmd` like [`spawn`](Self::spawn), but hands back the pipe's
+    /// read end instead of reading it: for a custom reader (another thread
+    /// model, a benchmark), which feeds each line to a [`Receiver`].
+    pub fn spawn_with_reader(&self, cmd: &mut Command) -> io::Result<(std::process::Child, io::PipeReader)> {
+        let (read, write) = io::pipe()?;
+        let write = File::from(OwnedFd::from(write));
+        let spec = Spec { fd: FD, ino: write.metadata()?.ino(), max_level: LevelFilter::current() };
+        crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
+        cmd.env(ENV_VAR, spec.render());
+        let child = cmd.spawn()?;
+        drop(write);
+        Ok((child, read))
+    }
+
     /// Spawns `cmd` with the forwarding pipe as descriptor 3 and
     /// `SPANLINE_FORWARD` set (with this process's maximum level, so the
     /// child does not encode what would be discarded here), and starts
     /// reading its records.
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<ForwardedChild> {
-        let (read, write) = io::pipe()?;
-        let write = File::from(OwnedFd::from(write));
-        let spec = Spec {
-            fd: FD,
-            ino: write.metadata()?.ino(),
-            max_level: LevelFilter::current(),
-        };
-        crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
-        cmd.env(ENV_VAR, spec.render());
-        let span =
-            tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
-        let child = cmd.spawn()?;
-        // Only the child (and its descendants) may hold the write end now:
-        // EOF comes when they are done.
-        drop(write);
+        let span = tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
+        let (child, read) = self.spawn_with_reader(cmd)?;
         span.record("pid", child.id());
 
         let (eof_tx, eof) = mpsc::channel();

@@ -36,6 +36,9 @@ pub struct Receiver {
     spans: HashMap<(u32, u64), Node>,
     records: u64,
     bad: u64,
+    /// Event callsites seen by this receiver, by a hash of their identity,
+    /// so the usual event costs one lookup and no allocation.
+    events: HashMap<u64, Vec<&'static DynCallsite>>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +115,112 @@ fn generic_values(target: &str, fields: &Map<String, Json>) -> Vec<Option<Owned>
     ]
 }
 
+/// An `ev` record, read without copying its strings.
+#[derive(serde::Deserialize)]
+struct FastEvent<'a> {
+    t: &'a str,
+    pid: u32,
+    ts: (i64, u32),
+    span: Option<u64>,
+    level: &'a str,
+    target: &'a str,
+    #[serde(default)]
+    file: Option<&'a str>,
+    #[serde(default)]
+    line: Option<u32>,
+    #[serde(borrow)]
+    fields: RawFields<'a>,
+}
+
+/// Field names and their raw JSON values, in order.
+struct RawFields<'a>(Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(KeyStr(k)) = map.next_key()? {
+                    out.push((k, map.next_value()?));
+                }
+                Ok(RawFields(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A map key, borrowed when it has no escapes.
+struct KeyStr<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for KeyStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(KeyStr(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(KeyStr(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A field value read from its raw JSON text, with its JSON type.
+enum FastValue<'a> {
+    Str(&'a str),
+    String(String),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+    Raw(DisplayValue<&'a str>),
+}
+
+impl<'a> FastValue<'a> {
+    fn parse(text: &'a str) -> Self {
+        match text.as_bytes().first() {
+            Some(b'"') => match spanline_core::decode_json_str(text) {
+                Some(std::borrow::Cow::Borrowed(s)) => FastValue::Str(s),
+                Some(std::borrow::Cow::Owned(s)) => FastValue::String(s),
+                None => FastValue::Raw(tracing::field::display(text)),
+            },
+            Some(b't') if text == "true" => FastValue::Bool(true),
+            Some(b'f') if text == "false" => FastValue::Bool(false),
+            Some(b'-' | b'0'..=b'9') if !text.contains(['.', 'e', 'E']) => text
+                .parse::<u64>()
+                .map(FastValue::U64)
+                .or_else(|_| text.parse::<i64>().map(FastValue::I64))
+                .unwrap_or(FastValue::Raw(tracing::field::display(text))),
+            Some(b'-' | b'0'..=b'9') => text.parse::<f64>().map_or(FastValue::Raw(tracing::field::display(text)), FastValue::F64),
+            _ => FastValue::Raw(tracing::field::display(text)),
+        }
+    }
+
+    fn as_value(&self) -> &dyn Value {
+        match self {
+            FastValue::Str(s) => s,
+            FastValue::String(s) => s,
+            FastValue::I64(n) => n,
+            FastValue::U64(n) => n,
+            FastValue::F64(n) => n,
+            FastValue::Bool(b) => b,
+            FastValue::Raw(d) => d,
+        }
+    }
+}
+
 fn excerpt(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(&line[..line.len().min(EXCERPT)]).into_owned();
     text.chars().filter(|c| !c.is_control()).collect()
@@ -125,6 +234,7 @@ impl Receiver {
             spans: HashMap::new(),
             records: 0,
             bad: 0,
+            events: HashMap::new(),
         }
     }
 
@@ -143,6 +253,13 @@ impl Receiver {
         if line.is_empty() {
             return;
         }
+        // Events are most of the stream: read them borrowed, in one pass.
+        if let Ok(event) = serde_json::from_slice::<FastEvent<'_>>(line) {
+            if event.t == "ev" && self.fast_event(&event) {
+                self.records += 1;
+                return;
+            }
+        }
         match serde_json::from_slice::<Record>(line) {
             Ok(record) => {
                 self.records += 1;
@@ -154,6 +271,74 @@ impl Receiver {
                 tracing::warn!(target: TARGET, parent: &self.root, record, "unparseable record from the child");
             }
         }
+    }
+
+    /// The interned callsite of `event`, from this receiver's cache.
+    fn event_callsite(&mut self, event: &FastEvent<'_>, level: Level) -> Option<&'static DynCallsite> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (event.target, event.level, event.file, event.line).hash(&mut h);
+        event.fields.0.iter().for_each(|(k, _)| k.hash(&mut h));
+        let hash = h.finish();
+        let same = |cs: &&'static DynCallsite| {
+            let meta = cs.meta();
+            meta.target() == event.target
+                && *meta.level() == level
+                && meta.file() == event.file
+                && meta.line() == event.line
+                && meta.fields().len() == event.fields.0.len()
+                && meta.fields().iter().zip(&event.fields.0).all(|(f, (k, _))| f.name() == k.as_ref())
+        };
+        if let Some(cs) = self.events.get(&hash).and_then(|v| v.iter().copied().find(same)) {
+            return Some(cs);
+        }
+        let key = Key {
+            span: false,
+            name: match (event.file, event.line) {
+                (Some(f), Some(l)) => format!("event {f}:{l}"),
+                _ => "event".to_string(),
+            },
+            target: event.target.to_string(),
+            level,
+            file: event.file.map(str::to_string),
+            line: event.line,
+            fields: event.fields.0.iter().map(|(k, _)| k.to_string()).collect(),
+        };
+        let cs = self.callsite(&key);
+        // The generic fallback takes the slow path, which knows its fields.
+        if cs.meta().target() == "spanline_pipe::overflow" {
+            return None;
+        }
+        self.events.entry(hash).or_default().push(cs);
+        Some(cs)
+    }
+
+    /// Re-emits an event read borrowed; false to take the slow path.
+    fn fast_event(&mut self, event: &FastEvent<'_>) -> bool {
+        let Ok(level) = event.level.parse::<Level>() else { return false };
+        if level > LevelFilter::current() {
+            return true;
+        }
+        let Some(cs) = self.event_callsite(event, level) else { return false };
+        if !cs.maybe_enabled() {
+            return true;
+        }
+        let meta = cs.meta();
+        // Same field names in the same order: values map one to one.
+        let owned: Vec<FastValue<'_>> = event.fields.0.iter().map(|(_, raw)| FastValue::parse(raw.get())).collect();
+        let refs: Vec<Option<&dyn Value>> = owned.iter().map(|v| Some(v.as_value())).collect();
+        let values = meta.fields().value_set_all(&refs);
+        let chain = self.chain_of(event.pid, event.span);
+        let parent = chain.last().and_then(Span::id);
+        let _entered = Entered::chain(&chain);
+        spanline_core::with_event_time(spanline_core::Timestamp::from_unix(event.ts.0, event.ts.1), || {
+            tracing::dispatcher::get_default(|d| {
+                if d.enabled(meta) {
+                    d.event(&Event::new_child_of(parent.clone(), meta, &values));
+                }
+            });
+        });
+        true
     }
 
     /// Ends the stream: reports a truncated last record (`tail` is what

@@ -1,0 +1,89 @@
+//! Child-process forwarding, end to end: a child emits events inside two
+//! nested spans through `ForwardLayer`; the parent reads them, side by side:
+//! - `raw`: the parent counts lines without parsing (the pipe's line rate);
+//! - `registry + EnvFilter`: parsed and re-dispatched, no output layer;
+//! - `+ ContextLayer + JsonLayer → sink`: spanline's JSON layer in the parent.
+//!
+//! Run with: `cargo bench -p spanline-benches --bench pipe [-- EVENTS]`
+//! (default 1,000,000 events). Prints a Markdown table.
+
+#![allow(clippy::disallowed_macros, clippy::expect_used)] // a bench: its table goes to stdout
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use spanline_core::ContextLayer;
+use spanline_json::JsonLayer;
+use spanline_pipe::{ForwardLayer, Forwarder};
+use tracing::{info, info_span};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+fn child(events: u64) {
+    tracing_subscriber::registry().with(ForwardLayer::from_env()).init();
+    let _request = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
+    let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
+    for i in 0..events {
+        info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+    }
+}
+
+fn command(events: u64) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.arg("--child").arg(events.to_string()).stdout(Stdio::null());
+    cmd
+}
+
+fn raw(events: u64) -> (f64, u64) {
+    // The child encodes what the parent's level allows: set one, as for the others.
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(EnvFilter::new("info")));
+    let _guard = tracing::dispatcher::set_default(&dispatch);
+    let start = Instant::now();
+    let (mut child, read) = Forwarder::new("bench").spawn_with_reader(&mut command(events)).expect("spawn");
+    let mut lines = 0u64;
+    let mut reader = BufReader::with_capacity(64 * 1024, read);
+    let mut buf = Vec::with_capacity(4096);
+    while reader.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+        lines += 1;
+        buf.clear();
+    }
+    let _ = child.wait();
+    (start.elapsed().as_secs_f64(), lines)
+}
+
+fn forwarded(events: u64, dispatch: tracing::Dispatch) -> f64 {
+    tracing::dispatcher::with_default(&dispatch, || {
+        let start = Instant::now();
+        let child = Forwarder::new("bench").spawn(&mut command(events)).expect("spawn");
+        let _ = child.wait();
+        start.elapsed().as_secs_f64()
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000));
+        return;
+    }
+    let events: u64 = args.iter().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let (raw_secs, lines) = raw(events);
+    let raw_rate = lines as f64 / raw_secs;
+    let registry = forwarded(events, tracing::Dispatch::new(tracing_subscriber::registry().with(EnvFilter::new("info"))));
+    let json = forwarded(
+        events,
+        tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(EnvFilter::new("info"))
+                .with(ContextLayer::new())
+                .with(JsonLayer::builder().writer(std::io::sink).build()),
+        ),
+    );
+    let rate = |secs: f64| events as f64 / secs;
+    println!("| parent | records/s | vs raw |");
+    println!("|---|---:|---:|");
+    println!("| raw line count, no parsing ({lines} lines) | {:.0} | 1.00 |", raw_rate);
+    println!("| Registry + EnvFilter | {:.0} | {:.2} |", rate(registry), rate(registry) / raw_rate);
+    println!("| + ContextLayer + JsonLayer → sink | {:.0} | {:.2} |", rate(json), rate(json) / raw_rate);
+}

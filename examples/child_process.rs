@@ -1,0 +1,57 @@
+//! A parent that runs a worker process and shows the worker's log lines
+//! inside its own launch span, under its own `RUST_LOG`.
+//!
+//! Run with: `cargo run --example child_process`
+//! (`RUST_LOG=info,worker=debug` shows the worker's DEBUG lines too.)
+//!
+//! The same binary is the worker when started with `--worker`: it
+//! registers `ForwardLayer::from_env()`, which finds the pipe its parent
+//! made; started on its own, it simply has no forwarding.
+
+use std::io::IsTerminal;
+use std::process::Command;
+
+use spanline::{ContextLayer, JsonLayer, PrettyLayer};
+use spanline_pipe::{ForwardLayer, Forwarder};
+use tracing::{debug, info, info_span, instrument, warn};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::io::Result<()> {
+    if std::env::args().any(|a| a == "--worker") {
+        worker();
+        return Ok(());
+    }
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = std::io::stdout().is_terminal();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(ContextLayer::new())
+        .with(terminal.then(PrettyLayer::new))
+        .with((!terminal).then(|| JsonLayer::builder().service("child_process").build()))
+        .init();
+
+    let _launch = info_span!("launch", batch = "nightly").entered();
+    info!("starting the worker");
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg("--worker");
+    let status = Forwarder::new("worker-1").spawn(&mut cmd)?.wait()?;
+    info!(success = status.success(), "worker done");
+    Ok(())
+}
+
+/// The worker: logs in nested spans, with its own target (`worker`).
+fn worker() {
+    tracing_subscriber::registry().with(ForwardLayer::from_env()).init();
+    let _job = info_span!(target: "worker", "job", job_id = "report_42").entered();
+    for table in ["users", "orders"] {
+        export(table);
+    }
+    warn!(target: "worker", skipped = 1, "one row had no id");
+}
+
+#[instrument(target = "worker")]
+fn export(table: &str) {
+    debug!(target: "worker", "reading rows");
+    info!(target: "worker", rows = 120, "exported");
+}
