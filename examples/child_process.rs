@@ -42,7 +42,9 @@ fn main() -> std::io::Result<()> {
 
 /// The worker: logs in nested spans, with its own target (`worker`).
 fn worker() {
-    tracing_subscriber::registry().with(ForwardLayer::from_env()).init();
+    tracing_subscriber::registry()
+        .with(ForwardLayer::from_env())
+        .init();
     let _job = info_span!(target: "worker", "job", job_id = "report_42").entered();
     for table in ["users", "orders"] {
         export(table);

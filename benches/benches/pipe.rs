@@ -21,30 +21,46 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 fn child(events: u64) {
-    tracing_subscriber::registry().with(ForwardLayer::from_env()).init();
+    tracing_subscriber::registry()
+        .with(ForwardLayer::from_env())
+        .init();
     let _request = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
     let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
     for i in 0..events {
-        info!(iteration = i, latency_ms = 3.25, path = "/api/v1/users", "request handled");
+        info!(
+            iteration = i,
+            latency_ms = 3.25,
+            path = "/api/v1/users",
+            "request handled"
+        );
     }
 }
 
 fn command(events: u64) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.arg("--child").arg(events.to_string()).stdout(Stdio::null());
+    cmd.arg("--child")
+        .arg(events.to_string())
+        .stdout(Stdio::null());
     cmd
 }
 
 fn raw(events: u64) -> (f64, u64) {
     // The child encodes what the parent's level allows: set one, as for the others.
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(EnvFilter::new("info")));
+    let dispatch =
+        tracing::Dispatch::new(tracing_subscriber::registry().with(EnvFilter::new("info")));
     let _guard = tracing::dispatcher::set_default(&dispatch);
     let start = Instant::now();
-    let (mut child, read) = Forwarder::new("bench").spawn_with_reader(&mut command(events)).expect("spawn");
+    let (mut child, read) = Forwarder::new("bench")
+        .spawn_with_reader(&mut command(events))
+        .expect("spawn");
     let mut lines = 0u64;
     let mut reader = BufReader::with_capacity(64 * 1024, read);
     let mut buf = Vec::with_capacity(4096);
-    while reader.read_until(b'\n', &mut buf).map(|n| n > 0).unwrap_or(false) {
+    while reader
+        .read_until(b'\n', &mut buf)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {
         lines += 1;
         buf.clear();
     }
@@ -55,7 +71,9 @@ fn raw(events: u64) -> (f64, u64) {
 fn forwarded(events: u64, dispatch: tracing::Dispatch) -> f64 {
     tracing::dispatcher::with_default(&dispatch, || {
         let start = Instant::now();
-        let child = Forwarder::new("bench").spawn(&mut command(events)).expect("spawn");
+        let child = Forwarder::new("bench")
+            .spawn(&mut command(events))
+            .expect("spawn");
         let _ = child.wait();
         start.elapsed().as_secs_f64()
     })
@@ -64,13 +82,24 @@ fn forwarded(events: u64, dispatch: tracing::Dispatch) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        child(args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000));
+        child(
+            args.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1_000_000),
+        );
         return;
     }
-    let events: u64 = args.iter().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let events: u64 = args
+        .iter()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let (raw_secs, lines) = raw(events);
     let raw_rate = lines as f64 / raw_secs;
-    let registry = forwarded(events, tracing::Dispatch::new(tracing_subscriber::registry().with(EnvFilter::new("info"))));
+    let registry = forwarded(
+        events,
+        tracing::Dispatch::new(tracing_subscriber::registry().with(EnvFilter::new("info"))),
+    );
     let json = forwarded(
         events,
         tracing::Dispatch::new(
@@ -83,7 +112,15 @@ fn main() {
     let rate = |secs: f64| events as f64 / secs;
     println!("| parent | records/s | vs raw |");
     println!("|---|---:|---:|");
-    println!("| raw line count, no parsing ({lines} lines) | {:.0} | 1.00 |", raw_rate);
-    println!("| Registry + EnvFilter | {:.0} | {:.2} |", rate(registry), rate(registry) / raw_rate);
-    println!("| + ContextLayer + JsonLayer → sink | {:.0} | {:.2} |", rate(json), rate(json) / raw_rate);
+    println!("| raw line count, no parsing ({lines} lines) | {raw_rate:.0} | 1.00 |");
+    println!(
+        "| Registry + EnvFilter | {:.0} | {:.2} |",
+        rate(registry),
+        rate(registry) / raw_rate
+    );
+    println!(
+        "| + ContextLayer + JsonLayer → sink | {:.0} | {:.2} |",
+        rate(json),
+        rate(json) / raw_rate
+    );
 }

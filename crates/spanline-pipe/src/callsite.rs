@@ -23,7 +23,9 @@ pub(crate) struct DynCallsite {
 
 impl std::fmt::Debug for DynCallsite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynCallsite").field("meta", &self.meta.get()).finish_non_exhaustive()
+        f.debug_struct("DynCallsite")
+            .field("meta", &self.meta.get())
+            .finish_non_exhaustive()
     }
 }
 

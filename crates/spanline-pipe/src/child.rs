@@ -281,7 +281,13 @@ thread_local! {
 
 /// Writes an `ev` record, as `Record::Ev` would serialize, without building
 /// it: the forwarding hot path.
-fn encode_event(buf: &mut Vec<u8>, pid: u32, now: spanline_core::Timestamp, span: Option<u64>, event: &Event<'_>) {
+fn encode_event(
+    buf: &mut Vec<u8>,
+    pid: u32,
+    now: spanline_core::Timestamp,
+    span: Option<u64>,
+    event: &Event<'_>,
+) {
     let meta = event.metadata();
     let mut num = itoa::Buffer::new();
     buf.clear();
@@ -342,11 +348,13 @@ impl Visit for FastFields<'_> {
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        self.buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
@@ -358,7 +366,8 @@ impl Visit for FastFields<'_> {
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.key(field);
-        self.buf.extend_from_slice(if value { b"true" } else { b"false" });
+        self.buf
+            .extend_from_slice(if value { b"true" } else { b"false" });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
         self.key(field);
@@ -488,13 +497,17 @@ where
         if !self.wanted(meta.level()) {
             return;
         }
-        let span = ctx.event_scope(event).and_then(|scope| self.nearest_sent(scope));
+        let span = ctx
+            .event_scope(event)
+            .and_then(|scope| self.nearest_sent(scope));
         let now = spanline_core::Timestamp::now();
         // The hot path writes the record straight into a per-thread buffer;
         // a record too large for one atomic write takes the slow path, which
         // cuts its longest values.
         let fast = BUF.try_with(|cell| {
-            let Ok(mut buf) = cell.try_borrow_mut() else { return false };
+            let Ok(mut buf) = cell.try_borrow_mut() else {
+                return false;
+            };
             encode_event(&mut buf, self.pid, now, span, event);
             if buf.len() > MAX_RECORD {
                 return false;

@@ -81,10 +81,17 @@ impl Forwarder {
     /// Spawns `cmd` like [`spawn`](Self::spawn), but hands back the pipe's
     /// read end instead of reading it: for a custom reader (another thread
     /// model, a benchmark), which feeds each line to a [`Receiver`].
-    pub fn spawn_with_reader(&self, cmd: &mut Command) -> io::Result<(std::process::Child, io::PipeReader)> {
+    pub fn spawn_with_reader(
+        &self,
+        cmd: &mut Command,
+    ) -> io::Result<(std::process::Child, io::PipeReader)> {
         let (read, write) = io::pipe()?;
         let write = File::from(OwnedFd::from(write));
-        let spec = Spec { fd: FD, ino: write.metadata()?.ino(), max_level: LevelFilter::current() };
+        let spec = Spec {
+            fd: FD,
+            ino: write.metadata()?.ino(),
+            max_level: LevelFilter::current(),
+        };
         crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
         cmd.env(ENV_VAR, spec.render());
         let child = cmd.spawn()?;
@@ -97,7 +104,8 @@ impl Forwarder {
     /// child does not encode what would be discarded here), and starts
     /// reading its records.
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<ForwardedChild> {
-        let span = tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
+        let span =
+            tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
         let (child, read) = self.spawn_with_reader(cmd)?;
         span.record("pid", child.id());
 

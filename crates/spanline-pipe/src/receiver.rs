@@ -143,7 +143,10 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawFields<'a> {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a map of fields")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
                 while let Some(KeyStr(k)) = map.next_key()? {
                     out.push((k, map.next_value()?));
@@ -203,7 +206,10 @@ impl<'a> FastValue<'a> {
                 .map(FastValue::U64)
                 .or_else(|_| text.parse::<i64>().map(FastValue::I64))
                 .unwrap_or(FastValue::Raw(tracing::field::display(text))),
-            Some(b'-' | b'0'..=b'9') => text.parse::<f64>().map_or(FastValue::Raw(tracing::field::display(text)), FastValue::F64),
+            Some(b'-' | b'0'..=b'9') => text.parse::<f64>().map_or(
+                FastValue::Raw(tracing::field::display(text)),
+                FastValue::F64,
+            ),
             _ => FastValue::Raw(tracing::field::display(text)),
         }
     }
@@ -274,7 +280,11 @@ impl Receiver {
     }
 
     /// The interned callsite of `event`, from this receiver's cache.
-    fn event_callsite(&mut self, event: &FastEvent<'_>, level: Level) -> Option<&'static DynCallsite> {
+    fn event_callsite(
+        &mut self,
+        event: &FastEvent<'_>,
+        level: Level,
+    ) -> Option<&'static DynCallsite> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (event.target, event.level, event.file, event.line).hash(&mut h);
@@ -287,9 +297,17 @@ impl Receiver {
                 && meta.file() == event.file
                 && meta.line() == event.line
                 && meta.fields().len() == event.fields.0.len()
-                && meta.fields().iter().zip(&event.fields.0).all(|(f, (k, _))| f.name() == k.as_ref())
+                && meta
+                    .fields()
+                    .iter()
+                    .zip(&event.fields.0)
+                    .all(|(f, (k, _))| f.name() == k.as_ref())
         };
-        if let Some(cs) = self.events.get(&hash).and_then(|v| v.iter().copied().find(same)) {
+        if let Some(cs) = self
+            .events
+            .get(&hash)
+            .and_then(|v| v.iter().copied().find(same))
+        {
             return Some(cs);
         }
         let key = Key {
@@ -315,29 +333,41 @@ impl Receiver {
 
     /// Re-emits an event read borrowed; false to take the slow path.
     fn fast_event(&mut self, event: &FastEvent<'_>) -> bool {
-        let Ok(level) = event.level.parse::<Level>() else { return false };
+        let Ok(level) = event.level.parse::<Level>() else {
+            return false;
+        };
         if level > LevelFilter::current() {
             return true;
         }
-        let Some(cs) = self.event_callsite(event, level) else { return false };
+        let Some(cs) = self.event_callsite(event, level) else {
+            return false;
+        };
         if !cs.maybe_enabled() {
             return true;
         }
         let meta = cs.meta();
         // Same field names in the same order: values map one to one.
-        let owned: Vec<FastValue<'_>> = event.fields.0.iter().map(|(_, raw)| FastValue::parse(raw.get())).collect();
+        let owned: Vec<FastValue<'_>> = event
+            .fields
+            .0
+            .iter()
+            .map(|(_, raw)| FastValue::parse(raw.get()))
+            .collect();
         let refs: Vec<Option<&dyn Value>> = owned.iter().map(|v| Some(v.as_value())).collect();
         let values = meta.fields().value_set_all(&refs);
-        let chain = self.chain_of(event.pid, event.span);
+        let chain = self.chain_ref(event.pid, event.span);
         let parent = chain.last().and_then(Span::id);
-        let _entered = Entered::chain(&chain);
-        spanline_core::with_event_time(spanline_core::Timestamp::from_unix(event.ts.0, event.ts.1), || {
-            tracing::dispatcher::get_default(|d| {
-                if d.enabled(meta) {
-                    d.event(&Event::new_child_of(parent.clone(), meta, &values));
-                }
-            });
-        });
+        let _entered = Entered::chain(chain);
+        spanline_core::with_event_time(
+            spanline_core::Timestamp::from_unix(event.ts.0, event.ts.1),
+            || {
+                tracing::dispatcher::get_default(|d| {
+                    if d.enabled(meta) {
+                        d.event(&Event::new_child_of(parent.clone(), meta, &values));
+                    }
+                });
+            },
+        );
         true
     }
 
@@ -349,6 +379,14 @@ impl Receiver {
             tracing::warn!(target: TARGET, parent: &self.root, record, bytes = tail.len(), "truncated record at the end of the child's stream");
         }
         self.spans.clear();
+    }
+
+    /// The chain of spans an event of span `id` goes under, borrowed.
+    fn chain_ref(&self, pid: u32, id: Option<u64>) -> &[Span] {
+        match id.and_then(|id| self.spans.get(&(pid, id))) {
+            Some(node) => &node.chain,
+            None => std::slice::from_ref(&self.root),
+        }
     }
 
     fn chain_of(&self, pid: u32, id: Option<u64>) -> Vec<Span> {
