@@ -162,6 +162,25 @@ impl ForwardedChild {
         &self.span
     }
 
+    /// Like [`wait`](Self::wait), for async code (feature `tokio`): the
+    /// wait runs on tokio's blocking pool, so no worker thread is held.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let child = spanline_pipe::Forwarder::new("worker").spawn(&mut std::process::Command::new("worker"))?;
+    /// let status = child.wait_async().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn wait_async(self) -> io::Result<ExitStatus> {
+        let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+        tokio::task::spawn_blocking(move || {
+            tracing::dispatcher::with_default(&dispatch, || self.wait())
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
     /// Waits for the child to exit and for its last records, then logs the
     /// exit status and returns it.
     pub fn wait(mut self) -> io::Result<ExitStatus> {

@@ -422,3 +422,37 @@ fn the_childs_timestamp_is_kept() {
     assert_eq!(lines[0]["timestamp"], "1970-01-01T00:00:00.000005Z");
     assert_eq!(lines[0]["target"], "old");
 }
+
+#[test]
+fn per_layer_filters_apply_to_child_records() {
+    let capture = Capture::new();
+    let json = JsonLayer::builder()
+        .writer(capture.clone())
+        .build()
+        .with_filter(EnvFilter::new("warn,child_crate=debug"));
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(json);
+    tracing::subscriber::with_default(subscriber, || {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "child",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(ROLE, "nested")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        Forwarder::new("per-layer")
+            .spawn(&mut cmd)
+            .unwrap()
+            .wait()
+            .unwrap();
+    });
+    let got = messages(&capture.json_lines());
+    assert!(got.contains(&"query done".to_string()), "{got:?}");
+    assert!(got.contains(&"careful".to_string()));
+    assert!(!got.contains(&"step done".to_string()), "{got:?}");
+}
