@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod init;
+
+pub use init::{builder, init, try_init, Builder, Format, Guard, InitError};
 pub use spanline_core::{
     set, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SharedLine, Timestamp,
 };

@@ -14,12 +14,7 @@ use tracing::{field, Span};
 
 use crate::TraceParent;
 
-/// The target of the request span and the "request finished" line.
-pub const REQUEST_TARGET: &str = "spanline::request";
-
-/// An `EnvFilter` directive that keeps request spans and their lines at
-/// INFO whatever `RUST_LOG` says, so WARN lines still carry `request_id`.
-pub const REQUEST_DIRECTIVE: &str = "spanline::request=info";
+use crate::filter::REQUEST_TARGET;
 
 /// The id of the current request, in the request's extensions, for handlers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,22 +251,5 @@ where
             Err(_) => tracing::error!(target: REQUEST_TARGET, latency_ms, "request failed"),
         }
         Poll::Ready(result)
-    }
-}
-
-/// Adds [`REQUEST_DIRECTIVE`] to `filter`, so that `RUST_LOG=warn` keeps the
-/// request span and WARN lines keep `request_id`.
-///
-/// ```
-/// let filter = spanline_context::add_request_directive(tracing_subscriber::EnvFilter::new("warn"));
-/// assert!(filter.to_string().contains("spanline::request=info"));
-/// ```
-#[cfg(feature = "env-filter")]
-pub fn add_request_directive(
-    filter: tracing_subscriber::EnvFilter,
-) -> tracing_subscriber::EnvFilter {
-    match REQUEST_DIRECTIVE.parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
     }
 }

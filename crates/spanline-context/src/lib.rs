@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod capture;
+mod filter;
 #[cfg(feature = "tower")]
 mod http;
 mod job;
@@ -12,13 +13,11 @@ pub mod thread;
 mod traceparent;
 
 pub use capture::{capture, Captured};
-#[cfg(all(feature = "tower", feature = "env-filter"))]
-pub use http::add_request_directive;
+#[cfg(feature = "env-filter")]
+pub use filter::add_request_directive;
+pub use filter::{REQUEST_DIRECTIVE, REQUEST_TARGET};
 #[cfg(feature = "tower")]
-pub use http::{
-    RequestContext, RequestContextLayer, RequestId, RequestStats, ResponseFuture,
-    REQUEST_DIRECTIVE, REQUEST_TARGET,
-};
+pub use http::{RequestContext, RequestContextLayer, RequestId, RequestStats, ResponseFuture};
 pub use job::{JobId, JobIdError};
 pub use snapshot::{ContextSnapshot, SnapshotError, DEFAULT_KEYS};
 pub use spanline_core::{set, CtxView, FieldValue};

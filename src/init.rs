@@ -1,0 +1,336 @@
+//! `spanline::init()`: the whole stack, composed in the right order, from
+//! the environment.
+
+use std::fmt;
+use std::io::IsTerminal;
+
+use spanline_core::ContextLayer;
+use spanline_json::{JsonLayer, Preset, PrettyLayer};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+/// How lines are written to stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// JSON lines ([`JsonLayer`]).
+    Json,
+    /// The readable console renderer ([`PrettyLayer`]).
+    Pretty,
+    /// Pretty when stdout is a terminal, JSON otherwise (the default).
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for Format {
+    type Err = InitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "pretty" => Ok(Format::Pretty),
+            "auto" | "" => Ok(Format::Auto),
+            other => Err(InitError::UnknownFormat(other.to_string())),
+        }
+    }
+}
+
+fn parse_preset(s: &str) -> Result<Preset, InitError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "flat" | "" => Ok(Preset::Flat),
+        "structlog" => Ok(Preset::Structlog),
+        "bunyan" => Ok(Preset::Bunyan),
+        "gcp" => Ok(Preset::Gcp),
+        "ecs" => Ok(Preset::Ecs),
+        "nested" => Ok(Preset::Nested),
+        other => Err(InitError::UnknownPreset(other.to_string())),
+    }
+}
+
+/// Why [`try_init`] or [`Builder::try_init`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InitError {
+    /// `SPANLINE_FORMAT` (or [`Builder::format_name`]) is not `json`, `pretty` or `auto`.
+    UnknownFormat(String),
+    /// `SPANLINE_PRESET` is not one of `flat`, `structlog`, `bunyan`, `gcp`, `ecs`, `nested`.
+    UnknownPreset(String),
+    /// `RUST_LOG` (or the filter given) does not parse.
+    Filter(String),
+    /// The Redis layer could not be built (a bad URL: the URL itself is not shown).
+    #[cfg(feature = "redis")]
+    Redis(spanline_redis::BuildError),
+    /// `SPANLINE_REDIS_URL` is set but spanline was built without the `redis` feature.
+    RedisNotBuilt,
+    /// A global subscriber was set already.
+    AlreadySet(String),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::UnknownFormat(v) => {
+                write!(f, "SPANLINE_FORMAT={v:?} is not one of json, pretty, auto")
+            }
+            InitError::UnknownPreset(v) => {
+                write!(
+                    f,
+                    "SPANLINE_PRESET={v:?} is not one of flat, structlog, bunyan, gcp, ecs, nested"
+                )
+            }
+            InitError::Filter(e) => write!(f, "invalid log filter (RUST_LOG): {e}"),
+            #[cfg(feature = "redis")]
+            InitError::Redis(e) => write!(f, "the Redis layer: {e}"),
+            InitError::RedisNotBuilt => f.write_str(
+                "SPANLINE_REDIS_URL is set, but spanline was built without its `redis` feature",
+            ),
+            InitError::AlreadySet(e) => {
+                write!(f, "a global tracing subscriber is set already: {e}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            #[cfg(feature = "redis")]
+            InitError::Redis(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Keeps what must outlive logging: flushes Redis (up to its shutdown
+/// timeout) when dropped. Keep it in `main`.
+#[must_use = "dropping the guard flushes and stops Redis publishing; keep it in main"]
+#[derive(Debug, Default)]
+pub struct Guard {
+    #[cfg(feature = "redis")]
+    redis: Option<spanline_redis::RedisGuard>,
+    #[cfg(feature = "redis")]
+    redis_stats: Option<spanline_redis::RedisStats>,
+}
+
+impl Guard {
+    /// The Redis layer's counters, when Redis publishing is on.
+    #[cfg(feature = "redis")]
+    pub fn redis_stats(&self) -> Option<&spanline_redis::RedisStats> {
+        self.redis_stats.as_ref()
+    }
+
+    /// Flushes Redis now, waiting up to `timeout` (see
+    /// [`RedisGuard::flush`](spanline_redis::RedisGuard::flush)); `true`
+    /// when everything logged before was settled, or there is no Redis.
+    pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            return redis.flush(timeout).complete;
+        }
+        let _ = timeout;
+        true
+    }
+}
+
+/// Every option of [`init`]; each defaults to what the environment says.
+///
+/// ```no_run
+/// let _guard = spanline::builder()
+///     .filter("info,my_crate=debug")
+///     .format(spanline::Format::Json)
+///     .service("billing")
+///     .try_init()
+///     .expect("logging set up");
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    filter: Option<String>,
+    format: Option<String>,
+    preset: Option<String>,
+    service: Option<String>,
+    redis_url: Option<String>,
+    forward: Option<bool>,
+}
+
+impl Builder {
+    /// Filter directives in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
+    #[must_use]
+    pub fn filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// The output format (default: `SPANLINE_FORMAT`, else [`Format::Auto`]).
+    #[must_use]
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = Some(
+            match format {
+                Format::Json => "json",
+                Format::Pretty => "pretty",
+                Format::Auto => "auto",
+            }
+            .to_string(),
+        );
+        self
+    }
+
+    /// The output format by name, as `SPANLINE_FORMAT` takes it.
+    #[must_use]
+    pub fn format_name(mut self, name: impl Into<String>) -> Self {
+        self.format = Some(name.into());
+        self
+    }
+
+    /// The JSON preset by name (default: `SPANLINE_PRESET`, else `flat`).
+    #[must_use]
+    pub fn preset(mut self, name: impl Into<String>) -> Self {
+        self.preset = Some(name.into());
+        self
+    }
+
+    /// A `service` field on every line.
+    #[must_use]
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Publish every line to this Redis (default: `SPANLINE_REDIS_URL`, if set).
+    #[must_use]
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// Whether to forward to a parent `Forwarder` when started by one
+    /// (default: yes, when `SPANLINE_FORWARD` is set).
+    #[must_use]
+    pub fn forward(mut self, on: bool) -> Self {
+        self.forward = Some(on);
+        self
+    }
+
+    /// Composes the layers and installs them as the global subscriber; also
+    /// bridges the `log` crate.
+    pub fn try_init(self) -> Result<Guard, InitError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let directives = self
+            .filter
+            .or_else(|| env("RUST_LOG"))
+            .unwrap_or_else(|| "info".to_string());
+        let filter = EnvFilter::builder()
+            .parse(&directives)
+            .map_err(|e| InitError::Filter(e.to_string()))?;
+        let filter = spanline_context::add_request_directive(filter);
+        let format: Format = self
+            .format
+            .or_else(|| env("SPANLINE_FORMAT"))
+            .unwrap_or_default()
+            .parse()?;
+        let preset = parse_preset(
+            &self
+                .preset
+                .or_else(|| env("SPANLINE_PRESET"))
+                .unwrap_or_default(),
+        )?;
+        let pretty = match format {
+            Format::Pretty => true,
+            Format::Json => false,
+            Format::Auto => std::io::stdout().is_terminal(),
+        };
+        let mut json = JsonLayer::builder().preset(preset);
+        if let Some(service) = &self.service {
+            json = json.service(service.clone());
+        }
+        let json = json.build();
+        let schema = json.schema().clone();
+
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut guard = Guard::default();
+        let redis_url = self.redis_url.or_else(|| env("SPANLINE_REDIS_URL"));
+        #[cfg(feature = "redis")]
+        let redis = match redis_url {
+            Some(url) => {
+                let (layer, redis_guard) = spanline_redis::RedisLayer::builder(&url)
+                    .schema(schema)
+                    .build()
+                    .map_err(InitError::Redis)?;
+                guard.redis_stats = Some(layer.stats());
+                guard.redis = Some(redis_guard);
+                Some(layer)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = schema;
+            if redis_url.is_some() {
+                return Err(InitError::RedisNotBuilt);
+            }
+        }
+        #[cfg(all(feature = "pipe", unix))]
+        let forward = self
+            .forward
+            .unwrap_or(true)
+            .then(spanline_pipe::ForwardLayer::from_env)
+            .flatten();
+
+        let registry = tracing_subscriber::registry()
+            .with(filter)
+            .with(ContextLayer::new())
+            .with(pretty.then(PrettyLayer::new))
+            .with((!pretty).then_some(json));
+        #[cfg(feature = "redis")]
+        let registry = registry.with(redis);
+        #[cfg(all(feature = "pipe", unix))]
+        let registry = registry.with(forward);
+        registry
+            .try_init()
+            .map_err(|e| InitError::AlreadySet(e.to_string()))?;
+        // Records of the `log` crate become events; another logger may be
+        // set already, which is the application's choice.
+        let _ = tracing_log::LogTracer::init();
+        Ok(guard)
+    }
+
+    /// Like [`try_init`](Self::try_init).
+    ///
+    /// # Panics
+    ///
+    /// When `try_init` fails: a misconfiguration a program should not run with.
+    pub fn init(self) -> Guard {
+        match self.try_init() {
+            Ok(guard) => guard,
+            Err(e) => panic!("spanline::init: {e}"),
+        }
+    }
+}
+
+/// A [`Builder`] with every option from the environment.
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Sets up logging from the environment: `RUST_LOG` (default `info`; the
+/// HTTP middleware's request spans are always kept), `SPANLINE_FORMAT`
+/// (`json`, `pretty`, `auto`), `SPANLINE_PRESET`, `SPANLINE_REDIS_URL`
+/// (publish every line to Redis), and `SPANLINE_FORWARD` (set by a parent's
+/// `Forwarder`: forward to it). Returns a [`Guard`] to keep in `main`.
+///
+/// ```no_run
+/// fn main() {
+///     let _guard = spanline::init();
+///     tracing::info!("ready");
+/// }
+/// ```
+///
+/// # Panics
+///
+/// On a misconfiguration (see [`InitError`]); [`try_init`] returns it instead.
+pub fn init() -> Guard {
+    builder().init()
+}
+
+/// Like [`init`], returning misconfigurations as errors.
+pub fn try_init() -> Result<Guard, InitError> {
+    builder().try_init()
+}
