@@ -317,10 +317,8 @@ pub fn builder() -> Builder {
 /// `Forwarder`: forward to it). Returns a [`Guard`] to keep in `main`.
 ///
 /// ```no_run
-/// fn main() {
-///     let _guard = spanline::init();
-///     tracing::info!("ready");
-/// }
+/// let _guard = spanline::init(); // in main
+/// tracing::info!("ready");
 /// ```
 ///
 /// # Panics
