@@ -273,12 +273,18 @@ impl Builder {
             .unwrap_or(true)
             .then(spanline_pipe::ForwardLayer::from_env)
             .flatten();
+        // Started by a Forwarder: the parent re-emits every line, so this
+        // process prints nothing itself (or each line would show twice).
+        #[cfg(all(feature = "pipe", unix))]
+        let local = forward.is_none();
+        #[cfg(not(all(feature = "pipe", unix)))]
+        let local = true;
 
         let registry = tracing_subscriber::registry()
             .with(filter)
             .with(ContextLayer::new())
-            .with(pretty.then(PrettyLayer::new))
-            .with((!pretty).then_some(json));
+            .with((local && pretty).then(PrettyLayer::new))
+            .with((local && !pretty).then_some(json));
         #[cfg(feature = "redis")]
         let registry = registry.with(redis);
         #[cfg(all(feature = "pipe", unix))]
@@ -314,7 +320,8 @@ pub fn builder() -> Builder {
 /// HTTP middleware's request spans are always kept), `SPANLINE_FORMAT`
 /// (`json`, `pretty`, `auto`), `SPANLINE_PRESET`, `SPANLINE_REDIS_URL`
 /// (publish every line to Redis), and `SPANLINE_FORWARD` (set by a parent's
-/// `Forwarder`: forward to it). Returns a [`Guard`] to keep in `main`.
+/// `Forwarder`: forward every line to it, and print nothing locally, since
+/// the parent re-emits them). Returns a [`Guard`] to keep in `main`.
 ///
 /// ```no_run
 /// let _guard = spanline::init(); // in main

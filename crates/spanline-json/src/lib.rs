@@ -5,5 +5,5 @@ mod json;
 mod pretty;
 
 pub use json::{JsonLayer, JsonLayerBuilder, JsonStats};
-pub use pretty::{neutralize, PrettyLayer};
+pub use pretty::{neutralize, PrettyLayer, PrettyLine};
 pub use spanline_core::{Clock, NonFinite, NumberPolicy, Preset, ReservedKey, Schema, Timestamp};

@@ -136,45 +136,229 @@ where
             ..PrettyVisitor::default()
         };
         event.record(&mut fields);
-        let style = Style { on: self.ansi };
-
-        let mut out = String::with_capacity(256);
         let mut ts = Vec::with_capacity(19);
         self.clock.now().write_human(&mut ts);
-        style.paint(&mut out, DIM, &String::from_utf8_lossy(&ts));
-        let (name, colour) = level_style(*meta.level());
-        out.push_str(" [");
-        style.paint(&mut out, colour, &format!("{name:<9}"));
-        out.push_str("] ");
-        let message = format!("{:<30}", neutralize(&fields.message));
-        style.paint(&mut out, BOLD, &message);
-        out.push_str(" [");
-        style.paint(&mut out, KEY, &neutralize(meta.target()));
-        out.push(']');
-
-        for (key, value) in &fields.pairs {
-            push_pair(&mut out, &style, key, value);
-        }
+        let (level, _) = level_style(*meta.level());
+        let mut line = PrettyLine {
+            timestamp: String::from_utf8_lossy(&ts).into_owned(),
+            level: level.to_string(),
+            message: fields.message,
+            target: meta.target().to_string(),
+            pairs: fields
+                .pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            errors: fields
+                .errors
+                .into_iter()
+                .map(|(k, chain)| (k.to_string(), chain))
+                .collect(),
+        };
         if let Some(view) = CtxView::of_event(&ctx, event) {
             for (key, value) in view.iter() {
-                if fields.pairs.iter().any(|(k, _)| *k == key) {
-                    continue;
+                if !line.pairs.iter().any(|(k, _)| *k == key) {
+                    line.pairs.push((key.into_owned(), value.to_string()));
                 }
-                push_pair(&mut out, &style, &key, &value.to_string());
-            }
-        }
-        out.push('\n');
-        for (key, chain) in &fields.errors {
-            let _ = writeln!(out, "    {}: {}", neutralize(key), neutralize(&chain[0]));
-            for cause in &chain[1..] {
-                let _ = writeln!(out, "      caused by: {}", neutralize(cause));
             }
         }
         // A failed write has nowhere better to go: the console is the sink.
         let _ = self
             .make_writer
             .make_writer_for(event.metadata())
-            .write_all(out.as_bytes());
+            .write_all(line.render(self.ansi).as_bytes());
+    }
+}
+
+/// One line of the console renderer, before rendering: what
+/// [`PrettyLayer`] writes for an event, and what [`PrettyLine::from_json`]
+/// makes of a JSON line (for `spanline pretty` and `spanline tail`).
+///
+/// ```
+/// let line = spanline_json::PrettyLine::from_json(
+///     r#"{"timestamp":"2026-11-21T20:52:49.633647Z","level":"INFO","message":"user logged in","target":"app","user_id":42}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(
+///     line.render(false),
+///     "2026-11-21 20:52:49 [info     ] user logged in                 [app] user_id=42\n"
+/// );
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrettyLine {
+    /// `YYYY-MM-DD HH:MM:SS`, or whatever the line had.
+    pub timestamp: String,
+    /// `trace`, `debug`, `info`, `warning` or `error` (or another word).
+    pub level: String,
+    /// The message.
+    pub message: String,
+    /// The target (logger).
+    pub target: String,
+    /// The other keys, in order, as text.
+    pub pairs: Vec<(String, String)>,
+    /// Error chains: the key, the message, then each cause.
+    pub errors: Vec<(String, Vec<String>)>,
+}
+
+const TIMESTAMP_KEYS: &[&str] = &["timestamp", "time", "@timestamp", "ts"];
+const LEVEL_KEYS: &[&str] = &["level", "severity", "log.level", "lvl"];
+const LEVEL_WORDS: &[&str] = &[
+    "trace", "debug", "info", "warn", "warning", "error", "critical", "fatal", "notice", "default",
+];
+const MESSAGE_KEYS: &[&str] = &["message", "msg", "event"];
+const TARGET_KEYS: &[&str] = &["target", "logger", "log.logger", "name"];
+
+impl PrettyLine {
+    /// Reads a JSON line of any spanline preset (flat, structlog, bunyan,
+    /// gcp, ecs, nested) or from elsewhere, as well as it can. `None` when
+    /// the text is not a JSON object.
+    pub fn from_json(text: &str) -> Option<Self> {
+        let serde_json::Value::Object(mut map) =
+            serde_json::from_str::<serde_json::Value>(text.trim()).ok()?
+        else {
+            return None;
+        };
+        // Nested (tracing-subscriber's shape): the event's fields are inside.
+        if let Some(serde_json::Value::Object(fields)) = map.remove("fields") {
+            for (k, v) in fields {
+                map.entry(k).or_insert(v);
+            }
+        }
+        // Its span context: the nearest span's fields win, the event's over all.
+        map.remove("span");
+        if let Some(serde_json::Value::Array(spans)) = map.remove("spans") {
+            for span in spans.iter().rev() {
+                for (k, v) in span
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| *k != "name")
+                {
+                    map.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        // A user field may be named like another preset's level key (GCP's
+        // `severity` beside a user's `level`): take the first that holds a level.
+        let is_level = |v: &serde_json::Value| {
+            v.is_u64()
+                || v.as_str()
+                    .is_some_and(|s| LEVEL_WORDS.contains(&s.to_ascii_lowercase().as_str()))
+        };
+        let level_key = LEVEL_KEYS
+            .iter()
+            .find(|k| map.get(**k).is_some_and(is_level))
+            .copied();
+        let mut take = |keys: &[&str]| keys.iter().find_map(|k| map.remove(*k));
+        let timestamp = take(TIMESTAMP_KEYS)
+            .map(|v| human_time(&text_of(&v)))
+            .unwrap_or_default();
+        let level = level_key
+            .and_then(|k| take(&[k]))
+            .map(|v| level_word(&v))
+            .unwrap_or_default();
+        let message = take(MESSAGE_KEYS).map(|v| text_of(&v)).unwrap_or_default();
+        let target = take(TARGET_KEYS).map(|v| text_of(&v)).unwrap_or_default();
+        let mut line = PrettyLine {
+            timestamp,
+            level,
+            message,
+            target,
+            ..PrettyLine::default()
+        };
+        for (key, value) in &map {
+            if let (Some(base), serde_json::Value::Array(causes)) =
+                (key.strip_suffix(".sources"), value)
+            {
+                let mut chain = vec![map.get(base).map(text_of).unwrap_or_default()];
+                chain.extend(causes.iter().map(text_of));
+                line.errors.push((base.to_string(), chain));
+                continue;
+            }
+            line.pairs.push((key.clone(), text_of(value)));
+        }
+        Some(line)
+    }
+
+    /// The rendered line (and error chains under it), ending with `\n`.
+    /// Every value is [`neutralize`]d.
+    pub fn render(&self, ansi: bool) -> String {
+        let style = Style { on: ansi };
+        let mut out = String::with_capacity(256);
+        style.paint(&mut out, DIM, &neutralize(&self.timestamp));
+        out.push_str(" [");
+        let colour = match self.level.as_str() {
+            "trace" => "34",
+            "debug" => "32",
+            "info" => "32;1",
+            "warning" | "warn" => "33;1",
+            _ => "31;1",
+        };
+        style.paint(&mut out, colour, &format!("{:<9}", neutralize(&self.level)));
+        out.push_str("] ");
+        style.paint(
+            &mut out,
+            BOLD,
+            &format!("{:<30}", neutralize(&self.message)),
+        );
+        if !self.target.is_empty() {
+            out.push_str(" [");
+            style.paint(&mut out, KEY, &neutralize(&self.target));
+            out.push(']');
+        }
+        for (key, value) in &self.pairs {
+            push_pair(&mut out, &style, key, value);
+        }
+        out.push('\n');
+        for (key, chain) in &self.errors {
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                neutralize(key),
+                neutralize(chain.first().map_or("", String::as_str))
+            );
+            for cause in chain.iter().skip(1) {
+                let _ = writeln!(out, "      caused by: {}", neutralize(cause));
+            }
+        }
+        out
+    }
+}
+
+/// Strings without quotes, everything else as JSON.
+fn text_of(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `2026-11-21T20:52:49.633Z` as `2026-11-21 20:52:49`; anything else as is.
+fn human_time(ts: &str) -> String {
+    let b = ts.as_bytes();
+    if b.len() >= 19 && b[10] == b'T' && b[4] == b'-' && b[13] == b':' {
+        format!("{} {}", &ts[..10], &ts[11..19])
+    } else {
+        ts.to_string()
+    }
+}
+
+/// Levels in any preset's form: `INFO`, `info`, `WARNING`, bunyan's 30.
+fn level_word(v: &serde_json::Value) -> String {
+    if let Some(n) = v.as_u64() {
+        return match n {
+            0..=10 => "trace",
+            11..=20 => "debug",
+            21..=30 => "info",
+            31..=40 => "warning",
+            _ => "error",
+        }
+        .to_string();
+    }
+    match text_of(v).to_ascii_lowercase().as_str() {
+        "warn" | "warning" => "warning".to_string(),
+        "critical" | "fatal" | "emergency" | "alert" => "error".to_string(),
+        other => other.to_string(),
     }
 }
 

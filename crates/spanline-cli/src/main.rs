@@ -1,0 +1,84 @@
+//! The `spanline` command: `tail`, `pretty` and `run`.
+
+// A command-line tool: stdout and stderr are its interface.
+#![allow(clippy::disallowed_macros)]
+
+mod pretty;
+mod run;
+mod tail;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Watch and render spanline logs.
+#[derive(Debug, Parser)]
+#[command(name = "spanline", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Follow log lines live from Redis: a job's channel, the global channel, or a pattern.
+    #[command(after_help = "Examples:\n  \
+        spanline tail --job report_0193a5f0e8c47b3d9f1a2e6c5d4b3a21\n  \
+        spanline tail --global --filter 'warn,billing=debug'\n  \
+        spanline tail --pattern 'logs:build_*' --json\n  \
+        spanline tail --global --since 0          # replay the global stream, then follow\n\n\
+        The Redis URL comes from --redis, else SPANLINE_REDIS_URL, else redis://127.0.0.1:6379.")]
+    Tail(tail::Args),
+    /// Render JSON log lines from stdin for people; malformed lines pass through, marked.
+    #[command(after_help = "Examples:\n  \
+        my-service | spanline pretty\n  \
+        spanline pretty < service.log\n  \
+        kubectl logs deploy/api | spanline pretty --color always")]
+    Pretty(pretty::Args),
+    /// Run a command with log forwarding and render its records; exit with its status.
+    #[command(after_help = "Examples:\n  \
+        spanline run -- ./target/debug/worker --batch 7\n  \
+        RUST_LOG=info,worker=debug spanline run --name nightly -- worker\n\n\
+        The command's own spanline logs (ForwardLayer::from_env(), or spanline::init()) come back\n\
+        through a pipe and are filtered by RUST_LOG here.")]
+    Run(run::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tail(args) => tail::main(args),
+        Command::Pretty(args) => pretty::main(args),
+        Command::Run(args) => run::main(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spanline: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// When to colour output.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub(crate) enum Color {
+    /// When stdout is a terminal.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Color {
+    pub(crate) fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Auto => std::io::stdout().is_terminal(),
+            Color::Always => true,
+            Color::Never => false,
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! `spanline tail`: follow log lines live from Redis.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tracing_subscriber::filter::Targets;
+
+use crate::Color;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Follow one job's channel, `{prefix}:{ID}`.
+    #[arg(long, conflicts_with_all = ["global", "pattern"])]
+    job: Option<String>,
+    /// Follow the global channel, `{prefix}:global` (the default).
+    #[arg(long, conflicts_with = "pattern")]
+    global: bool,
+    /// Follow every channel matching a Redis glob pattern, e.g. `logs:build_*`.
+    #[arg(long)]
+    pattern: Option<String>,
+    /// The Redis URL (default: SPANLINE_REDIS_URL, else redis://127.0.0.1:6379). Never printed.
+    #[arg(long)]
+    redis: Option<String>,
+    /// The channel prefix the publisher uses.
+    #[arg(long, default_value = "logs")]
+    prefix: String,
+    /// Read the stream instead (publisher in Streams mode), from this id:
+    /// `0` replays everything kept, `$` only new lines. Resumes after the
+    /// last line seen when Redis comes back, so nothing is missed.
+    #[arg(long)]
+    since: Option<String>,
+    /// Print the JSON lines as they are.
+    #[arg(long)]
+    json: bool,
+    /// Show only lines these directives enable, in RUST_LOG syntax (`warn,billing=debug`).
+    #[arg(long)]
+    filter: Option<String>,
+    /// When to colour the output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    /// Stop after this many lines.
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+struct Output {
+    json: bool,
+    ansi: bool,
+    filter: Option<Targets>,
+    left: Option<u64>,
+    out: io::Stdout,
+}
+
+impl Output {
+    /// Prints one payload if the filter lets it through; false once `--count` is reached.
+    fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
+        let text = String::from_utf8_lossy(payload);
+        if let Some(filter) = &self.filter {
+            if let Some(line) = spanline_json::PrettyLine::from_json(&text) {
+                let level = match line.level.as_str() {
+                    "trace" => tracing::Level::TRACE,
+                    "debug" => tracing::Level::DEBUG,
+                    "info" => tracing::Level::INFO,
+                    "warning" | "warn" => tracing::Level::WARN,
+                    _ => tracing::Level::ERROR,
+                };
+                if !filter.would_enable(&line.target, &level) {
+                    return Ok(true);
+                }
+            }
+        }
+        let rendered = if self.json {
+            format!("{}\n", spanline_json::neutralize(&text))
+        } else {
+            crate::pretty::render(&text, self.ansi)
+        };
+        let mut out = self.out.lock();
+        out.write_all(rendered.as_bytes())?;
+        out.flush()?;
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(1);
+            return Ok(*left > 0);
+        }
+        Ok(true)
+    }
+}
+
+fn valid_job(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-'))
+}
+
+pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
+    let url = args
+        .redis
+        .clone()
+        .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(url.as_str())
+        .map_err(|e| io::Error::other(format!("invalid Redis URL ({:?})", e.kind())))?;
+    let (channel, pattern) = match (&args.job, &args.pattern) {
+        (Some(job), _) if !valid_job(job) => {
+            return Err(io::Error::other(format!(
+                "job id {job:?} must be 1-100 of A-Z a-z 0-9 _ : -"
+            )));
+        }
+        (Some(job), _) => (format!("{}:{job}", args.prefix), false),
+        (None, Some(pattern)) => (pattern.clone(), true),
+        (None, None) => (format!("{}:global", args.prefix), false),
+    };
+    let filter = match &args.filter {
+        Some(f) => Some(
+            f.parse::<Targets>()
+                .map_err(|e| io::Error::other(format!("invalid --filter: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut out = Output {
+        json: args.json,
+        ansi: args.color.enabled(),
+        filter,
+        left: args.count,
+        out: io::stdout(),
+    };
+    if args.count == Some(0) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &args.since {
+        Some(_) if pattern => Err(io::Error::other(
+            "--since reads one stream: use it with --job or --global",
+        )),
+        Some(since) => follow_stream(&client, &channel, since, &mut out),
+        None => follow_channel(&client, &channel, pattern, &mut out),
+    }
+}
+
+/// Waits before the next connection attempt: 100 ms, doubling to 2 s.
+fn backoff(attempt: &mut u32) {
+    let ms = 100u64 << (*attempt).min(5);
+    std::thread::sleep(Duration::from_millis(ms.min(2000)));
+    *attempt += 1;
+}
+
+fn follow_channel(
+    client: &redis::Client,
+    channel: &str,
+    pattern: bool,
+    out: &mut Output,
+) -> io::Result<ExitCode> {
+    let mut attempt = 0;
+    let mut connected_before = false;
+    loop {
+        let mut con = match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => con,
+            Err(e) => {
+                if attempt == 0 {
+                    eprintln!("spanline: cannot reach Redis ({:?}); retrying", e.kind());
+                }
+                backoff(&mut attempt);
+                continue;
+            }
+        };
+        let mut pubsub = con.as_pubsub();
+        let subscribed = if pattern {
+            pubsub.psubscribe(channel)
+        } else {
+            pubsub.subscribe(channel)
+        };
+        if subscribed.is_err()
+            || pubsub
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .is_err()
+        {
+            backoff(&mut attempt);
+            continue;
+        }
+        attempt = 0;
+        if connected_before {
+            eprintln!(
+                "spanline: reconnected to Redis; lines published while disconnected are missing"
+            );
+        }
+        connected_before = true;
+        loop {
+            match pubsub.get_message() {
+                Ok(msg) => {
+                    if !out.line(msg.get_payload_bytes())? {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(e) => {
+                    eprintln!(
+                        "spanline: lost the connection to Redis ({:?}); reconnecting",
+                        e.kind()
+                    );
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One stream of an `XREAD` reply: its key, and its entries (id, fields).
+type StreamReply = (String, Vec<(String, Vec<(String, Vec<u8>)>)>);
+
+fn follow_stream(
+    client: &redis::Client,
+    key: &str,
+    since: &str,
+    out: &mut Output,
+) -> io::Result<ExitCode> {
+    let mut last = since.to_string();
+    let mut attempt = 0;
+    loop {
+        let mut con = match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => con,
+            Err(e) => {
+                if attempt == 0 {
+                    eprintln!("spanline: cannot reach Redis ({:?}); retrying", e.kind());
+                }
+                backoff(&mut attempt);
+                continue;
+            }
+        };
+        attempt = 0;
+        loop {
+            // Entries after `last`: a reconnection resumes where it stopped.
+            let reply: redis::RedisResult<Option<Vec<StreamReply>>> = redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(1000)
+                .arg("COUNT")
+                .arg(512)
+                .arg("STREAMS")
+                .arg(key)
+                .arg(&last)
+                .query(&mut con);
+            match reply {
+                Ok(Some(streams)) => {
+                    for (_, entries) in streams {
+                        for (id, fields) in entries {
+                            last = id;
+                            if let Some((_, line)) = fields.iter().find(|(name, _)| name == "line")
+                            {
+                                if !out.line(line)? {
+                                    return Ok(ExitCode::SUCCESS);
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!(
+                        "spanline: lost the connection to Redis ({:?}); resuming after {last}",
+                        e.kind()
+                    );
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The `spanline` binary, run for real: `pretty` on mixed input, `run` with
+//! failing and forwarding children, `tail` against a real redis-server
+//! that restarts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spanline_testkit::RedisServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_spanline");
+
+fn golden(preset: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../spanline-json/tests/data/{preset}.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn pretty_renders_every_preset_and_marks_malformed_lines() {
+    let mut input = String::new();
+    for preset in ["flat", "structlog", "bunyan", "gcp", "ecs", "nested"] {
+        input.push_str(golden(preset).lines().nth(1).unwrap());
+        input.push('\n');
+    }
+    input.push_str("not json at all \u{1b}[2J\n{\"broken\": \n[1,2,3]\n\n");
+    input.push_str("{\"msg\":\"from elsewhere\",\"lvl\":\"warn\",\"extra\":1}\n");
+    let mut child = Command::new(BIN)
+        .args(["pretty", "--color", "never"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 10, "{text}");
+    for line in &lines[..6] {
+        assert!(
+            line.starts_with("2025-11-21 20:52:49 [info     ] query done"),
+            "{line}"
+        );
+        assert!(line.contains("rows=3"), "{line}");
+        assert!(line.contains("request_id=r-1"), "{line}");
+    }
+    assert!(
+        lines[6].starts_with("[unparsed] not json at all \\u{1b}[2J"),
+        "{}",
+        lines[6]
+    );
+    assert_eq!(lines[7], "[unparsed] {\"broken\": ");
+    assert_eq!(lines[8], "[unparsed] [1,2,3]");
+    assert!(
+        lines[9].contains("[warning  ] from elsewhere") && lines[9].ends_with("extra=1"),
+        "{}",
+        lines[9]
+    );
+    assert!(!text.contains('\u{1b}'));
+}
+
+#[test]
+fn run_passes_the_exit_status_through() {
+    let out = Command::new(BIN)
+        .args(["run", "--json", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("\"message\":\"child failed\"") && stdout.contains("\"code\":3"),
+        "{stdout}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["run", "--", "sh", "-c", "kill -9 $$"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(128 + 9));
+}
+
+#[test]
+fn run_forwards_a_spanline_child() {
+    // The inner `spanline run` logs through its ForwardLayer: its
+    // "child failed" event comes back to the outer one, under its span.
+    let out = Command::new(BIN)
+        .args([
+            "run", "--json", "--name", "outer", "--", BIN, "run", "--json", "--name", "inner",
+            "--", "sh", "-c", "exit 4",
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let forwarded: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["message"] == "child failed")
+        .collect();
+    assert_eq!(forwarded.len(), 2, "{stdout}");
+    assert!(
+        forwarded.iter().any(|v| v["name"] == "inner"),
+        "the inner child's line came through: {stdout}"
+    );
+}
+
+#[test]
+fn run_without_a_command_is_a_usage_error() {
+    let out = Command::new(BIN).arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
+}
+
+#[test]
+fn help_has_examples_on_every_command() {
+    for cmd in ["tail", "pretty", "run"] {
+        let out = Command::new(BIN).args([cmd, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Examples:"),
+            "{cmd}"
+        );
+    }
+}
+
+fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    let Ok(mut con) = server.client().get_connection() else {
+        return 0;
+    };
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(&mut con)
+        .unwrap_or_default();
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+fn publish(server: &RedisServer, channel: &str, payload: &str) {
+    let mut con = server.client().get_connection().unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(payload)
+        .query(&mut con)
+        .unwrap();
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tail_follows_a_job_across_a_redis_restart_with_a_filter() {
+    let mut server = RedisServer::start();
+    let mut tail = Command::new(BIN)
+        .args([
+            "tail",
+            "--redis",
+            &server.url(),
+            "--job",
+            "build_1",
+            "--json",
+            "--count",
+            "3",
+            "--filter",
+            "info,noisy=off",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the tail's subscription", || {
+        subscribers(&server, "logs:build_1") == 1
+    });
+    let line = |msg: &str, target: &str| {
+        format!(r#"{{"level":"INFO","message":"{msg}","target":"{target}"}}"#)
+    };
+    publish(&server, "logs:build_1", &line("one", "app"));
+    publish(&server, "logs:build_1", &line("filtered out", "noisy"));
+    server.restart();
+    wait_until("the tail's resubscription", || {
+        subscribers(&server, "logs:build_1") == 1
+    });
+    publish(&server, "logs:build_1", &line("two", "app"));
+    publish(&server, "logs:build_1", &line("three", "app"));
+    let status = tail.wait().unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    tail.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    tail.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let messages: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(messages, ["one", "two", "three"]);
+    assert!(stderr.contains("reconnected"), "it says so: {stderr}");
+}
+
+#[test]
+fn tail_replays_a_stream_from_an_id() {
+    let server = RedisServer::start();
+    let mut con = server.client().get_connection().unwrap();
+    for i in 0..3 {
+        let _: String = redis::cmd("XADD")
+            .arg("logs:global")
+            .arg("*")
+            .arg("line")
+            .arg(format!(
+                r#"{{"level":"INFO","message":"m{i}","target":"app"}}"#
+            ))
+            .query(&mut con)
+            .unwrap();
+    }
+    let out = Command::new(BIN)
+        .args([
+            "tail",
+            "--redis",
+            &server.url(),
+            "--global",
+            "--since",
+            "0",
+            "--count",
+            "3",
+            "--color",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].contains("[info     ] m0") && lines[2].contains("m2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tail_rejects_a_hostile_job_id() {
+    let out = Command::new(BIN)
+        .args(["tail", "--job", "logs:*", "--redis", "redis://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("job id"));
+}
