@@ -10,6 +10,12 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 /// How lines are written to stdout.
+///
+/// ```
+/// let format: spanline::Format = "pretty".parse().unwrap();
+/// assert_eq!(format, spanline::Format::Pretty);
+/// assert!("yaml".parse::<spanline::Format>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
@@ -47,6 +53,11 @@ fn parse_preset(s: &str) -> Result<Preset, InitError> {
 }
 
 /// Why [`try_init`] or [`Builder::try_init`] failed.
+///
+/// ```
+/// let err = spanline::builder().format_name("yaml").try_init().unwrap_err();
+/// assert!(matches!(err, spanline::InitError::UnknownFormat(_)));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InitError {
@@ -102,6 +113,12 @@ impl std::error::Error for InitError {
 
 /// Keeps what must outlive logging: flushes Redis (up to its shutdown
 /// timeout) when dropped. Keep it in `main`.
+///
+/// ```
+/// let guard = spanline::builder().format(spanline::Format::Json).try_init().expect("first init");
+/// tracing::info!("work");
+/// assert!(guard.flush(std::time::Duration::from_secs(1)));
+/// ```
 #[must_use = "dropping the guard flushes and stops Redis publishing; keep it in main"]
 #[derive(Debug, Default)]
 pub struct Guard {

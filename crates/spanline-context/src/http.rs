@@ -17,6 +17,14 @@ use crate::TraceParent;
 use crate::filter::REQUEST_TARGET;
 
 /// The id of the current request, in the request's extensions, for handlers.
+///
+/// ```
+/// use axum::{routing::get, Extension, Router};
+/// async fn handler(Extension(id): Extension<spanline_context::RequestId>) -> String {
+///     format!("your request: {}", id.0)
+/// }
+/// let app: Router = Router::new().route("/", get(handler)).layer(spanline_context::RequestContextLayer::new());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
@@ -54,6 +62,12 @@ pub struct RequestContextLayer {
 }
 
 /// Counters of the middleware; cheap to clone.
+///
+/// ```
+/// let layer = spanline_context::RequestContextLayer::new();
+/// let stats = layer.stats();
+/// assert_eq!(stats.invalid_request_ids(), 0);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RequestStats {
     inner: Arc<Counters>,
@@ -115,6 +129,13 @@ impl<S> tower_layer::Layer<S> for RequestContextLayer {
 }
 
 /// The service made by [`RequestContextLayer`].
+///
+/// ```
+/// use tower_layer::Layer;
+/// // Any tower service: an axum router here.
+/// let service = spanline_context::RequestContextLayer::new().layer(axum::Router::<()>::new());
+/// # let _ = service;
+/// ```
 #[derive(Clone, Debug)]
 pub struct RequestContext<S> {
     inner: S,
@@ -212,6 +233,12 @@ where
 
 pin_project! {
     /// The response future of [`RequestContext`].
+    ///
+    /// ```
+    /// // Returned by `RequestContext::call`; it logs "request finished" and sets
+    /// // `x-request-id` when the inner service's response is ready.
+    /// fn _check<F>(_: spanline_context::ResponseFuture<F>) {}
+    /// ```
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]

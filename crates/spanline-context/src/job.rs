@@ -25,6 +25,11 @@ use serde::{Deserialize, Serialize};
 pub struct JobId(String);
 
 /// Why a string is not a [`JobId`].
+///
+/// ```
+/// let err = spanline_context::JobId::parse("a b").unwrap_err();
+/// assert_eq!(err, spanline_context::JobIdError::InvalidChar { found: ' ', at: 1 });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JobIdError {

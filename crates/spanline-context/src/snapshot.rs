@@ -59,6 +59,12 @@ pub struct ContextSnapshot {
 }
 
 /// Why a snapshot, or an entry of one, was rejected.
+///
+/// ```
+/// let mut snap = spanline_context::ContextSnapshot::new();
+/// let err = snap.insert("user id", "x").unwrap_err();
+/// assert!(matches!(err, spanline_context::SnapshotError::InvalidKey(_)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SnapshotError {

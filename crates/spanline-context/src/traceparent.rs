@@ -20,6 +20,11 @@ pub struct TraceParent {
 }
 
 /// Why a `traceparent` was rejected.
+///
+/// ```
+/// let err = "00-zz".parse::<spanline_context::TraceParent>().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid traceparent"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceParentError(&'static str);
 

@@ -408,6 +408,18 @@ pub struct CtxView {
 }
 
 /// One context value, as the JSON that spanline writes for it.
+///
+/// ```
+/// # use tracing_subscriber::prelude::*;
+/// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// # tracing::subscriber::with_default(subscriber, || {
+/// let _s = tracing::info_span!("s", id = "a-1", n = 3).entered();
+/// let ctx = spanline_core::CtxView::current().unwrap();
+/// assert_eq!(ctx.get("id").unwrap().as_json(), r#""a-1""#);
+/// assert_eq!(ctx.get("id").unwrap().to_string(), "a-1");
+/// assert_eq!(ctx.get("n").unwrap().as_str(), None);
+/// # });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldValue {
     json: Arc<str>,
@@ -578,6 +590,14 @@ fn with_span_mut<R>(id: &Id, f: impl FnOnce(&mut SpanContext) -> R) -> Option<R>
 // ==== setting keys at run time ====
 
 /// A value that [`set`] can store: strings, integers, floats and booleans.
+///
+/// ```
+/// use spanline_core::{ContextValue, NumberPolicy};
+/// let mut buf = Vec::new();
+/// 42u32.write_json(&mut buf, &NumberPolicy::default());
+/// "a\"b".write_json(&mut buf, &NumberPolicy::default());
+/// assert_eq!(buf, br#"42"a\"b""#);
+/// ```
 pub trait ContextValue {
     /// Writes the value as JSON.
     fn write_json(&self, buf: &mut Vec<u8>, numbers: &NumberPolicy);

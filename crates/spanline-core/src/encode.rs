@@ -33,6 +33,13 @@ pub struct NumberPolicy {
 }
 
 /// How NaN and infinities are written (see [`NumberPolicy`]).
+///
+/// ```
+/// use spanline_core::{NonFinite, NumberPolicy};
+/// let mut buf = Vec::new();
+/// NumberPolicy { non_finite: NonFinite::String, ..NumberPolicy::default() }.write_f64(&mut buf, f64::INFINITY);
+/// assert_eq!(buf, br#""inf""#);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NonFinite {
     /// `null`, as `serde_json` does.

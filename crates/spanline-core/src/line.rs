@@ -68,6 +68,12 @@ pub struct SharedLine {
 }
 
 /// Interest in shared lines; producers store lines while any token lives.
+///
+/// ```
+/// let token = spanline_core::SharedLine::consumer();
+/// // … layers now keep their encoded lines for this one to reuse …
+/// drop(token);
+/// ```
 #[derive(Debug)]
 #[must_use = "lines are shared only while the token is alive"]
 pub struct SharedLineConsumer {

@@ -36,6 +36,11 @@ use crate::time::{Precision, Timestamp};
 /// | `Gcp` | `{"time":"2026-11-21T20:52:49.633647Z","severity":"INFO","message":"user logged in","target":"app","user_id":42,"request_id":"r-1"}` |
 /// | `Ecs` | `{"@timestamp":"2026-11-21T20:52:49.633Z","log.level":"info","message":"user logged in","log.logger":"app","ecs.version":"8.11.0","user_id":42,"request_id":"r-1"}` |
 /// | `Nested` | `{"timestamp":"2026-11-21T20:52:49.633647Z","level":"INFO","fields":{"message":"user logged in","user_id":42},"target":"app","span":{"request_id":"r-1","name":"request"},"spans":[{"request_id":"r-1","name":"request"}]}` |
+///
+/// ```
+/// let schema = spanline_core::Schema::builder(spanline_core::Preset::Gcp).gcp_project("my-project").build();
+/// assert_eq!(schema.key_name(spanline_core::ReservedKey::Level), "severity");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Preset {
@@ -63,6 +68,12 @@ pub enum Preset {
 
 /// A key the schema writes itself. User fields with the same name are kept
 /// under `fields.<name>`.
+///
+/// ```
+/// use spanline_core::{Preset, ReservedKey, Schema};
+/// let schema = Schema::builder(Preset::Flat).rename(ReservedKey::Message, "msg").build();
+/// assert_eq!(schema.key_name(ReservedKey::Message), "msg");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReservedKey {
     /// The event's time.
@@ -198,6 +209,17 @@ struct Inner {
 }
 
 /// Builds a [`Schema`]. Start from [`Schema::builder`].
+///
+/// ```
+/// use spanline_core::{Clock, NumberPolicy, Preset, Schema, Timestamp};
+/// let schema = Schema::builder(Preset::Structlog)
+///     .service("billing")
+///     .with_hostname()
+///     .number_policy(NumberPolicy { big_ints_as_strings: true, ..NumberPolicy::default() })
+///     .clock(Clock::fixed(Timestamp::from_unix(0, 0)))
+///     .build();
+/// assert!(schema.number_policy().big_ints_as_strings);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SchemaBuilder {
     preset: Preset,

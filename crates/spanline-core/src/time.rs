@@ -22,6 +22,12 @@ pub struct Timestamp {
 }
 
 /// Digits after the decimal point of a formatted timestamp.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// spanline_core::Timestamp::from_unix(0, 123_456_789).write_rfc3339(&mut buf, spanline_core::Precision::Millis);
+/// assert_eq!(buf, b"1970-01-01T00:00:00.123Z");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Precision {
     /// `.123Z`

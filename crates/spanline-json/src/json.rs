@@ -105,6 +105,18 @@ impl JsonStats {
 }
 
 /// Builds a [`JsonLayer`]. Start from [`JsonLayer::builder`].
+///
+/// ```
+/// use spanline_json::{JsonLayer, Preset, ReservedKey};
+/// let layer = JsonLayer::builder()
+///     .preset(Preset::Flat)
+///     .rename(ReservedKey::Level, "severity")
+///     .service("api")
+///     .with_pid()
+///     .writer(std::io::stderr)
+///     .build();
+/// assert_eq!(layer.schema().key_name(ReservedKey::Level), "severity");
+/// ```
 #[derive(Debug)]
 pub struct JsonLayerBuilder<W = fn() -> io::Stdout> {
     schema: Option<Schema>,

@@ -25,6 +25,11 @@ pub const ENV_VAR: &str = "SPANLINE_FORWARD";
 pub const FD: i32 = 3;
 
 /// What the child does when the parent reads slower than it logs.
+///
+/// ```
+/// let layer = spanline_pipe::ForwardLayer::from_env_with(spanline_pipe::OnFull::Drop { capacity: 4096 });
+/// assert!(layer.is_none(), "not started by a Forwarder");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnFull {
     /// Wait for the parent (the default): lossless.
@@ -39,6 +44,13 @@ pub enum OnFull {
 }
 
 /// Counters of a [`ForwardLayer`]; cheap to clone.
+///
+/// ```
+/// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
+///     let stats = layer.stats();
+///     assert_eq!(stats.dropped(), 0);
+/// }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ForwardStats {
     inner: Arc<Counters>,

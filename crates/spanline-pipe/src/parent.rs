@@ -48,6 +48,13 @@ pub struct Forwarder {
 }
 
 /// A child started by a [`Forwarder`].
+///
+/// ```
+/// let child = spanline_pipe::Forwarder::new("true").spawn(&mut std::process::Command::new("true"))?;
+/// assert!(child.id() > 0);
+/// assert!(child.wait()?.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "wait for the child, or its last records and exit status are not reported"]
 pub struct ForwardedChild {

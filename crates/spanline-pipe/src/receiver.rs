@@ -30,6 +30,14 @@ const EXCERPT: usize = 200;
 ///
 /// The sync reader of `Forwarder` feeds it; use it directly to forward over
 /// another transport.
+///
+/// ```
+/// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+/// receiver.feed_line(br#"{"t":"ev","pid":1,"ts":[0,0],"span":null,"level":"INFO","target":"t","fields":{"message":"hi"}}"#);
+/// receiver.feed_line(b"not a record");
+/// receiver.finish(&[]);
+/// assert_eq!((receiver.records(), receiver.bad_records()), (1, 1));
+/// ```
 #[derive(Debug)]
 pub struct Receiver {
     root: Span,

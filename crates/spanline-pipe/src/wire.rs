@@ -21,6 +21,13 @@ pub const MAX_RECORD: usize = 4096;
 pub const VERSION: u32 = 1;
 
 /// One record on the wire.
+///
+/// ```
+/// use spanline_pipe::wire::{Record, MAX_RECORD};
+/// let (line, truncated) = Record::Close { pid: 7, id: 1 }.encode(MAX_RECORD);
+/// assert_eq!(line, b"{\"t\":\"close\",\"pid\":7,\"id\":1}\n");
+/// assert!(!truncated);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
 pub enum Record {

@@ -9,6 +9,11 @@ use crate::link::Target;
 use crate::{RedisGuard, RedisLayer};
 
 /// Where lines go in Redis.
+///
+/// ```
+/// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Both);
+/// # let _ = builder;
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mode {
@@ -22,6 +27,14 @@ pub enum Mode {
 }
 
 /// What `on_event` does when the queue is full.
+///
+/// ```
+/// use std::time::Duration;
+/// use spanline_redis::{Overflow, RedisLayer};
+/// let live_view = RedisLayer::builder("redis://127.0.0.1:6379").overflow(Overflow::DropOldest);
+/// let careful = RedisLayer::builder("redis://127.0.0.1:6379").overflow(Overflow::Block { max_wait: Duration::from_millis(5) });
+/// # let _ = (live_view, careful);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Overflow {
@@ -41,6 +54,18 @@ pub enum Overflow {
 }
 
 /// Builds a [`RedisLayer`]. Start from [`RedisLayer::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let (layer, guard) = spanline_redis::RedisLayer::builder("redis://logger:secret@127.0.0.1:6379/0")
+///     .prefix("logs")
+///     .capacity(16_384, 16 << 20)
+///     .timeouts(Duration::from_millis(500), Duration::from_secs(1))
+///     .shutdown_timeout(Duration::from_secs(1))
+///     .build()
+///     .expect("a valid URL");
+/// # drop((layer, guard));
+/// ```
 #[derive(Clone)]
 pub struct RedisLayerBuilder {
     pub(crate) url: String,
@@ -80,6 +105,11 @@ impl fmt::Debug for RedisLayerBuilder {
 }
 
 /// Why [`RedisLayerBuilder::build`] failed.
+///
+/// ```
+/// let err = spanline_redis::RedisLayer::builder("not a url").build().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid Redis URL"));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {

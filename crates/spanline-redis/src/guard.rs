@@ -15,6 +15,14 @@ use crate::worker::Control;
 /// Keep it alive for as long as the application logs, typically in `main`.
 /// `std::process::exit` and `panic = "abort"` skip destructors, and so the
 /// flush.
+///
+/// ```
+/// let (layer, guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+/// let outcome = guard.flush(std::time::Duration::from_millis(10));
+/// assert!(outcome.complete, "nothing was logged");
+/// drop(guard); // flushes, up to the shutdown timeout
+/// # drop(layer);
+/// ```
 #[must_use = "dropping the guard stops publishing; keep it alive in main"]
 #[derive(Debug)]
 pub struct RedisGuard {
@@ -24,6 +32,12 @@ pub struct RedisGuard {
 }
 
 /// What [`RedisGuard::flush`] achieved.
+///
+/// ```
+/// let (_layer, guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+/// let spanline_redis::FlushOutcome { complete, pending } = guard.flush(std::time::Duration::ZERO);
+/// assert!(complete && pending == 0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlushOutcome {
     /// Every event emitted before the call was published, dropped or failed.
