@@ -138,6 +138,22 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     }
 }
 
+/// A connection, retrying with back-off for as long as it takes; says once
+/// on stderr that Redis cannot be reached.
+fn connect(client: &redis::Client, attempt: &mut u32) -> redis::Connection {
+    loop {
+        match client.get_connection_with_timeout(Duration::from_secs(2)) {
+            Ok(con) => return con,
+            Err(e) => {
+                if *attempt == 0 {
+                    eprintln!("spanline: cannot reach Redis ({:?}); retrying", e.kind());
+                }
+                backoff(attempt);
+            }
+        }
+    }
+}
+
 /// Waits before the next connection attempt: 100 ms, doubling to 2 s.
 fn backoff(attempt: &mut u32) {
     let ms = 100u64 << (*attempt).min(5);
@@ -154,16 +170,7 @@ fn follow_channel(
     let mut attempt = 0;
     let mut connected_before = false;
     loop {
-        let mut con = match client.get_connection_with_timeout(Duration::from_secs(2)) {
-            Ok(con) => con,
-            Err(e) => {
-                if attempt == 0 {
-                    eprintln!("spanline: cannot reach Redis ({:?}); retrying", e.kind());
-                }
-                backoff(&mut attempt);
-                continue;
-            }
-        };
+        let mut con = connect(client, &mut attempt);
         let mut pubsub = con.as_pubsub();
         let subscribed = if pattern {
             pubsub.psubscribe(channel)
@@ -217,16 +224,7 @@ fn follow_stream(
     let mut last = since.to_string();
     let mut attempt = 0;
     loop {
-        let mut con = match client.get_connection_with_timeout(Duration::from_secs(2)) {
-            Ok(con) => con,
-            Err(e) => {
-                if attempt == 0 {
-                    eprintln!("spanline: cannot reach Redis ({:?}); retrying", e.kind());
-                }
-                backoff(&mut attempt);
-                continue;
-            }
-        };
+        let mut con = connect(client, &mut attempt);
         attempt = 0;
         loop {
             // Entries after `last`: a reconnection resumes where it stopped.

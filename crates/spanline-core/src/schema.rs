@@ -230,6 +230,7 @@ pub struct SchemaBuilder {
     source_location: bool,
     service: Option<String>,
     gcp_project: Option<String>,
+    hostname: Option<String>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -249,6 +250,7 @@ impl Schema {
             source_location: false,
             service: None,
             gcp_project: None,
+            hostname: None,
         }
     }
 
@@ -316,11 +318,21 @@ impl SchemaBuilder {
         self.static_number("pid", i64::from(std::process::id()))
     }
 
-    /// Adds `hostname` to every line.
+    /// Adds `hostname` to every line: the one set with
+    /// [`hostname`](Self::hostname), else the machine's.
     #[must_use]
     pub fn with_hostname(self) -> Self {
-        let host = hostname();
+        let host = self.hostname.clone().unwrap_or_else(hostname);
         self.static_field("hostname", host)
+    }
+
+    /// The host name to write (bunyan's `hostname`, and
+    /// [`with_hostname`](Self::with_hostname)) instead of the machine's:
+    /// a container's name is often more useful.
+    #[must_use]
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.hostname = Some(name.into());
+        self
     }
 
     /// The service name: bunyan's `name` (default: the executable's name).
@@ -419,7 +431,11 @@ impl SchemaBuilder {
                 let service = self.service.clone().unwrap_or_else(exe_name);
                 push_head(&mut reserved, "v", "0");
                 push_head(&mut reserved, "name", &json_string(&service));
-                push_head(&mut reserved, "hostname", &json_string(&hostname()));
+                push_head(
+                    &mut reserved,
+                    "hostname",
+                    &json_string(&self.hostname.clone().unwrap_or_else(hostname)),
+                );
                 push_head(&mut reserved, "pid", &std::process::id().to_string());
             }
             Preset::Ecs => push_head(&mut reserved, "ecs.version", &json_string(ECS_VERSION)),

@@ -203,6 +203,14 @@ impl<W> JsonLayerBuilder<W> {
         self
     }
 
+    /// The host name to write instead of the machine's (see
+    /// [`SchemaBuilder::hostname`]).
+    #[must_use]
+    pub fn hostname(mut self, name: impl Into<String>) -> Self {
+        self.schema_builder = self.schema_builder.hostname(name);
+        self
+    }
+
     /// Adds `hostname` to every line.
     #[must_use]
     pub fn with_hostname(mut self) -> Self {

@@ -51,6 +51,16 @@ impl DynCallsite {
         self.meta.get().unwrap_or(&PLACEHOLDER_META)
     }
 
+    /// Its metadata, for a borrowed callsite.
+    pub(crate) fn meta_ref(&self) -> &Metadata<'static> {
+        self.meta.get().unwrap_or(&PLACEHOLDER_META)
+    }
+
+    /// The generic callsite used past the interner's cap.
+    pub(crate) fn is_generic(&self) -> bool {
+        self.meta_ref().target() == GENERIC_TARGET
+    }
+
     /// False when every subscriber said "never" for this callsite.
     pub(crate) fn maybe_enabled(&self) -> bool {
         self.interest.load(Ordering::Relaxed) != 0
@@ -84,6 +94,9 @@ pub(crate) struct Key {
     pub(crate) line: Option<u32>,
     pub(crate) fields: Vec<String>,
 }
+
+/// The target of the generic callsite used past the cap.
+pub(crate) const GENERIC_TARGET: &str = "spanline_pipe::overflow";
 
 /// Field names of the generic callsite used past the cap.
 pub(crate) const GENERIC_FIELDS: &[&str] = &["message", "target", "fields"];
@@ -156,7 +169,7 @@ impl Interner {
                 make(
                     key.span,
                     "forwarded",
-                    "spanline_pipe::overflow",
+                    GENERIC_TARGET,
                     key.level,
                     None,
                     None,

@@ -9,7 +9,7 @@ use tracing::Span;
 use tracing_core::field::Value;
 use tracing_core::{Event, Level, LevelFilter, Metadata};
 
-use crate::callsite::{DynCallsite, Interner, Key, Overflow, GENERIC_FIELDS};
+use crate::callsite::{DynCallsite, Interner, Key, Overflow};
 use crate::wire::Record;
 
 /// The target of the forwarder's own events (bad records, exit status).
@@ -235,6 +235,35 @@ impl<'a> FastValue<'a> {
     }
 }
 
+/// The record's values for callsite `cs`: by field name, or in the generic
+/// callsite's shape past the interner's cap.
+fn owned_values(cs: &DynCallsite, target: &str, fields: &Map<String, Json>) -> Vec<Option<Owned>> {
+    if cs.is_generic() {
+        generic_values(target, fields)
+    } else {
+        values_for(cs.meta_ref(), fields)
+    }
+}
+
+/// Dispatches an event under `chain`, entered root to leaf so span-scoped
+/// filter directives apply, at the child's time `at`.
+fn dispatch_event(
+    chain: &[Span],
+    meta: &'static Metadata<'static>,
+    values: &tracing_core::field::ValueSet<'_>,
+    at: spanline_core::Timestamp,
+) {
+    let parent = chain.last().and_then(Span::id);
+    let _entered = Entered::chain(chain);
+    spanline_core::with_event_time(at, || {
+        tracing::dispatcher::get_default(|d| {
+            if d.enabled(meta) {
+                d.event(&Event::new_child_of(parent.clone(), meta, values));
+            }
+        });
+    });
+}
+
 fn excerpt(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(&line[..line.len().min(EXCERPT)]).into_owned();
     text.chars().filter(|c| !c.is_control()).collect()
@@ -332,7 +361,7 @@ impl Receiver {
         };
         let cs = self.callsite(&key);
         // The generic fallback takes the slow path, which knows its fields.
-        if cs.meta().target() == "spanline_pipe::overflow" {
+        if cs.is_generic() {
             return None;
         }
         self.events.entry(hash).or_default().push(cs);
@@ -364,17 +393,11 @@ impl Receiver {
         let refs: Vec<Option<&dyn Value>> = owned.iter().map(|v| Some(v.as_value())).collect();
         let values = meta.fields().value_set_all(&refs);
         let chain = self.chain_ref(event.pid, event.span);
-        let parent = chain.last().and_then(Span::id);
-        let _entered = Entered::chain(chain);
-        spanline_core::with_event_time(
+        dispatch_event(
+            chain,
+            meta,
+            &values,
             spanline_core::Timestamp::from_unix(event.ts.0, event.ts.1),
-            || {
-                tracing::dispatcher::get_default(|d| {
-                    if d.enabled(meta) {
-                        d.event(&Event::new_child_of(parent.clone(), meta, &values));
-                    }
-                });
-            },
         );
         true
     }
@@ -496,17 +519,7 @@ impl Receiver {
         if level > LevelFilter::current() || !cs.maybe_enabled() {
             return Node { chain, own: false };
         }
-        let generic = meta
-            .fields()
-            .iter()
-            .map(|f| f.name())
-            .eq(GENERIC_FIELDS.iter().copied())
-            && meta.target() == "spanline_pipe::overflow";
-        let owned = if generic {
-            generic_values(target, fields)
-        } else {
-            values_for(meta, fields)
-        };
+        let owned = owned_values(cs, target, fields);
         let refs: Vec<Option<&dyn Value>> = owned
             .iter()
             .map(|o| o.as_ref().map(Owned::as_value))
@@ -559,27 +572,12 @@ impl Receiver {
             return;
         }
         let meta = cs.meta();
-        let generic = meta.target() == "spanline_pipe::overflow";
-        let owned = if generic {
-            generic_values(target, fields)
-        } else {
-            values_for(meta, fields)
-        };
+        let owned = owned_values(cs, target, fields);
         let refs: Vec<Option<&dyn Value>> = owned
             .iter()
             .map(|o| o.as_ref().map(Owned::as_value))
             .collect();
-        let values = meta.fields().value_set_all(&refs);
-        let parent = chain.last().and_then(Span::id);
-        // Entered root to leaf, so span-scoped filter directives apply.
-        let _entered = Entered::chain(chain);
-        spanline_core::with_event_time(at, || {
-            tracing::dispatcher::get_default(|d| {
-                if d.enabled(meta) {
-                    d.event(&Event::new_child_of(parent.clone(), meta, &values));
-                }
-            });
-        });
+        dispatch_event(chain, meta, &meta.fields().value_set_all(&refs), at);
     }
 }
 
