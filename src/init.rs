@@ -40,18 +40,6 @@ impl std::str::FromStr for Format {
     }
 }
 
-fn parse_preset(s: &str) -> Result<Preset, InitError> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "flat" | "" => Ok(Preset::Flat),
-        "structlog" => Ok(Preset::Structlog),
-        "bunyan" => Ok(Preset::Bunyan),
-        "gcp" => Ok(Preset::Gcp),
-        "ecs" => Ok(Preset::Ecs),
-        "nested" => Ok(Preset::Nested),
-        other => Err(InitError::UnknownPreset(other.to_string())),
-    }
-}
-
 /// Why [`try_init`] or [`Builder::try_init`] failed.
 ///
 /// ```
@@ -243,12 +231,10 @@ impl Builder {
             .or_else(|| env("SPANLINE_FORMAT"))
             .unwrap_or_default()
             .parse()?;
-        let preset = parse_preset(
-            &self
-                .preset
-                .or_else(|| env("SPANLINE_PRESET"))
-                .unwrap_or_default(),
-        )?;
+        let preset = match self.preset.or_else(|| env("SPANLINE_PRESET")) {
+            Some(name) => name.parse::<Preset>().map_err(InitError::UnknownPreset)?,
+            None => Preset::Flat,
+        };
         let pretty = match format {
             Format::Pretty => true,
             Format::Json => false,

@@ -66,6 +66,29 @@ pub enum Preset {
     Nested,
 }
 
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    /// Parses a preset's name, case-insensitively: `flat`, `structlog`,
+    /// `bunyan`, `gcp`, `ecs`, `nested`. The error is the name given.
+    ///
+    /// ```
+    /// assert_eq!("Structlog".parse(), Ok(spanline_core::Preset::Structlog));
+    /// assert_eq!("xml".parse::<spanline_core::Preset>(), Err("xml".to_string()));
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "flat" => Ok(Preset::Flat),
+            "structlog" => Ok(Preset::Structlog),
+            "bunyan" => Ok(Preset::Bunyan),
+            "gcp" => Ok(Preset::Gcp),
+            "ecs" => Ok(Preset::Ecs),
+            "nested" => Ok(Preset::Nested),
+            _ => Err(s.to_string()),
+        }
+    }
+}
+
 /// A key the schema writes itself. User fields with the same name are kept
 /// under `fields.<name>`.
 ///
