@@ -23,7 +23,8 @@ use spanline_testkit::{free_port, RedisServer};
 use tracing::{info, info_span, Dispatch};
 use tracing_subscriber::prelude::*;
 
-const CHUNK: u64 = 20_000;
+// Events timed per chunk in `caller`: a short queue, as when the worker keeps up.
+const CHUNK: u64 = 1_000;
 
 fn payload() -> Vec<u8> {
     let line = r#"{"timestamp":"2026-11-22T03:10:19.891842Z","level":"INFO","message":"request handled","target":"bench","iteration":1,"latency_ms":3.25,"path":"/api/v1/users","request_id":"9f1c2e7a","user_id":42,"table":"users","attempt":1}"#;

@@ -17,6 +17,7 @@ pub(crate) const LAYERS: &[&str] = &[
     "bunyan",
 ];
 
+#[allow(clippy::expect_used)] // a bench set-up: failing loudly is right
 pub(crate) fn dispatch(name: &str) -> Dispatch {
     let registry = tracing_subscriber::registry();
     match name {
@@ -50,6 +51,20 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
                     "bench".into(),
                     io::sink,
                 )),
+        ),
+        // The Redis layer alone, queueing (nothing drains it: port 1): the
+        // caller's side of `on_event`, for profiling.
+        "redis-queue" => Dispatch::new(
+            registry.with(ContextLayer::new()).with(
+                spanline_redis::RedisLayer::builder("redis://127.0.0.1:1")
+                    .capacity(1 << 22, 1 << 31)
+                    .build()
+                    .map(|(layer, guard)| {
+                        std::mem::forget(guard);
+                        layer
+                    })
+                    .expect("valid options"),
+            ),
         ),
         other => panic!("unknown layer {other}"),
     }

@@ -61,7 +61,7 @@ pub struct RedisLayer {
 pub(crate) struct Item {
     pub(crate) line: Box<[u8]>,
     /// The job's channel (and stream key): `{prefix}:{job_id}`.
-    pub(crate) job: Option<Box<str>>,
+    pub(crate) job: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -153,8 +153,12 @@ pub(crate) fn start(
     ))
 }
 
+/// The last job channel built on this thread: (prefix, job id as JSON, channel).
+type LastJob = Option<(String, Box<str>, Arc<str>)>;
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LAST_JOB: std::cell::RefCell<LastJob> = const { std::cell::RefCell::new(None) };
 }
 
 /// The line without its newline, if it fits the payload limit.
@@ -176,20 +180,43 @@ pub(crate) fn valid_job_channel(id: &str) -> bool {
 impl Shared {
     /// The event's job channel, `{prefix}:{job_id}`, when its context holds
     /// a valid `job_id` (an invalid one is counted).
-    fn job_channel<S>(&self, ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Box<str>>
+    fn job_channel<S>(&self, ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Arc<str>>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let view = CtxView::of_event(ctx, event)?;
         view.with_json("job_id", |json| {
+            // A job logs many lines: reuse the channel name built for the
+            // last one on this thread instead of allocating it again.
+            let cached = LAST_JOB
+                .try_with(|last| {
+                    let last = last.try_borrow().ok()?;
+                    let (prefix, id_json, channel) = last.as_ref()?;
+                    (prefix == &self.channel_prefix && id_json.as_ref() == json)
+                        .then(|| channel.clone())
+                })
+                .ok()
+                .flatten();
+            if cached.is_some() {
+                return cached;
+            }
             let id =
                 spanline_core::decode_json_str(json).unwrap_or(std::borrow::Cow::Borrowed(json));
-            if valid_job_channel(&id) {
-                Some(format!("{}{id}", self.channel_prefix).into_boxed_str())
-            } else {
+            if !valid_job_channel(&id) {
                 add(&self.stats.inner.invalid_job_id, 1);
-                None
+                return None;
             }
+            let channel: Arc<str> = Arc::from(format!("{}{id}", self.channel_prefix));
+            let _ = LAST_JOB.try_with(|last| {
+                if let Ok(mut last) = last.try_borrow_mut() {
+                    *last = Some((
+                        self.channel_prefix.clone(),
+                        Box::from(json),
+                        channel.clone(),
+                    ));
+                }
+            });
+            Some(channel)
         })?
     }
 

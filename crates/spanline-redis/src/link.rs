@@ -93,6 +93,29 @@ impl Link {
         }
     }
 
+    pub(crate) fn is_cluster(&self) -> bool {
+        !matches!(self, Link::Single(_))
+    }
+
+    /// Sends `count` commands already in the Redis protocol (single server
+    /// only). `Ok` holds each command's success; `Err`: the connection failed.
+    pub(crate) fn run_packed(&mut self, packed: &[u8], count: usize) -> RedisResult<Vec<bool>> {
+        match self {
+            Link::Single(con) => {
+                let replies = redis::ConnectionLike::req_packed_commands(con, packed, 0, count)?;
+                Ok(replies
+                    .iter()
+                    .map(|v| !matches!(v, Value::ServerError(_)))
+                    .collect())
+            }
+            #[cfg(feature = "cluster")]
+            Link::Cluster(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "packed commands need a single server",
+            ))),
+        }
+    }
+
     pub(crate) fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         match self {
             Link::Single(con) => cmd.query(con),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
-use redis::{Cmd, ErrorKind};
+use redis::ErrorKind;
 
 use crate::config::{Mode, RedisLayerBuilder};
 use crate::layer::{Item, Shared};
@@ -34,6 +34,8 @@ pub(crate) struct Worker {
     rng: u64,
     batch: Vec<Item>,
     batch_bytes: usize,
+    /// The batch's commands in the Redis protocol, reused between batches.
+    packed: Vec<u8>,
     shutdown: Option<(Instant, Sender<()>)>,
     last_report: Instant,
     reported: u64,
@@ -59,6 +61,7 @@ impl Worker {
             rng: seed | 1,
             batch: Vec::new(),
             batch_bytes: 0,
+            packed: Vec::new(),
             shutdown: None,
             last_report: Instant::now(),
             reported: 0,
@@ -204,9 +207,31 @@ impl Worker {
                 Err(false) => self.wait_backoff(),
             }
         }
-        let (cmds, per_event) = self.commands();
+        let mut packed = std::mem::take(&mut self.packed);
+        packed.clear();
+        let mut count = 0;
+        let mut cmds = Vec::new();
+        let cluster = self.con.as_ref().is_some_and(Link::is_cluster);
+        let per_event = self.plan(|args| {
+            count += 1;
+            if cluster {
+                let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap_or("PUBLISH"));
+                args[1..].iter().for_each(|a| {
+                    cmd.arg(*a);
+                });
+                cmds.push(cmd);
+            } else {
+                write_resp(&mut packed, args);
+            }
+        });
         let Some(con) = self.con.as_mut() else { return };
-        match con.run(cmds) {
+        let sent = if cluster {
+            con.run(cmds)
+        } else {
+            con.run_packed(&packed, count)
+        };
+        self.packed = packed;
+        match sent {
             Ok(results) => {
                 // Each event owns a run of commands; it is published only if
                 // all of them succeeded.
@@ -231,73 +256,77 @@ impl Worker {
         }
     }
 
-    /// The batch's commands, and how many belong to each event.
-    fn commands(&self) -> (Vec<Cmd>, Vec<usize>) {
-        let publish = if self.cfg.sharded {
-            "SPUBLISH"
+    /// Calls `emit` with the arguments of every command of the batch, and
+    /// returns how many commands belong to each event (the job streams'
+    /// `EXPIRE`s come last and belong to none).
+    fn plan(&self, mut emit: impl FnMut(&[&[u8]])) -> Vec<usize> {
+        let publish: &[u8] = if self.cfg.sharded {
+            b"SPUBLISH"
         } else {
-            "PUBLISH"
+            b"PUBLISH"
         };
         let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
         let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
-        let xadd = |key: &str, maxlen: usize, line: &[u8]| {
-            let mut cmd = redis::cmd("XADD");
-            cmd.arg(key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(maxlen)
-                .arg("*")
-                .arg("line")
-                .arg(line);
-            cmd
-        };
-        let mut cmds = Vec::with_capacity(self.batch.len() * 2);
+        let global = self.global_channel.as_bytes();
+        let (global_maxlen, job_maxlen) = (
+            self.cfg.global_maxlen.to_string(),
+            self.cfg.job_maxlen.to_string(),
+        );
         let mut per_event = Vec::with_capacity(self.batch.len());
         let mut jobs: Vec<&str> = Vec::new();
         for item in &self.batch {
             // The producer built the job's channel name: `{prefix}:{job_id}`.
             let job = item.job.as_deref();
-            let before = cmds.len();
+            let line = &*item.line;
+            let mut n = 0;
             if pubsub {
                 if self.cfg.global {
-                    cmds.push(
-                        redis::cmd(publish)
-                            .arg(&self.global_channel)
-                            .arg(&*item.line)
-                            .clone(),
-                    );
+                    emit(&[publish, global, line]);
+                    n += 1;
                 }
                 if let Some(channel) = job {
-                    cmds.push(redis::cmd(publish).arg(channel).arg(&*item.line).clone());
+                    emit(&[publish, channel.as_bytes(), line]);
+                    n += 1;
                 }
             }
             if streams {
                 if self.cfg.global {
-                    cmds.push(xadd(
-                        &self.global_channel,
-                        self.cfg.global_maxlen,
-                        &item.line,
-                    ));
+                    emit(&[
+                        b"XADD",
+                        global,
+                        b"MAXLEN",
+                        b"~",
+                        global_maxlen.as_bytes(),
+                        b"*",
+                        b"line",
+                        line,
+                    ]);
+                    n += 1;
                 }
                 if let Some(key) = job {
-                    cmds.push(xadd(key, self.cfg.job_maxlen, &item.line));
+                    emit(&[
+                        b"XADD",
+                        key.as_bytes(),
+                        b"MAXLEN",
+                        b"~",
+                        job_maxlen.as_bytes(),
+                        b"*",
+                        b"line",
+                        line,
+                    ]);
+                    n += 1;
                     if !jobs.contains(&key) {
                         jobs.push(key);
                     }
                 }
             }
-            per_event.push(cmds.len() - before);
+            per_event.push(n);
         }
-        // One expiry per job stream per batch, after the events' commands.
+        let ttl = self.cfg.job_stream_ttl.as_secs().max(1).to_string();
         for key in jobs {
-            cmds.push(
-                redis::cmd("EXPIRE")
-                    .arg(key)
-                    .arg(self.cfg.job_stream_ttl.as_secs().max(1))
-                    .clone(),
-            );
+            emit(&[b"EXPIRE", key.as_bytes(), ttl.as_bytes()]);
         }
-        (cmds, per_event)
+        per_event
     }
 
     /// At most once a second, a WARN line with the drop counts on the global
@@ -360,6 +389,22 @@ impl Worker {
     fn report_drops_now(&mut self) {
         self.last_report = Instant::now() - REPORT_EVERY;
         self.report_drops();
+    }
+}
+
+/// Appends one command in the Redis protocol (RESP): one buffer for the
+/// whole batch, no per-command allocation.
+fn write_resp(buf: &mut Vec<u8>, args: &[&[u8]]) {
+    let mut num = itoa::Buffer::new();
+    buf.push(b'*');
+    buf.extend_from_slice(num.format(args.len()).as_bytes());
+    buf.extend_from_slice(b"\r\n");
+    for arg in args {
+        buf.push(b'$');
+        buf.extend_from_slice(num.format(arg.len()).as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        buf.extend_from_slice(arg);
+        buf.extend_from_slice(b"\r\n");
     }
 }
 

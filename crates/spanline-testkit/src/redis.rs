@@ -27,12 +27,26 @@ pub struct RedisServer {
     args: Vec<String>,
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now, and that no other caller of this function
+/// in this process gets.
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up on
+/// Linux), so a port reserved here and bound only later (Redis started after
+/// the application, on purpose) cannot meanwhile be handed to another test
+/// that asks the kernel for any free port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
+    use std::sync::atomic::AtomicU32;
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() * 7919 % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
 }
 
 impl RedisServer {
