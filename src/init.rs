@@ -244,6 +244,15 @@ impl Builder {
         if let Some(service) = &self.service {
             json = json.service(service.clone());
         }
+        // Context handed down by a parent process (TRACEPARENT, BAGGAGE):
+        // on every line of this process, below anything logged here.
+        let inherited = spanline_context::ContextSnapshot::from_env();
+        if let Some(tp) = inherited.traceparent() {
+            json = json.static_field("trace_id", tp.trace_id());
+        }
+        for (key, value) in inherited.iter() {
+            json = json.static_field(key, value);
+        }
         let json = json.build();
         let schema = json.schema().clone();
 
@@ -322,7 +331,8 @@ pub fn builder() -> Builder {
 /// Sets up logging from the environment: `RUST_LOG` (default `info`; the
 /// HTTP middleware's request spans are always kept), `SPANLINE_FORMAT`
 /// (`json`, `pretty`, `auto`), `SPANLINE_PRESET`, `SPANLINE_REDIS_URL`
-/// (publish every line to Redis), and `SPANLINE_FORWARD` (set by a parent's
+/// (publish every line to Redis), `TRACEPARENT` and `BAGGAGE` (context from
+/// a parent process, on every line), and `SPANLINE_FORWARD` (set by a parent's
 /// `Forwarder`: forward every line to it, and print nothing locally, since
 /// the parent re-emits them). Returns a [`Guard`] to keep in `main`.
 ///

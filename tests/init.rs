@@ -148,3 +148,26 @@ fn the_guard_flushes_every_line_to_redis_before_exit() {
         "the same bytes as stdout"
     );
 }
+
+#[test]
+fn context_from_the_parent_environment_is_on_every_line() {
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("BAGGAGE", "request_id=from-parent,tenant=acme"),
+            (
+                "TRACEPARENT",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        ],
+    );
+    assert!(out.status.success());
+    for line in log_lines(&out) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["tenant"], "acme", "{line}");
+        assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{line}");
+        // The process's own span wins over the inherited value.
+        assert_eq!(v["request_id"], "r-init", "{line}");
+    }
+}

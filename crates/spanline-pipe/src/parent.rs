@@ -101,6 +101,9 @@ impl Forwarder {
         };
         crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
         cmd.env(ENV_VAR, spec.render());
+        // The context crosses into the child too (feature `context`).
+        #[cfg(feature = "context")]
+        cmd.envs(spanline_context::ContextSnapshot::capture().to_env());
         let child = cmd.spawn()?;
         drop(write);
         Ok((child, read))
@@ -109,7 +112,8 @@ impl Forwarder {
     /// Spawns `cmd` with the forwarding pipe as descriptor 3 and
     /// `SPANLINE_FORWARD` set (with this process's maximum level, so the
     /// child does not encode what would be discarded here), and starts
-    /// reading its records.
+    /// reading its records. With the `context` feature, the current context
+    /// also goes into `TRACEPARENT`, `TRACESTATE` and `BAGGAGE`.
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<ForwardedChild> {
         let span =
             tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);

@@ -149,6 +149,10 @@ fn child() {
             let broken = stats.map(|s| s.broken()).unwrap_or_default();
             std::fs::write(marker, if broken { "broken" } else { "not broken" }).unwrap();
         }
+        "env_check" => {
+            let baggage = std::env::var("BAGGAGE").unwrap_or_default();
+            info!(baggage = baggage.as_str(), "environment");
+        }
         "fail" => {
             warn!("about to fail");
             std::process::exit(3);
@@ -455,4 +459,39 @@ fn per_layer_filters_apply_to_child_records() {
     assert!(got.contains(&"query done".to_string()), "{got:?}");
     assert!(got.contains(&"careful".to_string()));
     assert!(!got.contains(&"step done".to_string()), "{got:?}");
+}
+
+#[cfg(feature = "context")]
+#[test]
+fn the_context_goes_into_the_childs_environment() {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build());
+    tracing::subscriber::with_default(subscriber, || {
+        let _request = info_span!("request", request_id = "r-fwd").entered();
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "child",
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(ROLE, "env_check")
+        .stdout(Stdio::null());
+        Forwarder::new("env")
+            .spawn(&mut cmd)
+            .unwrap()
+            .wait()
+            .unwrap();
+    });
+    let lines = capture.json_lines();
+    assert!(
+        line(&lines, "environment")["baggage"]
+            .as_str()
+            .unwrap()
+            .contains("request_id=r-fwd"),
+        "{lines:?}"
+    );
 }
