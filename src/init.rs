@@ -118,6 +118,11 @@ pub struct Guard {
 
 impl Guard {
     /// The Redis layer's counters, when Redis publishing is on.
+    ///
+    /// ```
+    /// let guard = spanline::builder().format(spanline::Format::Json).init();
+    /// assert!(guard.redis_stats().is_none(), "no SPANLINE_REDIS_URL here");
+    /// ```
     #[cfg(feature = "redis")]
     pub fn redis_stats(&self) -> Option<&spanline_redis::RedisStats> {
         self.redis_stats.as_ref()
@@ -126,6 +131,11 @@ impl Guard {
     /// Flushes Redis now, waiting up to `timeout` (see
     /// [`RedisGuard::flush`](spanline_redis::RedisGuard::flush)); `true`
     /// when everything logged before was settled, or there is no Redis.
+    ///
+    /// ```
+    /// let guard = spanline::builder().format(spanline::Format::Json).init();
+    /// assert!(guard.flush(std::time::Duration::from_secs(1)));
+    /// ```
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis {
@@ -158,6 +168,11 @@ pub struct Builder {
 
 impl Builder {
     /// Filter directives in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
+    ///
+    /// ```
+    /// let builder = spanline::builder().filter("warn,my_crate=debug");
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
@@ -165,6 +180,11 @@ impl Builder {
     }
 
     /// The output format (default: `SPANLINE_FORMAT`, else [`Format::Auto`]).
+    ///
+    /// ```
+    /// let builder = spanline::builder().format(spanline::Format::Pretty);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn format(mut self, format: Format) -> Self {
         self.format = Some(
@@ -179,6 +199,11 @@ impl Builder {
     }
 
     /// The output format by name, as `SPANLINE_FORMAT` takes it.
+    ///
+    /// ```
+    /// let builder = spanline::builder().format_name(std::env::var("LOG_FORMAT").unwrap_or_default());
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn format_name(mut self, name: impl Into<String>) -> Self {
         self.format = Some(name.into());
@@ -186,6 +211,11 @@ impl Builder {
     }
 
     /// The JSON preset by name (default: `SPANLINE_PRESET`, else `flat`).
+    ///
+    /// ```
+    /// let builder = spanline::builder().preset("structlog");
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn preset(mut self, name: impl Into<String>) -> Self {
         self.preset = Some(name.into());
@@ -193,6 +223,11 @@ impl Builder {
     }
 
     /// A `service` field on every line.
+    ///
+    /// ```
+    /// let builder = spanline::builder().service("billing");
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
@@ -200,6 +235,11 @@ impl Builder {
     }
 
     /// Publish every line to this Redis (default: `SPANLINE_REDIS_URL`, if set).
+    ///
+    /// ```
+    /// let builder = spanline::builder().redis_url("redis://127.0.0.1:6379");
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.redis_url = Some(url.into());
@@ -208,6 +248,12 @@ impl Builder {
 
     /// Whether to forward to a parent `Forwarder` when started by one
     /// (default: yes, when `SPANLINE_FORWARD` is set).
+    ///
+    /// ```
+    /// // Even under a Forwarder, print locally (and do not forward).
+    /// let builder = spanline::builder().forward(false);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn forward(mut self, on: bool) -> Self {
         self.forward = Some(on);
@@ -216,6 +262,11 @@ impl Builder {
 
     /// Composes the layers and installs them as the global subscriber; also
     /// bridges the `log` crate.
+    ///
+    /// ```
+    /// let _guard = spanline::builder().format(spanline::Format::Json).try_init()?;
+    /// # Ok::<(), spanline::InitError>(())
+    /// ```
     pub fn try_init(self) -> Result<Guard, InitError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let directives = self
@@ -324,6 +375,10 @@ impl Builder {
 }
 
 /// A [`Builder`] with every option from the environment.
+///
+/// ```
+/// let _guard = spanline::builder().service("api").init();
+/// ```
 pub fn builder() -> Builder {
     Builder::default()
 }

@@ -88,17 +88,29 @@ struct Counters {
 
 impl JsonStats {
     /// Lines written successfully.
+    ///
+    /// ```
+    /// assert_eq!(spanline_json::JsonLayer::new().stats().lines(), 0);
+    /// ```
     pub fn lines(&self) -> u64 {
         self.inner.lines.load(Ordering::Relaxed)
     }
 
     /// Lines whose `write_all` failed.
+    ///
+    /// ```
+    /// assert_eq!(spanline_json::JsonLayer::new().stats().write_errors(), 0);
+    /// ```
     pub fn write_errors(&self) -> u64 {
         self.inner.write_errors.load(Ordering::Relaxed)
     }
 
     /// Events dropped because logging recursed deeper than
     /// [`JsonLayer::MAX_REENTRANCY`].
+    ///
+    /// ```
+    /// assert_eq!(spanline_json::JsonLayer::new().stats().reentrant_drops(), 0);
+    /// ```
     pub fn reentrant_drops(&self) -> u64 {
         self.inner.reentrant_drops.load(Ordering::Relaxed)
     }
@@ -139,11 +151,21 @@ impl JsonLayer {
     pub const MAX_REENTRANCY: u8 = 4;
 
     /// A flat-preset layer writing to stdout.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::new(); // flat preset, stdout
+    /// assert_eq!(layer.schema().preset(), spanline_json::Preset::Flat);
+    /// ```
     pub fn new() -> Self {
         Self::builder().build()
     }
 
     /// Starts a builder: flat preset, stdout.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().service("api").build();
+    /// # let _ = layer;
+    /// ```
     pub fn builder() -> JsonLayerBuilder {
         JsonLayerBuilder {
             schema: None,
@@ -163,11 +185,23 @@ impl Default for JsonLayer {
 impl<W> JsonLayer<W> {
     /// The schema this layer writes; clone it into another layer (Redis) to
     /// share one encoding per event.
+    ///
+    /// ```
+    /// let json = spanline_json::JsonLayer::new();
+    /// let shared: spanline_json::Schema = json.schema().clone(); // give it to the Redis layer
+    /// # let _ = shared;
+    /// ```
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
 
     /// The layer's counters.
+    ///
+    /// ```
+    /// let json = spanline_json::JsonLayer::new();
+    /// let stats = json.stats(); // keep it; read it any time
+    /// assert_eq!(stats.lines(), 0);
+    /// ```
     pub fn stats(&self) -> JsonStats {
         self.stats.clone()
     }
@@ -176,6 +210,11 @@ impl<W> JsonLayer<W> {
 impl<W> JsonLayerBuilder<W> {
     /// Chooses a preset (default [`Preset::Flat`]). Resets earlier schema
     /// options, so call it first.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().preset(spanline_json::Preset::Ecs).build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn preset(mut self, preset: Preset) -> Self {
         self.schema_builder = Schema::builder(preset);
@@ -183,6 +222,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Renames a reserved key.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().rename(spanline_json::ReservedKey::Message, "msg").build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn rename(mut self, key: ReservedKey, to: impl Into<String>) -> Self {
         self.schema_builder = self.schema_builder.rename(key, to);
@@ -190,6 +234,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Adds a string field to every line.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().static_field("version", env!("CARGO_PKG_VERSION")).build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn static_field(mut self, key: impl Into<String>, value: impl AsRef<str>) -> Self {
         self.schema_builder = self.schema_builder.static_field(key, value);
@@ -197,6 +246,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Adds `pid` to every line.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().with_pid().build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn with_pid(mut self) -> Self {
         self.schema_builder = self.schema_builder.with_pid();
@@ -205,6 +259,11 @@ impl<W> JsonLayerBuilder<W> {
 
     /// The host name to write instead of the machine's (see
     /// [`SchemaBuilder::hostname`]).
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().hostname("api-7f9c").with_hostname().build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn hostname(mut self, name: impl Into<String>) -> Self {
         self.schema_builder = self.schema_builder.hostname(name);
@@ -212,6 +271,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Adds `hostname` to every line.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().with_hostname().build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn with_hostname(mut self) -> Self {
         self.schema_builder = self.schema_builder.with_hostname();
@@ -219,6 +283,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Sets the service name (a `service` field; bunyan's `name`).
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().service("billing").build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.schema_builder = self.schema_builder.service(name);
@@ -227,6 +296,11 @@ impl<W> JsonLayerBuilder<W> {
 
     /// The Google Cloud project: with [`Preset::Gcp`], a `trace_id` in the
     /// context becomes `logging.googleapis.com/trace`.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().preset(spanline_json::Preset::Gcp).gcp_project("my-project").build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn gcp_project(mut self, project: impl Into<String>) -> Self {
         self.schema_builder = self.schema_builder.gcp_project(project);
@@ -234,6 +308,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Adds the source file and line of each event.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().with_source_location(true).build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn with_source_location(mut self, on: bool) -> Self {
         self.schema_builder = self.schema_builder.with_source_location(on);
@@ -241,6 +320,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Sets the number policy for event fields.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().number_policy(spanline_json::NumberPolicy { big_ints_as_strings: true, ..Default::default() }).build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn number_policy(mut self, numbers: NumberPolicy) -> Self {
         self.schema_builder = self.schema_builder.number_policy(numbers);
@@ -248,6 +332,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Sets the clock (a fixed clock for golden tests).
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().clock(spanline_json::Clock::fixed(spanline_json::Timestamp::from_unix(0, 0))).build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.schema_builder = self.schema_builder.clock(clock);
@@ -255,6 +344,12 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Uses a schema built elsewhere; the other schema options are ignored.
+    ///
+    /// ```
+    /// let schema = spanline_json::Schema::builder(spanline_json::Preset::Structlog).build();
+    /// let layer = spanline_json::JsonLayer::builder().schema(schema.clone()).build();
+    /// assert_eq!(layer.schema().id(), schema.id());
+    /// ```
     #[must_use]
     pub fn schema(mut self, schema: Schema) -> Self {
         self.schema = Some(schema);
@@ -263,6 +358,11 @@ impl<W> JsonLayerBuilder<W> {
 
     /// Caps the capacity the per-thread buffer keeps between lines
     /// (default [`JsonLayer::DEFAULT_BUFFER_CAPACITY_LIMIT`]).
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().buffer_capacity_limit(16 * 1024).build();
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn buffer_capacity_limit(mut self, bytes: usize) -> Self {
         self.buffer_limit = bytes;
@@ -270,6 +370,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Sets where lines go: any [`MakeWriter`] (default: stdout).
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().writer(std::io::stderr).build();
+    /// # let _ = layer;
+    /// ```
     pub fn writer<W2>(self, make_writer: W2) -> JsonLayerBuilder<W2>
     where
         W2: for<'a> MakeWriter<'a> + 'static,
@@ -283,6 +388,11 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// Builds the layer.
+    ///
+    /// ```
+    /// let layer = spanline_json::JsonLayer::builder().build();
+    /// # let _ = layer;
+    /// ```
     pub fn build(self) -> JsonLayer<W> {
         JsonLayer {
             schema: self.schema.unwrap_or_else(|| self.schema_builder.build()),

@@ -49,6 +49,11 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
 
 impl PrettyLayer {
     /// Writes to stdout, with colours when stdout is a terminal.
+    ///
+    /// ```
+    /// let layer = spanline_json::PrettyLayer::new();
+    /// # let _ = layer;
+    /// ```
     pub fn new() -> Self {
         Self {
             make_writer: io::stdout,
@@ -67,6 +72,11 @@ impl Default for PrettyLayer {
 impl<W> PrettyLayer<W> {
     /// Sets where lines go. Colours are turned off; turn them back on with
     /// [`PrettyLayer::with_ansi`] if the writer is a terminal.
+    ///
+    /// ```
+    /// let layer = spanline_json::PrettyLayer::new().with_writer(std::io::stderr);
+    /// # let _ = layer;
+    /// ```
     pub fn with_writer<W2>(self, make_writer: W2) -> PrettyLayer<W2>
     where
         W2: for<'a> MakeWriter<'a> + 'static,
@@ -79,6 +89,11 @@ impl<W> PrettyLayer<W> {
     }
 
     /// Turns ANSI colours on or off.
+    ///
+    /// ```
+    /// let layer = spanline_json::PrettyLayer::new().with_writer(std::io::stderr).with_ansi(true);
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn with_ansi(mut self, ansi: bool) -> Self {
         self.ansi = ansi;
@@ -86,6 +101,11 @@ impl<W> PrettyLayer<W> {
     }
 
     /// Sets the clock (a fixed clock for tests).
+    ///
+    /// ```
+    /// let layer = spanline_json::PrettyLayer::new().with_clock(spanline_json::Clock::fixed(spanline_json::Timestamp::from_unix(0, 0)));
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -282,6 +302,11 @@ impl PrettyLine {
 
     /// The rendered line (and error chains under it), ending with `\n`.
     /// Every value is [`neutralize`]d.
+    ///
+    /// ```
+    /// let line = spanline_json::PrettyLine { level: "info".into(), message: "hi".into(), ..Default::default() };
+    /// assert!(line.render(false).contains("[info     ] hi"));
+    /// ```
     pub fn render(&self, ansi: bool) -> String {
         let style = Style { on: ansi };
         let mut out = String::with_capacity(256);

@@ -186,6 +186,11 @@ impl RedisLayerBuilder {
 
     /// The channel (and stream key) prefix: `{prefix}:global` and
     /// `{prefix}:{job_id}`. Default `logs`.
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").prefix("myapp-logs");
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -193,6 +198,12 @@ impl RedisLayerBuilder {
     }
 
     /// Also publish every line to `{prefix}:global` (default `true`).
+    ///
+    /// ```
+    /// // Job channels only.
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").global_channel(false);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn global_channel(mut self, on: bool) -> Self {
         self.global = on;
@@ -200,6 +211,11 @@ impl RedisLayerBuilder {
     }
 
     /// Pub/sub, streams, or both (default [`Mode::PubSub`]).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Streams);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
@@ -207,6 +223,11 @@ impl RedisLayerBuilder {
     }
 
     /// What to do when the queue is full (default [`Overflow::DropNewest`]).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").overflow(spanline_redis::Overflow::DropOldest);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
@@ -216,6 +237,11 @@ impl RedisLayerBuilder {
     /// The queue's capacity in events (default
     /// [`RedisLayer::DEFAULT_CAPACITY`]) and in bytes of queued lines
     /// (default [`RedisLayer::DEFAULT_MAX_QUEUED_BYTES`]).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").capacity(32_768, 32 << 20);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn capacity(mut self, events: usize, bytes: usize) -> Self {
         self.capacity = events;
@@ -225,6 +251,11 @@ impl RedisLayerBuilder {
 
     /// The longest line published; longer ones are dropped and counted
     /// (default [`RedisLayer::DEFAULT_MAX_PAYLOAD`]).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").max_payload(16 * 1024);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
@@ -232,6 +263,11 @@ impl RedisLayerBuilder {
     }
 
     /// The most events and bytes in one pipeline (default 256 and 256 KiB).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").batch(512, 512 * 1024);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn batch(mut self, events: usize, bytes: usize) -> Self {
         self.batch_size = events;
@@ -241,6 +277,11 @@ impl RedisLayerBuilder {
 
     /// Connect timeout (default 1 s), and read and write timeout (default
     /// 2 s): a frozen server never hangs the worker longer than this.
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").timeouts(std::time::Duration::from_millis(300), std::time::Duration::from_secs(1));
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn timeouts(mut self, connect: Duration, io: Duration) -> Self {
         self.connect_timeout = connect;
@@ -250,6 +291,11 @@ impl RedisLayerBuilder {
 
     /// The longest pause between reconnection attempts (default 5 s; the
     /// pause starts at 100 ms and doubles, with jitter).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").max_backoff(std::time::Duration::from_secs(2));
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.backoff_max = max;
@@ -258,6 +304,11 @@ impl RedisLayerBuilder {
 
     /// How long dropping the guard waits for queued lines (default
     /// [`RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT`]).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").shutdown_timeout(std::time::Duration::from_secs(5));
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -267,6 +318,11 @@ impl RedisLayerBuilder {
     /// Streams: approximate length limits of the global and job streams
     /// (default 100,000 and 10,000), and the expiry of a job stream after
     /// its last line (default 1 hour).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Both).stream_limits(50_000, 5_000, std::time::Duration::from_secs(600));
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn stream_limits(
         mut self,
@@ -284,6 +340,11 @@ impl RedisLayerBuilder {
     /// Cluster each channel stays on the shard that owns it. Subscribers use
     /// `SSUBSCRIBE`. With the `cluster` feature and a cluster URL list, see
     /// [`RedisLayer::builder_cluster`].
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").sharded(true);
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn sharded(mut self, on: bool) -> Self {
         self.sharded = on;
@@ -293,6 +354,12 @@ impl RedisLayerBuilder {
     /// The line's shape: pass the JSON layer's schema
     /// (`json.schema().clone()`) so both write the same bytes, encoded once.
     /// Default: a flat schema of its own.
+    ///
+    /// ```
+    /// let json = spanline_json::JsonLayer::new();
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").schema(json.schema().clone());
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn schema(mut self, schema: Schema) -> Self {
         self.schema = Some(schema);
@@ -301,6 +368,12 @@ impl RedisLayerBuilder {
 
     /// Builds the layer and its guard, and starts the worker thread. Never
     /// connects: a Redis that is down neither fails nor delays this.
+    ///
+    /// ```
+    /// let (layer, guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").build()?;
+    /// # drop((layer, guard));
+    /// # Ok::<(), spanline_redis::BuildError>(())
+    /// ```
     pub fn build(self) -> Result<(RedisLayer, RedisGuard), BuildError> {
         let valid_prefix = !self.prefix.is_empty()
             && self.prefix.len() <= 50
