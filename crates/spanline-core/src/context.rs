@@ -163,6 +163,11 @@ pub struct ContextLayer {
 
 impl ContextLayer {
     /// A context layer with the default [`NumberPolicy`].
+    ///
+    /// ```
+    /// let layer = spanline_core::ContextLayer::new();
+    /// # let _ = layer;
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -170,6 +175,11 @@ impl ContextLayer {
     /// Sets how span field numbers are encoded. Use the same policy as the
     /// output layers so numbers look alike whether they come from an event
     /// or from a span.
+    ///
+    /// ```
+    /// let layer = spanline_core::ContextLayer::new().with_number_policy(spanline_core::NumberPolicy { big_ints_as_strings: true, ..Default::default() });
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn with_number_policy(mut self, numbers: NumberPolicy) -> Self {
         self.values = ValueSink { numbers };
@@ -427,11 +437,29 @@ pub struct FieldValue {
 
 impl FieldValue {
     /// The value as JSON text: `"abc"`, `42`, `true`, `["a"]`.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _s = tracing::info_span!("s", ok = true).entered();
+    /// assert_eq!(spanline_core::CtxView::current().unwrap().get("ok").unwrap().as_json(), "true");
+    /// # });
+    /// ```
     pub fn as_json(&self) -> &str {
         &self.json
     }
 
     /// The value as a string, when it is a JSON string.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _s = tracing::info_span!("s", id = "x").entered();
+    /// assert_eq!(spanline_core::CtxView::current().unwrap().get("id").unwrap().as_str().unwrap(), "x");
+    /// # });
+    /// ```
     pub fn as_str(&self) -> Option<Cow<'_, str>> {
         encode::decode_str(&self.json)
     }
@@ -451,6 +479,22 @@ impl CtxView {
     /// The context of the span the event belongs to, as seen by a layer.
     /// `None` when the event is outside any span, or when [`ContextLayer`]
     /// is not registered.
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, prelude::*, registry::LookupSpan, Layer};
+    /// struct JobIds;
+    /// impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for JobIds {
+    ///     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+    ///         let ctx = spanline_core::CtxView::of_event(&ctx, event).unwrap();
+    ///         assert_eq!(ctx.get("job_id").unwrap().to_string(), "j-1");
+    ///     }
+    /// }
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(JobIds);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _job = tracing::info_span!("job", job_id = "j-1").entered();
+    ///     tracing::info!("working");
+    /// });
+    /// ```
     pub fn of_event<S>(ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Self>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -459,6 +503,16 @@ impl CtxView {
     }
 
     /// The context of span `id` in the current thread's subscriber.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let span = tracing::info_span!("s", k = 1);
+    /// let ctx = spanline_core::CtxView::of_span(&span.id().unwrap()).unwrap();
+    /// assert_eq!(ctx.get("k").unwrap().as_json(), "1");
+    /// # });
+    /// ```
     pub fn of_span(id: &Id) -> Option<Self> {
         with_span(id, |sc| Self {
             node: sc.node.clone(),
@@ -466,11 +520,24 @@ impl CtxView {
     }
 
     /// A context with no keys.
+    ///
+    /// ```
+    /// assert!(spanline_core::CtxView::empty().is_empty());
+    /// ```
     pub fn empty() -> Self {
         Self::default()
     }
 
     /// True when the context has no keys at all.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _s = tracing::info_span!("s").entered();
+    /// assert!(spanline_core::CtxView::current().unwrap().is_empty());
+    /// # });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.node.merged.is_empty() && self.node.dynamic.entries.load().is_empty()
     }
@@ -478,6 +545,14 @@ impl CtxView {
     /// The context of the current span of the current thread's subscriber.
     /// `None` outside any span, or when the subscriber is not a
     /// `tracing_subscriber::Registry` with a [`ContextLayer`].
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// assert!(spanline_core::CtxView::current().is_none(), "outside any span");
+    /// # });
+    /// ```
     pub fn current() -> Option<Self> {
         with_current_span(|sc| Self {
             node: sc.node.clone(),
@@ -486,6 +561,15 @@ impl CtxView {
 
     /// The value for `key`: the nearest span that defines it wins, then keys
     /// set with [`set`]. A late field that was never recorded is absent.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _s = tracing::info_span!("s", user = "ann").entered();
+    /// assert!(spanline_core::CtxView::current().unwrap().get("missing").is_none());
+    /// # });
+    /// ```
     pub fn get(&self, key: &str) -> Option<FieldValue> {
         self.with_json(key, |json| FieldValue {
             json: Arc::from(json),
@@ -519,6 +603,16 @@ impl CtxView {
 
     /// Every key and value, in output order: span fields root first (each key
     /// once, nearest value), then keys set with [`set`] that no span defines.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _s = tracing::info_span!("s", a = 1, b = 2).entered();
+    /// let keys: Vec<String> = spanline_core::CtxView::current().unwrap().iter().map(|(k, _)| k.into_owned()).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// # });
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'_, str>, FieldValue)> + '_ {
         let spans = self.node.merged.iter().filter_map(|e| {
             e.with_json(|json| {

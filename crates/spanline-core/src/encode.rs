@@ -54,30 +54,60 @@ const MAX_SAFE_INT: u64 = 1 << 53;
 
 impl NumberPolicy {
     /// Writes an unsigned integer.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::NumberPolicy::default().write_u64(&mut buf, 7);
+    /// assert_eq!(buf, b"7");
+    /// ```
     pub fn write_u64(&self, buf: &mut Vec<u8>, v: u64) {
         let quote = self.big_ints_as_strings && v > MAX_SAFE_INT;
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a signed integer.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::NumberPolicy::default().write_i64(&mut buf, -7);
+    /// assert_eq!(buf, b"-7");
+    /// ```
     pub fn write_i64(&self, buf: &mut Vec<u8>, v: i64) {
         let quote = self.big_ints_as_strings && v.unsigned_abs() > MAX_SAFE_INT;
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a 128-bit unsigned integer.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::NumberPolicy::default().write_u128(&mut buf, 1 << 70);
+    /// assert_eq!(buf, b"1180591620717411303424");
+    /// ```
     pub fn write_u128(&self, buf: &mut Vec<u8>, v: u128) {
         let quote = self.big_ints_as_strings && v > u128::from(MAX_SAFE_INT);
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a 128-bit signed integer.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::NumberPolicy::default().write_i128(&mut buf, -1);
+    /// assert_eq!(buf, b"-1");
+    /// ```
     pub fn write_i128(&self, buf: &mut Vec<u8>, v: i128) {
         let quote = self.big_ints_as_strings && v.unsigned_abs() > u128::from(MAX_SAFE_INT);
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a float; NaN and infinities follow [`NumberPolicy::non_finite`].
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::NumberPolicy::default().write_f64(&mut buf, 0.5);
+    /// assert_eq!(buf, b"0.5");
+    /// ```
     pub fn write_f64(&self, buf: &mut Vec<u8>, v: f64) {
         if v.is_finite() {
             if !write_short_decimal(buf, v) {
@@ -251,6 +281,12 @@ fn clean_prefix_len(bytes: &[u8]) -> usize {
 }
 
 /// Appends `s` as a quoted JSON string.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// spanline_core::write_str(&mut buf, "a\tb");
+/// assert_eq!(buf, br#""a\tb""#);
+/// ```
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.reserve(s.len() + 2);
     buf.push(b'"');
@@ -274,6 +310,12 @@ pub struct EscapeWriter<'a> {
 
 impl<'a> EscapeWriter<'a> {
     /// Wraps a buffer.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// let writer = spanline_core::EscapeWriter::new(&mut buf);
+    /// # let _ = writer;
+    /// ```
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         Self { buf }
     }
@@ -290,6 +332,12 @@ impl fmt::Write for EscapeWriter<'_> {
 ///
 /// A formatting error (a broken `Debug` impl) leaves what was written so far
 /// and the string is still closed, so the line stays valid JSON.
+///
+/// ```
+/// let mut buf = Vec::new();
+/// spanline_core::write_display(&mut buf, &std::net::Ipv4Addr::LOCALHOST);
+/// assert_eq!(buf, br#""127.0.0.1""#);
+/// ```
 pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
     use fmt::Write as _;
     buf.push(b'"');
@@ -298,6 +346,12 @@ pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
 }
 
 /// Writes a `Debug` value as a quoted JSON string (see [`write_display`]).
+///
+/// ```
+/// let mut buf = Vec::new();
+/// spanline_core::write_debug(&mut buf, &Some(1));
+/// assert_eq!(buf, br#""Some(1)""#);
+/// ```
 pub fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
     use fmt::Write as _;
     buf.push(b'"');

@@ -88,6 +88,10 @@ impl Drop for SharedLineConsumer {
 
 impl SharedLine {
     /// Declares interest in lines encoded by other layers.
+    ///
+    /// ```
+    /// let _interest = spanline_core::SharedLine::consumer();
+    /// ```
     pub fn consumer() -> SharedLineConsumer {
         CONSUMERS.fetch_add(1, Ordering::Relaxed);
         SharedLineConsumer { _private: () }
@@ -95,6 +99,18 @@ impl SharedLine {
 
     /// Offers `line`, the encoding of `event` with `schema`, to later layers.
     /// A no-op unless some layer holds a [`SharedLineConsumer`].
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, Layer};
+    /// // In a layer that encodes lines with `schema`, after writing one:
+    /// struct Writer(spanline_core::Schema);
+    /// impl<S: tracing::Subscriber> Layer<S> for Writer {
+    ///     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+    ///         let line = b"{}\n"; // the encoded line
+    ///         spanline_core::SharedLine::publish(&self.0, event, line);
+    ///     }
+    /// }
+    /// ```
     #[inline]
     pub fn publish(schema: &Schema, event: &Event<'_>, line: &[u8]) {
         if CONSUMERS.load(Ordering::Relaxed) == 0 || line.len() > MAX_SHARED {
@@ -116,6 +132,19 @@ impl SharedLine {
 
     /// Calls `f` with the line another layer encoded for `event` with
     /// `schema`, if there is one; `None` means: encode it yourself.
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, Layer};
+    /// struct Publisher(spanline_core::Schema);
+    /// impl<S: tracing::Subscriber> Layer<S> for Publisher {
+    ///     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+    ///         match spanline_core::SharedLine::with(&self.0, event, |line| line.len()) {
+    ///             Some(len) => assert!(len > 0),
+    ///             None => { /* encode it yourself */ }
+    ///         }
+    ///     }
+    /// }
+    /// ```
     pub fn with<R>(schema: &Schema, event: &Event<'_>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let (seq, addr) = event_key(event)?;
         LAST.try_with(|last| {

@@ -121,11 +121,21 @@ pub struct Clock(Option<Timestamp>);
 
 impl Clock {
     /// The system clock (the default).
+    ///
+    /// ```
+    /// let now = spanline_core::Clock::system().now();
+    /// assert!(now.unix_secs() > 0);
+    /// ```
     pub fn system() -> Self {
         Self(None)
     }
 
     /// Always the same instant.
+    ///
+    /// ```
+    /// let at = spanline_core::Timestamp::from_unix(60, 0);
+    /// assert_eq!(spanline_core::Clock::fixed(at).now(), at);
+    /// ```
     pub fn fixed(at: Timestamp) -> Self {
         Self(Some(at))
     }
@@ -133,6 +143,11 @@ impl Clock {
     /// The current time by this clock: the fixed instant, else the time
     /// set for the event being dispatched (see [`with_event_time`]), else
     /// the system clock.
+    ///
+    /// ```
+    /// let clock = spanline_core::Clock::default();
+    /// assert!(clock.now() >= spanline_core::Timestamp::from_unix(0, 0));
+    /// ```
     #[inline]
     pub fn now(&self) -> Timestamp {
         self.0
@@ -263,6 +278,11 @@ pub const ECS_VERSION: &str = "8.11.0";
 
 impl Schema {
     /// Starts a schema from a preset.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Bunyan).service("svc").build();
+    /// assert_eq!(schema.preset(), spanline_core::Preset::Bunyan);
+    /// ```
     pub fn builder(preset: Preset) -> SchemaBuilder {
         SchemaBuilder {
             preset,
@@ -278,26 +298,51 @@ impl Schema {
     }
 
     /// The preset this schema was built from.
+    ///
+    /// ```
+    /// assert_eq!(spanline_core::Schema::default().preset(), spanline_core::Preset::Flat);
+    /// ```
     pub fn preset(&self) -> Preset {
         self.inner.preset
     }
 
     /// An identity shared by clones of this schema, and by no other schema.
+    ///
+    /// ```
+    /// let a = spanline_core::Schema::default();
+    /// assert_eq!(a.clone().id(), a.id());
+    /// assert_ne!(spanline_core::Schema::default().id(), a.id());
+    /// ```
     pub fn id(&self) -> u64 {
         self.inner.id
     }
 
     /// The schema's clock.
+    ///
+    /// ```
+    /// let at = spanline_core::Timestamp::from_unix(0, 0);
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).clock(spanline_core::Clock::fixed(at)).build();
+    /// assert_eq!(schema.clock().now(), at);
+    /// ```
     pub fn clock(&self) -> Clock {
         self.inner.clock
     }
 
     /// The number policy used for event fields.
+    ///
+    /// ```
+    /// assert!(!spanline_core::Schema::default().number_policy().big_ints_as_strings);
+    /// ```
     pub fn number_policy(&self) -> NumberPolicy {
         self.inner.values.numbers
     }
 
     /// The key the schema writes for `key`, after renames.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Ecs).build();
+    /// assert_eq!(schema.key_name(spanline_core::ReservedKey::Timestamp), "@timestamp");
+    /// ```
     pub fn key_name(&self, key: ReservedKey) -> &str {
         &self.inner.names[key as usize]
     }
@@ -311,6 +356,11 @@ impl Default for Schema {
 
 impl SchemaBuilder {
     /// Renames a reserved key, for example the level to `severity`.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).rename(spanline_core::ReservedKey::Target, "logger").build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn rename(mut self, key: ReservedKey, to: impl Into<String>) -> Self {
         self.renames.push((key, to.into()));
@@ -319,6 +369,11 @@ impl SchemaBuilder {
 
     /// Adds a string field to every line (lowest precedence), for example
     /// `service` or `version`.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).static_field("env", "production").build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn static_field(mut self, key: impl Into<String>, value: impl AsRef<str>) -> Self {
         let mut json = Vec::new();
@@ -329,6 +384,11 @@ impl SchemaBuilder {
     }
 
     /// Adds a numeric field to every line (lowest precedence).
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).static_number("shard", 3).build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn static_number(mut self, key: impl Into<String>, value: i64) -> Self {
         self.statics.push((key.into(), value.to_string()));
@@ -336,6 +396,11 @@ impl SchemaBuilder {
     }
 
     /// Adds `pid` to every line.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_pid().build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn with_pid(self) -> Self {
         self.static_number("pid", i64::from(std::process::id()))
@@ -343,6 +408,11 @@ impl SchemaBuilder {
 
     /// Adds `hostname` to every line: the one set with
     /// [`hostname`](Self::hostname), else the machine's.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_hostname().build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn with_hostname(self) -> Self {
         let host = self.hostname.clone().unwrap_or_else(hostname);
@@ -352,6 +422,11 @@ impl SchemaBuilder {
     /// The host name to write (bunyan's `hostname`, and
     /// [`with_hostname`](Self::with_hostname)) instead of the machine's:
     /// a container's name is often more useful.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).hostname("web-1").with_hostname().build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn hostname(mut self, name: impl Into<String>) -> Self {
         self.hostname = Some(name.into());
@@ -359,6 +434,11 @@ impl SchemaBuilder {
     }
 
     /// The service name: bunyan's `name` (default: the executable's name).
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).service("billing").build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
@@ -367,6 +447,11 @@ impl SchemaBuilder {
 
     /// The Google Cloud project; with the `Gcp` preset, a `trace_id` in the
     /// context becomes `logging.googleapis.com/trace`.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Gcp).gcp_project("my-project").build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn gcp_project(mut self, project: impl Into<String>) -> Self {
         self.gcp_project = Some(project.into());
@@ -374,6 +459,11 @@ impl SchemaBuilder {
     }
 
     /// Adds the source file and line of each event.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_source_location(true).build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn with_source_location(mut self, on: bool) -> Self {
         self.source_location = on;
@@ -381,6 +471,11 @@ impl SchemaBuilder {
     }
 
     /// Sets the number policy for event fields.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).number_policy(spanline_core::NumberPolicy { big_ints_as_strings: true, ..Default::default() }).build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn number_policy(mut self, numbers: NumberPolicy) -> Self {
         self.numbers = numbers;
@@ -388,6 +483,11 @@ impl SchemaBuilder {
     }
 
     /// Sets the clock (default: the system clock).
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).clock(spanline_core::Clock::system()).build();
+    /// # let _ = schema;
+    /// ```
     #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -395,6 +495,11 @@ impl SchemaBuilder {
     }
 
     /// Builds the schema.
+    ///
+    /// ```
+    /// let schema: spanline_core::Schema = spanline_core::Schema::builder(spanline_core::Preset::Nested).build();
+    /// # let _ = schema;
+    /// ```
     pub fn build(mut self) -> Schema {
         if let Some(service) = self
             .service
@@ -563,6 +668,21 @@ impl Schema {
     /// (appended, ending with `\n`), at time `at`.
     ///
     /// Never fails: every value has a JSON form.
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, prelude::*, registry::LookupSpan, Layer};
+    /// // A layer of your own that writes spanline's line somewhere else.
+    /// struct Mine(spanline_core::Schema);
+    /// impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Mine {
+    ///     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+    ///         let mut line = Vec::new();
+    ///         self.0.encode_event(event, &ctx, self.0.clock().now(), &mut line);
+    ///         assert!(line.ends_with(b"}\n"));
+    ///     }
+    /// }
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(Mine(Default::default()));
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+    /// ```
     pub fn encode_event<S>(
         &self,
         event: &Event<'_>,

@@ -40,11 +40,21 @@ pub enum Precision {
 
 impl Timestamp {
     /// Reads the system clock.
+    ///
+    /// ```
+    /// let a = spanline_core::Timestamp::now();
+    /// assert!(spanline_core::Timestamp::now() >= a);
+    /// ```
     pub fn now() -> Self {
         Self::from(SystemTime::now())
     }
 
     /// Builds a timestamp from Unix seconds and nanoseconds (clamped to < 1e9).
+    ///
+    /// ```
+    /// let t = spanline_core::Timestamp::from_unix(1, 2_000_000_000);
+    /// assert_eq!(t.subsec_nanos(), 999_999_999, "clamped");
+    /// ```
     pub fn from_unix(secs: i64, nanos: u32) -> Self {
         Self {
             secs,
@@ -53,16 +63,28 @@ impl Timestamp {
     }
 
     /// Seconds since the Unix epoch.
+    ///
+    /// ```
+    /// assert_eq!(spanline_core::Timestamp::from_unix(42, 0).unix_secs(), 42);
+    /// ```
     pub fn unix_secs(&self) -> i64 {
         self.secs
     }
 
     /// Nanoseconds within the second.
+    ///
+    /// ```
+    /// assert_eq!(spanline_core::Timestamp::from_unix(0, 5).subsec_nanos(), 5);
+    /// ```
     pub fn subsec_nanos(&self) -> u32 {
         self.nanos
     }
 
     /// Milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// assert_eq!(spanline_core::Timestamp::from_unix(2, 500_000_000).unix_millis(), 2_500);
+    /// ```
     pub fn unix_millis(&self) -> i64 {
         self.secs
             .saturating_mul(1000)
@@ -70,6 +92,12 @@ impl Timestamp {
     }
 
     /// Appends `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC) with the given precision.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::Timestamp::from_unix(0, 0).write_rfc3339(&mut buf, spanline_core::Precision::Nanos);
+    /// assert_eq!(buf, b"1970-01-01T00:00:00.000000000Z");
+    /// ```
     pub fn write_rfc3339(&self, buf: &mut Vec<u8>, precision: Precision) {
         buf.extend_from_slice(&cached_prefix(self.secs));
         buf.push(b'.');
@@ -83,6 +111,12 @@ impl Timestamp {
     }
 
     /// Appends `YYYY-MM-DD HH:MM:SS` (UTC), the console renderer's form.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// spanline_core::Timestamp::from_unix(86_399, 0).write_human(&mut buf);
+    /// assert_eq!(buf, b"1970-01-01 23:59:59");
+    /// ```
     pub fn write_human(&self, buf: &mut Vec<u8>) {
         let mut prefix = cached_prefix(self.secs);
         prefix[10] = b' ';
