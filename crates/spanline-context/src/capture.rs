@@ -32,6 +32,16 @@ pub struct Captured {
 }
 
 /// Captures the current span and subscriber.
+///
+/// ```
+/// # use tracing_subscriber::prelude::*;
+/// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// # tracing::subscriber::with_default(subscriber, || {
+/// let _req = tracing::info_span!("request", request_id = "r-1").entered();
+/// let captured = spanline_context::capture();
+/// assert_eq!(captured.in_scope(|| spanline_context::current().get("request_id").unwrap().to_string()), "r-1");
+/// # });
+/// ```
 pub fn capture() -> Captured {
     Captured {
         span: Span::current(),
@@ -41,12 +51,31 @@ pub fn capture() -> Captured {
 
 impl Captured {
     /// Runs `f` inside the captured context, on this thread.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let captured = { let _s = tracing::info_span!("s", k = 1).entered(); spanline_context::capture() };
+    /// assert_eq!(captured.in_scope(|| spanline_context::current().get("k").unwrap().to_string()), "1");
+    /// # });
+    /// ```
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         tracing::dispatcher::with_default(&self.dispatch, || self.span.in_scope(f))
     }
 
     /// Wraps `f` so that it runs inside the captured context, wherever it is
     /// called: `std::thread::spawn(captured.wrap(f))`, `rayon::spawn(...)`.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _s = tracing::info_span!("s", k = 2).entered();
+    /// let job = spanline_context::capture().wrap(|| spanline_context::current().get("k").unwrap().to_string());
+    /// assert_eq!(std::thread::spawn(job).join().unwrap(), "2");
+    /// # });
+    /// ```
     pub fn wrap<R>(self, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
         move || self.in_scope(f)
     }
@@ -72,6 +101,16 @@ impl Captured {
     }
 
     /// The captured span.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let span = tracing::info_span!("s");
+    /// let captured = span.in_scope(spanline_context::capture);
+    /// assert_eq!(captured.span().id(), span.id());
+    /// # });
+    /// ```
     pub fn span(&self) -> &Span {
         &self.span
     }
@@ -79,6 +118,19 @@ impl Captured {
     /// A new root span (target `spanline::context`, name `detached`) that
     /// `follows_from` the captured span and carries a copy of its context,
     /// without keeping it open: for work that may outlive the request.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let detached = {
+    ///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
+    ///     spanline_context::capture().detached()
+    /// }; // the request span closes here
+    /// let _d = detached.entered();
+    /// assert_eq!(spanline_context::current().get("request_id").unwrap().to_string(), "r-1");
+    /// # });
+    /// ```
     pub fn detached(&self) -> Span {
         tracing::dispatcher::with_default(&self.dispatch, || {
             let span = tracing::info_span!(target: "spanline::context", parent: None, "detached");
@@ -93,6 +145,11 @@ impl Captured {
     }
 
     /// The subscriber that was current when the context was captured.
+    ///
+    /// ```
+    /// let captured = spanline_context::capture();
+    /// let _same = captured.dispatch().clone();
+    /// ```
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
     }

@@ -82,16 +82,31 @@ struct Counters {
 
 impl RequestStats {
     /// Requests seen.
+    ///
+    /// ```
+    /// let stats = spanline_context::RequestContextLayer::new().stats();
+    /// assert_eq!(stats.requests(), 0);
+    /// ```
     pub fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// Incoming `x-request-id` headers ignored because they were invalid.
+    ///
+    /// ```
+    /// let stats = spanline_context::RequestContextLayer::new().stats();
+    /// assert_eq!(stats.invalid_request_ids(), 0);
+    /// ```
     pub fn invalid_request_ids(&self) -> u64 {
         self.inner.invalid_request_ids.load(Ordering::Relaxed)
     }
 
     /// Incoming `traceparent` headers ignored because they were invalid.
+    ///
+    /// ```
+    /// let stats = spanline_context::RequestContextLayer::new().stats();
+    /// assert_eq!(stats.invalid_traceparents(), 0);
+    /// ```
     pub fn invalid_traceparents(&self) -> u64 {
         self.inner.invalid_traceparents.load(Ordering::Relaxed)
     }
@@ -99,12 +114,23 @@ impl RequestStats {
 
 impl RequestContextLayer {
     /// The layer with server-made request ids.
+    ///
+    /// ```
+    /// let layer = spanline_context::RequestContextLayer::new();
+    /// # let _ = layer;
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adopt a valid incoming `x-request-id` as the `request_id`. Only
     /// behind a proxy you control: clients can send anything.
+    ///
+    /// ```
+    /// // Behind your own load balancer, which sets x-request-id:
+    /// let layer = spanline_context::RequestContextLayer::new().trust_incoming_request_id(true);
+    /// # let _ = layer;
+    /// ```
     #[must_use]
     pub fn trust_incoming_request_id(mut self, trust: bool) -> Self {
         self.trust_incoming = trust;
@@ -112,6 +138,12 @@ impl RequestContextLayer {
     }
 
     /// The layer's counters.
+    ///
+    /// ```
+    /// let layer = spanline_context::RequestContextLayer::new();
+    /// let stats = layer.stats(); // before the layer moves into the router
+    /// assert_eq!(stats.requests(), 0);
+    /// ```
     pub fn stats(&self) -> RequestStats {
         self.stats.clone()
     }

@@ -76,6 +76,11 @@ impl JobId {
     /// A new id with the given prefix. Characters of `prefix` outside
     /// `[A-Za-z0-9_:-]` become `-`, and the prefix is cut to fit
     /// [`JobId::MAX_LEN`], so the result is always valid.
+    ///
+    /// ```
+    /// let id = spanline_context::JobId::new("export");
+    /// assert!(id.as_str().starts_with("export_"));
+    /// ```
     pub fn new(prefix: &str) -> Self {
         let uuid = uuid::Uuid::now_v7();
         let mut id: String = prefix
@@ -89,6 +94,11 @@ impl JobId {
     }
 
     /// Checks `s` and wraps it.
+    ///
+    /// ```
+    /// assert!(spanline_context::JobId::parse("export_0193").is_ok());
+    /// assert!(spanline_context::JobId::parse("global channel").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Self, JobIdError> {
         if s.is_empty() {
             return Err(JobIdError::Empty);
@@ -103,6 +113,11 @@ impl JobId {
     }
 
     /// The id as text.
+    ///
+    /// ```
+    /// let id = spanline_context::JobId::parse("build:7").unwrap();
+    /// assert_eq!(id.as_str(), "build:7");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }

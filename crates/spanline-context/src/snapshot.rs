@@ -186,6 +186,11 @@ impl ContextSnapshot {
     pub const VERSION: u32 = 1;
 
     /// An empty snapshot.
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::new();
+    /// assert!(snap.is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -194,16 +199,47 @@ impl ContextSnapshot {
     /// context's own `traceparent` key if it has one, else one made from its
     /// `trace_id`. Values that break a rule are left out and counted in
     /// [`dropped`](Self::dropped).
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _req = tracing::info_span!("request", request_id = "r-1", secret = "not carried").entered();
+    /// let snap = spanline_context::ContextSnapshot::capture();
+    /// assert_eq!(snap.get("request_id"), Some("r-1"));
+    /// assert_eq!(snap.get("secret"), None);
+    /// # });
+    /// ```
     pub fn capture() -> Self {
         Self::capture_keys(DEFAULT_KEYS)
     }
 
     /// Like [`capture`](Self::capture), with your own allow-list.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _req = tracing::info_span!("request", region = "eu").entered();
+    /// let snap = spanline_context::ContextSnapshot::capture_keys(&["region"]);
+    /// assert_eq!(snap.get("region"), Some("eu"));
+    /// # });
+    /// ```
     pub fn capture_keys(keys: &[&str]) -> Self {
         Self::from_view(&crate::current(), keys)
     }
 
     /// A snapshot of `view`'s allow-listed keys (see [`capture`](Self::capture)).
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _req = tracing::info_span!("request", tenant = "acme").entered();
+    /// let snap = spanline_context::ContextSnapshot::from_view(&spanline_context::current(), spanline_context::DEFAULT_KEYS);
+    /// assert_eq!(snap.get("tenant"), Some("acme"));
+    /// # });
+    /// ```
     pub fn from_view(view: &CtxView, keys: &[&str]) -> Self {
         let mut snap = Self::new();
         for key in keys {
@@ -224,6 +260,12 @@ impl ContextSnapshot {
     }
 
     /// Adds or replaces a key.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// assert!(snap.insert("bad key", "v").is_err());
+    /// ```
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), SnapshotError> {
         if !is_token(key) {
             return Err(SnapshotError::InvalidKey(key.chars().take(64).collect()));
@@ -251,6 +293,12 @@ impl ContextSnapshot {
     }
 
     /// The value of `key`.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// assert_eq!(snap.get("request_id"), Some("r-1"));
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()
@@ -259,42 +307,88 @@ impl ContextSnapshot {
     }
 
     /// Every key and value, in insertion order.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// assert_eq!(snap.iter().collect::<Vec<_>>(), [("request_id", "r-1")]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Number of keys.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// assert_eq!(snap.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True when the snapshot holds no keys and no `traceparent`.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// assert!(!snap.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.traceparent.is_none()
     }
 
     /// The trace context, if any.
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::from_env_vars(|name| (name == "TRACEPARENT").then(|| "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string()));
+    /// assert_eq!(snap.traceparent().unwrap().parent_id(), "00f067aa0ba902b7");
+    /// ```
     pub fn traceparent(&self) -> Option<&TraceParent> {
         self.traceparent.as_ref()
     }
 
     /// Sets the trace context.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.set_traceparent(spanline_context::TraceParent::for_trace("4bf92f3577b34da6a3ce929d0e0e4736").ok());
+    /// assert!(snap.traceparent().is_some());
+    /// ```
     pub fn set_traceparent(&mut self, traceparent: Option<TraceParent>) {
         self.traceparent = traceparent;
     }
 
     /// Members of outside input (or captured values) that were left out
     /// because they were invalid or past a limit.
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::from_baggage("ok=1,broken");
+    /// assert_eq!((snap.len(), snap.dropped()), (1, 1));
+    /// ```
     pub fn dropped(&self) -> usize {
         self.dropped
     }
 
     /// The W3C `baggage` form: `k=v,k2=v2`, values percent-encoded.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// snap.insert("user_id", "ann lee").unwrap();
+    /// assert_eq!(snap.to_baggage(), "request_id=r-1,user_id=ann%20lee");
+    /// ```
     pub fn to_baggage(&self) -> String {
         encode_baggage(&self.entries)
     }
 
     /// Reads a W3C `baggage` value leniently (see the type's docs).
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::from_baggage("request_id=r-1;ttl=5, user_id=ann%20lee");
+    /// assert_eq!(snap.get("user_id"), Some("ann lee"));
+    /// ```
     pub fn from_baggage(baggage: &str) -> Self {
         let mut snap = Self::new();
         snap.merge_baggage(baggage);
@@ -362,11 +456,22 @@ impl ContextSnapshot {
 
     /// Reads `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` from this process's
     /// environment, leniently. Empty when none is set.
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::from_env();
+    /// let _span = snap.restore("worker"); // a root span with whatever the parent passed
+    /// # let _ = _span;
+    /// ```
     pub fn from_env() -> Self {
         Self::from_env_vars(|name| std::env::var(name).ok())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `var`.
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::from_env_vars(|name| (name == "BAGGAGE").then(|| "job_id=j-1".to_string()));
+    /// assert_eq!(snap.get("job_id"), Some("j-1"));
+    /// ```
     pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let mut snap = var("BAGGAGE")
             .map(|b| Self::from_baggage(&b))
@@ -387,6 +492,14 @@ impl ContextSnapshot {
     /// Headers for an outgoing call: `traceparent` (a child of this
     /// snapshot's), `tracestate`, `baggage`, and `x-request-id` when the
     /// snapshot holds a `request_id`.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// let headers = snap.to_headers();
+    /// assert_eq!(headers["x-request-id"], "r-1");
+    /// assert_eq!(headers["baggage"], "request_id=r-1");
+    /// ```
     pub fn to_headers(&self) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
         let mut put = |name: &'static str, value: String| {
@@ -411,6 +524,12 @@ impl ContextSnapshot {
 
     /// Reads `traceparent`, `tracestate` and `baggage` from incoming headers,
     /// leniently. Accept baggage only from trusted peers: anyone can send it.
+    ///
+    /// ```
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("baggage", "tenant=acme".parse().unwrap());
+    /// assert_eq!(spanline_context::ContextSnapshot::from_headers(&headers).get("tenant"), Some("acme"));
+    /// ```
     pub fn from_headers(headers: &http::HeaderMap) -> Self {
         let text = |name: &str| {
             headers

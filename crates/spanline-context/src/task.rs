@@ -35,6 +35,15 @@ where
 }
 
 /// `tokio::task::spawn_blocking` that keeps the current context.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let _req = tracing::info_span!("request", request_id = "r-1").entered();
+/// let sum = spanline_context::spawn_blocking(|| (1..=10).sum::<u32>()).await.unwrap();
+/// assert_eq!(sum, 55);
+/// # }
+/// ```
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
@@ -46,6 +55,17 @@ where
 /// Spawns fire-and-forget work: it runs in a new root span that
 /// `follows_from` the current one and carries a copy of its context, so the
 /// request's span can close while the work goes on.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let handle = {
+///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
+///     spanline_context::spawn_detached(async { tracing::info!("sending the e-mail") })
+/// }; // the request is over; the e-mail goes on
+/// handle.await.unwrap();
+/// # }
+/// ```
 pub fn spawn_detached<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,

@@ -58,6 +58,11 @@ fn hex(bytes: &[u8]) -> String {
 impl TraceParent {
     /// A traceparent for `trace_id` (32 lower-case hex digits) with a new
     /// random parent id, sampled.
+    ///
+    /// ```
+    /// let tp = spanline_context::TraceParent::for_trace("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    /// assert!(tp.sampled());
+    /// ```
     pub fn for_trace(trace_id: &str) -> Result<Self, TraceParentError> {
         let mut tp = Self {
             trace_id: [0; 16],
@@ -72,6 +77,12 @@ impl TraceParent {
     }
 
     /// The same trace with a new random parent id, for an outgoing call.
+    ///
+    /// ```
+    /// let tp: spanline_context::TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+    /// assert_eq!(tp.child().trace_id(), tp.trace_id());
+    /// assert_ne!(tp.child().parent_id(), tp.parent_id());
+    /// ```
     #[must_use]
     pub fn child(&self) -> Self {
         let random = uuid::Uuid::now_v7();
@@ -82,16 +93,31 @@ impl TraceParent {
     }
 
     /// The trace id, 32 lower-case hex digits.
+    ///
+    /// ```
+    /// let tp: spanline_context::TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+    /// assert_eq!(tp.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// ```
     pub fn trace_id(&self) -> String {
         hex(&self.trace_id)
     }
 
     /// The parent (span) id, 16 lower-case hex digits.
+    ///
+    /// ```
+    /// let tp: spanline_context::TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
+    /// assert_eq!(tp.parent_id(), "00f067aa0ba902b7");
+    /// ```
     pub fn parent_id(&self) -> String {
         hex(&self.parent_id)
     }
 
     /// Whether the caller sampled this trace.
+    ///
+    /// ```
+    /// let tp: spanline_context::TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".parse().unwrap();
+    /// assert!(!tp.sampled());
+    /// ```
     pub fn sampled(&self) -> bool {
         self.flags & 1 == 1
     }
