@@ -66,21 +66,49 @@ struct Counters {
 
 impl ForwardStats {
     /// Records written to the pipe.
+    ///
+    /// ```
+    /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
+    ///     let stats = layer.stats();
+    ///     assert_eq!(stats.written(), 1, "the hello record");
+    /// }
+    /// ```
     pub fn written(&self) -> u64 {
         self.inner.written.load(Ordering::Relaxed)
     }
 
     /// Records dropped: the queue was full (drop mode), or the pipe broke.
+    ///
+    /// ```
+    /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
+    ///     let stats = layer.stats();
+    ///     assert_eq!(stats.dropped(), 0);
+    /// }
+    /// ```
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
     /// Records whose values were cut to fit one atomic write.
+    ///
+    /// ```
+    /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
+    ///     let stats = layer.stats();
+    ///     assert_eq!(stats.truncated(), 0);
+    /// }
+    /// ```
     pub fn truncated(&self) -> u64 {
         self.inner.truncated.load(Ordering::Relaxed)
     }
 
     /// Whether the pipe broke (the parent is gone): forwarding stopped.
+    ///
+    /// ```
+    /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
+    ///     let stats = layer.stats();
+    ///     assert!(!stats.broken());
+    /// }
+    /// ```
     pub fn broken(&self) -> bool {
         self.inner.broken.load(Ordering::Relaxed)
     }
@@ -163,11 +191,23 @@ impl ForwardLayer {
     /// otherwise, or when the descriptor named in [`ENV_VAR`] is not the
     /// pipe the parent made (a grandchild that inherited the variable).
     /// Blocking mode ([`OnFull::Block`]).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// // None when this process was not started by a Forwarder: then nothing is forwarded.
+    /// let subscriber = tracing_subscriber::registry().with(spanline_pipe::ForwardLayer::from_env());
+    /// # let _ = subscriber;
+    /// ```
     pub fn from_env() -> Option<Self> {
         Self::from_env_with(OnFull::Block)
     }
 
     /// Like [`from_env`](Self::from_env), with a choice of [`OnFull`].
+    ///
+    /// ```
+    /// let layer = spanline_pipe::ForwardLayer::from_env_with(spanline_pipe::OnFull::Drop { capacity: 1024 });
+    /// # let _ = layer;
+    /// ```
     pub fn from_env_with(on_full: OnFull) -> Option<Self> {
         let spec = Spec::parse(&std::env::var(ENV_VAR).ok()?)?;
         let file = open_checked(&spec)?;
@@ -192,6 +232,13 @@ impl ForwardLayer {
     }
 
     /// The layer's counters.
+    ///
+    /// ```
+    /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
+    ///     let stats = layer.stats(); // keep it: the layer moves into the subscriber
+    ///     # let _ = stats;
+    /// }
+    /// ```
     pub fn stats(&self) -> ForwardStats {
         self.stats.clone()
     }

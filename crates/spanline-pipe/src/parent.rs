@@ -71,6 +71,11 @@ impl Forwarder {
     pub const DEFAULT_LEAK_TIMEOUT: Duration = Duration::from_millis(100);
 
     /// A forwarder whose children are named `name` in the `child` span.
+    ///
+    /// ```
+    /// let forwarder = spanline_pipe::Forwarder::new("worker-1");
+    /// # let _ = forwarder;
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -79,6 +84,11 @@ impl Forwarder {
     }
 
     /// Sets the leak timeout (see the type's docs).
+    ///
+    /// ```
+    /// let forwarder = spanline_pipe::Forwarder::new("worker").leak_timeout(std::time::Duration::from_secs(1));
+    /// # let _ = forwarder;
+    /// ```
     #[must_use]
     pub fn leak_timeout(mut self, timeout: Duration) -> Self {
         self.leak_timeout = timeout;
@@ -88,6 +98,18 @@ impl Forwarder {
     /// Spawns `cmd` like [`spawn`](Self::spawn), but hands back the pipe's
     /// read end instead of reading it: for a custom reader (another thread
     /// model, a benchmark), which feeds each line to a [`Receiver`].
+    ///
+    /// ```
+    /// use std::io::BufRead;
+    /// let (mut child, read) = spanline_pipe::Forwarder::new("raw").spawn_with_reader(&mut std::process::Command::new("true"))?;
+    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+    /// for line in std::io::BufReader::new(read).split(b'\n') {
+    ///     receiver.feed_line(&line?);
+    /// }
+    /// receiver.finish(&[]);
+    /// child.wait()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn_with_reader(
         &self,
         cmd: &mut Command,
@@ -114,6 +136,13 @@ impl Forwarder {
     /// child does not encode what would be discarded here), and starts
     /// reading its records. With the `context` feature, the current context
     /// also goes into `TRACEPARENT`, `TRACESTATE` and `BAGGAGE`.
+    ///
+    /// ```
+    /// let child = spanline_pipe::Forwarder::new("lister").spawn(std::process::Command::new("ls").arg("/"))?;
+    /// let status = child.wait()?;
+    /// assert!(status.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<ForwardedChild> {
         let span =
             tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
@@ -164,11 +193,25 @@ fn read_records(read: io::PipeReader, mut receiver: Receiver) {
 
 impl ForwardedChild {
     /// The child's process id.
+    ///
+    /// ```
+    /// let child = spanline_pipe::Forwarder::new("t").spawn(&mut std::process::Command::new("true"))?;
+    /// assert!(child.id() > 0);
+    /// child.wait()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn id(&self) -> u32 {
         self.child.id()
     }
 
     /// The `child` span its records are re-emitted under.
+    ///
+    /// ```
+    /// let child = spanline_pipe::Forwarder::new("t").spawn(&mut std::process::Command::new("true"))?;
+    /// let _span = child.span().clone();
+    /// child.wait()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn span(&self) -> &Span {
         &self.span
     }
@@ -194,6 +237,12 @@ impl ForwardedChild {
 
     /// Waits for the child to exit and for its last records, then logs the
     /// exit status and returns it.
+    ///
+    /// ```
+    /// let child = spanline_pipe::Forwarder::new("t").spawn(&mut std::process::Command::new("false"))?;
+    /// assert_eq!(child.wait()?.code(), Some(1)); // and an ERROR "child failed" is logged
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn wait(mut self) -> io::Result<ExitStatus> {
         let status = self.child.wait()?;
         match self.eof.recv_timeout(self.leak_timeout) {

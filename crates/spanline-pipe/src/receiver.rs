@@ -271,6 +271,11 @@ fn excerpt(line: &[u8]) -> String {
 
 impl Receiver {
     /// A receiver whose recreated spans go under `root`.
+    ///
+    /// ```
+    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+    /// # let _ = &mut receiver;
+    /// ```
     pub fn new(root: Span) -> Self {
         Self {
             root,
@@ -282,16 +287,34 @@ impl Receiver {
     }
 
     /// Records handled so far.
+    ///
+    /// ```
+    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+    /// receiver.feed_line(br#"{"t":"hello","v":1,"pid":1}"#);
+    /// assert_eq!(receiver.records(), 1);
+    /// ```
     pub fn records(&self) -> u64 {
         self.records
     }
 
     /// Lines that could not be parsed.
+    ///
+    /// ```
+    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+    /// receiver.feed_line(b"garbage");
+    /// assert_eq!(receiver.bad_records(), 1);
+    /// ```
     pub fn bad_records(&self) -> u64 {
         self.bad
     }
 
     /// Handles one line (without its `\n`).
+    ///
+    /// ```
+    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+    /// receiver.feed_line(br#"{"t":"close","pid":1,"id":9}"#); // an unknown span: ignored
+    /// assert_eq!(receiver.records(), 1);
+    /// ```
     pub fn feed_line(&mut self, line: &[u8]) {
         if line.is_empty() {
             return;
@@ -404,6 +427,11 @@ impl Receiver {
 
     /// Ends the stream: reports a truncated last record (`tail` is what
     /// followed the last newline), and closes every span still open.
+    ///
+    /// ```
+    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
+    /// receiver.finish(b"{\"t\":\"ev"); // reports the truncated record, closes open spans
+    /// ```
     pub fn finish(&mut self, tail: &[u8]) {
         if !tail.is_empty() {
             let record = excerpt(tail);

@@ -116,6 +116,12 @@ impl Record {
     /// Encodes the record as one line (with `\n`) of at most `max` bytes:
     /// the longest string values are cut, with a `…[truncated]` marker,
     /// until it fits. Returns the line and whether anything was cut.
+    ///
+    /// ```
+    /// use spanline_pipe::wire::{Record, MAX_RECORD};
+    /// let (line, truncated) = Record::Drop { pid: 1, n: 3 }.encode(MAX_RECORD);
+    /// assert!(line.ends_with(b"\n") && !truncated);
+    /// ```
     pub fn encode(mut self, max: usize) -> (Vec<u8>, bool) {
         let mut truncated = false;
         for _ in 0..16 {
