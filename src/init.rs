@@ -404,6 +404,13 @@ pub fn init() -> Guard {
 }
 
 /// Like [`init`], returning misconfigurations as errors.
+///
+/// ```
+/// match spanline::try_init() {
+///     Ok(_guard) => tracing::info!("ready"),
+///     Err(e) => eprintln!("logging not set up: {e}"),
+/// }
+/// ```
 pub fn try_init() -> Result<Guard, InitError> {
     builder().try_init()
 }

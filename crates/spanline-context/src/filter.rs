@@ -2,10 +2,19 @@
 
 /// The target of the request span and the "request finished" line of the
 /// HTTP middleware.
+///
+/// ```
+/// assert_eq!(spanline_context::REQUEST_TARGET, "spanline::request");
+/// ```
 pub const REQUEST_TARGET: &str = "spanline::request";
 
 /// An `EnvFilter` directive that keeps request spans and their lines at
 /// INFO whatever `RUST_LOG` says, so WARN lines still carry `request_id`.
+///
+/// ```
+/// let directive: tracing_subscriber::filter::Directive = spanline_context::REQUEST_DIRECTIVE.parse().unwrap();
+/// # let _ = directive;
+/// ```
 pub const REQUEST_DIRECTIVE: &str = "spanline::request=info";
 
 /// Adds [`REQUEST_DIRECTIVE`] to `filter`, so that `RUST_LOG=warn` keeps the

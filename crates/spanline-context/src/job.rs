@@ -71,6 +71,10 @@ fn allowed(c: char) -> bool {
 
 impl JobId {
     /// The longest valid id, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(spanline_context::JobId::new(&"x".repeat(500)).as_str().len(), spanline_context::JobId::MAX_LEN);
+    /// ```
     pub const MAX_LEN: usize = 100;
 
     /// A new id with the given prefix. Characters of `prefix` outside

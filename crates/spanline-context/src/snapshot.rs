@@ -9,6 +9,10 @@ use tracing::Span;
 use crate::TraceParent;
 
 /// The keys a snapshot carries by default.
+///
+/// ```
+/// assert!(spanline_context::DEFAULT_KEYS.contains(&"request_id"));
+/// ```
 pub const DEFAULT_KEYS: &[&str] = &["request_id", "trace_id", "user_id", "job_id", "tenant"];
 
 /// A versioned carrier of context that crosses process boundaries: a W3C
@@ -177,12 +181,30 @@ fn percent_decode(value: &str) -> Option<String> {
 
 impl ContextSnapshot {
     /// The most keys a snapshot holds.
+    ///
+    /// ```
+    /// assert_eq!(spanline_context::ContextSnapshot::MAX_ENTRIES, 64);
+    /// ```
     pub const MAX_ENTRIES: usize = 64;
     /// The longest encoded baggage, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(spanline_context::ContextSnapshot::MAX_BYTES, 8192);
+    /// ```
     pub const MAX_BYTES: usize = 8192;
     /// The longest value, in bytes.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// assert!(snap.insert("k", &"v".repeat(spanline_context::ContextSnapshot::MAX_VALUE_LEN + 1)).is_err());
+    /// ```
     pub const MAX_VALUE_LEN: usize = 4096;
     /// The serialized format's version.
+    ///
+    /// ```
+    /// let json = serde_json::to_value(spanline_context::ContextSnapshot::new()).unwrap();
+    /// assert_eq!(json["v"], spanline_context::ContextSnapshot::VERSION);
+    /// ```
     pub const VERSION: u32 = 1;
 
     /// An empty snapshot.

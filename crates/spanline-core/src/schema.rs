@@ -274,6 +274,12 @@ pub struct SchemaBuilder {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The ECS version the `Ecs` preset declares.
+///
+/// ```
+/// let schema = spanline_core::Schema::builder(spanline_core::Preset::Ecs).build();
+/// assert_eq!(spanline_core::ECS_VERSION, "8.11.0");
+/// # let _ = schema;
+/// ```
 pub const ECS_VERSION: &str = "8.11.0";
 
 impl Schema {

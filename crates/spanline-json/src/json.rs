@@ -144,10 +144,18 @@ thread_local! {
 
 impl JsonLayer {
     /// The default cap on the reusable per-thread buffer, in bytes.
+    ///
+    /// ```
+    /// assert_eq!(spanline_json::JsonLayer::DEFAULT_BUFFER_CAPACITY_LIMIT, 64 * 1024);
+    /// ```
     pub const DEFAULT_BUFFER_CAPACITY_LIMIT: usize = 64 * 1024;
 
     /// How deeply events may nest (an event logged while another is being
     /// formatted) before they are dropped and counted.
+    ///
+    /// ```
+    /// assert_eq!(spanline_json::JsonLayer::MAX_REENTRANCY, 4);
+    /// ```
     pub const MAX_REENTRANCY: u8 = 4;
 
     /// A flat-preset layer writing to stdout.

@@ -232,6 +232,12 @@ impl PrettyLine {
     /// Reads a JSON line of any spanline preset (flat, structlog, bunyan,
     /// gcp, ecs, nested) or from elsewhere, as well as it can. `None` when
     /// the text is not a JSON object.
+    ///
+    /// ```
+    /// let line = spanline_json::PrettyLine::from_json(r#"{"time":"2026-11-21T20:52:49.633Z","level":40,"msg":"slow","name":"svc"}"#).unwrap();
+    /// assert_eq!((line.level.as_str(), line.message.as_str()), ("warning", "slow"));
+    /// assert!(spanline_json::PrettyLine::from_json("not json").is_none());
+    /// ```
     pub fn from_json(text: &str) -> Option<Self> {
         let serde_json::Value::Object(mut map) =
             serde_json::from_str::<serde_json::Value>(text.trim()).ok()?

@@ -19,9 +19,17 @@ use crate::wire::{Record, MAX_RECORD, VERSION};
 
 /// The environment variable that tells a child where to forward:
 /// `v1;fd=3;ino=<pipe inode>;max_level=<level>`.
+///
+/// ```
+/// assert_eq!(spanline_pipe::ENV_VAR, "SPANLINE_FORWARD");
+/// ```
 pub const ENV_VAR: &str = "SPANLINE_FORWARD";
 
 /// The descriptor the parent gives the child.
+///
+/// ```
+/// assert_eq!(spanline_pipe::FD, 3);
+/// ```
 pub const FD: i32 = 3;
 
 /// What the child does when the parent reads slower than it logs.

@@ -68,6 +68,10 @@ pub struct ForwardedChild {
 impl Forwarder {
     /// How long to wait, after the child exits, for descendants that hold
     /// the pipe open, by default (as nextest's leak timeout).
+    ///
+    /// ```
+    /// assert_eq!(spanline_pipe::Forwarder::DEFAULT_LEAK_TIMEOUT.as_millis(), 100);
+    /// ```
     pub const DEFAULT_LEAK_TIMEOUT: Duration = Duration::from_millis(100);
 
     /// A forwarder whose children are named `name` in the `child` span.

@@ -13,6 +13,11 @@ use crate::callsite::{DynCallsite, Interner, Key, Overflow};
 use crate::wire::Record;
 
 /// The target of the forwarder's own events (bad records, exit status).
+///
+/// ```
+/// // RUST_LOG=info,spanline_pipe=warn keeps only the forwarder's own warnings and errors.
+/// assert_eq!(spanline_pipe::TARGET, "spanline_pipe");
+/// ```
 pub const TARGET: &str = "spanline_pipe";
 
 /// The longest excerpt of a bad record shown in the warning.

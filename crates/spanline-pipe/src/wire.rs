@@ -15,9 +15,17 @@ use serde_json::{Map, Value};
 
 /// The largest record: Linux's `PIPE_BUF`, the most one `write(2)` to a pipe
 /// writes atomically (POSIX guarantees at least 512).
+///
+/// ```
+/// assert_eq!(spanline_pipe::wire::MAX_RECORD, 4096);
+/// ```
 pub const MAX_RECORD: usize = 4096;
 
 /// The wire format's version.
+///
+/// ```
+/// assert_eq!(spanline_pipe::wire::VERSION, 1);
+/// ```
 pub const VERSION: u32 = 1;
 
 /// One record on the wire.

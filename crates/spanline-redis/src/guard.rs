@@ -58,6 +58,12 @@ impl RedisGuard {
     /// Waits until every event emitted before this call has been published,
     /// dropped or has failed, or until `timeout`. Lines keep flowing
     /// afterwards.
+    ///
+    /// ```
+    /// let (_layer, guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+    /// let outcome = guard.flush(std::time::Duration::from_secs(1));
+    /// assert!(outcome.complete);
+    /// ```
     pub fn flush(&self, timeout: Duration) -> FlushOutcome {
         let stats = &self.shared.stats;
         let target = stats.emitted();

@@ -83,17 +83,38 @@ pub(crate) struct Shared {
 
 impl RedisLayer {
     /// The default queue capacity, in events.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_CAPACITY, 8192);
+    /// ```
     pub const DEFAULT_CAPACITY: usize = 8192;
     /// The default budget of queued bytes.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES, 8 << 20);
+    /// ```
     pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
     /// The default longest line.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_MAX_PAYLOAD, 64 << 10);
+    /// ```
     pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
     /// How long dropping the guard waits for queued lines, by default.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), 2);
+    /// ```
     pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
     /// Starts a builder for the Redis at `url`:
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
     /// `tls` feature. The URL is never logged.
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("rediss://logger:secret@redis.internal:6380/0");
+    /// # let _ = builder;
+    /// ```
     pub fn builder(url: &str) -> RedisLayerBuilder {
         RedisLayerBuilder::new(url)
     }
@@ -103,6 +124,11 @@ impl RedisLayer {
     /// `SPUBLISH` (sharded pub/sub): each channel stays on the shard that
     /// owns its slot, and subscribers use `SSUBSCRIBE`. The global channel
     /// lives on one shard.
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder_cluster(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+    /// # let _ = builder;
+    /// ```
     #[cfg(feature = "cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {
@@ -113,6 +139,12 @@ impl RedisLayer {
     }
 
     /// The layer's counters.
+    ///
+    /// ```
+    /// let (layer, _guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+    /// let stats = layer.stats(); // keep it: the layer moves into the subscriber
+    /// assert_eq!(stats.emitted(), 0);
+    /// ```
     pub fn stats(&self) -> RedisStats {
         self.shared.stats.clone()
     }

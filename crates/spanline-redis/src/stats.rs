@@ -92,6 +92,11 @@ impl RedisStats {
     }
 
     /// All drops, whatever the reason.
+    ///
+    /// ```
+    /// let (layer, _guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+    /// assert_eq!(layer.stats().dropped(), 0);
+    /// ```
     pub fn dropped(&self) -> u64 {
         self.dropped_queue_full()
             + self.dropped_evicted()
