@@ -45,10 +45,8 @@ fn child() {
         tracing_subscriber::registry()
             .with(JsonLayer::builder().writer(std::io::sink).build())
             .init();
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
-            .env(ROLE, "outlive")
-            .stdout(Stdio::null());
+        let mut cmd = child_command("outlive");
+        cmd.stdout(Stdio::null());
         let child = Forwarder::new("orphan").spawn(&mut cmd).unwrap();
         std::mem::forget(child);
         std::thread::sleep(Duration::from_millis(100));
@@ -123,17 +121,7 @@ fn child() {
             handles.into_iter().for_each(|h| h.join().unwrap());
         }
         "spawn_grandchild" => {
-            let out = Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "child",
-                    "--nocapture",
-                    "--test-threads=1",
-                    "--quiet",
-                ])
-                .env(ROLE, "grandchild")
-                .output()
-                .unwrap();
+            let out = child_command("grandchild").output().unwrap();
             let said = String::from_utf8_lossy(&out.stdout);
             let standalone = said.contains("STANDALONE") && !said.contains("FORWARDING");
             info!(standalone, "grandchild checked");
@@ -161,6 +149,20 @@ fn child() {
     }
 }
 
+/// This test binary, run again as the child in `role`.
+fn child_command(role: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child",
+        "--nocapture",
+        "--test-threads=1",
+        "--quiet",
+    ])
+    .env(ROLE, role);
+    cmd
+}
+
 fn raw_pipe() -> std::fs::File {
     std::fs::OpenOptions::new()
         .write(true)
@@ -178,17 +180,8 @@ fn run(role: &str, filter: &str) -> (Vec<Map<String, Value>>, std::process::Exit
         .with(JsonLayer::builder().writer(capture.clone()).build());
     let status = tracing::subscriber::with_default(subscriber, || {
         let _launch = info_span!("launch", worker = role).entered();
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "child",
-            "--nocapture",
-            "--test-threads=1",
-            "--quiet",
-        ])
-        .env(ROLE, role)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut cmd = child_command(role);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         Forwarder::new(role)
             .leak_timeout(Duration::from_millis(300))
             .spawn(&mut cmd)
@@ -381,15 +374,7 @@ fn descendants_holding_the_pipe_are_reported() {
 fn a_child_whose_parent_dies_keeps_running() {
     let marker = std::env::temp_dir().join(format!("spanline-pipe-outlive-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child",
-            "--nocapture",
-            "--test-threads=1",
-            "--quiet",
-        ])
-        .env(ROLE, "short_parent")
+    let status = child_command("short_parent")
         .env("MARKER", &marker)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -438,17 +423,8 @@ fn per_layer_filters_apply_to_child_records() {
         .with(ContextLayer::new())
         .with(json);
     tracing::subscriber::with_default(subscriber, || {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "child",
-            "--nocapture",
-            "--test-threads=1",
-            "--quiet",
-        ])
-        .env(ROLE, "nested")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut cmd = child_command("nested");
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         Forwarder::new("per-layer")
             .spawn(&mut cmd)
             .unwrap()
@@ -470,16 +446,8 @@ fn the_context_goes_into_the_childs_environment() {
         .with(JsonLayer::builder().writer(capture.clone()).build());
     tracing::subscriber::with_default(subscriber, || {
         let _request = info_span!("request", request_id = "r-fwd").entered();
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "child",
-            "--nocapture",
-            "--test-threads=1",
-            "--quiet",
-        ])
-        .env(ROLE, "env_check")
-        .stdout(Stdio::null());
+        let mut cmd = child_command("env_check");
+        cmd.stdout(Stdio::null());
         Forwarder::new("env")
             .spawn(&mut cmd)
             .unwrap()
