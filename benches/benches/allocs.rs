@@ -7,8 +7,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tracing::{info, info_span};
-
 #[path = "support.rs"]
 mod support;
 
@@ -52,28 +50,16 @@ fn main() {
     for name in support::LAYERS {
         let dispatch = support::dispatch(name);
         let (allocs, bytes) = tracing::dispatcher::with_default(&dispatch, || {
-            let _request =
-                info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
-            let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
+            let _spans = support::w1_spans();
             for i in 0..1_000u64 {
-                info!(
-                    iteration = i,
-                    latency_ms = 3.25,
-                    path = "/api/v1/users",
-                    "request handled"
-                );
+                support::event(i);
             }
             let (a0, b0) = (
                 ALLOCS.load(Ordering::Relaxed),
                 BYTES.load(Ordering::Relaxed),
             );
             for i in 0..EVENTS {
-                info!(
-                    iteration = i,
-                    latency_ms = 3.25,
-                    path = "/api/v1/users",
-                    "request handled"
-                );
+                support::event(i);
             }
             (
                 ALLOCS.load(Ordering::Relaxed) - a0,

@@ -71,10 +71,7 @@ fn span(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(700))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(40)
+    support::criterion_config(Duration::from_millis(700), Duration::from_secs(2), 40)
 }
 
 criterion_group! { name = benches; config = config(); targets = event, span }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde::Serialize;
-use tracing::{info, info_span, Span};
+use tracing::{info_span, Span};
 
 #[path = "support.rs"]
 mod support;
@@ -24,18 +24,11 @@ fn w1(c: &mut Criterion) {
         let dispatch = support::dispatch(name);
         group.bench_function(*name, |b| {
             tracing::dispatcher::with_default(&dispatch, || {
-                let _request =
-                    info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
-                let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
+                let _spans = support::w1_spans();
                 let mut i = 0u64;
                 b.iter(|| {
                     i += 1;
-                    info!(
-                        iteration = i,
-                        latency_ms = 3.25,
-                        path = "/api/v1/users",
-                        "request handled"
-                    );
+                    support::event(i);
                 });
             });
         });
@@ -83,20 +76,6 @@ struct Line<'a> {
     attempt: u64,
 }
 
-fn nest(depth: usize) -> Vec<tracing::span::EnteredSpan> {
-    (0..depth)
-        .map(|d| {
-            info_span!(
-                "level",
-                depth = d as u64,
-                name_of = "span-field",
-                flag = true
-            )
-            .entered()
-        })
-        .collect()
-}
-
 fn w2(c: &mut Criterion) {
     let mut group = c.benchmark_group("W2");
     for name in [
@@ -109,16 +88,11 @@ fn w2(c: &mut Criterion) {
         for depth in [0usize, 1, 3, 5, 10] {
             group.bench_with_input(BenchmarkId::new(name, depth), &depth, |b, &depth| {
                 tracing::dispatcher::with_default(&dispatch, || {
-                    let _spans = nest(depth);
+                    let _spans = support::nest(depth);
                     let mut i = 0u64;
                     b.iter(|| {
                         i += 1;
-                        info!(
-                            iteration = i,
-                            latency_ms = 3.25,
-                            path = "/api/v1/users",
-                            "request handled"
-                        );
+                        support::event(i);
                     });
                 });
             });
@@ -141,12 +115,7 @@ fn w3(c: &mut Criterion) {
                     let _r = request.enter();
                     let db = info_span!("db_query", table = "users", attempt = 1u64);
                     let _d = db.enter();
-                    info!(
-                        iteration = i,
-                        latency_ms = 3.25,
-                        path = "/api/v1/users",
-                        "request handled"
-                    );
+                    support::event(i);
                 });
             });
         });
@@ -155,10 +124,7 @@ fn w3(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(700))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(40)
+    support::criterion_config(Duration::from_millis(700), Duration::from_secs(2), 40)
 }
 
 criterion_group! { name = benches; config = config(); targets = w1, w2, w3 }

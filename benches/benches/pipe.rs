@@ -16,23 +16,20 @@ use std::time::Instant;
 use spanline_core::ContextLayer;
 use spanline_json::JsonLayer;
 use spanline_pipe::{ForwardLayer, Forwarder};
-use tracing::{info, info_span};
+
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
+
+#[path = "support.rs"]
+mod support;
 
 fn child(events: u64) {
     tracing_subscriber::registry()
         .with(ForwardLayer::from_env())
         .init();
-    let _request = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
-    let _db = info_span!("db_query", table = "users", attempt = 1u64).entered();
+    let _spans = support::w1_spans();
     for i in 0..events {
-        info!(
-            iteration = i,
-            latency_ms = 3.25,
-            path = "/api/v1/users",
-            "request handled"
-        );
+        support::event(i);
     }
 }
 

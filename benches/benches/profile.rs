@@ -3,8 +3,6 @@
 //! Run with: `cargo bench -p spanline-benches --bench profile -- LAYER DEPTH EVENTS`
 //! (defaults: spanline-flat, W1's two spans, 200000 events).
 
-use tracing::{info, info_span};
-
 #[path = "support.rs"]
 mod support;
 
@@ -19,29 +17,11 @@ fn main() {
     let dispatch = support::dispatch(layer);
     tracing::dispatcher::with_default(&dispatch, || {
         let _spans: Vec<_> = match depth {
-            Some(depth) => (0..depth)
-                .map(|d| {
-                    info_span!(
-                        "level",
-                        depth = d as u64,
-                        name_of = "span-field",
-                        flag = true
-                    )
-                    .entered()
-                })
-                .collect(),
-            None => vec![
-                info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered(),
-                info_span!("db_query", table = "users", attempt = 1u64).entered(),
-            ],
+            Some(depth) => support::nest(depth),
+            None => support::w1_spans().into(),
         };
         for i in 0..events {
-            info!(
-                iteration = i,
-                latency_ms = 3.25,
-                path = "/api/v1/users",
-                "request handled"
-            );
+            support::event(i);
         }
     });
 }

@@ -20,7 +20,10 @@ use spanline_core::ContextLayer;
 use spanline_json::JsonLayer;
 use spanline_redis::{Overflow, RedisGuard, RedisLayer, RedisLayerBuilder};
 use spanline_testkit::{free_port, RedisServer};
-use tracing::{info, info_span, Dispatch};
+use tracing::{info_span, Dispatch};
+
+#[path = "support.rs"]
+mod support;
 use tracing_subscriber::prelude::*;
 
 // Events timed per chunk in `caller`: a short queue, as when the worker keeps up.
@@ -50,12 +53,7 @@ fn log_events(n: u64, job: bool) {
     let _job = job.then(|| info_span!("job", job_id = "bench_job").entered());
     let _request = info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered();
     for i in 0..n {
-        info!(
-            iteration = i,
-            latency_ms = 3.25,
-            path = "/api/v1/users",
-            "request handled"
-        );
+        support::event(i);
     }
 }
 

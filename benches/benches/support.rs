@@ -1,4 +1,6 @@
-//! Shared set-up for the benches: the layers under test, side by side.
+//! Shared set-up for the benches: the layers under test, side by side, and
+//! the workloads they run.
+#![allow(dead_code)] // each bench uses part of it
 
 use std::io;
 
@@ -8,7 +10,6 @@ use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
 /// Every JSON layer in the comparison, writing to a sink that discards bytes.
-#[allow(dead_code)] // not every bench uses the full list
 pub(crate) const LAYERS: &[&str] = &[
     "spanline-flat",
     "spanline-structlog",
@@ -68,4 +69,50 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
         ),
         other => panic!("unknown layer {other}"),
     }
+}
+
+/// W1's context: two entered spans with two fields each.
+pub(crate) fn w1_spans() -> [tracing::span::EnteredSpan; 2] {
+    [
+        tracing::info_span!("request", request_id = "9f1c2e7a", user_id = 42u64).entered(),
+        tracing::info_span!("db_query", table = "users", attempt = 1u64).entered(),
+    ]
+}
+
+/// W2's context: `depth` entered spans of three fields each.
+pub(crate) fn nest(depth: usize) -> Vec<tracing::span::EnteredSpan> {
+    (0..depth)
+        .map(|d| {
+            tracing::info_span!(
+                "level",
+                depth = d as u64,
+                name_of = "span-field",
+                flag = true
+            )
+            .entered()
+        })
+        .collect()
+}
+
+/// The measured event: three fields (u64, f64, &str) and a message.
+#[inline]
+pub(crate) fn event(i: u64) {
+    tracing::info!(
+        iteration = i,
+        latency_ms = 3.25,
+        path = "/api/v1/users",
+        "request handled"
+    );
+}
+
+/// Short criterion runs: the VM is shared, so compare rows of one run.
+pub(crate) fn criterion_config(
+    warm_up: std::time::Duration,
+    measure: std::time::Duration,
+    samples: usize,
+) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(warm_up)
+        .measurement_time(measure)
+        .sample_size(samples)
 }
