@@ -4,6 +4,7 @@
 
 mod callsite;
 mod child;
+mod lines;
 mod parent;
 mod receiver;
 mod sys;

@@ -2,7 +2,7 @@
 //! reads its records on a thread, and re-emits them here.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
@@ -15,6 +15,7 @@ use tracing::{field, Dispatch, Span};
 use tracing_core::LevelFilter;
 
 use crate::child::{Spec, ENV_VAR, FD};
+use crate::lines::Lines;
 use crate::receiver::{Receiver, TARGET};
 
 /// Runs child processes whose log records come back into this process's
@@ -43,8 +44,8 @@ use crate::receiver::{Receiver, TARGET};
 /// closed.
 #[derive(Clone, Debug)]
 pub struct Forwarder {
-    name: String,
-    leak_timeout: Duration,
+    pub(crate) name: String,
+    pub(crate) leak_timeout: Duration,
 }
 
 /// A child started by a [`Forwarder`].
@@ -118,19 +119,10 @@ impl Forwarder {
         &self,
         cmd: &mut Command,
     ) -> io::Result<(std::process::Child, io::PipeReader)> {
-        let (read, write) = io::pipe()?;
-        let write = File::from(OwnedFd::from(write));
-        let spec = Spec {
-            fd: FD,
-            ino: write.metadata()?.ino(),
-            max_level: LevelFilter::current(),
-        };
-        crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
-        cmd.env(ENV_VAR, spec.render());
-        // The context crosses into the child too (feature `context`).
-        #[cfg(feature = "context")]
-        cmd.envs(spanline_context::ContextSnapshot::capture().to_env());
+        let (read, write) = prepare(cmd)?;
         let child = cmd.spawn()?;
+        // Only the child holds the write end now: EOF comes when it (and
+        // any descendant it passed the pipe to) is done.
         drop(write);
         Ok((child, read))
     }
@@ -148,8 +140,7 @@ impl Forwarder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<ForwardedChild> {
-        let span =
-            tracing::info_span!(target: TARGET, "child", name = %self.name, pid = field::Empty);
+        let span = child_span(&self.name);
         let (child, read) = self.spawn_with_reader(cmd)?;
         span.record("pid", child.id());
 
@@ -174,25 +165,70 @@ impl Forwarder {
     }
 }
 
-/// Reads lines until EOF; each complete line is a record.
-fn read_records(read: io::PipeReader, mut receiver: Receiver) {
-    let mut reader = BufReader::with_capacity(64 * 1024, read);
-    let mut line = Vec::with_capacity(4096);
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) if line.last() == Some(&b'\n') => receiver.feed_line(&line[..line.len() - 1]),
-            // No newline before EOF: the child died mid-record.
-            Ok(_) => {
-                receiver.finish(&line);
-                return;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+/// Creates the pipe and sets `cmd` up to get its write end as descriptor
+/// [`FD`], with `SPANLINE_FORWARD` (and, with the `context` feature, the
+/// current context) in its environment. The caller drops the returned write
+/// end once the child is spawned.
+pub(crate) fn prepare(cmd: &mut Command) -> io::Result<(io::PipeReader, File)> {
+    let (read, write) = io::pipe()?;
+    let write = File::from(OwnedFd::from(write));
+    let spec = Spec {
+        fd: FD,
+        ino: write.metadata()?.ino(),
+        max_level: LevelFilter::current(),
+    };
+    crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
+    cmd.env(ENV_VAR, spec.render());
+    #[cfg(feature = "context")]
+    cmd.envs(spanline_context::ContextSnapshot::capture().to_env());
+    Ok((read, write))
+}
+
+/// The `child` span a child's records are re-emitted under.
+pub(crate) fn child_span(name: &str) -> Span {
+    tracing::info_span!(target: TARGET, "child", name = %name, pid = field::Empty)
+}
+
+/// Logs that descendants of the exited child still hold the pipe open.
+pub(crate) fn report_leak(span: &Span, waited: Duration) {
+    let waited_ms = waited.as_millis() as u64;
+    tracing::warn!(
+        target: TARGET,
+        parent: span,
+        waited_ms,
+        "the child exited but its descendants still hold the log pipe open"
+    );
+}
+
+/// Logs the child's exit status: INFO on success, ERROR otherwise.
+pub(crate) fn report_exit(span: &Span, status: ExitStatus) {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => tracing::info!(target: TARGET, parent: span, code = 0, "child exited"),
+        (Some(code), _) => tracing::error!(target: TARGET, parent: span, code, "child failed"),
+        (None, Some(signal)) => {
+            tracing::error!(target: TARGET, parent: span, signal, "child killed by a signal")
+        }
+        (None, None) => {
+            tracing::error!(target: TARGET, parent: span, "child ended without a status")
         }
     }
-    receiver.finish(&[]);
+}
+
+/// Reads the pipe until EOF; each complete line is a record.
+fn read_records(mut read: io::PipeReader, mut receiver: Receiver) {
+    let mut lines = Lines::new();
+    loop {
+        match read.read(lines.spare()) {
+            Ok(0) => break,
+            Ok(n) => lines.commit(n, &mut receiver),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                receiver.read_failed(&e);
+                break;
+            }
+        }
+    }
+    lines.finish(&mut receiver);
 }
 
 impl ForwardedChild {
@@ -220,25 +256,6 @@ impl ForwardedChild {
         &self.span
     }
 
-    /// Like [`wait`](Self::wait), for async code (feature `tokio`): the
-    /// wait runs on tokio's blocking pool, so no worker thread is held.
-    ///
-    /// ```no_run
-    /// # async fn run() -> std::io::Result<()> {
-    /// let child = spanline_pipe::Forwarder::new("worker").spawn(&mut std::process::Command::new("worker"))?;
-    /// let status = child.wait_async().await?;
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub async fn wait_async(self) -> io::Result<ExitStatus> {
-        let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
-        tokio::task::spawn_blocking(move || {
-            tracing::dispatcher::with_default(&dispatch, || self.wait())
-        })
-        .await
-        .map_err(io::Error::other)?
-    }
-
     /// Waits for the child to exit and for its last records, then logs the
     /// exit status and returns it.
     ///
@@ -255,31 +272,10 @@ impl ForwardedChild {
                     let _ = reader.join();
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                // The reader goes on in the background until they close it.
-                let waited_ms = self.leak_timeout.as_millis() as u64;
-                tracing::warn!(
-                    target: TARGET,
-                    parent: &self.span,
-                    waited_ms,
-                    "the child exited but its descendants still hold the log pipe open"
-                );
-            }
+            // The reader goes on in the background until they close it.
+            Err(mpsc::RecvTimeoutError::Timeout) => report_leak(&self.span, self.leak_timeout),
         }
-        match (status.code(), status.signal()) {
-            (Some(0), _) => {
-                tracing::info!(target: TARGET, parent: &self.span, code = 0, "child exited")
-            }
-            (Some(code), _) => {
-                tracing::error!(target: TARGET, parent: &self.span, code, "child failed")
-            }
-            (None, Some(signal)) => {
-                tracing::error!(target: TARGET, parent: &self.span, signal, "child killed by a signal")
-            }
-            (None, None) => {
-                tracing::error!(target: TARGET, parent: &self.span, "child ended without a status")
-            }
-        }
+        report_exit(&self.span, status);
         Ok(status)
     }
 }

@@ -445,6 +445,21 @@ impl Receiver {
         self.spans.clear();
     }
 
+    /// Reports that reading the pipe failed: the stream ends here.
+    pub(crate) fn read_failed(&mut self, error: &std::io::Error) {
+        let error = error as &dyn std::error::Error;
+        tracing::error!(target: TARGET, parent: &self.root, error, "reading the child's log pipe failed");
+    }
+
+    /// Reports a line too long to be a record (`start` is its beginning),
+    /// which the reader then skips up to its newline.
+    pub(crate) fn too_long(&mut self, start: &[u8]) {
+        self.bad += 1;
+        let record = excerpt(start);
+        let limit = crate::lines::MAX_LINE;
+        tracing::warn!(target: TARGET, parent: &self.root, record, limit, "record from the child too long; skipped");
+    }
+
     /// The chain of spans an event of span `id` goes under, borrowed.
     fn chain_ref(&self, pid: u32, id: Option<u64>) -> &[Span] {
         match id.and_then(|id| self.spans.get(&(pid, id))) {

@@ -90,6 +90,14 @@ fn child() {
                 .unwrap();
             info!("after garbage");
         }
+        "too_long" => {
+            info!("before the long line");
+            // Not a record: 100 KiB without a newline, as a foreign writer might.
+            let mut long = vec![b'x'; 100 * 1024];
+            long.push(b'\n');
+            raw_pipe().write_all(&long).unwrap();
+            info!("after the long line");
+        }
         "abort" => {
             info!("last whole line");
             // A record cut short by a crash (written by hand, as a crash
@@ -294,6 +302,21 @@ fn garbage_and_truncated_records_are_reported_not_fatal() {
     let killed = line(&lines, "child killed by a signal");
     assert_eq!(killed["level"], "ERROR");
     assert_eq!(killed["signal"], 6);
+}
+
+#[test]
+fn a_line_too_long_to_be_a_record_is_reported_and_skipped() {
+    let (lines, status) = run("too_long", "info");
+    assert!(status.success());
+    let got = messages(&lines);
+    let long = line(&lines, "record from the child too long; skipped");
+    assert_eq!(long["level"], "WARN");
+    assert_eq!(long["limit"], 65536);
+    assert_eq!(long["record"], "x".repeat(200));
+    let at = |m: &str| got.iter().position(|g| g == m).unwrap();
+    assert!(at("before the long line") < at("record from the child too long; skipped"));
+    assert!(at("record from the child too long; skipped") < at("after the long line"));
+    assert!(!got.iter().any(|g| g.starts_with("unparseable")), "{got:?}");
 }
 
 #[test]
