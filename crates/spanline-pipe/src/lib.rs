@@ -2,6 +2,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg(unix)]
 
+#[cfg(feature = "tokio")]
+mod async_child;
 mod callsite;
 mod child;
 mod lines;
@@ -10,6 +12,9 @@ mod receiver;
 mod sys;
 pub mod wire;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use async_child::AsyncForwardedChild;
 pub use child::{ForwardLayer, ForwardStats, OnFull, ENV_VAR, FD};
 pub use parent::{ForwardedChild, Forwarder};
 pub use receiver::{Receiver, TARGET};
