@@ -2,7 +2,10 @@
 //! nested spans through `ForwardLayer`; the parent reads them, side by side:
 //! - `raw`: the parent counts lines without parsing (the pipe's line rate);
 //! - `registry + EnvFilter`: parsed and re-dispatched, no output layer;
-//! - `+ ContextLayer + JsonLayer → sink`: spanline's JSON layer in the parent.
+//! - `+ ContextLayer + JsonLayer → sink`: spanline's JSON layer in the parent;
+//! - parent alone: up to 200,000 of the child's records read into memory
+//!   first, then fed to a `Receiver` (Registry + EnvFilter): the parent's
+//!   own ceiling, without the pipe or the child on the other core.
 //!
 //! Run with: `cargo bench -p spanline-benches --bench pipe [-- EVENTS [RUNS]]`
 //! (default 1,000,000 events, 5 runs). Each run measures the three parents
@@ -17,7 +20,7 @@ use std::time::Instant;
 
 use spanline_core::ContextLayer;
 use spanline_json::JsonLayer;
-use spanline_pipe::{ForwardLayer, Forwarder};
+use spanline_pipe::{ForwardLayer, Forwarder, Receiver};
 
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
@@ -67,6 +70,27 @@ fn raw(events: u64) -> (f64, u64) {
     (start.elapsed().as_secs_f64(), lines)
 }
 
+/// The parent's own cost: a child's records read into memory first, then
+/// fed to a `Receiver` under `dispatch`, timed without the pipe or the child.
+fn from_memory(events: u64, dispatch: tracing::Dispatch) -> f64 {
+    let (mut child, mut read) = Forwarder::new("bench")
+        .spawn_with_reader(&mut command(events))
+        .expect("spawn");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut read, &mut bytes).expect("read the records");
+    let _ = child.wait();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let mut receiver = Receiver::new(tracing::Span::none());
+        let start = Instant::now();
+        for line in bytes.split(|&b| b == b'\n') {
+            receiver.feed_line(line);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(receiver.records(), events + 5);
+        events as f64 / secs
+    })
+}
+
 fn forwarded(events: u64, dispatch: tracing::Dispatch) -> f64 {
     tracing::dispatcher::with_default(&dispatch, || {
         let start = Instant::now();
@@ -102,17 +126,20 @@ fn main() {
         )
     };
     let (mut raw_rates, mut registry_rates, mut json_rates) = (vec![], vec![], vec![]);
+    let mut memory_rates = vec![];
     for run in 1..=runs {
         let (raw_secs, lines) = raw(events);
         assert_eq!(lines, events + 5, "hello, 2 spans, events, 2 closes");
         raw_rates.push(lines as f64 / raw_secs);
         registry_rates.push(events as f64 / forwarded(events, registry()));
         json_rates.push(events as f64 / forwarded(events, json()));
+        memory_rates.push(from_memory(events.min(200_000), registry()));
         eprintln!(
-            "run {run}/{runs}: raw {:.0}, registry {:.0}, json {:.0}",
+            "run {run}/{runs}: raw {:.0}, registry {:.0}, json {:.0}, parent alone {:.0}",
             raw_rates[run as usize - 1],
             registry_rates[run as usize - 1],
-            json_rates[run as usize - 1]
+            json_rates[run as usize - 1],
+            memory_rates[run as usize - 1]
         );
     }
     let (raw_rate, registry_rate, json_rate) = (
@@ -130,6 +157,10 @@ fn main() {
     println!(
         "| + ContextLayer + JsonLayer → sink | {json_rate:.0} | {:.2} |",
         json_rate / raw_rate
+    );
+    println!(
+        "| Registry + EnvFilter, parent alone (records fed from memory) | {:.0} | |",
+        median(&mut memory_rates)
     );
 }
 
