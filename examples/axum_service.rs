@@ -86,7 +86,9 @@ async fn get_user(
 /// A stand-in for real authentication: the user is known only now, and
 /// every later line of the request shows it.
 fn authenticate(user: u64) {
-    spanline::set("user_id", user);
+    if let Err(error) = spanline::set("user_id", user) {
+        warn!(%error, "the user could not be bound to the request");
+    }
 }
 
 #[instrument(fields(table = "users"))]
@@ -108,7 +110,7 @@ async fn job_worker(mut queue: mpsc::Receiver<String>) {
         };
         let span = job.ctx.restore("send_welcome_email");
         if let Some(id) = span.id() {
-            spanline::core::set_in(&id, "job_id", job.job_id.as_str());
+            let _ = spanline::core::set_in(&id, "job_id", &job.job_id);
         }
         let _job = span.entered();
         info!(user = job.user, "welcome email sent");

@@ -8,27 +8,22 @@
 //! registers `ForwardLayer::from_env()`, which finds the pipe its parent
 //! made; started on its own, it simply has no forwarding.
 
-use std::io::IsTerminal;
 use std::process::Command;
 
-use spanline::{ContextLayer, JsonLayer, PrettyLayer};
 use spanline_pipe::{ForwardLayer, Forwarder};
 use tracing::{debug, info, info_span, instrument, warn};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> std::io::Result<()> {
     if std::env::args().any(|a| a == "--worker") {
         worker();
         return Ok(());
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let terminal = std::io::stdout().is_terminal();
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(ContextLayer::new())
-        .with(terminal.then(PrettyLayer::new))
-        .with((!terminal).then(|| JsonLayer::builder().service("child_process").build()))
+    // `batch` is context in this program: the launch span keeps it on every
+    // line inside, the worker's too, whatever RUST_LOG says.
+    let _guard = spanline::builder()
+        .service("child_process")
+        .context_key("batch")
         .init();
 
     let _launch = info_span!("launch", batch = "nightly").entered();

@@ -1,30 +1,21 @@
 //! A small instrumented program: JSON lines when stdout is not a terminal,
-//! the pretty renderer when it is. `RUST_LOG` is honoured.
+//! the pretty renderer when it is. `RUST_LOG`, `SPANLINE_FORMAT`,
+//! `SPANLINE_PRESET` and the other variables of `spanline::init()` apply.
 //!
 //! Run with: `cargo run --example quickstart`
 //! (and `cargo run --example quickstart | cat` for JSON lines,
-//!  `RUST_LOG=debug cargo run --example quickstart` for more).
+//!  `RUST_LOG=debug cargo run --example quickstart` for more,
+//!  `RUST_LOG=warn cargo run --example quickstart` for the one WARN line,
+//!  which still carries the request's context).
 
 use std::fmt;
-use std::io::IsTerminal;
 
-use spanline::{ContextLayer, JsonLayer, PrettyLayer};
 use tracing::{field, info, info_span, instrument, warn};
-use tracing_subscriber::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 fn main() {
-    // Records from the `log` crate become tracing events.
-    let _ = tracing_log::LogTracer::init();
-
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let terminal = std::io::stdout().is_terminal();
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(ContextLayer::new()) // first: it stores span fields for the others
-        .with(terminal.then(PrettyLayer::new))
-        .with((!terminal).then(|| JsonLayer::builder().service("quickstart").build()))
-        .init();
+    // The whole stack from the environment; records of the `log` crate
+    // become events too. Keep the guard until the end of main.
+    let _guard = spanline::builder().service("quickstart").init();
 
     let request = info_span!(
         "request",

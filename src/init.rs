@@ -7,7 +7,6 @@ use std::io::IsTerminal;
 use spanline_core::ContextLayer;
 use spanline_json::{JsonLayer, Preset, PrettyLayer};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 /// How lines are written to stdout.
 ///
@@ -53,8 +52,8 @@ pub enum InitError {
     UnknownFormat(String),
     /// `SPANLINE_PRESET` is not one of `flat`, `structlog`, `bunyan`, `gcp`, `ecs`, `nested`.
     UnknownPreset(String),
-    /// `RUST_LOG` (or the filter given) does not parse.
-    Filter(String),
+    /// `RUST_LOG` (or the filter given) has directives that do not parse.
+    Filter(crate::filter::FilterError),
     /// The Redis layer could not be built (a bad URL: the URL itself is not shown).
     #[cfg(feature = "redis")]
     Redis(spanline_redis::BuildError),
@@ -94,6 +93,7 @@ impl std::error::Error for InitError {
         match self {
             #[cfg(feature = "redis")]
             InitError::Redis(e) => Some(e),
+            InitError::Filter(e) => Some(e),
             _ => None,
         }
     }
@@ -164,6 +164,7 @@ pub struct Builder {
     service: Option<String>,
     redis_url: Option<String>,
     forward: Option<bool>,
+    context_keys: Vec<String>,
 }
 
 impl Builder {
@@ -234,6 +235,21 @@ impl Builder {
         self
     }
 
+    /// Makes `key` a context key: a span with a field of that name keeps its
+    /// fields on the lines inside it whatever `RUST_LOG` says, and an
+    /// inherited `BAGGAGE` may carry it (see
+    /// [`ContextLayer`](spanline_core::ContextLayer)).
+    ///
+    /// ```
+    /// let builder = spanline::builder().context_key("batch");
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn context_key(mut self, key: impl Into<String>) -> Self {
+        self.context_keys.push(key.into());
+        self
+    }
+
     /// Publish every line to this Redis (default: `SPANLINE_REDIS_URL`, if set).
     ///
     /// ```
@@ -261,29 +277,62 @@ impl Builder {
     }
 
     /// Composes the layers and installs them as the global subscriber; also
-    /// bridges the `log` crate.
+    /// bridges the `log` crate. Any misconfiguration is an error, and
+    /// nothing is installed.
     ///
     /// ```
     /// let _guard = spanline::builder().format(spanline::Format::Json).try_init()?;
     /// # Ok::<(), spanline::InitError>(())
     /// ```
     pub fn try_init(self) -> Result<Guard, InitError> {
+        self.install(&mut |e| Err(e))
+    }
+
+    /// Like [`try_init`](Self::try_init), but never fails: a directive of
+    /// `RUST_LOG` that does not parse is skipped, an unknown format or
+    /// preset falls back to the default, a bad Redis URL leaves Redis
+    /// publishing off, and a subscriber set already is kept; each is said
+    /// once on stderr. Logging must never stop a service from starting.
+    ///
+    /// ```
+    /// let _guard = spanline::builder().filter("info,foo===bar").format_name("yaml").init();
+    /// tracing::info!("still logging, as JSON lines at INFO");
+    /// ```
+    pub fn init(self) -> Guard {
+        let mut report = |e: InitError| {
+            eprintln!("spanline::init: {e}; {}", e.fallback());
+            Ok(())
+        };
+        self.install(&mut report).unwrap_or_default()
+    }
+
+    /// Builds and installs the stack; `problem` decides whether a
+    /// misconfiguration stops it (`Err`) or is reported and replaced by the
+    /// default (`Ok`).
+    fn install(
+        self,
+        problem: &mut dyn FnMut(InitError) -> Result<(), InitError>,
+    ) -> Result<Guard, InitError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let directives = self
-            .filter
-            .or_else(|| env("RUST_LOG"))
-            .unwrap_or_else(|| "info".to_string());
-        let filter = EnvFilter::builder()
-            .parse(&directives)
-            .map_err(|e| InitError::Filter(e.to_string()))?;
-        let filter = spanline_context::add_request_directive(filter);
-        let format: Format = self
+        let directives = self.filter.or_else(|| env("RUST_LOG")).unwrap_or_default();
+        let (filter, bad) = crate::filter::parse_lenient(&directives);
+        if !bad.is_empty() {
+            problem(InitError::Filter(crate::filter::FilterError::new(bad)))?;
+        }
+        let format: Format = match self
             .format
             .or_else(|| env("SPANLINE_FORMAT"))
             .unwrap_or_default()
-            .parse()?;
+            .parse()
+        {
+            Ok(format) => format,
+            Err(e) => problem(e).map(|()| Format::Auto)?,
+        };
         let preset = match self.preset.or_else(|| env("SPANLINE_PRESET")) {
-            Some(name) => name.parse::<Preset>().map_err(InitError::UnknownPreset)?,
+            Some(name) => match name.parse::<Preset>() {
+                Ok(preset) => preset,
+                Err(e) => problem(InitError::UnknownPreset(e)).map(|()| Preset::Flat)?,
+            },
             None => Preset::Flat,
         };
         let pretty = match format {
@@ -291,13 +340,17 @@ impl Builder {
             Format::Json => false,
             Format::Auto => std::io::stdout().is_terminal(),
         };
+        let mut context = ContextLayer::new();
+        for key in &self.context_keys {
+            context = context.context_key(key.clone());
+        }
         let mut json = JsonLayer::builder().preset(preset);
         if let Some(service) = &self.service {
             json = json.service(service.clone());
         }
         // Context handed down by a parent process (TRACEPARENT, BAGGAGE):
         // on every line of this process, below anything logged here.
-        let inherited = spanline_context::ContextSnapshot::from_env();
+        let inherited = spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
         if let Some(tp) = inherited.traceparent() {
             json = json.static_field("trace_id", tp.trace_id());
         }
@@ -312,22 +365,24 @@ impl Builder {
         let redis_url = self.redis_url.or_else(|| env("SPANLINE_REDIS_URL"));
         #[cfg(feature = "redis")]
         let redis = match redis_url {
-            Some(url) => {
-                let (layer, redis_guard) = spanline_redis::RedisLayer::builder(&url)
-                    .schema(schema)
-                    .build()
-                    .map_err(InitError::Redis)?;
-                guard.redis_stats = Some(layer.stats());
-                guard.redis = Some(redis_guard);
-                Some(layer)
-            }
+            Some(url) => match spanline_redis::RedisLayer::builder(&url)
+                .schema(schema)
+                .build()
+            {
+                Ok((layer, redis_guard)) => {
+                    guard.redis_stats = Some(layer.stats());
+                    guard.redis = Some(redis_guard);
+                    Some(layer)
+                }
+                Err(e) => problem(InitError::Redis(e)).map(|()| None)?,
+            },
             None => None,
         };
         #[cfg(not(feature = "redis"))]
         {
             let _ = schema;
             if redis_url.is_some() {
-                return Err(InitError::RedisNotBuilt);
+                problem(InitError::RedisNotBuilt)?;
             }
         }
         #[cfg(all(feature = "pipe", unix))]
@@ -343,33 +398,40 @@ impl Builder {
         #[cfg(not(all(feature = "pipe", unix)))]
         let local = true;
 
+        // The filter goes to the ContextLayer, not in front of the registry:
+        // it decides which lines are written, while spans that carry context
+        // are kept whatever it says (see ContextLayer's docs). The output
+        // layers have no filter of their own.
         let registry = tracing_subscriber::registry()
-            .with(filter)
-            .with(ContextLayer::new())
+            .with(context.filter(filter))
             .with((local && pretty).then(PrettyLayer::new))
             .with((local && !pretty).then_some(json));
         #[cfg(feature = "redis")]
         let registry = registry.with(redis);
         #[cfg(all(feature = "pipe", unix))]
         let registry = registry.with(forward);
-        registry
-            .try_init()
-            .map_err(|e| InitError::AlreadySet(e.to_string()))?;
+        if let Err(e) = registry.try_init() {
+            problem(InitError::AlreadySet(e.to_string()))?;
+            return Ok(Guard::default());
+        }
         // Records of the `log` crate become events; another logger may be
         // set already, which is the application's choice.
         let _ = tracing_log::LogTracer::init();
         Ok(guard)
     }
+}
 
-    /// Like [`try_init`](Self::try_init).
-    ///
-    /// # Panics
-    ///
-    /// When `try_init` fails: a misconfiguration a program should not run with.
-    pub fn init(self) -> Guard {
-        match self.try_init() {
-            Ok(guard) => guard,
-            Err(e) => panic!("spanline::init: {e}"),
+impl InitError {
+    /// What [`Builder::init`] does instead.
+    fn fallback(&self) -> &'static str {
+        match self {
+            InitError::Filter(_) => "skipped, using the other directives",
+            InitError::UnknownFormat(_) => "using auto",
+            InitError::UnknownPreset(_) => "using flat",
+            #[cfg(feature = "redis")]
+            InitError::Redis(_) => "lines are not published to Redis",
+            InitError::RedisNotBuilt => "lines are not published to Redis",
+            InitError::AlreadySet(_) => "keeping it; spanline is not installed",
         }
     }
 }
@@ -383,8 +445,9 @@ pub fn builder() -> Builder {
     Builder::default()
 }
 
-/// Sets up logging from the environment: `RUST_LOG` (default `info`; the
-/// HTTP middleware's request spans are always kept), `SPANLINE_FORMAT`
+/// Sets up logging from the environment: `RUST_LOG` (default `info`; spans
+/// that carry context are kept whatever it says, see
+/// [`ContextLayer`](spanline_core::ContextLayer)), `SPANLINE_FORMAT`
 /// (`json`, `pretty`, `auto`), `SPANLINE_PRESET`, `SPANLINE_REDIS_URL`
 /// (publish every line to Redis), `TRACEPARENT` and `BAGGAGE` (context from
 /// a parent process, on every line), and `SPANLINE_FORWARD` (set by a parent's
@@ -396,9 +459,8 @@ pub fn builder() -> Builder {
 /// tracing::info!("ready");
 /// ```
 ///
-/// # Panics
-///
-/// On a misconfiguration (see [`InitError`]); [`try_init`] returns it instead.
+/// Never panics: a misconfiguration is said on stderr and replaced by the
+/// default (see [`Builder::init`]); [`try_init`] returns it as an error.
 pub fn init() -> Guard {
     builder().init()
 }

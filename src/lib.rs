@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod filter;
 mod init;
 
 pub use init::{builder, init, try_init, Builder, Format, Guard, InitError};
 pub use spanline_core::{
-    set, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SharedLine, Timestamp,
+    set, ContextKeys, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SetError, SharedLine,
+    Timestamp,
 };
 pub use spanline_json::{JsonLayer, JsonStats, Preset, PrettyLayer, ReservedKey};
 

@@ -133,6 +133,25 @@ impl fmt::Display for JobId {
     }
 }
 
+/// A `JobId` binds as its text, so `spanline::set("job_id", &job_id)` routes
+/// the lines that follow to the job's Redis channel.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let job_id = spanline_context::JobId::new("build");
+///     let _job = tracing::info_span!("job").entered();
+///     spanline_context::set("job_id", &job_id).unwrap();
+///     assert_eq!(spanline_context::current().get("job_id").unwrap().to_string(), job_id.as_str());
+/// });
+/// ```
+impl spanline_core::ContextValue for JobId {
+    fn write_json(&self, buf: &mut Vec<u8>, _: &spanline_core::NumberPolicy) {
+        spanline_core::write_str(buf, &self.0);
+    }
+}
+
 impl FromStr for JobId {
     type Err = JobIdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -19,7 +19,7 @@ pub use filter::{REQUEST_DIRECTIVE, REQUEST_TARGET};
 #[cfg(feature = "tower")]
 pub use http::{RequestContext, RequestContextLayer, RequestId, RequestStats, ResponseFuture};
 pub use job::{JobId, JobIdError};
-pub use snapshot::{ContextSnapshot, SnapshotError, DEFAULT_KEYS};
+pub use snapshot::{ContextSnapshot, SnapshotError, SnapshotValue, DEFAULT_KEYS};
 pub use spanline_core::{set, CtxView, FieldValue};
 #[cfg(feature = "tokio")]
 pub use task::{spawn, spawn_blocking, spawn_detached};

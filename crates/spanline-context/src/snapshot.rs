@@ -8,26 +8,38 @@ use tracing::Span;
 
 use crate::TraceParent;
 
-/// The keys a snapshot carries by default.
+/// The keys a snapshot carries by default, and the only keys it accepts from
+/// outside input (`BAGGAGE`, a `baggage` header): spanline's
+/// [`CONTEXT_KEYS`](spanline_core::CONTEXT_KEYS).
 ///
 /// ```
 /// assert!(spanline_context::DEFAULT_KEYS.contains(&"request_id"));
 /// ```
-pub const DEFAULT_KEYS: &[&str] = &["request_id", "trace_id", "user_id", "job_id", "tenant"];
+pub const DEFAULT_KEYS: &[&str] = spanline_core::CONTEXT_KEYS;
 
 /// A versioned carrier of context that crosses process boundaries: a W3C
 /// `traceparent` and a few allow-listed keys (see [`DEFAULT_KEYS`]).
 ///
 /// One logical map, several encodings:
 ///
-/// | medium | encoding |
-/// |---|---|
-/// | a job payload | serde: `{"v":1,"traceparent":"00-…","baggage":"request_id=r-1,user_id=42"}` |
-/// | a child process | environment variables `TRACEPARENT`, `TRACESTATE`, `BAGGAGE` |
-/// | an outgoing HTTP call | headers `traceparent`, `tracestate`, `baggage`, `x-request-id` |
+/// | medium | encoding | value types |
+/// |---|---|---|
+/// | a job payload | serde: `{"v":2,"traceparent":"00-…","fields":{"request_id":"r-1","user_id":42}}` | kept: strings, numbers, booleans |
+/// | a child process | environment variables `TRACEPARENT`, `TRACESTATE`, `BAGGAGE` | strings (the medium has no types) |
+/// | an outgoing HTTP call | headers `traceparent`, `tracestate`, `baggage`, `x-request-id` | strings |
 ///
 /// In the worker or child, [`ContextSnapshot::restore`] opens a root span
-/// whose lines all carry the snapshot's keys.
+/// whose lines all carry the snapshot's keys, with the types they had: a
+/// `user_id` logged as `42` in the request is `42`, not `"42"`, on the job's
+/// lines too (after the serde form; after the environment or headers it is
+/// the string `"42"`). The serde form of version 1 (`"baggage"`, strings
+/// only) is still read.
+///
+/// Outside input (the environment, incoming headers) is allow-listed on
+/// read: keys other than [`DEFAULT_KEYS`] (or the keys given to
+/// [`from_env_with_keys`](Self::from_env_with_keys)) are left out and
+/// counted in [`dropped`](Self::dropped), so an inherited `BAGGAGE` cannot
+/// put arbitrary keys on every line.
 ///
 /// # Limits
 ///
@@ -48,19 +60,145 @@ pub const DEFAULT_KEYS: &[&str] = &["request_id", "trace_id", "user_id", "job_id
 /// use spanline_context::ContextSnapshot;
 /// let mut snap = ContextSnapshot::new();
 /// snap.insert("request_id", "r-1").unwrap();
-/// snap.insert("user_id", "alice smith").unwrap();
+/// snap.insert("user_id", 42).unwrap();
 /// let json = serde_json::to_string(&snap).unwrap();
-/// assert_eq!(json, r#"{"v":1,"baggage":"request_id=r-1,user_id=alice%20smith"}"#);
+/// assert_eq!(json, r#"{"v":2,"fields":{"request_id":"r-1","user_id":42}}"#);
 /// let back: ContextSnapshot = serde_json::from_str(&json).unwrap();
-/// assert_eq!(back.get("user_id"), Some("alice smith"));
+/// assert_eq!(back.get("user_id"), Some("42"));
+/// assert_eq!(back.get_json("user_id").as_deref(), Some("42"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContextSnapshot {
     traceparent: Option<TraceParent>,
     tracestate: Option<String>,
-    entries: Vec<(String, String)>,
+    entries: Vec<(String, SnapshotValue)>,
     dropped: usize,
 }
+
+/// A snapshot value: its text and its JSON type (string, integer, float or
+/// boolean). Made from the Rust values with `From`.
+///
+/// ```
+/// use spanline_context::SnapshotValue;
+/// assert_eq!(SnapshotValue::from(7u32).to_json(), "7");
+/// assert_eq!(SnapshotValue::from("7").to_json(), r#""7""#);
+/// assert_eq!(SnapshotValue::from(true).as_str(), "true");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotValue {
+    text: String,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Int,
+    UInt,
+    Float,
+    Bool,
+}
+
+impl SnapshotValue {
+    /// The value as text: a string's contents, a number's digits, `true`.
+    ///
+    /// ```
+    /// assert_eq!(spanline_context::SnapshotValue::from(1.5).as_str(), "1.5");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The value as JSON: strings quoted and escaped, numbers and booleans
+    /// bare.
+    ///
+    /// ```
+    /// assert_eq!(spanline_context::SnapshotValue::from("a\"b").to_json(), r#""a\"b""#);
+    /// ```
+    pub fn to_json(&self) -> String {
+        match self.kind {
+            Kind::Str => {
+                let mut buf = Vec::with_capacity(self.text.len() + 2);
+                spanline_core::write_str(&mut buf, &self.text);
+                String::from_utf8_lossy(&buf).into_owned()
+            }
+            _ => self.text.clone(),
+        }
+    }
+
+    /// A value from a context field's JSON (as [`spanline_core::FieldValue`]
+    /// holds it): strings, numbers and booleans keep their type; anything
+    /// else (a list, a `Debug` rendering) travels as its text.
+    fn from_field(value: &spanline_core::FieldValue) -> Self {
+        let json = value.as_json();
+        if let Some(text) = value.as_str() {
+            return text.into_owned().into();
+        }
+        let kind = match json {
+            "true" | "false" => Kind::Bool,
+            _ if json.parse::<i64>().is_ok() => Kind::Int,
+            _ if json.parse::<u64>().is_ok() => Kind::UInt,
+            _ if json.parse::<f64>().is_ok_and(f64::is_finite)
+                && json.starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
+            {
+                Kind::Float
+            }
+            _ => return value.to_string().into(),
+        };
+        Self {
+            text: json.to_string(),
+            kind,
+        }
+    }
+}
+
+impl From<String> for SnapshotValue {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            kind: Kind::Str,
+        }
+    }
+}
+impl From<&str> for SnapshotValue {
+    fn from(text: &str) -> Self {
+        text.to_string().into()
+    }
+}
+impl From<&String> for SnapshotValue {
+    fn from(text: &String) -> Self {
+        text.clone().into()
+    }
+}
+impl From<bool> for SnapshotValue {
+    fn from(v: bool) -> Self {
+        Self {
+            text: v.to_string(),
+            kind: Kind::Bool,
+        }
+    }
+}
+impl From<f64> for SnapshotValue {
+    /// NaN and the infinities have no JSON form: they travel as text.
+    fn from(v: f64) -> Self {
+        let kind = if v.is_finite() { Kind::Float } else { Kind::Str };
+        Self {
+            text: v.to_string(),
+            kind,
+        }
+    }
+}
+macro_rules! snapshot_int {
+    ($kind:ident: $($t:ty),*) => {$(
+        impl From<$t> for SnapshotValue {
+            fn from(v: $t) -> Self {
+                Self { text: v.to_string(), kind: Kind::$kind }
+            }
+        }
+    )*};
+}
+snapshot_int!(Int: i8, i16, i32, i64);
+snapshot_int!(UInt: u8, u16, u32, u64, usize);
 
 /// Why a snapshot, or an entry of one, was rejected.
 ///
@@ -205,7 +343,7 @@ impl ContextSnapshot {
     /// let json = serde_json::to_value(spanline_context::ContextSnapshot::new()).unwrap();
     /// assert_eq!(json["v"], spanline_context::ContextSnapshot::VERSION);
     /// ```
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// An empty snapshot.
     ///
@@ -251,6 +389,29 @@ impl ContextSnapshot {
         Self::from_view(&crate::current(), keys)
     }
 
+    /// Like [`capture`](Self::capture), carrying `extra` keys beside the
+    /// [`DEFAULT_KEYS`]: for a job started by a request that should log the
+    /// request's route and method too.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// # tracing::subscriber::with_default(subscriber, || {
+    /// let _req = tracing::info_span!("request", request_id = "r-1", route = "/users/{id}").entered();
+    /// let snap = spanline_context::ContextSnapshot::capture_with(&["route", "method"]);
+    /// assert_eq!(snap.get("request_id"), Some("r-1"));
+    /// assert_eq!(snap.get("route"), Some("/users/{id}"));
+    /// # });
+    /// ```
+    pub fn capture_with(extra: &[&str]) -> Self {
+        let keys: Vec<&str> = DEFAULT_KEYS
+            .iter()
+            .copied()
+            .chain(extra.iter().copied().filter(|k| !DEFAULT_KEYS.contains(k)))
+            .collect();
+        Self::capture_keys(&keys)
+    }
+
     /// A snapshot of `view`'s allow-listed keys (see [`capture`](Self::capture)).
     ///
     /// ```
@@ -266,7 +427,7 @@ impl ContextSnapshot {
         let mut snap = Self::new();
         for key in keys {
             if let Some(value) = view.get(key) {
-                if snap.insert(key, &value.to_string()).is_err() {
+                if snap.insert(key, SnapshotValue::from_field(&value)).is_err() {
                     snap.dropped += 1;
                 }
             }
@@ -281,30 +442,40 @@ impl ContextSnapshot {
         snap
     }
 
-    /// Adds or replaces a key.
+    /// Adds or replaces a key; strings, integers, floats and booleans keep
+    /// their type through the serde form.
     ///
     /// ```
     /// let mut snap = spanline_context::ContextSnapshot::new();
     /// snap.insert("request_id", "r-1").unwrap();
+    /// snap.insert("user_id", 42u64).unwrap();
     /// assert!(snap.insert("bad key", "v").is_err());
     /// ```
-    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), SnapshotError> {
+    pub fn insert(
+        &mut self,
+        key: &str,
+        value: impl Into<SnapshotValue>,
+    ) -> Result<(), SnapshotError> {
+        let value = value.into();
+        self.insert_value(key, value)
+    }
+
+    fn insert_value(&mut self, key: &str, value: SnapshotValue) -> Result<(), SnapshotError> {
         if !is_token(key) {
             return Err(SnapshotError::InvalidKey(key.chars().take(64).collect()));
         }
-        if value.len() > Self::MAX_VALUE_LEN {
-            return Err(SnapshotError::ValueTooLong(value.len()));
+        let text = value.as_str();
+        if text.len() > Self::MAX_VALUE_LEN {
+            return Err(SnapshotError::ValueTooLong(text.len()));
         }
-        if value.chars().any(char::is_control) {
-            return Err(SnapshotError::InvalidValue(
-                value.chars().take(64).collect(),
-            ));
+        if text.chars().any(char::is_control) {
+            return Err(SnapshotError::InvalidValue(text.chars().take(64).collect()));
         }
         let mut next = self.entries.clone();
         match next.iter().position(|(k, _)| k == key) {
-            Some(i) => next[i].1 = value.to_string(),
+            Some(i) => next[i].1 = value,
             None if next.len() >= Self::MAX_ENTRIES => return Err(SnapshotError::TooManyEntries),
-            None => next.push((key.to_string(), value.to_string())),
+            None => next.push((key.to_string(), value)),
         }
         let size = encoded_len(&next);
         if size > Self::MAX_BYTES {
@@ -322,10 +493,29 @@ impl ContextSnapshot {
     /// assert_eq!(snap.get("request_id"), Some("r-1"));
     /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.value(key).map(SnapshotValue::as_str)
+    }
+
+    /// The value of `key`, with its type.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("attempt", 3).unwrap();
+    /// assert_eq!(snap.value("attempt").unwrap().to_json(), "3");
+    /// ```
+    pub fn value(&self, key: &str) -> Option<&SnapshotValue> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value of `key` as JSON (`"r-1"`, `42`, `true`).
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("request_id", "r-1").unwrap();
+    /// assert_eq!(snap.get_json("request_id").as_deref(), Some(r#""r-1""#));
+    /// ```
+    pub fn get_json(&self, key: &str) -> Option<String> {
+        self.value(key).map(SnapshotValue::to_json)
     }
 
     /// Every key and value, in insertion order.
@@ -337,6 +527,18 @@ impl ContextSnapshot {
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Every key and typed value, in insertion order.
+    ///
+    /// ```
+    /// let mut snap = spanline_context::ContextSnapshot::new();
+    /// snap.insert("user_id", 7).unwrap();
+    /// let (key, value) = snap.values().next().unwrap();
+    /// assert_eq!((key, value.to_json().as_str()), ("user_id", "7"));
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = (&str, &SnapshotValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Number of keys.
@@ -430,14 +632,14 @@ impl ContextSnapshot {
                 .split_once('=')
                 .and_then(|(k, v)| Some((k.trim(), percent_decode(v.trim())?)))
                 .filter(|(k, _)| is_token(k));
-            match parsed {
-                Some((k, v)) if self.insert(k, &v).is_ok() => {}
-                _ => self.dropped += 1,
+            let inserted = parsed.is_some_and(|(k, v)| self.insert(k, v).is_ok());
+            if !inserted {
+                self.dropped += 1;
             }
         }
     }
 
-    fn strict_baggage(baggage: &str) -> Result<Vec<(String, String)>, SnapshotError> {
+    fn strict_baggage(baggage: &str) -> Result<Vec<(String, SnapshotValue)>, SnapshotError> {
         let mut snap = Self::new();
         for member in baggage.split(',').filter(|m| !m.is_empty()) {
             let (k, v) = member.split_once('=').ok_or_else(|| {
@@ -446,7 +648,7 @@ impl ContextSnapshot {
             let v = percent_decode(v).ok_or_else(|| {
                 SnapshotError::Malformed(format!("bad percent-encoding: {v:.64}"))
             })?;
-            snap.insert(k, &v)?;
+            snap.insert(k, v)?;
         }
         Ok(snap.entries)
     }
@@ -477,7 +679,8 @@ impl ContextSnapshot {
     }
 
     /// Reads `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` from this process's
-    /// environment, leniently. Empty when none is set.
+    /// environment, leniently, keeping only the [`DEFAULT_KEYS`] of the
+    /// baggage. Empty when none is set.
     ///
     /// ```
     /// let snap = spanline_context::ContextSnapshot::from_env();
@@ -488,16 +691,37 @@ impl ContextSnapshot {
         Self::from_env_vars(|name| std::env::var(name).ok())
     }
 
-    /// Like [`from_env`](Self::from_env), reading variables through `var`.
+    /// Like [`from_env`](Self::from_env), keeping the baggage keys of `keys`
+    /// (the [`DEFAULT_KEYS`] and the keys added to it).
     ///
     /// ```
-    /// let snap = spanline_context::ContextSnapshot::from_env_vars(|name| (name == "BAGGAGE").then(|| "job_id=j-1".to_string()));
+    /// let keys = spanline_core::ContextKeys::default().with("batch");
+    /// let snap = spanline_context::ContextSnapshot::from_env_with_keys(&keys);
+    /// # let _ = snap;
+    /// ```
+    pub fn from_env_with_keys(keys: &spanline_core::ContextKeys) -> Self {
+        Self::read_env(|name| std::env::var(name).ok(), |k| keys.contains(k))
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `var`.
+    /// Baggage keys outside [`DEFAULT_KEYS`] are left out and counted.
+    ///
+    /// ```
+    /// let snap = spanline_context::ContextSnapshot::from_env_vars(|name| {
+    ///     (name == "BAGGAGE").then(|| "job_id=j-1,secret=hunter2".to_string())
+    /// });
     /// assert_eq!(snap.get("job_id"), Some("j-1"));
+    /// assert_eq!((snap.get("secret"), snap.dropped()), (None, 1));
     /// ```
     pub fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        Self::read_env(var, |k| DEFAULT_KEYS.contains(&k))
+    }
+
+    fn read_env(var: impl Fn(&str) -> Option<String>, allowed: impl Fn(&str) -> bool) -> Self {
         let mut snap = var("BAGGAGE")
             .map(|b| Self::from_baggage(&b))
             .unwrap_or_default();
+        snap.retain_keys(allowed);
         if let Some(tp) = var("TRACEPARENT") {
             match tp.parse() {
                 Ok(tp) => snap.traceparent = Some(tp),
@@ -545,12 +769,15 @@ impl ContextSnapshot {
     }
 
     /// Reads `traceparent`, `tracestate` and `baggage` from incoming headers,
-    /// leniently. Accept baggage only from trusted peers: anyone can send it.
+    /// leniently, keeping only the [`DEFAULT_KEYS`] of the baggage (the rest
+    /// is counted in [`dropped`](Self::dropped)). Accept baggage only from
+    /// trusted peers: anyone can send it.
     ///
     /// ```
     /// let mut headers = http::HeaderMap::new();
-    /// headers.insert("baggage", "tenant=acme".parse().unwrap());
-    /// assert_eq!(spanline_context::ContextSnapshot::from_headers(&headers).get("tenant"), Some("acme"));
+    /// headers.insert("baggage", "tenant=acme,debug=1".parse().unwrap());
+    /// let snap = spanline_context::ContextSnapshot::from_headers(&headers);
+    /// assert_eq!((snap.get("tenant"), snap.get("debug"), snap.dropped()), (Some("acme"), None, 1));
     /// ```
     pub fn from_headers(headers: &http::HeaderMap) -> Self {
         let text = |name: &str| {
@@ -562,6 +789,7 @@ impl ContextSnapshot {
                 .join(",")
         };
         let mut snap = Self::from_baggage(&text("baggage"));
+        snap.retain_keys(|k| DEFAULT_KEYS.contains(&k));
         let tp = text("traceparent");
         if !tp.is_empty() {
             match tp.parse() {
@@ -574,12 +802,21 @@ impl ContextSnapshot {
         snap
     }
 
+    /// Leaves out (and counts) the keys `allowed` refuses.
+    fn retain_keys(&mut self, allowed: impl Fn(&str) -> bool) {
+        let before = self.entries.len();
+        self.entries.retain(|(k, _)| allowed(k));
+        self.dropped += before - self.entries.len();
+    }
+
     // ==== restoring ====
 
     /// Opens a root span (target `spanline::context`, name `restored`, with
-    /// `task = name`) that carries the snapshot's keys, and `trace_id` from
-    /// the `traceparent`: every line logged inside it has them. Enter it for
-    /// the duration of the job.
+    /// `task = name`) that carries the snapshot's keys with their types, and
+    /// `trace_id` from the `traceparent`: every line logged inside it has
+    /// them, whatever `RUST_LOG` says (it is a context span, see
+    /// [`ContextLayer`](spanline_core::ContextLayer)). Enter it for the
+    /// duration of the job.
     ///
     /// ```
     /// use tracing_subscriber::prelude::*;
@@ -596,17 +833,17 @@ impl ContextSnapshot {
             tracing::info_span!(target: "spanline::context", parent: None, "restored", task = name);
         if let Some(id) = span.id() {
             if let Some(tp) = &self.traceparent {
-                spanline_core::set_in(&id, "trace_id", tp.trace_id());
+                let _ = spanline_core::set_in(&id, "trace_id", tp.trace_id());
             }
             for (k, v) in &self.entries {
-                spanline_core::set_in(&id, k, v.as_str());
+                let _ = spanline_core::set_in(&id, k, spanline_core::RawJson(&v.to_json()));
             }
         }
         span
     }
 }
 
-fn encode_baggage(entries: &[(String, String)]) -> String {
+fn encode_baggage(entries: &[(String, SnapshotValue)]) -> String {
     let mut out = String::new();
     for (i, (k, v)) in entries.iter().enumerate() {
         if i > 0 {
@@ -614,37 +851,143 @@ fn encode_baggage(entries: &[(String, String)]) -> String {
         }
         out.push_str(k);
         out.push('=');
-        percent_encode(v, &mut out);
+        percent_encode(v.as_str(), &mut out);
     }
     out
 }
 
-fn encoded_len(entries: &[(String, String)]) -> usize {
+fn encoded_len(entries: &[(String, SnapshotValue)]) -> usize {
     encode_baggage(entries).len()
 }
 
 // ==== serde ====
 
-#[derive(Serialize, Deserialize)]
+/// Version 1 carried string values in `baggage`; version 2 carries typed
+/// values in `fields`. Both are read; version 2 is written.
+#[derive(Deserialize)]
 struct Wire {
     v: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     traceparent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     tracestate: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    baggage: String,
+    #[serde(default)]
+    baggage: Option<String>,
+    #[serde(default)]
+    fields: Option<Fields>,
 }
+
+/// The typed `fields` map, in order.
+struct Fields(Vec<(String, SnapshotValue)>);
 
 impl Serialize for ContextSnapshot {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Wire {
-            v: Self::VERSION,
-            traceparent: self.traceparent.map(|tp| tp.to_string()),
-            tracestate: self.tracestate.clone(),
-            baggage: self.to_baggage(),
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("v", &Self::VERSION)?;
+        if let Some(tp) = &self.traceparent {
+            map.serialize_entry("traceparent", &tp.to_string())?;
         }
-        .serialize(serializer)
+        if let Some(ts) = &self.tracestate {
+            map.serialize_entry("tracestate", ts)?;
+        }
+        if !self.entries.is_empty() {
+            map.serialize_entry("fields", &FieldsRef(&self.entries))?;
+        }
+        map.end()
+    }
+}
+
+struct FieldsRef<'a>(&'a [(String, SnapshotValue)]);
+
+impl Serialize for FieldsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for SnapshotValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The text of a typed value was made from that type, so it parses.
+        match self.kind {
+            Kind::Str => serializer.serialize_str(&self.text),
+            Kind::Bool => serializer.serialize_bool(self.text == "true"),
+            Kind::Int => match self.text.parse::<i64>() {
+                Ok(n) => serializer.serialize_i64(n),
+                Err(_) => serializer.serialize_str(&self.text),
+            },
+            Kind::UInt => match self.text.parse::<u64>() {
+                Ok(n) => serializer.serialize_u64(n),
+                Err(_) => serializer.serialize_str(&self.text),
+            },
+            Kind::Float => match self.text.parse::<f64>() {
+                Ok(n) => serializer.serialize_f64(n),
+                Err(_) => serializer.serialize_str(&self.text),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SnapshotValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number or a boolean")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<SnapshotValue, E> {
+                Ok(v.into())
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<SnapshotValue, E> {
+                Ok(v.into())
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<SnapshotValue, E> {
+                Ok(v.into())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<SnapshotValue, E> {
+                if v.is_finite() {
+                    Ok(v.into())
+                } else {
+                    Err(E::custom("a number that JSON can hold"))
+                }
+            }
+            fn visit_str<E>(self, v: &str) -> Result<SnapshotValue, E> {
+                Ok(v.into())
+            }
+            fn visit_string<E>(self, v: String) -> Result<SnapshotValue, E> {
+                Ok(v.into())
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Fields;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of context keys to strings, numbers or booleans")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, SnapshotValue>()? {
+                    if fields.len() > ContextSnapshot::MAX_ENTRIES {
+                        return Err(serde::de::Error::custom(SnapshotError::TooManyEntries));
+                    }
+                    fields.push((k, v));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -657,9 +1000,22 @@ impl<'de> Deserialize<'de> for ContextSnapshot {
 
 impl ContextSnapshot {
     fn try_from_wire(wire: Wire) -> Result<Self, SnapshotError> {
-        if wire.v != Self::VERSION {
-            return Err(SnapshotError::UnsupportedVersion(wire.v));
-        }
+        let entries = match (wire.v, wire.baggage, wire.fields) {
+            (1, baggage, None) => Self::strict_baggage(&baggage.unwrap_or_default())?,
+            (2, None, fields) => {
+                let mut snap = Self::new();
+                for (k, v) in fields.map(|f| f.0).unwrap_or_default() {
+                    snap.insert(&k, v)?;
+                }
+                snap.entries
+            }
+            (1 | 2, _, _) => {
+                return Err(SnapshotError::Malformed(
+                    "version 1 carries `baggage`, version 2 `fields`".into(),
+                ))
+            }
+            (v, _, _) => return Err(SnapshotError::UnsupportedVersion(v)),
+        };
         let traceparent = wire
             .traceparent
             .map(|tp| tp.parse())
@@ -675,7 +1031,7 @@ impl ContextSnapshot {
         Ok(Self {
             traceparent,
             tracestate: wire.tracestate,
-            entries: Self::strict_baggage(&wire.baggage)?,
+            entries,
             dropped: 0,
         })
     }

@@ -63,7 +63,7 @@ async fn tasks_blocking_threads_and_rayon_keep_the_context() {
         });
         let blocking = spanline_context::spawn_blocking(|| info!("from spawn_blocking"));
         let thread = spanline_context::thread::spawn(|| info!("from thread"));
-        spanline_context::set("user_id", 42u64);
+        spanline_context::set("user_id", 42u64).unwrap();
         ready_tx.send(()).unwrap();
         let captured = spanline_context::capture();
         let rayon_ids: Vec<()> = (0..8)
@@ -143,7 +143,7 @@ fn current_and_set_read_and_bind() {
                 .to_string(),
             "r-3"
         );
-        assert!(spanline_context::set("tenant", "acme"));
+        spanline_context::set("tenant", "acme").unwrap();
         info!("bound");
     });
     assert_eq!(capture.json_lines()[0]["tenant"], "acme");

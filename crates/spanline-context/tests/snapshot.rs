@@ -27,17 +27,54 @@ fn sample() -> ContextSnapshot {
 fn serde_round_trip_is_versioned() {
     let snap = sample();
     let json = serde_json::to_value(&snap).unwrap();
-    assert_eq!(json["v"], 1);
+    assert_eq!(json["v"], 2);
     assert_eq!(json["traceparent"], TP);
+    assert_eq!(json["fields"]["tenant"], "acme");
     let back: ContextSnapshot = serde_json::from_value(json).unwrap();
     assert_eq!(back, snap);
     assert_eq!(back.get("user_id"), Some("alice smith, \"admin\"; 100% é"));
 }
 
 #[test]
+fn serde_keeps_json_types_and_order() {
+    let mut snap = ContextSnapshot::new();
+    snap.insert("request_id", "r-1").unwrap();
+    snap.insert("user_id", 7u64).unwrap();
+    snap.insert("delta", -3i32).unwrap();
+    snap.insert("ratio", 0.25).unwrap();
+    snap.insert("admin", true).unwrap();
+    snap.insert("zip", "02134").unwrap();
+    let json = serde_json::to_string(&snap).unwrap();
+    assert_eq!(
+        json,
+        r#"{"v":2,"fields":{"request_id":"r-1","user_id":7,"delta":-3,"ratio":0.25,"admin":true,"zip":"02134"}}"#
+    );
+    let back: ContextSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, snap);
+    let types: Vec<String> = back.values().map(|(_, v)| v.to_json()).collect();
+    assert_eq!(types, [r#""r-1""#, "7", "-3", "0.25", "true", r#""02134""#]);
+}
+
+#[test]
+fn version_1_payloads_are_still_read_as_strings() {
+    let v1 = r#"{"v":1,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","baggage":"request_id=r-1,user_id=7"}"#;
+    let snap: ContextSnapshot = serde_json::from_str(v1).unwrap();
+    assert_eq!(snap.get_json("user_id").as_deref(), Some(r#""7""#));
+    assert_eq!(snap.traceparent().unwrap().to_string(), TP);
+}
+
+#[test]
 fn serde_input_is_strict() {
     let bad = [
+        r#"{"v":3,"fields":{}}"#,
         r#"{"v":2,"baggage":"a=b"}"#,
+        r#"{"v":1,"fields":{"a":"b"}}"#,
+        r#"{"v":2,"fields":{"a":{"nested":1}}}"#,
+        r#"{"v":2,"fields":{"a":[1]}}"#,
+        r#"{"v":2,"fields":{"a":null}}"#,
+        r#"{"v":2,"fields":{"bad key":1}}"#,
+        r#"{"v":2,"fields":{"k":"line\nbreak"}}"#,
+        r#"{"v":2,"fields":[1,2]}"#,
         r#"{"baggage":"a=b"}"#,
         r#"{"v":1,"traceparent":"00-00000000000000000000000000000000-00f067aa0ba902b7-01"}"#,
         r#"{"v":1,"baggage":"novalue"}"#,
@@ -160,7 +197,7 @@ fn capture_and_restore_carry_the_context_into_a_job() {
                 user_id = tracing::field::Empty
             )
             .entered();
-            spanline_context::set("user_id", 7u32);
+            spanline_context::set("user_id", 7u32).unwrap();
             serde_json::to_string(&ContextSnapshot::capture()).unwrap()
         };
         assert!(
@@ -173,8 +210,54 @@ fn capture_and_restore_carry_the_context_into_a_job() {
     });
     let line = &capture.json_lines()[0];
     assert_eq!(line["request_id"], "r-9");
-    assert_eq!(line["user_id"], "7");
+    assert_eq!(line["user_id"], 7, "the type crosses the job payload");
     assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(line["task"], "send_email");
     assert!(line.get("route").is_none());
+}
+
+#[test]
+fn serde_bounds_hostile_field_maps() {
+    let many: Vec<String> = (0..10_000).map(|i| format!("\"k{i}\":1")).collect();
+    let input = format!(r#"{{"v":2,"fields":{{{}}}}}"#, many.join(","));
+    let err = serde_json::from_str::<ContextSnapshot>(&input).unwrap_err();
+    assert!(err.to_string().contains("more than 64 keys"), "{err}");
+}
+
+#[test]
+fn inherited_baggage_is_allow_listed() {
+    let snap = ContextSnapshot::from_env_vars(|name| {
+        (name == "BAGGAGE").then(|| "request_id=r-1,secret=hunter2,job_id=j-1".to_string())
+    });
+    assert_eq!(
+        snap.iter().collect::<Vec<_>>(),
+        [("request_id", "r-1"), ("job_id", "j-1")]
+    );
+    assert_eq!(snap.dropped(), 1, "the refused key is counted");
+
+    let mut headers = http::HeaderMap::new();
+    headers.insert("baggage", "tenant=acme,password=x".parse().unwrap());
+    let snap = ContextSnapshot::from_headers(&headers);
+    assert_eq!(snap.iter().collect::<Vec<_>>(), [("tenant", "acme")]);
+    assert_eq!(snap.dropped(), 1);
+}
+
+#[test]
+fn capture_with_adds_keys_to_the_defaults() {
+    let subscriber = tracing_subscriber::registry().with(ContextLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        let _req = tracing::info_span!(
+            "request",
+            request_id = "r-1",
+            route = "/users/{id}",
+            method = "GET",
+            attempt = 2,
+            secret = "no"
+        )
+        .entered();
+        let snap = ContextSnapshot::capture_with(&["route", "method", "attempt", "request_id"]);
+        let keys: Vec<&str> = snap.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["request_id", "route", "method", "attempt"]);
+        assert_eq!(snap.get_json("attempt").as_deref(), Some("2"));
+    });
 }

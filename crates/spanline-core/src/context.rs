@@ -24,12 +24,14 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Dispatch, Event, LevelFilter, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Identity, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::encode::{self, NumberPolicy};
 use crate::fields::{forward_visit, Val, ValueSink};
+use crate::keep::ContextKeys;
 
 // ==== storage ====
 
@@ -139,39 +141,77 @@ pub(crate) struct SpanContext {
 
 // ==== the layer ====
 
-/// The layer that stores span fields for every other spanline layer.
+/// The layer that stores span fields for every other spanline layer, and
+/// the one place the filter goes.
 ///
-/// Register it first, directly on the `Registry` and without a per-layer
-/// filter: `Layered` calls inner layers first, so the context of a span
-/// exists before any output layer sees the span or its events.
+/// Register it first, directly on the `Registry`: `Layered` calls inner
+/// layers first, so the context of a span exists before any output layer
+/// sees the span or its events.
+///
+/// # Filtering
+///
+/// Give it the filter ([`filter`](Self::filter), for example `RUST_LOG` as
+/// an `EnvFilter`) rather than putting the filter in front of the registry.
+/// It then acts as the global filter for every layer, with one difference:
+/// a span that carries context (a field named like a [`ContextKeys`] key,
+/// such as `request_id` or `job_id`, or a span spanline opened: a request,
+/// a restored job, detached work, a child process) is kept, with all its
+/// fields, whatever its level. So under `RUST_LOG=warn` a WARN line inside
+/// an INFO request span still has its `request_id`, while a `debug_span!`
+/// with ordinary fields under `RUST_LOG=info` is disabled at its callsite
+/// and costs nothing. A filter whose max level is `OFF` turns everything
+/// off, context spans too.
+///
+/// A filter put in front of the registry (`registry().with(filter)`) or on
+/// this layer with `.with_filter(..)` disables spans before this layer sees
+/// them: their context is lost.
 ///
 /// ```
-/// use tracing_subscriber::prelude::*;
-/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+/// use tracing_subscriber::{filter::LevelFilter, prelude::*};
+/// let subscriber = tracing_subscriber::registry()
+///     .with(spanline_core::ContextLayer::new().filter(LevelFilter::WARN));
 /// tracing::subscriber::with_default(subscriber, || {
+///     // An INFO span under a WARN filter: kept, because it carries context.
 ///     let _span = tracing::info_span!("request", request_id = "r-1").entered();
 ///     assert_eq!(
 ///         spanline_core::CtxView::current().unwrap().get("request_id").unwrap().as_str().unwrap(),
 ///         "r-1"
 ///     );
+///     // An ordinary INFO span: disabled by the filter.
+///     assert!(tracing::info_span!("step", n = 1).is_disabled());
 /// });
 /// ```
-#[derive(Debug, Clone, Default)]
-pub struct ContextLayer {
+#[derive(Debug, Clone)]
+pub struct ContextLayer<F = Identity> {
     values: ValueSink,
+    keys: ContextKeys,
+    filter: F,
+}
+
+impl Default for ContextLayer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ContextLayer {
-    /// A context layer with the default [`NumberPolicy`].
+    /// A context layer with no filter and the default [`NumberPolicy`]:
+    /// every span and event the rest of the stack enables reaches it.
     ///
     /// ```
     /// let layer = spanline_core::ContextLayer::new();
     /// # let _ = layer;
     /// ```
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            values: ValueSink::default(),
+            keys: ContextKeys::default(),
+            filter: Identity::new(),
+        }
     }
+}
 
+impl<F> ContextLayer<F> {
     /// Sets how span field numbers are encoded. Use the same policy as the
     /// output layers so numbers look alike whether they come from an event
     /// or from a span.
@@ -185,13 +225,124 @@ impl ContextLayer {
         self.values = ValueSink { numbers };
         self
     }
+
+    /// Filters every line with `filter` (any filter that works in front of
+    /// a registry: `EnvFilter`, `LevelFilter`, `Targets`, `filter_fn`),
+    /// keeping spans that carry context whatever it says (see the type's
+    /// docs).
+    ///
+    /// ```
+    /// use tracing_subscriber::{prelude::*, EnvFilter};
+    /// let layer = spanline_core::ContextLayer::new().filter(EnvFilter::new("warn,my_crate=debug"));
+    /// let _subscriber = tracing_subscriber::registry().with(layer);
+    /// ```
+    pub fn filter<G>(self, filter: G) -> ContextLayer<G> {
+        ContextLayer {
+            values: self.values,
+            keys: self.keys,
+            filter,
+        }
+    }
+
+    /// Makes `key` a context key too: a span with a field of that name is
+    /// kept whatever the filter says (see [`ContextKeys`]).
+    ///
+    /// ```
+    /// use tracing_subscriber::{filter::LevelFilter, prelude::*};
+    /// let layer = spanline_core::ContextLayer::new().context_key("batch").filter(LevelFilter::WARN);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     let _launch = tracing::info_span!("launch", batch = "nightly").entered();
+    ///     assert!(spanline_core::CtxView::current().unwrap().get("batch").is_some());
+    /// });
+    /// ```
+    #[must_use]
+    pub fn context_key(mut self, key: impl Into<String>) -> Self {
+        self.keys = self.keys.with(key);
+        self
+    }
+
+    /// The keys that make a span a context span.
+    ///
+    /// ```
+    /// let layer = spanline_core::ContextLayer::new().context_key("batch");
+    /// assert!(layer.context_keys().contains("batch"));
+    /// ```
+    pub fn context_keys(&self) -> &ContextKeys {
+        &self.keys
+    }
+
+    /// True when `meta` is kept whatever the filter says: a context span,
+    /// unless the filter turns everything off.
+    fn keeps<S>(&self, meta: &Metadata<'_>) -> bool
+    where
+        F: Layer<S>,
+        S: Subscriber,
+    {
+        self.keys.is_context_span(meta) && self.filter.max_level_hint() != Some(LevelFilter::OFF)
+    }
 }
 
-impl<S> Layer<S> for ContextLayer
+impl<S, F> Layer<S> for ContextLayer<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
+    F: Layer<S>,
 {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.filter.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.filter.on_layer(subscriber);
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        // The filter sees every callsite (an EnvFilter learns its span
+        // directives here), then context spans are kept regardless.
+        let interest = self.filter.register_callsite(meta);
+        if self.keeps::<S>(meta) {
+            Interest::always()
+        } else {
+            interest
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.keeps::<S>(meta) || self.filter.enabled(meta, ctx)
+    }
+
+    fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.filter.event_enabled(event, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        let hint = self.filter.max_level_hint();
+        crate::keep::set_lines_max_level(hint);
+        // Context spans may have any level: only OFF is a ceiling.
+        hint.filter(|level| *level == LevelFilter::OFF)
+    }
+
+    fn on_follows_from(&self, span: &Id, follows: &Id, ctx: Context<'_, S>) {
+        self.filter.on_follows_from(span, follows, ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.filter.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.filter.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.filter.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
+        self.filter.on_id_change(old, new, ctx);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.filter.on_new_span(attrs, id, ctx.clone());
         // Encode first: user Debug impls run here, before any lock is held.
         let mut visitor = SpanVisitor {
             values: self.values,
@@ -237,6 +388,7 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.filter.on_record(id, values, ctx.clone());
         let mut visitor = SpanVisitor {
             values: self.values,
             entries: Vec::new(),
@@ -287,6 +439,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.filter.on_event(event, ctx.clone());
         // Resolve the event's context once, for every output layer, with this
         // layer's unfiltered view: a span that an output layer's own filter
         // hides still contributes its fields to that layer's lines.
@@ -642,12 +795,29 @@ where
 {
     match stored_event_node(event) {
         Some(node) => node,
-        None => ctx
-            .event_span(event)?
-            .extensions()
-            .get::<SpanContext>()
-            .map(|c| c.node.clone()),
+        None => {
+            let span = ctx.event_span(event)?;
+            let node = span.extensions().get::<SpanContext>().map(|c| c.node.clone());
+            if node.is_none() {
+                warn_no_storage();
+            }
+            node
+        }
     }
+}
+
+/// Says once, on stderr, that an output layer found a span without
+/// spanline's storage: its lines would silently lack their context.
+fn warn_no_storage() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "spanline: a span has no spanline context, so log lines lack their span fields. \
+             Register spanline::ContextLayer first on the registry, without a per-layer \
+             filter (give it the filter instead: ContextLayer::new().filter(..)), \
+             or use spanline::init()."
+        );
+    });
 }
 
 /// Runs `f` on the current span's context, through the thread's dispatcher.
@@ -739,6 +909,58 @@ impl ContextValue for usize {
     }
 }
 
+/// A value that is JSON already (a number, `true`, a quoted string), stored
+/// as it is: for context that arrives encoded, such as a typed
+/// `ContextSnapshot` entry. The caller vouches that it is valid JSON.
+///
+/// ```
+/// use spanline_core::{ContextValue, NumberPolicy, RawJson};
+/// let mut buf = Vec::new();
+/// RawJson("7").write_json(&mut buf, &NumberPolicy::default());
+/// assert_eq!(buf, b"7");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RawJson<'a>(pub &'a str);
+
+impl ContextValue for RawJson<'_> {
+    fn write_json(&self, buf: &mut Vec<u8>, _: &NumberPolicy) {
+        buf.extend_from_slice(self.0.as_bytes());
+    }
+}
+
+/// Why [`set`] stored nothing.
+///
+/// ```
+/// assert_eq!(spanline_core::set("user_id", 7), Err(spanline_core::SetError::NoSpan));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetError {
+    /// No span is current on this thread (or task): there is no context to
+    /// bind to. Open one first (`info_span!("job").entered()`, a restored
+    /// `ContextSnapshot`, the HTTP middleware's request span).
+    NoSpan,
+    /// The current span has no spanline context: the subscriber is not a
+    /// `tracing_subscriber::Registry` with a [`ContextLayer`], or the span
+    /// was filtered out before the `ContextLayer` saw it.
+    NoContextLayer,
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SetError::NoSpan => {
+                "no span is current: open a span (for example info_span!(\"job\").entered()) before binding context"
+            }
+            SetError::NoContextLayer => {
+                "the current span has no spanline context: register spanline::ContextLayer on a tracing_subscriber::Registry"
+            }
+        })
+    }
+}
+
+impl Error for SetError {}
+
 /// Sets `key` in the current context, like structlog's `bind`.
 ///
 /// If the nearest span that declares `key` declared it `Empty`, this records
@@ -747,8 +969,11 @@ impl ContextValue for usize {
 /// on, including lines of tasks and threads that carry the context already;
 /// a value a span declares for the same key takes precedence.
 ///
-/// Returns `false` (and stores nothing) outside any span, or when the
-/// subscriber has no [`ContextLayer`].
+/// The scope is the current span's tree, never a thread: a key set in a
+/// tokio task lives as long as the task's request or job span, whatever
+/// thread the task runs on. Outside any span there is nothing to bind to,
+/// and `set` says so with [`SetError::NoSpan`] rather than dropping the key
+/// silently.
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
@@ -756,15 +981,19 @@ impl ContextValue for usize {
 /// tracing::subscriber::with_default(subscriber, || {
 ///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
 ///     let _auth = tracing::info_span!("authenticate").entered();
-///     assert!(spanline_core::set("user_id", "alice"));
+///     spanline_core::set("user_id", "alice").unwrap();
 ///     drop(_auth);
 ///     assert_eq!(spanline_core::CtxView::current().unwrap().get("user_id").unwrap().to_string(), "alice");
 /// });
-/// assert!(!spanline_core::set("user_id", "nobody"));
+/// assert_eq!(spanline_core::set("user_id", "nobody"), Err(spanline_core::SetError::NoSpan));
 /// ```
-pub fn set(key: &str, value: impl ContextValue) -> bool {
-    let json = encode_value(&value);
-    with_current_span(|sc| bind(sc, key, json)).is_some()
+pub fn set(key: &str, value: impl ContextValue) -> Result<(), SetError> {
+    let Some(id) =
+        tracing_core::dispatcher::get_default(|dispatch| dispatch.current_span().id().cloned())
+    else {
+        return Err(SetError::NoSpan);
+    };
+    set_in(&id, key, value)
 }
 
 /// Sets `key` in the context of the span `id`, as [`set`] does for the
@@ -776,14 +1005,14 @@ pub fn set(key: &str, value: impl ContextValue) -> bool {
 /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
 /// tracing::subscriber::with_default(subscriber, || {
 ///     let job = tracing::info_span!("job");
-///     assert!(spanline_core::set_in(&job.id().unwrap(), "job_id", "build_1"));
+///     spanline_core::set_in(&job.id().unwrap(), "job_id", "build_1").unwrap();
 ///     let _entered = job.entered();
 ///     assert_eq!(spanline_core::CtxView::current().unwrap().get("job_id").unwrap().to_string(), "build_1");
 /// });
 /// ```
-pub fn set_in(id: &Id, key: &str, value: impl ContextValue) -> bool {
+pub fn set_in(id: &Id, key: &str, value: impl ContextValue) -> Result<(), SetError> {
     let json = encode_value(&value);
-    with_span(id, |sc| bind(sc, key, json)).is_some()
+    with_span(id, |sc| bind(sc, key, json)).ok_or(SetError::NoContextLayer)
 }
 
 fn encode_value(value: &impl ContextValue) -> String {

@@ -82,12 +82,9 @@ fn set_fills_a_declared_empty_field_or_binds_on_the_root() {
         let task = info_span!("task", job = "j");
         {
             let _inner = info_span!("inner", k = 1).entered();
-            assert!(spanline_core::set("user_id", 7u32));
-            assert!(spanline_core::set("tenant", "acme"));
-            assert!(
-                spanline_core::set("tenant", "acme-2"),
-                "setting again replaces"
-            );
+            spanline_core::set("user_id", 7u32).unwrap();
+            spanline_core::set("tenant", "acme").unwrap();
+            spanline_core::set("tenant", "acme-2").expect("setting again replaces");
         }
         // Both reach spans that existed before the calls.
         assert_eq!(task.in_scope(|| get("user_id")).as_deref(), Some("7"));
@@ -105,13 +102,16 @@ fn set_fills_a_declared_empty_field_or_binds_on_the_root() {
 fn outside_any_span_there_is_no_context() {
     with_context(|| {
         assert!(CtxView::current().is_none());
-        assert!(!spanline_core::set("k", "v"));
+        assert_eq!(spanline_core::set("k", "v"), Err(spanline_core::SetError::NoSpan));
     });
     // Without a ContextLayer at all.
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {
         let _s = info_span!("s", a = 1).entered();
         assert!(CtxView::current().is_none());
-        assert!(!spanline_core::set("k", "v"));
+        assert_eq!(
+            spanline_core::set("k", "v"),
+            Err(spanline_core::SetError::NoContextLayer)
+        );
     });
 }
 

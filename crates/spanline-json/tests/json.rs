@@ -137,7 +137,7 @@ fn set_adds_keys_to_the_whole_context_root() {
         let _req = info_span!("request", request_id = "r-1").entered();
         {
             let _auth = info_span!("auth").entered();
-            assert!(spanline_core::set("user_id", "alice"));
+            spanline_core::set("user_id", "alice").unwrap();
             info!("inside auth");
         }
         info!(user_id = "event wins", "after auth");

@@ -146,6 +146,9 @@ impl ForwardStats {
 pub struct ForwardLayer {
     sink: Sink,
     max_level: LevelFilter,
+    /// Spans with these keys go to the parent whatever their level: the
+    /// parent keeps them too (see `spanline_core::ContextLayer`).
+    keys: spanline_core::ContextKeys,
     stats: ForwardStats,
     pid: u32,
 }
@@ -229,6 +232,7 @@ impl ForwardLayer {
         let layer = Self {
             sink,
             max_level: spec.max_level,
+            keys: spanline_core::ContextKeys::default(),
             stats,
             pid: std::process::id(),
         };
@@ -279,6 +283,13 @@ impl ForwardLayer {
 
     fn wanted(&self, level: &Level) -> bool {
         !self.stats.inner.broken.load(Ordering::Relaxed) && self.max_level >= *level
+    }
+
+    /// A span is sent when its level is wanted, or when it carries context,
+    /// which the parent keeps whatever its level.
+    fn sends_span(&self, meta: &tracing_core::Metadata<'_>) -> bool {
+        // `wanted(ERROR)`: not broken, and the parent writes something at all.
+        self.wanted(meta.level()) || (self.wanted(&Level::ERROR) && self.keys.is_context_span(meta))
     }
 }
 
@@ -513,7 +524,7 @@ impl ForwardLayer {
     {
         scope
             .into_iter()
-            .find(|span| self.max_level >= *span.metadata().level())
+            .find(|span| self.sends_span(span.metadata()))
             .map(|span| span.id().into_u64())
     }
 }
@@ -524,7 +535,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
-        if !self.wanted(meta.level()) {
+        if !self.sends_span(meta) {
             return;
         }
         let mut fields = Fields::default();

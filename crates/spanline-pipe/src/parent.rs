@@ -175,7 +175,9 @@ pub(crate) fn prepare(cmd: &mut Command) -> io::Result<(io::PipeReader, File)> {
     let spec = Spec {
         fd: FD,
         ino: write.metadata()?.ino(),
-        max_level: LevelFilter::current(),
+        // The most verbose line this process writes: the child sends no
+        // event above it (context spans go through regardless).
+        max_level: LevelFilter::current().min(spanline_core::lines_max_level()),
     };
     crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
     cmd.env(ENV_VAR, spec.render());

@@ -1,0 +1,203 @@
+//! `RUST_LOG` the way people write it.
+//!
+//! Two things about `EnvFilter` surprise people coming from other stacks,
+//! and this module takes both away:
+//!
+//! - level words of other ecosystems are read as *target names*: `warning`
+//!   would silently disable every line. Here `warning` means `warn`;
+//!   `critical`, `fatal` and Python's `50` and `40` mean `error` (tracing has
+//!   no level above ERROR: an alert on "critical" becomes an alert on
+//!   `error`); `30`, `20` and `10` mean `warn`, `info` and `debug`. Case does
+//!   not matter.
+//! - a directive that does not parse makes `EnvFilter::new` ignore it quietly
+//!   and `EnvFilter::try_new` refuse them all. [`from_env`] skips it and says
+//!   so once on stderr; [`parse`] returns it as an error.
+
+use std::fmt;
+
+use tracing_subscriber::filter::{Directive, LevelFilter};
+use tracing_subscriber::EnvFilter;
+
+/// Directives that do not parse, with the reasons.
+///
+/// ```
+/// let err = spanline::filter::parse("info,foo===bar").unwrap_err();
+/// assert_eq!(err.directives(), ["foo===bar"]);
+/// assert!(err.to_string().contains("foo===bar"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterError {
+    bad: Vec<(String, String)>,
+}
+
+impl FilterError {
+    pub(crate) fn new(bad: Vec<(String, String)>) -> Self {
+        Self { bad }
+    }
+
+    /// The directives that were refused, as written.
+    ///
+    /// ```
+    /// let err = spanline::filter::parse("=x").unwrap_err();
+    /// assert_eq!(err.directives(), ["=x"]);
+    /// ```
+    pub fn directives(&self) -> Vec<&str> {
+        self.bad.iter().map(|(d, _)| d.as_str()).collect()
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (directive, reason)) in self.bad.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "`{directive}`: {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// Parses filter directives in `RUST_LOG` syntax, with the level words of
+/// other ecosystems mapped (see the module docs); any directive that does
+/// not parse is an error. An empty string means `info`.
+///
+/// ```
+/// use tracing_subscriber::filter::LevelFilter;
+/// let filter = spanline::filter::parse("WARNING").unwrap();
+/// assert_eq!(filter.max_level_hint(), Some(LevelFilter::WARN));
+/// let filter = spanline::filter::parse("info,db=critical").unwrap();
+/// assert_eq!(filter.to_string(), "db=error,info");
+/// assert!(spanline::filter::parse("info,foo===bar").is_err());
+/// ```
+pub fn parse(directives: &str) -> Result<EnvFilter, FilterError> {
+    let (filter, bad) = parse_lenient(directives);
+    if bad.is_empty() {
+        Ok(filter)
+    } else {
+        Err(FilterError { bad })
+    }
+}
+
+/// The filter from `RUST_LOG` (`info` when it is unset or empty), with the
+/// level words of other ecosystems mapped; a directive that does not parse
+/// is skipped and named once on stderr, so a typo never stops a service.
+///
+/// ```
+/// use spanline::{ContextLayer, JsonLayer};
+/// use tracing_subscriber::prelude::*;
+/// let _subscriber = tracing_subscriber::registry()
+///     .with(ContextLayer::new().filter(spanline::filter::from_env()))
+///     .with(JsonLayer::new());
+/// ```
+pub fn from_env() -> EnvFilter {
+    let directives = std::env::var("RUST_LOG").unwrap_or_default();
+    let (filter, bad) = parse_lenient(&directives);
+    if !bad.is_empty() {
+        eprintln!(
+            "spanline: RUST_LOG: skipping {} (using the rest: `{filter}`)",
+            FilterError { bad }
+        );
+    }
+    filter
+}
+
+/// Parses what parses; returns the rest with the reasons.
+pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String)>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for directive in directives.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let mapped = map_level_word(directive);
+        match mapped.parse::<Directive>() {
+            Ok(parsed) => good.push(parsed),
+            Err(e) => bad.push((directive.to_string(), e.to_string())),
+        }
+    }
+    let builder = EnvFilter::builder();
+    let filter = if good.is_empty() {
+        builder
+            .with_default_directive(LevelFilter::INFO.into())
+            .parse_lossy("")
+    } else {
+        let mut filter = builder.parse_lossy("");
+        for directive in good {
+            filter = filter.add_directive(directive);
+        }
+        filter
+    };
+    (filter, bad)
+}
+
+/// `target=warning` -> `target=warn`, `CRITICAL` -> `error`: the level part
+/// of a directive (after the last `=` outside `[...]`, or the whole
+/// directive when it has none) in the words of other ecosystems.
+fn map_level_word(directive: &str) -> String {
+    let mut depth = 0usize;
+    let mut level_at = 0;
+    for (i, c) in directive.char_indices() {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '=' if depth == 0 => level_at = i + 1,
+            _ => {}
+        }
+    }
+    let (head, level) = directive.split_at(level_at);
+    let mapped = match level.trim().to_ascii_lowercase().as_str() {
+        "warning" | "30" => "warn",
+        "critical" | "fatal" | "40" | "50" => "error",
+        "20" => "info",
+        "10" => "debug",
+        _ => return directive.to_string(),
+    };
+    format!("{head}{mapped}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_words_map_to_tracing_levels() {
+        for (written, meant) in [
+            ("warning", "warn"),
+            ("WARNING", "warn"),
+            ("Critical", "error"),
+            ("fatal", "error"),
+            ("40", "error"),
+            ("50", "error"),
+            ("30", "warn"),
+            ("20", "info"),
+            ("10", "debug"),
+            ("app=warning", "app=warn"),
+            ("app[req{user=warning}]=critical", "app[req{user=warning}]=error"),
+            ("warn", "warn"),
+            ("my_crate", "my_crate"),
+            ("2", "2"),
+        ] {
+            assert_eq!(map_level_word(written), meant, "{written}");
+        }
+    }
+
+    #[test]
+    fn bad_directives_are_named_and_the_rest_kept() {
+        let (filter, bad) = parse_lenient("warn,foo===bar,app=debug,=x");
+        assert_eq!(
+            bad.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(),
+            ["foo===bar", "=x"]
+        );
+        assert_eq!(filter.to_string(), "app=debug,warn");
+        let (filter, bad) = parse_lenient("");
+        assert!(bad.is_empty());
+        assert_eq!(filter.max_level_hint(), Some(LevelFilter::INFO));
+        let (filter, bad) = parse_lenient("foo===bar");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(
+            filter.max_level_hint(),
+            Some(LevelFilter::INFO),
+            "nothing usable: the default"
+        );
+    }
+}
