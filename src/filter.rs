@@ -92,6 +92,7 @@ pub fn parse(directives: &str) -> Result<EnvFilter, FilterError> {
 ///     .with(ContextLayer::new().filter(spanline::filter::from_env()))
 ///     .with(JsonLayer::new());
 /// ```
+#[allow(clippy::disallowed_macros)] // a setup mistake, said once where the operator looks
 pub fn from_env() -> EnvFilter {
     let directives = std::env::var("RUST_LOG").unwrap_or_default();
     let (filter, bad) = parse_lenient(&directives);
@@ -108,7 +109,11 @@ pub fn from_env() -> EnvFilter {
 pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String)>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    for directive in directives.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+    for directive in directives
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
         let mapped = map_level_word(directive);
         match mapped.parse::<Directive>() {
             Ok(parsed) => good.push(parsed),
@@ -172,7 +177,10 @@ mod tests {
             ("20", "info"),
             ("10", "debug"),
             ("app=warning", "app=warn"),
-            ("app[req{user=warning}]=critical", "app[req{user=warning}]=error"),
+            (
+                "app[req{user=warning}]=critical",
+                "app[req{user=warning}]=error",
+            ),
             ("warn", "warn"),
             ("my_crate", "my_crate"),
             ("2", "2"),

@@ -298,6 +298,7 @@ impl Builder {
     /// let _guard = spanline::builder().filter("info,foo===bar").format_name("yaml").init();
     /// tracing::info!("still logging, as JSON lines at INFO");
     /// ```
+    #[allow(clippy::disallowed_macros)] // a setup mistake, said once where the operator looks
     pub fn init(self) -> Guard {
         let mut report = |e: InitError| {
             eprintln!("spanline::init: {e}; {}", e.fallback());
@@ -350,7 +351,8 @@ impl Builder {
         }
         // Context handed down by a parent process (TRACEPARENT, BAGGAGE):
         // on every line of this process, below anything logged here.
-        let inherited = spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
+        let inherited =
+            spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
         if let Some(tp) = inherited.traceparent() {
             json = json.static_field("trace_id", tp.trace_id());
         }

@@ -6,8 +6,8 @@ mod init;
 
 pub use init::{builder, init, try_init, Builder, Format, Guard, InitError};
 pub use spanline_core::{
-    set, ContextKeys, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SetError, SharedLine,
-    Timestamp,
+    set, ContextKeys, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SetError,
+    SharedLine, Timestamp,
 };
 pub use spanline_json::{JsonLayer, JsonStats, Preset, PrettyLayer, ReservedKey};
 

@@ -181,7 +181,11 @@ impl From<bool> for SnapshotValue {
 impl From<f64> for SnapshotValue {
     /// NaN and the infinities have no JSON form: they travel as text.
     fn from(v: f64) -> Self {
-        let kind = if v.is_finite() { Kind::Float } else { Kind::Str };
+        let kind = if v.is_finite() {
+            Kind::Float
+        } else {
+            Kind::Str
+        };
         Self {
             text: v.to_string(),
             kind,
@@ -976,7 +980,10 @@ impl<'de> Deserialize<'de> for Fields {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a map of context keys to strings, numbers or booleans")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields, A::Error> {
                 let mut fields = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, SnapshotValue>()? {
                     if fields.len() > ContextSnapshot::MAX_ENTRIES {

@@ -157,7 +157,7 @@ fn limits_are_enforced() {
         Err(SnapshotError::TooLarge(_))
     ));
     assert!(matches!(
-        snap.insert("c", &format!("{big}x")),
+        snap.insert("c", format!("{big}x")),
         Err(SnapshotError::ValueTooLong(_))
     ));
     assert!(matches!(

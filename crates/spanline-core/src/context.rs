@@ -797,7 +797,10 @@ where
         Some(node) => node,
         None => {
             let span = ctx.event_span(event)?;
-            let node = span.extensions().get::<SpanContext>().map(|c| c.node.clone());
+            let node = span
+                .extensions()
+                .get::<SpanContext>()
+                .map(|c| c.node.clone());
             if node.is_none() {
                 warn_no_storage();
             }
@@ -808,6 +811,7 @@ where
 
 /// Says once, on stderr, that an output layer found a span without
 /// spanline's storage: its lines would silently lack their context.
+#[allow(clippy::disallowed_macros)] // a setup mistake, said once where the operator looks
 fn warn_no_storage() {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| {

@@ -102,7 +102,10 @@ fn set_fills_a_declared_empty_field_or_binds_on_the_root() {
 fn outside_any_span_there_is_no_context() {
     with_context(|| {
         assert!(CtxView::current().is_none());
-        assert_eq!(spanline_core::set("k", "v"), Err(spanline_core::SetError::NoSpan));
+        assert_eq!(
+            spanline_core::set("k", "v"),
+            Err(spanline_core::SetError::NoSpan)
+        );
     });
     // Without a ContextLayer at all.
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {

@@ -180,12 +180,31 @@ fn raw_pipe() -> std::fs::File {
 
 // ==== the parent ====
 
+/// The parent under a global filter (in front of the registry).
 fn run(role: &str, filter: &str) -> (Vec<Map<String, Value>>, std::process::ExitStatus) {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(EnvFilter::new(filter))
         .with(ContextLayer::new())
         .with(JsonLayer::builder().writer(capture.clone()).build());
+    run_under(subscriber, role, capture)
+}
+
+/// The parent with the filter on its ContextLayer, as `spanline::init()`
+/// composes it.
+fn run_gated(role: &str, filter: &str) -> (Vec<Map<String, Value>>, std::process::ExitStatus) {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new().filter(EnvFilter::new(filter)))
+        .with(JsonLayer::builder().writer(capture.clone()).build());
+    run_under(subscriber, role, capture)
+}
+
+fn run_under(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+    role: &str,
+    capture: Capture,
+) -> (Vec<Map<String, Value>>, std::process::ExitStatus) {
     let status = tracing::subscriber::with_default(subscriber, || {
         let _launch = info_span!("launch", worker = role).entered();
         let mut cmd = child_command(role);
@@ -233,6 +252,27 @@ fn the_parents_filter_applies_to_the_childs_targets() {
         "DEBUG is hidden under info: {got:?}"
     );
     assert!(got.contains(&"step done".to_string()));
+}
+
+#[test]
+fn the_childs_context_spans_survive_the_parents_warn_filter() {
+    for level in ["warn", "error"] {
+        let (lines, status) = run_gated("nested", level);
+        assert!(status.success());
+        let expected: &[&str] = if level == "warn" { &["careful"] } else { &[] };
+        assert_eq!(messages(&lines), expected, "{level}");
+    }
+    let (lines, _) = run_gated("nested", "warn");
+    let careful = line(&lines, "careful");
+    // The child's INFO job span carries job_id: kept whole, across the pipe.
+    assert_eq!(careful["job_id"], "j-1", "{careful:?}");
+    assert_eq!(careful["attempt"], 2);
+    // The parent's `child` span is spanline's own: kept.
+    assert_eq!(careful["name"], "nested");
+    assert!(careful["pid"].as_u64().is_some());
+    // Ordinary spans follow the filter, in the child and in the parent.
+    assert!(careful.get("n").is_none(), "{careful:?}");
+    assert!(careful.get("worker").is_none(), "{careful:?}");
 }
 
 #[test]
