@@ -7,18 +7,13 @@
 //! `curl -i localhost:3000/users/7` (`PORT` changes the port; `RUST_LOG`
 //! filters; JSON lines when stdout is not a terminal).
 
-use std::io::IsTerminal;
-
 use axum::extract::{Extension, Path};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use spanline::context::{ContextSnapshot, JobId, RequestContextLayer};
-use spanline::{ContextLayer, JsonLayer, PrettyLayer};
 use tokio::sync::mpsc;
 use tracing::{info, instrument, warn};
-use tracing_subscriber::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 /// A job as a queue would carry it: its data and the context it came from.
 #[derive(Serialize, Deserialize)]
@@ -120,14 +115,9 @@ async fn job_worker(mut queue: mpsc::Receiver<String>) {
 #[cfg_attr(test, allow(dead_code))]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let terminal = std::io::stdout().is_terminal();
-    tracing_subscriber::registry()
-        .with(spanline::context::add_request_directive(filter))
-        .with(ContextLayer::new())
-        .with(terminal.then(PrettyLayer::new))
-        .with((!terminal).then(|| JsonLayer::builder().service("axum_service").build()))
-        .init();
+    // RUST_LOG, SPANLINE_FORMAT and the rest; the request spans keep their
+    // context on WARN lines whatever RUST_LOG says.
+    let _guard = spanline::builder().service("axum_service").init();
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_string());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;

@@ -3,6 +3,11 @@
 //! three fields each. spanline's `ContextLayer` + `JsonLayer` (flat) side by
 //! side with tracing-subscriber's JSON layer, writing to a sink.
 //!
+//! `filtered` measures what a span or event that the filter disables costs
+//! (a `debug_span!` in a hot loop under `RUST_LOG=info`): with the filter on
+//! the `ContextLayer` (how `spanline::init()` composes it), in front of the
+//! registry (how it composed it before), and as per-layer filters.
+//!
 //! Run with: `cargo bench -p spanline-benches --bench context`
 
 use std::time::Duration;
@@ -70,9 +75,58 @@ fn span(c: &mut Criterion) {
     group.finish();
 }
 
+/// The ways to put `RUST_LOG=info` in a stack, each with the JSON layer.
+fn filtered_dispatch(name: &str) -> tracing::Dispatch {
+    use spanline_core::ContextLayer;
+    use spanline_json::JsonLayer;
+    use tracing_subscriber::{prelude::*, EnvFilter};
+    let json = || JsonLayer::builder().writer(std::io::sink).build();
+    let info = || EnvFilter::new("info");
+    let registry = tracing_subscriber::registry();
+    match name {
+        "filter-on-context-layer" => tracing::Dispatch::new(
+            registry
+                .with(ContextLayer::new().filter(info()))
+                .with(json()),
+        ),
+        "global-filter" => {
+            tracing::Dispatch::new(registry.with(info()).with(ContextLayer::new()).with(json()))
+        }
+        _ => tracing::Dispatch::new(
+            registry
+                .with(ContextLayer::new())
+                .with(json().with_filter(info())),
+        ),
+    }
+}
+
+fn filtered(c: &mut Criterion) {
+    let mut group = c.benchmark_group("filtered");
+    for name in [
+        "filter-on-context-layer",
+        "global-filter",
+        "per-layer-filter",
+    ] {
+        let dispatch = filtered_dispatch(name);
+        tracing::dispatcher::with_default(&dispatch, || {
+            let _request = nest(0);
+            group.bench_function(BenchmarkId::new("debug_span", name), |b| {
+                b.iter(|| {
+                    let span = tracing::debug_span!("hot", i = 1u64, kind = "step");
+                    let _e = span.enter();
+                })
+            });
+            group.bench_function(BenchmarkId::new("debug_event", name), |b| {
+                b.iter(|| tracing::debug!(i = 1u64, "hot"))
+            });
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     support::criterion_config(Duration::from_millis(700), Duration::from_secs(2), 40)
 }
 
-criterion_group! { name = benches; config = config(); targets = event, span }
+criterion_group! { name = benches; config = config(); targets = event, span, filtered }
 criterion_main!(benches);

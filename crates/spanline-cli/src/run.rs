@@ -33,9 +33,10 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     // and print nothing here, or every line would show twice.
     let forward = ForwardLayer::from_env();
     let local = forward.is_none();
+    // The filter on the ContextLayer: the child's context spans (and the
+    // `child` span) are kept whatever RUST_LOG says.
     tracing_subscriber::registry()
-        .with(filter)
-        .with(ContextLayer::new())
+        .with(ContextLayer::new().filter(filter))
         .with((local && !args.json).then(|| PrettyLayer::new().with_ansi(args.color.enabled())))
         .with((local && args.json).then(JsonLayer::new))
         .with(forward)
