@@ -21,6 +21,39 @@ fn golden(preset: &str) -> String {
 }
 
 #[test]
+fn pretty_survives_timestamps_cut_inside_a_character() {
+    // Byte 19 of a timestamp-like value inside a multi-byte character, raw
+    // and through a JSON escape: once a panic that ended every `tail`.
+    let input = "{\"timestamp\":\"2026-11-21T20:52:4\u{e9}\",\"message\":\"a\"}\n\
+                 {\"time\":\"2026-11-21T20:52:\\u601b49Z\",\"message\":\"b\"}\n\
+                 {\"ts\":\"2026-11-\u{e9}1T20:52:49Z\",\"message\":\"c\"}\n";
+    let mut child = Command::new(BIN)
+        .args(["pretty", "--color", "never"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("2026-11-21T20:52:4\u{e9} "),
+        "as is: {}",
+        lines[0]
+    );
+    assert!(lines[1].contains(" b"), "{}", lines[1]);
+    assert!(lines[2].contains(" c"), "{}", lines[2]);
+}
+
+#[test]
 fn pretty_renders_every_preset_and_marks_malformed_lines() {
     let mut input = String::new();
     for preset in ["flat", "structlog", "bunyan", "gcp", "ecs", "nested"] {

@@ -331,7 +331,8 @@ impl fmt::Write for EscapeWriter<'_> {
 /// Writes a `Debug` or `Display` value as a quoted JSON string.
 ///
 /// A formatting error (a broken `Debug` impl) leaves what was written so far
-/// and the string is still closed, so the line stays valid JSON.
+/// followed by [`FMT_ERROR`], and the string is still closed, so the line
+/// stays valid JSON.
 ///
 /// ```
 /// let mut buf = Vec::new();
@@ -341,7 +342,9 @@ impl fmt::Write for EscapeWriter<'_> {
 pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
     use fmt::Write as _;
     buf.push(b'"');
-    let _ = write!(EscapeWriter::new(buf), "{value}");
+    if write!(EscapeWriter::new(buf), "{value}").is_err() {
+        buf.extend_from_slice(FMT_ERROR.as_bytes());
+    }
     buf.push(b'"');
 }
 
@@ -355,8 +358,55 @@ pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
 pub fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
     use fmt::Write as _;
     buf.push(b'"');
-    let _ = write!(EscapeWriter::new(buf), "{value:?}");
+    if write!(EscapeWriter::new(buf), "{value:?}").is_err() {
+        buf.extend_from_slice(FMT_ERROR.as_bytes());
+    }
     buf.push(b'"');
+}
+
+/// What follows the text of a value whose `Debug` or `Display` returned an
+/// error, in every layer.
+///
+/// ```
+/// assert_eq!(spanline_core::FMT_ERROR, "[fmt error]");
+/// ```
+pub const FMT_ERROR: &str = "[fmt error]";
+
+/// `value.to_string()` that never panics: a `Display` that returns an error
+/// (which makes `format!` and `to_string` panic) gives what it wrote, then
+/// [`FMT_ERROR`].
+///
+/// ```
+/// struct Broken;
+/// impl std::fmt::Display for Broken {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("half")?;
+///         Err(std::fmt::Error)
+///     }
+/// }
+/// assert_eq!(spanline_core::display_string(&Broken), "half[fmt error]");
+/// ```
+pub fn display_string(value: &dyn fmt::Display) -> String {
+    use fmt::Write as _;
+    let mut out = String::new();
+    if write!(out, "{value}").is_err() {
+        out.push_str(FMT_ERROR);
+    }
+    out
+}
+
+/// `format!("{value:?}")` that never panics (see [`display_string`]).
+///
+/// ```
+/// assert_eq!(spanline_core::debug_string(&Some(1)), "Some(1)");
+/// ```
+pub fn debug_string(value: &dyn fmt::Debug) -> String {
+    use fmt::Write as _;
+    let mut out = String::new();
+    if write!(out, "{value:?}").is_err() {
+        out.push_str(FMT_ERROR);
+    }
+    out
 }
 
 /// Decodes a JSON string literal (with its quotes) that spanline wrote.

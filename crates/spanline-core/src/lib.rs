@@ -14,8 +14,8 @@ pub use context::{
     inherit, set, set_in, ContextLayer, ContextValue, CtxView, FieldValue, RawJson, SetError,
 };
 pub use encode::{
-    decode_json_str, escape_str, write_debug, write_display, write_str, EscapeWriter, NonFinite,
-    NumberPolicy,
+    debug_string, decode_json_str, display_string, escape_str, write_debug, write_display,
+    write_str, EscapeWriter, NonFinite, NumberPolicy, FMT_ERROR,
 };
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use line::{SharedLine, SharedLineConsumer};

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
 
-use spanline_core::{Clock, CtxView};
+use spanline_core::{debug_string, display_string, Clock, CtxView};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_log::NormalizeEvent;
@@ -366,11 +366,17 @@ fn text_of(v: &serde_json::Value) -> String {
 
 /// `2026-11-21T20:52:49.633Z` as `2026-11-21 20:52:49`; anything else as is.
 fn human_time(ts: &str) -> String {
-    let b = ts.as_bytes();
-    if b.len() >= 19 && b[10] == b'T' && b[4] == b'-' && b[13] == b':' {
-        format!("{} {}", &ts[..10], &ts[11..19])
-    } else {
-        ts.to_string()
+    // Only an ASCII date and time is cut: slicing a `str` inside a
+    // multi-byte character would panic.
+    match (ts.get(..10), ts.get(11..19)) {
+        (Some(date), Some(time))
+            if ts.as_bytes()[10] == b'T'
+                && date.as_bytes()[4] == b'-'
+                && time.as_bytes()[2] == b':' =>
+        {
+            format!("{date} {time}")
+        }
+        _ => ts.to_string(),
     }
 }
 
@@ -461,13 +467,14 @@ impl Visit for PrettyVisitor {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        let mut chain = vec![value.to_string()];
+        // User impls may fail: never `to_string`/`format!`, which panic then.
+        let mut chain = vec![display_string(&value)];
         let mut next = value.source();
         while let Some(cause) = next {
             if chain.len() > 32 {
                 break;
             }
-            chain.push(cause.to_string());
+            chain.push(display_string(&cause));
             next = cause.source();
         }
         self.push(field, chain[0].clone());
@@ -475,6 +482,6 @@ impl Visit for PrettyVisitor {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, format!("{value:?}"));
+        self.push(field, debug_string(value));
     }
 }

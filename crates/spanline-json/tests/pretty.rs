@@ -104,3 +104,52 @@ fn colours_only_when_asked() {
         "{coloured:?}"
     );
 }
+
+/// A `Debug` and `Display` that write half, then fail: `format!` panics on
+/// such an impl.
+struct Broken;
+
+impl fmt::Debug for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("half")?;
+        Err(fmt::Error)
+    }
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("half")?;
+        Err(fmt::Error)
+    }
+}
+
+#[derive(Debug)]
+struct BrokenError(Broken);
+
+impl fmt::Display for BrokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for BrokenError {}
+
+#[test]
+fn failing_debug_and_display_impls_are_marked_never_a_panic() {
+    let out = render(false, || {
+        info!(v = ?Broken, "debug fails");
+        info!(d = %Broken, "display fails");
+        let err = BrokenError(Broken);
+        warn!(error = &err as &dyn std::error::Error, "error fails");
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "three lines and the error chain: {out}");
+    assert!(lines[0].ends_with(r#"v="half[fmt error]""#), "{}", lines[0]);
+    assert!(lines[1].ends_with(r#"d="half[fmt error]""#), "{}", lines[1]);
+    assert!(
+        lines[2].ends_with(r#"error="half[fmt error]""#),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3].trim(), "error: half[fmt error]");
+}

@@ -475,8 +475,11 @@ struct Fields(Map<String, Value>);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::String(format!("{value:?}")));
+        // User impls may fail: never `format!`, which panics then.
+        self.0.insert(
+            field.name().into(),
+            Value::String(spanline_core::debug_string(value)),
+        );
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0
@@ -497,12 +500,14 @@ impl Visit for Fields {
         self.0.insert(field.name().into(), value.into());
     }
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.0
-            .insert(field.name().into(), Value::String(value.to_string()));
+        self.0.insert(
+            field.name().into(),
+            Value::String(spanline_core::display_string(&value)),
+        );
         let mut sources = Vec::new();
         let mut next = value.source();
         while let Some(cause) = next.filter(|_| sources.len() < 32) {
-            sources.push(Value::String(cause.to_string()));
+            sources.push(Value::String(spanline_core::display_string(&cause)));
             next = cause.source();
         }
         if !sources.is_empty() {

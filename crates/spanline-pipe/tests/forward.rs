@@ -153,7 +153,23 @@ fn child() {
             warn!("about to fail");
             std::process::exit(3);
         }
+        "broken_fmt" => {
+            info!(v = ?Broken, "small record");
+            let big = "x".repeat(5_000);
+            // Over one atomic write: the slow path, which once used `format!`.
+            info!(big = big.as_str(), v = ?Broken, "large record");
+        }
         other => panic!("unknown role {other}"),
+    }
+}
+
+/// A `Debug` that writes half, then fails (`format!` panics on it).
+struct Broken;
+
+impl std::fmt::Debug for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("half")?;
+        Err(std::fmt::Error)
     }
 }
 
@@ -252,6 +268,15 @@ fn the_parents_filter_applies_to_the_childs_targets() {
         "DEBUG is hidden under info: {got:?}"
     );
     assert!(got.contains(&"step done".to_string()));
+}
+
+#[test]
+fn a_failing_debug_impl_in_the_child_is_marked_never_a_panic() {
+    let (lines, status) = run("broken_fmt", "info");
+    assert!(status.success(), "the child did not panic");
+    for message in ["small record", "large record"] {
+        assert_eq!(line(&lines, message)["v"], "half[fmt error]", "{message}");
+    }
 }
 
 #[test]
