@@ -223,9 +223,11 @@ fn follow_stream(
 ) -> io::Result<ExitCode> {
     let mut last = since.to_string();
     let mut attempt = 0;
+    // The last error said, so a lasting one (a key of the wrong type) is
+    // said once, not once per retry.
+    let mut said: Option<String> = None;
     loop {
         let mut con = connect(client, &mut attempt);
-        attempt = 0;
         loop {
             // Entries after `last`: a reconnection resumes where it stopped.
             let reply: redis::RedisResult<Option<Vec<StreamReply>>> = redis::cmd("XREAD")
@@ -237,6 +239,10 @@ fn follow_stream(
                 .arg(key)
                 .arg(&last)
                 .query(&mut con);
+            if reply.is_ok() {
+                attempt = 0;
+                said = None;
+            }
             match reply {
                 Ok(Some(streams)) => {
                     for (_, entries) in streams {
@@ -253,10 +259,15 @@ fn follow_stream(
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    eprintln!(
-                        "spanline: lost the connection to Redis ({:?}); resuming after {last}",
-                        e.kind()
-                    );
+                    // An error reply (WRONGTYPE, NOPERM, LOADING) or a lost
+                    // connection: say what it was, back off, resume after
+                    // the last entry shown.
+                    let what = e.to_string();
+                    if said.as_deref() != Some(what.as_str()) {
+                        eprintln!("spanline: reading {key} failed ({what}); retrying after {last}");
+                    }
+                    said = Some(what);
+                    backoff(&mut attempt);
                     break;
                 }
             }

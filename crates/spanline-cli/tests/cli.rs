@@ -197,6 +197,57 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[test]
+fn tail_since_backs_off_and_says_what_the_error_is() {
+    let server = RedisServer::start();
+    let mut con = server.client().get_connection().unwrap();
+    redis::cmd("SET")
+        .arg("logs:global")
+        .arg("not a stream")
+        .exec(&mut con)
+        .unwrap();
+    let connections = |con: &mut redis::Connection| -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = connections(&mut con);
+    let mut tail = Command::new(BIN)
+        .args(["tail", "--redis", &server.url(), "--global", "--since", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it has retried several times (observed, not slept on).
+    wait_until("a few retries", || connections(&mut con) >= before + 4);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let during = connections(&mut con) - before;
+    let _ = tail.kill();
+    let _ = tail.wait();
+    let mut stderr = String::new();
+    tail.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    // Back-off doubles to 2 s: a handful of connections, never thousands.
+    assert!(
+        during < 15,
+        "{during} connections in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stderr.matches("WRONGTYPE").count(),
+        1,
+        "the error is named, once: {stderr}"
+    );
+}
+
+#[test]
 fn tail_follows_a_job_across_a_redis_restart_with_a_filter() {
     let mut server = RedisServer::start();
     let mut tail = Command::new(BIN)
