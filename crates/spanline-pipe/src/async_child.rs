@@ -11,6 +11,7 @@ use tokio::net::unix::pipe;
 use tokio::task::JoinHandle;
 use tracing::{Dispatch, Span};
 
+use crate::idle::{IdleClock, POLL};
 use crate::lines::Lines;
 use crate::parent::{child_span, prepare, report_exit, report_leak};
 use crate::{Forwarder, Receiver};
@@ -30,6 +31,7 @@ pub struct AsyncForwardedChild {
     child: tokio::process::Child,
     span: Span,
     reader: JoinHandle<()>,
+    idle: IdleClock,
     leak_timeout: Duration,
 }
 
@@ -62,21 +64,36 @@ impl Forwarder {
         span.record("pid", child.id());
         let pipe = pipe::Receiver::from_owned_fd(OwnedFd::from(read))?;
         let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
-        let reader = runtime.spawn(read_records(pipe, Receiver::new(span.clone()), dispatch));
+        let idle = IdleClock::default();
+        let reader = runtime.spawn(read_records(
+            pipe,
+            Receiver::new(span.clone()),
+            dispatch,
+            idle.clone(),
+        ));
         Ok(AsyncForwardedChild {
             child,
             span,
             reader,
+            idle,
             leak_timeout: self.leak_timeout,
         })
     }
 }
 
 /// Reads the pipe until EOF, re-emitting each record into `dispatch`.
-async fn read_records(pipe: pipe::Receiver, mut receiver: Receiver, dispatch: Dispatch) {
+async fn read_records(
+    pipe: pipe::Receiver,
+    mut receiver: Receiver,
+    dispatch: Dispatch,
+    idle: IdleClock,
+) {
     let mut lines = Lines::new();
     loop {
-        if let Err(e) = pipe.readable().await {
+        idle.start();
+        let readable = pipe.readable().await;
+        idle.stop();
+        if let Err(e) = readable {
             tracing::dispatcher::with_default(&dispatch, || receiver.read_failed(&e));
             break;
         }
@@ -143,13 +160,18 @@ impl AsyncForwardedChild {
     /// ```
     pub async fn wait(mut self) -> io::Result<ExitStatus> {
         let status = self.child.wait().await?;
-        // Past the timeout the reader task goes on until the descendants
-        // close the pipe.
-        if tokio::time::timeout(self.leak_timeout, &mut self.reader)
-            .await
-            .is_err()
-        {
-            report_leak(&self.span, self.leak_timeout);
+        // As the sync `wait`: all the time the reader needs, and the leak
+        // timeout only for time spent waiting on an empty, open pipe. Past
+        // it the reader task goes on until the descendants close the pipe.
+        let idle_at_exit = self.idle.waited();
+        loop {
+            if tokio::time::timeout(POLL, &mut self.reader).await.is_ok() {
+                break;
+            }
+            if self.idle.waited().saturating_sub(idle_at_exit) >= self.leak_timeout {
+                report_leak(&self.span, self.leak_timeout);
+                break;
+            }
         }
         report_exit(&self.span, status);
         Ok(status)

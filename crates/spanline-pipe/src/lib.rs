@@ -6,6 +6,7 @@
 mod async_child;
 mod callsite;
 mod child;
+mod idle;
 mod lines;
 mod parent;
 mod receiver;

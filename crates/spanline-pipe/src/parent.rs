@@ -15,6 +15,7 @@ use tracing::{field, Dispatch, Span};
 use tracing_core::LevelFilter;
 
 use crate::child::{Spec, ENV_VAR, FD};
+use crate::idle::{IdleClock, POLL};
 use crate::lines::Lines;
 use crate::receiver::{Receiver, TARGET};
 
@@ -63,6 +64,7 @@ pub struct ForwardedChild {
     span: Span,
     eof: mpsc::Receiver<()>,
     reader: Option<JoinHandle<()>>,
+    idle: IdleClock,
     leak_timeout: Duration,
 }
 
@@ -147,11 +149,13 @@ impl Forwarder {
         let (eof_tx, eof) = mpsc::channel();
         let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
         let root = span.clone();
+        let idle = IdleClock::default();
+        let reader_idle = idle.clone();
         let reader = std::thread::Builder::new()
             .name("spanline-pipe-reader".into())
             .spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || {
-                    read_records(read, Receiver::new(root))
+                    read_records(read, Receiver::new(root), &reader_idle)
                 });
                 let _ = eof_tx.send(());
             })?;
@@ -160,6 +164,7 @@ impl Forwarder {
             span,
             eof,
             reader: Some(reader),
+            idle,
             leak_timeout: self.leak_timeout,
         })
     }
@@ -217,10 +222,13 @@ pub(crate) fn report_exit(span: &Span, status: ExitStatus) {
 }
 
 /// Reads the pipe until EOF; each complete line is a record.
-fn read_records(mut read: io::PipeReader, mut receiver: Receiver) {
+fn read_records(mut read: io::PipeReader, mut receiver: Receiver, idle: &IdleClock) {
     let mut lines = Lines::new();
     loop {
-        match read.read(lines.spare()) {
+        idle.start();
+        let got = read.read(lines.spare());
+        idle.stop();
+        match got {
             Ok(0) => break,
             Ok(n) => lines.commit(n, &mut receiver),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -268,14 +276,26 @@ impl ForwardedChild {
     /// ```
     pub fn wait(mut self) -> io::Result<ExitStatus> {
         let status = self.child.wait()?;
-        match self.eof.recv_timeout(self.leak_timeout) {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if let Some(reader) = self.reader.take() {
-                    let _ = reader.join();
+        // Every record the child wrote is in the pipe now: wait as long as
+        // the reader works through them; only time it spends waiting on an
+        // empty pipe that is not closed means descendants hold it.
+        let idle_at_exit = self.idle.waited();
+        loop {
+            match self.eof.recv_timeout(POLL) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Some(reader) = self.reader.take() {
+                        let _ = reader.join();
+                    }
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.idle.waited().saturating_sub(idle_at_exit) >= self.leak_timeout {
+                        // The reader goes on in the background until they close it.
+                        report_leak(&self.span, self.leak_timeout);
+                        break;
+                    }
                 }
             }
-            // The reader goes on in the background until they close it.
-            Err(mpsc::RecvTimeoutError::Timeout) => report_leak(&self.span, self.leak_timeout),
         }
         report_exit(&self.span, status);
         Ok(status)

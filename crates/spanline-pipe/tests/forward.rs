@@ -153,6 +153,11 @@ fn child() {
             warn!("about to fail");
             std::process::exit(3);
         }
+        "many" => {
+            for i in 0..2_000u64 {
+                info!(i, "many");
+            }
+        }
         "broken_fmt" => {
             info!(v = ?Broken, "small record");
             let big = "x".repeat(5_000);
@@ -268,6 +273,31 @@ fn the_parents_filter_applies_to_the_childs_targets() {
         "DEBUG is hidden under info: {got:?}"
     );
     assert!(got.contains(&"step done".to_string()));
+}
+
+#[test]
+fn blocking_mode_delivers_every_record_to_a_slow_reader() {
+    // The child is done long before the parent has re-emitted its last
+    // records (each write of the parent takes 1 ms): `wait` must wait for
+    // them, and must not take the slow reader for a leaked pipe.
+    let capture = Capture::slow(Duration::from_millis(1));
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().writer(capture.clone()).build());
+    let (lines, status) = run_under(subscriber, "many", capture);
+    assert!(status.success());
+    let indices: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["message"] == "many")
+        .map(|l| l["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices.len(), 2_000, "every record");
+    assert!(indices.iter().copied().eq(0..2_000), "in order");
+    assert!(
+        !messages(&lines).iter().any(|m| m.contains("descendants")),
+        "no false leak report"
+    );
+    assert_eq!(messages(&lines).last().unwrap(), "child exited");
 }
 
 #[test]

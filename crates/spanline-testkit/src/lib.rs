@@ -34,6 +34,8 @@ pub struct Capture {
 struct Captured {
     bytes: Vec<u8>,
     writes: usize,
+    /// How long each write takes: a slow reader (a terminal, a full pipe).
+    delay: std::time::Duration,
 }
 
 /// The writer handed out by [`Capture`].
@@ -50,6 +52,13 @@ impl Capture {
 
     fn lock(&self) -> MutexGuard<'_, Captured> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A capture whose every write takes `delay`, as a slow reader would.
+    pub fn slow(delay: std::time::Duration) -> Self {
+        let capture = Self::default();
+        capture.lock().delay = delay;
+        capture
     }
 
     /// Everything written, as text.
@@ -104,6 +113,14 @@ impl<'a> MakeWriter<'a> for Capture {
 
 impl io::Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let delay = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .delay;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let mut c = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         c.bytes.extend_from_slice(buf);
         c.writes += 1;
