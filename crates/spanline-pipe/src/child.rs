@@ -4,9 +4,11 @@
 use std::error::Error;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tracing_core::field::{Field, Visit};
@@ -45,6 +47,13 @@ pub enum OnFull {
     Block,
     /// Queue up to `capacity` records for a writer thread; drop beyond,
     /// count, and report the count to the parent in a `drop` record.
+    ///
+    /// When the process exits (`main` returns, or `std::process::exit`),
+    /// the queue is drained for at most [`ForwardLayer::EXIT_FLUSH`]; what
+    /// is still queued then is counted as dropped and reported, so
+    /// [`ForwardStats::dropped`] is exactly what never reached the parent.
+    /// (`abort`, a fatal signal or `_exit` run no exit handlers: what is
+    /// queued then is lost uncounted, as with any in-process buffer.)
     Drop {
         /// The queue's capacity, in records.
         capacity: usize,
@@ -156,7 +165,124 @@ pub struct ForwardLayer {
 #[derive(Debug)]
 enum Sink {
     Direct(File),
-    Queue(SyncSender<Vec<u8>>),
+    Queue(SyncSender<Vec<u8>>, Arc<Queued>),
+}
+
+/// What the drop-mode writer thread shares with the senders and with the
+/// flush at exit.
+#[derive(Debug)]
+struct Queued {
+    file: File,
+    stats: ForwardStats,
+    /// Records accepted into the queue and not yet written.
+    pending: AtomicU64,
+    /// Drops already reported to the parent.
+    reported: AtomicU64,
+    /// Held while a record is written; `true` once the exit flush has
+    /// counted what is left, after which nothing more is written.
+    closed: Mutex<bool>,
+    /// Set when the exit flush gave up on a writer stuck in a write (a
+    /// parent that stopped reading): the record under way is counted as
+    /// dropped already.
+    abandoned: AtomicBool,
+    /// Signalled when `pending` reaches zero.
+    drained: Condvar,
+}
+
+impl Queued {
+    fn closed(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.closed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes one queued record, unless the exit flush closed the queue.
+    fn write(&self, line: &[u8]) -> bool {
+        let closed = self.closed();
+        if *closed {
+            return false;
+        }
+        write_line(&self.file, line, &self.stats.inner);
+        if self.abandoned.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drained.notify_all();
+        }
+        true
+    }
+
+    /// Tells the parent about drops not reported yet.
+    fn report_drops(&self, pid: u32) {
+        let c = &self.stats.inner;
+        if c.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let dropped = c.dropped.load(Ordering::Relaxed);
+        let before = self.reported.swap(dropped, Ordering::AcqRel);
+        if dropped > before {
+            let (report, _) = Record::Drop {
+                pid,
+                n: dropped - before,
+            }
+            .encode(MAX_RECORD);
+            if (&self.file).write_all(&report).is_err() {
+                self.reported.fetch_sub(dropped - before, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// At exit: waits up to `timeout` for the writer to drain the queue,
+    /// then counts what is left as dropped and reports every drop.
+    fn flush_at_exit(&self, timeout: Duration, pid: u32) {
+        let deadline = Instant::now() + timeout;
+        // The lock is held by a write under way: wait for it only until
+        // the deadline (a parent that stopped reading never frees it).
+        let guard = loop {
+            match self.closed.try_lock() {
+                Ok(guard) => break Some(guard),
+                Err(TryLockError::Poisoned(p)) => break Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) if Instant::now() >= deadline => break None,
+                Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        match guard {
+            Some(mut closed) => {
+                while self.pending.load(Ordering::Acquire) > 0 {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    closed = match self.drained.wait_timeout(closed, left) {
+                        Ok((guard, _)) => guard,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    };
+                }
+                *closed = true;
+            }
+            None => self.abandoned.store(true, Ordering::Release),
+        }
+        let left = self.pending.swap(0, Ordering::AcqRel);
+        self.stats.inner.dropped.fetch_add(left, Ordering::Relaxed);
+        // The report must not block the exit either.
+        crate::sys::set_nonblocking(self.file.as_raw_fd());
+        self.report_drops(pid);
+    }
+}
+
+/// Every drop-mode queue of the process, flushed by the exit handler.
+static QUEUES: Mutex<Vec<Arc<Queued>>> = Mutex::new(Vec::new());
+
+/// Runs when the process exits: drains every drop-mode queue, within
+/// [`ForwardLayer::EXIT_FLUSH`] in all.
+extern "C" fn flush_queues_at_exit() {
+    let queues = std::mem::take(&mut *QUEUES.lock().unwrap_or_else(PoisonError::into_inner));
+    let deadline = std::time::Instant::now() + ForwardLayer::EXIT_FLUSH;
+    let pid = std::process::id();
+    for queue in queues {
+        queue.flush_at_exit(
+            deadline.saturating_duration_since(std::time::Instant::now()),
+            pid,
+        );
+    }
 }
 
 /// Where to forward, as the parent described it.
@@ -225,9 +351,7 @@ impl ForwardLayer {
         let stats = ForwardStats::default();
         let sink = match on_full {
             OnFull::Block => Sink::Direct(file),
-            OnFull::Drop { capacity } => {
-                Sink::Queue(spawn_writer(file, capacity.max(1), stats.clone())?)
-            }
+            OnFull::Drop { capacity } => spawn_writer(file, capacity.max(1), stats.clone())?,
         };
         let layer = Self {
             sink,
@@ -272,12 +396,17 @@ impl ForwardLayer {
         }
         match &self.sink {
             Sink::Direct(file) => write_line(file, line, c),
-            Sink::Queue(tx) => match tx.try_send(line.to_vec()) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    c.dropped.fetch_add(1, Ordering::Relaxed);
+            Sink::Queue(tx, queued) => {
+                // Counted before it is sent: the writer may take it at once.
+                queued.pending.fetch_add(1, Ordering::AcqRel);
+                match tx.try_send(line.to_vec()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                        queued.pending.fetch_sub(1, Ordering::AcqRel);
+                        c.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -311,31 +440,41 @@ fn write_line(mut file: &File, line: &[u8], c: &Counters) {
 
 /// Drop mode: a bounded queue and a writer thread, so logging threads never
 /// wait for the parent; what does not fit is counted and reported.
-fn spawn_writer(file: File, capacity: usize, stats: ForwardStats) -> Option<SyncSender<Vec<u8>>> {
+fn spawn_writer(file: File, capacity: usize, stats: ForwardStats) -> Option<Sink> {
     let (tx, rx) = sync_channel::<Vec<u8>>(capacity);
     let pid = std::process::id();
+    let queued = Arc::new(Queued {
+        file,
+        stats,
+        pending: AtomicU64::new(0),
+        reported: AtomicU64::new(0),
+        closed: Mutex::new(false),
+        abandoned: AtomicBool::new(false),
+        drained: Condvar::new(),
+    });
+    let writer = queued.clone();
     std::thread::Builder::new()
         .name("spanline-forward".into())
         .spawn(move || {
-            let c = &stats.inner;
-            let mut reported = 0;
             while let Ok(line) = rx.recv() {
-                write_line(&file, &line, c);
-                let dropped = c.dropped.load(Ordering::Relaxed);
-                if dropped > reported && !c.broken.load(Ordering::Relaxed) {
-                    let (report, _) = Record::Drop {
-                        pid,
-                        n: dropped - reported,
-                    }
-                    .encode(MAX_RECORD);
-                    if (&file).write_all(&report).is_ok() {
-                        reported = dropped;
-                    }
+                if !writer.write(&line) {
+                    break;
                 }
+                writer.report_drops(pid);
             }
         })
         .ok()?;
-    Some(tx)
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| {
+        // atexit fails only when its table is full (32 slots guaranteed);
+        // then the queue is not flushed at exit, as before this existed.
+        let _ = crate::sys::at_exit(flush_queues_at_exit);
+    });
+    QUEUES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(queued.clone());
+    Some(Sink::Queue(tx, queued))
 }
 
 /// Opens the pipe named by `spec`, after checking the descriptor is that
@@ -522,6 +661,14 @@ fn level_name(level: &Level) -> String {
 }
 
 impl ForwardLayer {
+    /// How long the exit of a process waits for its drop-mode queues to
+    /// reach the parent (see [`OnFull::Drop`]).
+    ///
+    /// ```
+    /// assert_eq!(spanline_pipe::ForwardLayer::EXIT_FLUSH.as_secs(), 1);
+    /// ```
+    pub const EXIT_FLUSH: Duration = Duration::from_secs(1);
+
     /// The first span of `scope` (leaf first) that was sent to the parent.
     fn nearest_sent<'a, R>(&self, scope: tracing_subscriber::registry::Scope<'a, R>) -> Option<u64>
     where

@@ -1,5 +1,6 @@
-//! The two system calls std does not offer: handing a descriptor to a
-//! child under a fixed number, and closing one on exec.
+//! The system calls std does not offer: handing a descriptor to a child
+//! under a fixed number, closing one on exec, making one non-blocking, and
+//! running a function when the process exits.
 #![allow(unsafe_code)] // the only unsafe code of spanline; each block says why it is sound
 
 use std::io;
@@ -44,4 +45,26 @@ pub(crate) fn pass_fd(cmd: &mut Command, from: RawFd, to: RawFd) {
     unsafe {
         cmd.pre_exec(hook);
     }
+}
+
+/// Makes writes to `fd` fail with `WouldBlock` instead of waiting. An
+/// invalid descriptor is left alone.
+pub(crate) fn set_nonblocking(fd: RawFd) {
+    // SAFETY: as in `set_cloexec`: fcntl reads and sets the descriptor's
+    // status flags and touches no memory of ours.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+/// Runs `f` when the process exits normally (`main` returns, or
+/// `std::process::exit`). False when it could not be registered.
+pub(crate) fn at_exit(f: extern "C" fn()) -> bool {
+    // SAFETY: atexit stores a function pointer, valid for the whole
+    // program; `f` is a plain Rust function that cannot unwind across the
+    // boundary (a panic in an `extern "C"` function aborts).
+    unsafe { libc::atexit(f) == 0 }
 }

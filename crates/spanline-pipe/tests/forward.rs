@@ -52,7 +52,7 @@ fn child() {
         std::thread::sleep(Duration::from_millis(100));
         std::process::exit(0);
     }
-    let on_full = if role == "flood_drop" {
+    let on_full = if ["flood_drop", "few_drop"].contains(&role.as_str()) {
         OnFull::Drop { capacity: 64 }
     } else {
         OnFull::Block
@@ -111,8 +111,15 @@ fn child() {
             for i in 0..20_000u64 {
                 info!(i, "flood");
             }
-            // Give the writer thread time to report the drops.
-            std::thread::sleep(Duration::from_millis(200));
+            // No wait here: the exit flushes the drop-mode queue and
+            // reports what it could not send.
+        }
+        "few_drop" => {
+            // Returns from main right away: nothing but the exit flush
+            // gets these to the parent.
+            for i in 0..50u64 {
+                info!(i, "few");
+            }
         }
         "threads" => {
             let big = "x".repeat(4096);
@@ -454,6 +461,48 @@ fn drop_mode_counts_exactly_what_it_drops() {
         .map(|l| l["i"].as_u64().unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "in order");
+}
+
+#[test]
+fn drop_mode_flushes_its_queue_when_the_child_exits() {
+    for _ in 0..5 {
+        let (lines, status) = run("few_drop", "info");
+        assert!(status.success());
+        let got: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["message"] == "few")
+            .map(|l| l["i"].as_u64().unwrap())
+            .collect();
+        assert!(got.iter().copied().eq(0..50), "all 50, in order: {got:?}");
+    }
+}
+
+#[test]
+fn drop_mode_exit_is_bounded_when_the_parent_stopped_reading() {
+    // The parent never reads: the pipe fills, the writer thread blocks in a
+    // write, and the exit flush must give up after its bound, not hang.
+    let mut cmd = child_command("flood_drop");
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let (mut child, read) = Forwarder::new("stuck").spawn_with_reader(&mut cmd).unwrap();
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child hangs at exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(
+        started.elapsed() < ForwardLayer::EXIT_FLUSH + Duration::from_secs(10),
+        "exit took {:?}",
+        started.elapsed()
+    );
+    drop(read);
 }
 
 #[test]
