@@ -101,6 +101,16 @@ impl Drop for RedisGuard {
             if let Some(handle) = self.handle.take() {
                 let _ = handle.join();
             }
+        } else {
+            // The worker did not answer in time (it should never happen: its
+            // every wait is bounded by the deadline). Count what is still
+            // queued as abandoned, so the loss is not silent.
+            let c = &self.shared.stats.inner;
+            while let Ok(item) = self.shared.rx.try_recv() {
+                crate::stats::sub(&c.queued_bytes, item.line.len() as u64);
+                crate::stats::sub(&c.in_flight, 1);
+                crate::stats::add(&c.shutdown, 1);
+            }
         }
     }
 }

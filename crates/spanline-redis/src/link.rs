@@ -1,9 +1,47 @@
 //! The worker's connection: one Redis server, or (feature `cluster`) a
 //! Redis Cluster.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{Cmd, RedisResult, Value};
+
+/// A pipeline that failed on the connection.
+#[derive(Debug)]
+pub(crate) struct Broken {
+    /// The connection was already closed (reset, or end of stream, before
+    /// any reply): the server ran none of it, so the batch can go again.
+    pub(crate) unsent: bool,
+}
+
+/// What became of one command of a pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Ok,
+    /// The server cannot run it now but will (`LOADING`, `BUSY`,
+    /// `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`): try again after back-off.
+    Retry,
+    /// Refused for good (`NOPERM`, `WRONGTYPE`, ...): the error's text.
+    Fail(String),
+}
+
+impl Reply {
+    fn of(value: &Value) -> Self {
+        match value {
+            Value::ServerError(e) => {
+                let code = e.code();
+                if matches!(
+                    code,
+                    "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"
+                ) {
+                    Reply::Retry
+                } else {
+                    Reply::Fail(format!("{code} {}", e.details().unwrap_or_default()))
+                }
+            }
+            _ => Reply::Ok,
+        }
+    }
+}
 
 /// Where to connect.
 pub(crate) enum Target {
@@ -59,9 +97,9 @@ impl Link {
         }
     }
 
-    /// Sends `cmds` as one pipeline. `Ok` holds each command's success;
+    /// Sends `cmds` as one pipeline. `Ok` holds each command's reply;
     /// `Err` means the connection failed (outcome unknown).
-    pub(crate) fn run(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<bool>> {
+    pub(crate) fn run(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Reply>> {
         match self {
             Link::Single(con) => {
                 let mut pipe = redis::pipe();
@@ -70,7 +108,13 @@ impl Link {
                     pipe.add_command(cmd);
                 }
                 let results: Vec<RedisResult<Value>> = pipe.query(con)?;
-                Ok(results.iter().map(Result::is_ok).collect())
+                Ok(results
+                    .iter()
+                    .map(|r| match r {
+                        Ok(v) => Reply::of(v),
+                        Err(e) => Reply::Fail(e.to_string()),
+                    })
+                    .collect())
             }
             #[cfg(feature = "cluster")]
             Link::Cluster(con) => {
@@ -82,11 +126,15 @@ impl Link {
                     pipe.add_command(cmd);
                 }
                 match pipe.query::<Vec<Value>>(con) {
-                    Ok(values) => Ok(values
-                        .iter()
-                        .map(|v| !matches!(v, Value::ServerError(_)))
-                        .collect()),
-                    Err(e) if e.code().is_some() => Ok(vec![false; n]),
+                    Ok(values) => Ok(values.iter().map(Reply::of).collect()),
+                    Err(e) if e.code().is_some() => {
+                        let reply = if e.is_cluster_error() || e.code() == Some("LOADING") {
+                            Reply::Retry
+                        } else {
+                            Reply::Fail(e.to_string())
+                        };
+                        Ok(vec![reply; n])
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -98,15 +146,51 @@ impl Link {
     }
 
     /// Sends `count` commands already in the Redis protocol (single server
-    /// only). `Ok` holds each command's success; `Err`: the connection failed.
-    pub(crate) fn run_packed(&mut self, packed: &[u8], count: usize) -> RedisResult<Vec<bool>> {
+    /// only) and reads their replies, all by `deadline`. `Ok` holds each
+    /// command's reply; `Err`: the connection failed or the deadline passed
+    /// (the caller drops the connection: its replies are out of step).
+    pub(crate) fn run_packed(
+        &mut self,
+        packed: &[u8],
+        count: usize,
+        deadline: Instant,
+    ) -> Result<Vec<Reply>, Broken> {
+        let mut replies = Vec::with_capacity(count);
+        self.read_packed(packed, count, deadline, &mut replies)
+            .map_err(|e| Broken {
+                unsent: replies.is_empty() && !e.is_timeout() && e.is_connection_dropped(),
+            })?;
+        Ok(replies)
+    }
+
+    fn read_packed(
+        &mut self,
+        packed: &[u8],
+        count: usize,
+        deadline: Instant,
+        replies: &mut Vec<Reply>,
+    ) -> RedisResult<()> {
         match self {
             Link::Single(con) => {
-                let replies = redis::ConnectionLike::req_packed_commands(con, packed, 0, count)?;
-                Ok(replies
-                    .iter()
-                    .map(|v| !matches!(v, Value::ServerError(_)))
-                    .collect())
+                // One deadline for the whole pipeline: redis-rs would wait
+                // the I/O timeout once per reply on a frozen server.
+                let left = || {
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1))
+                };
+                con.set_write_timeout(Some(left()))?;
+                con.send_packed_command(packed)?;
+                for _ in 0..count {
+                    if Instant::now() >= deadline {
+                        return Err(redis::RedisError::from(std::io::Error::from(
+                            std::io::ErrorKind::TimedOut,
+                        )));
+                    }
+                    con.set_read_timeout(Some(left()))?;
+                    replies.push(Reply::of(&con.recv_response()?));
+                }
+                Ok(())
             }
             #[cfg(feature = "cluster")]
             Link::Cluster(_) => Err(redis::RedisError::from((
@@ -122,5 +206,79 @@ impl Link {
             #[cfg(feature = "cluster")]
             Link::Cluster(con) => cmd.query(&mut **con),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is a failure report
+
+    use super::*;
+    use spanline_testkit::RedisServer;
+
+    /// 200 commands to a frozen server: redis-rs alone waits its read
+    /// timeout once per reply (200 x 300 ms = 60 s); the pipeline's one
+    /// deadline ends it after 600 ms.
+    #[test]
+    fn a_frozen_server_costs_one_deadline_per_pipeline() {
+        let server = RedisServer::start();
+        let target = Target::single(server.client());
+        let mut link = target.connect(Duration::from_secs(2)).unwrap();
+        link.set_io_timeout(Duration::from_millis(300));
+        let mut packed = Vec::new();
+        for i in 0..200 {
+            packed.extend_from_slice(
+                &redis::cmd("PUBLISH")
+                    .arg("logs:global")
+                    .arg(i)
+                    .get_packed_command(),
+            );
+        }
+        assert_eq!(
+            link.run_packed(&packed, 200, Instant::now() + Duration::from_secs(5))
+                .unwrap(),
+            vec![Reply::Ok; 200]
+        );
+        server.freeze();
+        let started = Instant::now();
+        let sent = link.run_packed(&packed, 200, started + Duration::from_millis(600));
+        let took = started.elapsed();
+        server.thaw();
+        assert!(sent.is_err(), "the deadline passed");
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+    }
+
+    #[test]
+    fn replies_are_sorted_into_done_and_refused() {
+        let server = RedisServer::start();
+        let mut con = server.client().get_connection().unwrap();
+        redis::cmd("SET")
+            .arg("logs:global")
+            .arg("a string")
+            .exec(&mut con)
+            .unwrap();
+        let mut link = Target::single(server.client())
+            .connect(Duration::from_secs(2))
+            .unwrap();
+        let mut packed = redis::cmd("PUBLISH")
+            .arg("logs:global")
+            .arg("x")
+            .get_packed_command();
+        packed.extend_from_slice(
+            &redis::cmd("XADD")
+                .arg("logs:global")
+                .arg("*")
+                .arg("line")
+                .arg("x")
+                .get_packed_command(),
+        );
+        let replies = link
+            .run_packed(&packed, 2, Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(replies[0], Reply::Ok);
+        assert!(
+            matches!(&replies[1], Reply::Fail(e) if e.starts_with("WRONGTYPE")),
+            "{replies:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use redis::ErrorKind;
 
 use crate::config::{Mode, RedisLayerBuilder};
 use crate::layer::{Item, Shared};
-use crate::link::{Link, Target};
+use crate::link::{Broken, Link, Reply, Target};
 use crate::stats::{add, sub};
 
 /// Messages from the guard.
@@ -22,6 +22,14 @@ pub(crate) enum Control {
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
+
+/// What becomes of an event of a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Published,
+    Failed,
+    Retry,
+}
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Worker {
@@ -33,7 +41,13 @@ pub(crate) struct Worker {
     backoff: Duration,
     rng: u64,
     batch: Vec<Item>,
+    /// Per event of the batch, the commands already done (a bit per
+    /// command slot, see `slots`): a batch retried after `LOADING` sends
+    /// only what is left.
+    done: Vec<u8>,
     batch_bytes: usize,
+    /// Permanent errors already said on stderr.
+    said: Vec<String>,
     /// The batch's commands in the Redis protocol, reused between batches.
     packed: Vec<u8>,
     shutdown: Option<(Instant, Sender<()>)>,
@@ -60,7 +74,9 @@ impl Worker {
             backoff: BACKOFF_START,
             rng: seed | 1,
             batch: Vec::new(),
+            done: Vec::new(),
             batch_bytes: 0,
+            said: Vec::new(),
             packed: Vec::new(),
             shutdown: None,
             last_report: Instant::now(),
@@ -112,6 +128,7 @@ impl Worker {
         );
         self.batch_bytes += item.line.len();
         self.batch.push(item);
+        self.done.push(0);
     }
 
     /// Takes what is queued, up to the batch limits.
@@ -172,14 +189,42 @@ impl Worker {
     }
 
     fn settle(&mut self, outcome: impl Fn(usize) -> bool) {
-        let c = &self.shared.stats.inner;
         let n = self.batch.len();
-        let ok = (0..n).filter(|&i| outcome(i)).count() as u64;
-        add(&c.published, ok);
-        add(&c.failed, n as u64 - ok);
-        sub(&c.in_flight, n as u64);
-        self.batch.clear();
-        self.batch_bytes = 0;
+        let fates: Vec<Fate> = (0..n)
+            .map(|i| {
+                if outcome(i) {
+                    Fate::Published
+                } else {
+                    Fate::Failed
+                }
+            })
+            .collect();
+        self.settle_each(&fates);
+    }
+
+    /// Settles each event of the batch as `fates` says; events to retry
+    /// stay in the batch.
+    fn settle_each(&mut self, fates: &[Fate]) {
+        let c = &self.shared.stats.inner;
+        let mut kept = 0;
+        let (mut published, mut failed) = (0, 0);
+        let batch = std::mem::take(&mut self.batch);
+        let done = std::mem::take(&mut self.done);
+        for ((item, mask), fate) in batch.into_iter().zip(done).zip(fates) {
+            match fate {
+                Fate::Published => published += 1,
+                Fate::Failed => failed += 1,
+                Fate::Retry => {
+                    kept += item.line.len();
+                    self.batch.push(item);
+                    self.done.push(mask);
+                }
+            }
+        }
+        add(&c.published, published);
+        add(&c.failed, failed);
+        sub(&c.in_flight, published + failed);
+        self.batch_bytes = kept;
     }
 
     fn abandon_batch(&mut self) {
@@ -188,7 +233,21 @@ impl Worker {
         add(&c.shutdown, n);
         sub(&c.in_flight, n);
         self.batch.clear();
+        self.done.clear();
         self.batch_bytes = 0;
+    }
+
+    /// Says a permanent refusal once on stderr: a configuration problem
+    /// (a key of the wrong type, an ACL without the right), not load.
+    #[allow(clippy::disallowed_macros)] // a setup mistake, said once where the operator looks
+    fn say_refusal(&mut self, error: &str) {
+        let code = error.split(' ').next().unwrap_or_default().to_string();
+        if !self.said.contains(&code) {
+            eprintln!(
+                "spanline-redis: Redis refuses the log lines ({error}); they are counted as failed"
+            );
+            self.said.push(code);
+        }
     }
 
     fn send_batch(&mut self) {
@@ -212,7 +271,13 @@ impl Worker {
         let mut count = 0;
         let mut cmds = Vec::new();
         let cluster = self.con.as_ref().is_some_and(Link::is_cluster);
-        let per_event = self.plan(|args| {
+        // One deadline for the whole batch, within the shutdown's.
+        let deadline = Instant::now()
+            + self
+                .remaining()
+                .map_or(self.cfg.io_timeout, |r| r.min(self.cfg.io_timeout))
+                .max(Duration::from_millis(10));
+        let owners = self.plan(|args| {
             count += 1;
             if cluster {
                 let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap_or("PUBLISH"));
@@ -226,40 +291,82 @@ impl Worker {
         });
         let Some(con) = self.con.as_mut() else { return };
         let sent = if cluster {
-            con.run(cmds)
+            con.run(cmds).map_err(|_| Broken { unsent: false })
         } else {
-            con.run_packed(&packed, count)
+            con.run_packed(&packed, count, deadline)
         };
         self.packed = packed;
         match sent {
-            Ok(results) => {
-                // Each event owns a run of commands; it is published only if
-                // all of them succeeded.
-                let mut ok = Vec::with_capacity(per_event.len());
-                let mut at = 0;
-                for n in &per_event {
-                    ok.push(
-                        results
-                            .get(at..at + n)
-                            .is_some_and(|cmds| cmds.iter().all(|&c| c)),
-                    );
-                    at += n;
+            Ok(replies) => {
+                let mut retry = vec![false; self.batch.len()];
+                let mut refused: Vec<Option<String>> = vec![None; self.batch.len()];
+                for (reply, owner) in replies.into_iter().zip(&owners) {
+                    let Some((event, slot)) = *owner else {
+                        continue;
+                    };
+                    match reply {
+                        Reply::Ok => self.done[event] |= slot,
+                        Reply::Retry => retry[event] = true,
+                        Reply::Fail(error) => refused[event] = Some(error),
+                    }
                 }
-                self.settle(|i| ok[i]);
+                // An event is published when all its commands are done,
+                // failed when one was refused, and retried otherwise.
+                let fates: Vec<Fate> = (0..self.batch.len())
+                    .map(|i| {
+                        if refused[i].is_some() {
+                            Fate::Failed
+                        } else if self.done[i] == self.slots(&self.batch[i]) {
+                            Fate::Published
+                        } else {
+                            Fate::Retry
+                        }
+                    })
+                    .collect();
+                if let Some(error) = refused.into_iter().flatten().next() {
+                    self.say_refusal(&error);
+                }
+                self.settle_each(&fates);
+                if retry.contains(&true) {
+                    // Loading its data set, busy with a script, failing over:
+                    // the commands were not run; send them again later.
+                    self.wait_backoff();
+                }
             }
-            Err(_) => {
-                // The connection broke with the batch on the wire: an
-                // unknown part was delivered. At most once: count as failed.
+            Err(Broken { unsent: true }) => {
+                // A connection the server had closed (a restart): nothing
+                // ran; send the batch again on a new one.
+                self.con = None;
+                self.wait_backoff();
+            }
+            Err(Broken { unsent: false }) => {
+                // The connection broke, or the batch's deadline passed, with
+                // the batch on the wire: Redis may still run part of it. At
+                // most once: count as failed, reconnect after back-off.
                 self.con = None;
                 self.settle(|_| false);
+                self.wait_backoff();
             }
         }
     }
 
-    /// Calls `emit` with the arguments of every command of the batch, and
-    /// returns how many commands belong to each event (the job streams'
-    /// `EXPIRE`s come last and belong to none).
-    fn plan(&self, mut emit: impl FnMut(&[&[u8]])) -> Vec<usize> {
+    /// The command slots an event needs: bit 0 publish global, 1 publish to
+    /// its job, 2 append to the global stream, 3 to its job's stream.
+    fn slots(&self, item: &Item) -> u8 {
+        let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
+        let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
+        let job = item.job.is_some();
+        let global = self.cfg.global;
+        u8::from(pubsub && global)
+            | u8::from(pubsub && job) << 1
+            | u8::from(streams && global) << 2
+            | u8::from(streams && job) << 3
+    }
+
+    /// Calls `emit` with the arguments of every command of the batch still
+    /// to do, and returns, per command, the event and slot it serves (the
+    /// job streams' `EXPIRE`s come last and serve none).
+    fn plan(&self, mut emit: impl FnMut(&[&[u8]])) -> Vec<Option<(usize, u8)>> {
         let publish: &[u8] = if self.cfg.sharded {
             b"SPUBLISH"
         } else {
@@ -272,61 +379,69 @@ impl Worker {
             self.cfg.global_maxlen.to_string(),
             self.cfg.job_maxlen.to_string(),
         );
-        let mut per_event = Vec::with_capacity(self.batch.len());
+        let mut owners = Vec::with_capacity(self.batch.len() * 2);
         let mut jobs: Vec<&str> = Vec::new();
-        for item in &self.batch {
+        for (event, item) in self.batch.iter().enumerate() {
             // The producer built the job's channel name: `{prefix}:{job_id}`.
             let job = item.job.as_deref();
             let line = &*item.line;
-            let mut n = 0;
+            let done = self.done.get(event).copied().unwrap_or(0);
+            let mut emit_for = |slot: u8, args: &[&[u8]]| {
+                if done & slot == 0 {
+                    emit(args);
+                    owners.push(Some((event, slot)));
+                }
+            };
             if pubsub {
                 if self.cfg.global {
-                    emit(&[publish, global, line]);
-                    n += 1;
+                    emit_for(1, &[publish, global, line]);
                 }
                 if let Some(channel) = job {
-                    emit(&[publish, channel.as_bytes(), line]);
-                    n += 1;
+                    emit_for(2, &[publish, channel.as_bytes(), line]);
                 }
             }
             if streams {
                 if self.cfg.global {
-                    emit(&[
-                        b"XADD",
-                        global,
-                        b"MAXLEN",
-                        b"~",
-                        global_maxlen.as_bytes(),
-                        b"*",
-                        b"line",
-                        line,
-                    ]);
-                    n += 1;
+                    emit_for(
+                        4,
+                        &[
+                            b"XADD",
+                            global,
+                            b"MAXLEN",
+                            b"~",
+                            global_maxlen.as_bytes(),
+                            b"*",
+                            b"line",
+                            line,
+                        ],
+                    );
                 }
                 if let Some(key) = job {
-                    emit(&[
-                        b"XADD",
-                        key.as_bytes(),
-                        b"MAXLEN",
-                        b"~",
-                        job_maxlen.as_bytes(),
-                        b"*",
-                        b"line",
-                        line,
-                    ]);
-                    n += 1;
+                    emit_for(
+                        8,
+                        &[
+                            b"XADD",
+                            key.as_bytes(),
+                            b"MAXLEN",
+                            b"~",
+                            job_maxlen.as_bytes(),
+                            b"*",
+                            b"line",
+                            line,
+                        ],
+                    );
                     if !jobs.contains(&key) {
                         jobs.push(key);
                     }
                 }
             }
-            per_event.push(n);
         }
         let ttl = self.cfg.job_stream_ttl.as_secs().max(1).to_string();
         for key in jobs {
             emit(&[b"EXPIRE", key.as_bytes(), ttl.as_bytes()]);
+            owners.push(None);
         }
-        per_event
+        owners
     }
 
     /// At most once a second, a WARN line with the drop counts on the global
@@ -381,8 +496,29 @@ impl Worker {
             add(&c.shutdown, 1);
         }
         self.report_drops_now();
+        self.say_unreported_loss();
         if let Some((_, done)) = self.shutdown.take() {
             let _ = done.send(());
+        }
+    }
+
+    /// At exit, drops that Redis could not be told about go to stderr: the
+    /// loss is never silent.
+    #[allow(clippy::disallowed_macros)] // the last place left to say it
+    fn say_unreported_loss(&self) {
+        let stats = &self.shared.stats;
+        let unreported = stats.dropped().saturating_sub(self.reported);
+        if unreported > 0 || stats.failed() > 0 {
+            eprintln!(
+                "spanline-redis: at exit, {unreported} log lines were dropped without a report \
+                 on Redis ({} abandoned at shutdown, {} dropped in all) and {} failed; \
+                 published {} of {}",
+                stats.dropped_shutdown(),
+                stats.dropped(),
+                stats.failed(),
+                stats.published(),
+                stats.emitted(),
+            );
         }
     }
 

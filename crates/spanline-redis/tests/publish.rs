@@ -275,6 +275,77 @@ fn a_frozen_server_blocks_nobody_and_the_worker_recovers() {
     }
 }
 
+#[test]
+fn lines_logged_while_redis_loads_its_data_are_retried_not_failed() {
+    let mut server = RedisServer::start_with(&[
+        "--key-load-delay",
+        "100",
+        "--loading-process-events-interval-bytes",
+        "1024",
+    ]);
+    // A data set that takes a second or two to load (100 us a key).
+    let mut con = server.client().get_connection().unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..10_000 {
+        pipe.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+    }
+    pipe.exec(&mut con).unwrap();
+    redis::cmd("SAVE").exec(&mut con).unwrap();
+    drop(con);
+    let setup = Setup::new(quick(&server.url()).mode(Mode::Streams));
+    setup.run(|| info!("warm up"));
+    assert!(setup.flush(5).complete);
+    server.restart_loading();
+    assert!(
+        server.is_loading(),
+        "the test needs a server that is loading"
+    );
+    setup.run(|| (0..20).for_each(|i| info!(i, "while loading")));
+    assert!(setup.flush(30).complete, "{:?}", setup.stats);
+    assert!(
+        !server.is_loading(),
+        "published only once the load was over"
+    );
+    setup.assert_accounted();
+    assert_eq!(
+        setup.stats.failed(),
+        0,
+        "LOADING is retried: {:?}",
+        setup.stats
+    );
+    assert_eq!(
+        stream_indices(&server),
+        (0..20).collect::<Vec<_>>(),
+        "every line logged during the load is in the stream, once, in order"
+    );
+}
+
+#[test]
+fn dropping_the_guard_with_redis_frozen_accounts_for_every_line() {
+    let server = RedisServer::start();
+    let mut setup = Setup::new(
+        quick(&server.url())
+            .timeouts(Duration::from_millis(300), Duration::from_secs(1))
+            .shutdown_timeout(Duration::from_secs(2)),
+    );
+    setup.run(|| info!("warm up"));
+    assert!(setup.flush(5).complete);
+    server.freeze();
+    setup.run(|| (0..5_000).for_each(|i| info!(i, "at exit")));
+    let started = Instant::now();
+    drop(setup.guard.take());
+    let took = started.elapsed();
+    server.thaw();
+    assert!(
+        took < Duration::from_secs(10),
+        "the guard returned after {took:?}"
+    );
+    // Every line is settled when the guard returns: nothing left in
+    // flight, the loss counted.
+    setup.assert_accounted();
+    assert!(setup.stats.dropped_shutdown() > 0, "{:?}", setup.stats);
+}
+
 fn indices(payloads: &[String]) -> Vec<u64> {
     payloads
         .iter()

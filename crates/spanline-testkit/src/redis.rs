@@ -80,8 +80,38 @@ impl RedisServer {
         server
     }
 
+    /// Starts the server again on the same port (after a `SAVE`), returning
+    /// as soon as it answers, while it may still be loading its data set
+    /// (it replies `-LOADING` until done; start it with `--key-load-delay`
+    /// and `--loading-process-events-interval-bytes 1024` to make that last).
+    #[track_caller]
+    pub fn restart_loading(&mut self) {
+        self.stop();
+        self.spawn_process();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reply_to_ping(self.port).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer within 10 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// True while the server answers `-LOADING`.
+    pub fn is_loading(&self) -> bool {
+        reply_to_ping(self.port).is_some_and(|r| r.starts_with("-LOADING"))
+    }
+
     #[track_caller]
     fn spawn(&mut self) {
+        self.spawn_process();
+        self.wait_ready();
+    }
+
+    #[track_caller]
+    fn spawn_process(&mut self) {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -108,7 +138,6 @@ impl RedisServer {
             ),
             Err(e) => panic!("could not start redis-server: {e}"),
         }
-        self.wait_ready();
     }
 
     #[track_caller]
@@ -186,15 +215,17 @@ impl Drop for RedisServer {
 }
 
 fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
+    reply_to_ping(port).is_some_and(|r| r.starts_with("+PONG"))
+}
+
+/// The first bytes of the server's reply to `PING`, if it answers.
+fn reply_to_ping(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    stream.write_all(b"PING\r\n").ok()?;
     let mut reply = [0u8; 16];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream
-            .read(&mut reply)
-            .is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+    let n = stream.read(&mut reply).ok().filter(|&n| n > 0)?;
+    Some(String::from_utf8_lossy(&reply[..n]).into_owned())
 }
 
 /// A subscriber that records every message of some channels, on its own
