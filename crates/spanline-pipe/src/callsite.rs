@@ -13,8 +13,14 @@ use tracing_core::subscriber::Interest;
 use tracing_core::{Level, Metadata};
 
 /// Most distinct callsites interned per process; past it, records use a
-/// generic callsite per kind and level (each interned callsite is leaked).
-pub(crate) const MAX_CALLSITES: usize = 4096;
+/// generic callsite per kind and level (each interned callsite is leaked,
+/// a few hundred bytes).
+pub(crate) const MAX_CALLSITES: usize = 16_384;
+
+/// Most new callsites one child (one `Receiver`) may intern: a child that
+/// makes up targets or field names without end uses the generic callsites
+/// past it, and leaves the process's budget to the others.
+pub(crate) const MAX_CALLSITES_PER_CHILD: usize = 1_024;
 
 pub(crate) struct DynCallsite {
     meta: OnceLock<Metadata<'static>>,
@@ -154,37 +160,18 @@ impl Interner {
         GLOBAL.get_or_init(Interner::default)
     }
 
-    /// The callsite for `key`, and whether it is the generic fallback
-    /// (`true` the first time the cap is hit, for a one-time warning).
-    pub(crate) fn get(&self, key: &Key) -> (&'static DynCallsite, Overflow) {
+    /// The callsite for `key`; a new one only while `budget` (the asking
+    /// child's) and the process's cap allow, else `None`: use
+    /// [`generic`](Self::generic).
+    pub(crate) fn get(&self, key: &Key, budget: &mut usize) -> Option<&'static DynCallsite> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cs) = map.get(key) {
-            return (cs, Overflow::No);
+            return Some(cs);
         }
-        if map.len() >= MAX_CALLSITES {
-            drop(map);
-            let mut generic = self.generic.lock().unwrap_or_else(PoisonError::into_inner);
-            let first = generic.is_empty();
-            let cs = generic.entry((key.span, key.level)).or_insert_with(|| {
-                make(
-                    key.span,
-                    "forwarded",
-                    GENERIC_TARGET,
-                    key.level,
-                    None,
-                    None,
-                    GENERIC_FIELDS,
-                )
-            });
-            return (
-                cs,
-                if first {
-                    Overflow::First
-                } else {
-                    Overflow::Again
-                },
-            );
+        if *budget == 0 || map.len() >= MAX_CALLSITES {
+            return None;
         }
+        *budget -= 1;
         let names: Vec<&str> = key.fields.iter().map(String::as_str).collect();
         let cs = make(
             key.span,
@@ -196,13 +183,22 @@ impl Interner {
             &names,
         );
         map.insert(key.clone(), cs);
-        (cs, Overflow::No)
+        Some(cs)
     }
-}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Overflow {
-    No,
-    First,
-    Again,
+    /// The generic callsite for `key`'s kind and level.
+    pub(crate) fn generic(&self, key: &Key) -> &'static DynCallsite {
+        let mut generic = self.generic.lock().unwrap_or_else(PoisonError::into_inner);
+        generic.entry((key.span, key.level)).or_insert_with(|| {
+            make(
+                key.span,
+                "forwarded",
+                GENERIC_TARGET,
+                key.level,
+                None,
+                None,
+                GENERIC_FIELDS,
+            )
+        })
+    }
 }

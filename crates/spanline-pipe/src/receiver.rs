@@ -1,6 +1,7 @@
 //! [`Receiver`]: turns a child's records back into spans and events of this
 //! process, under this process's filters.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json};
@@ -9,7 +10,7 @@ use tracing::Span;
 use tracing_core::field::Value;
 use tracing_core::{Event, Level, LevelFilter, Metadata};
 
-use crate::callsite::{DynCallsite, Interner, Key, Overflow};
+use crate::callsite::{DynCallsite, Interner, Key};
 use crate::wire::Record;
 
 /// The target of the forwarder's own events (bad records, exit status).
@@ -52,7 +53,22 @@ pub struct Receiver {
     /// Event callsites seen by this receiver, by a hash of their identity,
     /// so the usual event costs one lookup and no allocation.
     events: HashMap<u64, Vec<&'static DynCallsite>>,
+    /// New callsites this child may still intern.
+    budget: Cell<usize>,
+    /// Limits already reported (each once per child).
+    said_callsites: Cell<bool>,
+    said_depth: bool,
+    said_open: bool,
 }
+
+/// Deepest chain of a child's spans recreated here: deeper spans are
+/// folded into their ancestor at this depth (their events keep its context).
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Most spans of one child kept open here: past it, new spans are not
+/// recreated (their events go under the child span). With `MAX_DEPTH` this
+/// bounds what a child's spans cost the parent (about 25 MiB at worst).
+pub(crate) const MAX_OPEN_SPANS: usize = 4_096;
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -288,6 +304,10 @@ impl Receiver {
             records: 0,
             bad: 0,
             events: HashMap::new(),
+            budget: Cell::new(crate::callsite::MAX_CALLSITES_PER_CHILD),
+            said_callsites: Cell::new(false),
+            said_depth: false,
+            said_open: false,
         }
     }
 
@@ -486,7 +506,32 @@ impl Receiver {
                 fields,
             } => {
                 let chain = self.chain_of(pid, parent);
+                if self.spans.len() >= MAX_OPEN_SPANS && !self.spans.contains_key(&(pid, id)) {
+                    // Its events go under the child span: memory stays bounded.
+                    if !self.said_open {
+                        self.said_open = true;
+                        tracing::warn!(
+                            target: TARGET,
+                            parent: &self.root,
+                            limit = MAX_OPEN_SPANS,
+                            "the child keeps too many spans open; further ones are not recreated"
+                        );
+                    }
+                    return;
+                }
                 let node = match level.parse::<Level>() {
+                    Ok(_) if chain.len() > MAX_DEPTH => {
+                        if !self.said_depth {
+                            self.said_depth = true;
+                            tracing::warn!(
+                                target: TARGET,
+                                parent: &self.root,
+                                limit = MAX_DEPTH,
+                                "the child's spans are nested too deep; deeper ones are folded into their ancestor"
+                            );
+                        }
+                        Node { chain, own: false }
+                    }
                     Ok(level) => self.new_span(chain, &name, &target, level, &fields),
                     Err(_) => Node { chain, own: false },
                 };
@@ -533,16 +578,21 @@ impl Receiver {
     }
 
     fn callsite(&self, key: &Key) -> &'static DynCallsite {
-        let (cs, overflow) = Interner::global().get(key);
-        if overflow == Overflow::First {
+        let mut budget = self.budget.get();
+        let found = Interner::global().get(key, &mut budget);
+        self.budget.set(budget);
+        if let Some(cs) = found {
+            return cs;
+        }
+        if !self.said_callsites.replace(true) {
             tracing::warn!(
                 target: TARGET,
                 parent: &self.root,
-                limit = crate::callsite::MAX_CALLSITES,
-                "too many distinct callsites from child processes; further ones are forwarded through a generic one"
+                limit = crate::callsite::MAX_CALLSITES_PER_CHILD,
+                "too many distinct callsites from this child; further ones are forwarded through a generic one"
             );
         }
-        cs
+        Interner::global().generic(key)
     }
 
     fn new_span(
