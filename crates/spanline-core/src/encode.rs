@@ -199,20 +199,46 @@ static ESCAPE: [u8; 256] = {
     table[b'\\' as usize] = b'\\';
     // DEL is valid JSON, but escaping it keeps lines safe to print on a terminal.
     table[0x7f] = b'u';
+    // Lead bytes of the C1 controls (U+0080-U+009F) and of the bidi
+    // overrides (U+202A-U+202E, U+2066-U+2069): valid JSON too, but they
+    // drive terminals and reorder text, so a line could hide or forge what
+    // it says. `m`: look at the whole character.
+    table[0xc2] = b'm';
+    table[0xe2] = b'm';
     table
 };
+
+/// The code point of a C1 control or bidi override starting at `bytes`, with
+/// its length in bytes.
+#[inline]
+fn unsafe_char(bytes: &[u8]) -> Option<(u32, usize)> {
+    match *bytes {
+        [0xc2, b, ..] if (0x80..=0x9f).contains(&b) => Some((u32::from(b), 2)),
+        [0xe2, 0x80, b, ..] if (0xaa..=0xae).contains(&b) => {
+            Some((0x2000 | u32::from(b & 0x3f), 3))
+        }
+        [0xe2, 0x81, b, ..] if (0xa6..=0xa9).contains(&b) => {
+            Some((0x2040 | u32::from(b & 0x3f), 3))
+        }
+        _ => None,
+    }
+}
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends the JSON escape of `s` (without quotes) to `buf`.
 ///
 /// Clean runs are copied with one `extend_from_slice`; only `"`, `\`, control
-/// characters and DEL are escaped. Non-ASCII text is copied as UTF-8.
+/// characters (C0 and C1), DEL and the bidi overrides are escaped. Other
+/// non-ASCII text is copied as UTF-8.
 ///
 /// ```
 /// let mut buf = Vec::new();
 /// spanline_core::escape_str(&mut buf, "a\"b\n\u{1b}");
 /// assert_eq!(buf, br#"a\"b\n\u001b"#);
+/// buf.clear();
+/// spanline_core::escape_str(&mut buf, "csi\u{9b}2J rtl\u{202e}txt ok: °—é");
+/// assert_eq!(String::from_utf8(buf).unwrap(), r"csi\u009b2J rtl\u202etxt ok: °—é");
 /// ```
 pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
@@ -229,6 +255,20 @@ pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     for (i, &b) in bytes.iter().enumerate().skip(first) {
         let esc = ESCAPE[b as usize];
         if esc == 0 {
+            continue;
+        }
+        if esc == b'm' {
+            let Some((code, len)) = unsafe_char(&bytes[i..]) else {
+                continue;
+            };
+            buf.extend_from_slice(&bytes[start..i]);
+            buf.extend_from_slice(b"\\u");
+            for shift in [12, 8, 4, 0] {
+                buf.push(HEX[((code >> shift) & 0xf) as usize]);
+            }
+            // The character's other bytes are continuation bytes, which
+            // the table leaves alone.
+            start = i + len;
             continue;
         }
         buf.extend_from_slice(&bytes[start..i]);
@@ -268,7 +308,9 @@ fn clean_prefix_len(bytes: &[u8]) -> usize {
         let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
         let special = has_zero(x ^ (ONES * u64::from(b'"')))
             | has_zero(x ^ (ONES * u64::from(b'\\')))
-            | has_zero(x ^ (ONES * 0x7f));
+            | has_zero(x ^ (ONES * 0x7f))
+            | has_zero(x ^ (ONES * 0xc2))
+            | has_zero(x ^ (ONES * 0xe2));
         if control | special != 0 {
             break;
         }
@@ -479,8 +521,31 @@ mod tests {
     }
 
     #[test]
+    fn c1_controls_and_bidi_overrides_are_escaped_everywhere_else_kept() {
+        let hostile: Vec<char> = (0x80..=0x9f)
+            .chain(0x202a..=0x202e)
+            .chain(0x2066..=0x2069)
+            .filter_map(char::from_u32)
+            .collect();
+        for c in &hostile {
+            for pad in 0..10 {
+                let s = format!("{}{c}x", "a".repeat(pad));
+                let out = esc(&s);
+                assert!(out.contains(&format!("\\u{:04x}", *c as u32)), "{out}");
+                assert!(!out.contains(*c), "{out}");
+                let back: String = serde_json::from_str(&out).unwrap();
+                assert_eq!(back, s);
+            }
+        }
+        // Neighbours in the same ranges of bytes are not touched.
+        for ok in ['\u{a0}', '©', '\u{2029}', '—', '\u{2065}', '\u{206a}', '€'] {
+            assert_eq!(esc(&ok.to_string()), format!("\"{ok}\""));
+        }
+    }
+
+    #[test]
     fn clean_prefix_finds_every_special_byte_at_every_offset() {
-        for special in (0u8..0x20).chain([b'"', b'\\', 0x7f]) {
+        for special in (0u8..0x20).chain([b'"', b'\\', 0x7f, 0xc2, 0xe2]) {
             for len in 0..20 {
                 for at in 0..len {
                     let mut bytes = vec![b'a'; len];
@@ -493,8 +558,13 @@ mod tests {
                 }
             }
         }
-        let text = "é✓😀 plain text with some length";
+        // Text without the lead bytes of C1 controls and bidi overrides
+        // (0xc2, 0xe2) is clean; with them, it takes the slow path, which
+        // keeps every harmless character (`✓` is e2 9c 93).
+        let text = "é😀 plain text with some length";
         assert_eq!(clean_prefix_len(text.as_bytes()), text.len());
+        assert_eq!(clean_prefix_len("é✓".as_bytes()), 2);
+        assert_eq!(esc("é✓"), "\"é✓\"");
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub enum BuildError {
     InvalidUrl(redis::RedisError),
     /// The prefix is not made of `[A-Za-z0-9_:-]`.
     InvalidPrefix(String),
+    /// The URL is not a Redis URL; says what is wrong with it (never the
+    /// URL itself, which may hold a password).
+    BadUrl(String),
     /// An option is out of range.
     InvalidOption(&'static str),
     /// The worker thread could not be started.
@@ -128,6 +131,7 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::InvalidUrl(e) => write!(f, "invalid Redis URL: {}", e.kind_str()),
+            BuildError::BadUrl(why) => write!(f, "invalid Redis URL: {why}"),
             BuildError::InvalidPrefix(p) => {
                 write!(f, "channel prefix {p:?} must be 1-50 of A-Z a-z 0-9 _ : -")
             }
@@ -403,7 +407,82 @@ impl RedisLayerBuilder {
                 .map_err(BuildError::InvalidUrl)?;
             return crate::layer::start(self, Target::Cluster(client));
         }
+        if let Some(why) = url_problem(&self.url) {
+            return Err(BuildError::BadUrl(why));
+        }
         let client = redis::Client::open(self.url.as_str()).map_err(BuildError::InvalidUrl)?;
         crate::layer::start(self, Target::single(client))
+    }
+}
+
+/// What is wrong with a Redis URL, in words, without repeating it (it may
+/// hold a password); `None` when it looks right.
+fn url_problem(url: &str) -> Option<String> {
+    const FORM: &str =
+        "expected redis://[user:password@]host[:port][/db], rediss://… or unix:///path";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some(format!("no scheme (`redis://`); {FORM}"));
+    };
+    match scheme {
+        "redis" | "valkey" => {}
+        "rediss" | "valkeys" if cfg!(feature = "tls") => {}
+        "rediss" | "valkeys" => {
+            return Some("rediss:// needs spanline-redis's `tls` feature".to_string())
+        }
+        "unix" | "redis+unix" => return None,
+        other => {
+            let shown: String = other.chars().take(16).collect();
+            return Some(format!("unknown scheme `{shown}`; {FORM}"));
+        }
+    }
+    // Past the credentials: host, port and database.
+    let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let (authority, path) = host_part.split_once('/').unwrap_or((host_part, ""));
+    let authority = authority.split_once('?').map_or(authority, |(a, _)| a);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    if host.is_empty() {
+        return Some(format!("no host; {FORM}"));
+    }
+    if let Some(port) = port {
+        if port.parse::<u16>().is_err() {
+            return Some("the port is not a number from 0 to 65535".to_string());
+        }
+    }
+    let db = path.split_once('?').map_or(path, |(d, _)| d);
+    if !db.is_empty() && db.parse::<i64>().is_err() {
+        return Some("the database (after the `/`) is not a number".to_string());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_problem;
+
+    #[test]
+    fn url_problems_are_named_without_the_url() {
+        for (url, said) in [
+            ("not a url", "no scheme"),
+            ("http://h:1", "unknown scheme `http`"),
+            ("redis://", "no host"),
+            ("redis://:secret@h:port", "the port is not a number"),
+            ("redis://h:6379/zero", "the database"),
+        ] {
+            let why = url_problem(url).unwrap_or_default();
+            assert!(why.contains(said), "{url}: {why}");
+            assert!(!why.contains("secret"), "{why}");
+        }
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://user:p%40ss@host:1/2",
+            "redis://h",
+            "unix:///tmp/redis.sock",
+            "redis://[::1]:6379/0",
+        ] {
+            assert_eq!(url_problem(url), None, "{url}");
+        }
     }
 }

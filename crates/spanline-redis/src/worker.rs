@@ -468,6 +468,7 @@ impl Worker {
             ("block_timeout", stats.dropped_block_timeout()),
             ("oversize", stats.dropped_oversize()),
             ("shutdown", stats.dropped_shutdown()),
+            ("failed", stats.failed()),
         ];
         for (key, value) in fields {
             line.extend_from_slice(format!(",\"{key}\":{value}").as_bytes());
@@ -479,8 +480,21 @@ impl Worker {
             "PUBLISH"
         });
         cmd.arg(&self.global_channel).arg(&line);
+        // Stream readers see the gap too: the report goes where the lines go.
+        let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
+        let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(&self.global_channel)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.cfg.global_maxlen)
+            .arg("*")
+            .arg("line")
+            .arg(&line);
         if let Some(con) = self.con.as_mut() {
-            if con.query(&cmd).is_ok() {
+            let published = !pubsub || con.query(&cmd).is_ok();
+            let appended = !streams || con.query(&xadd).is_ok();
+            if published && appended {
                 self.reported = total;
             }
         }

@@ -536,6 +536,39 @@ fn drops_are_reported_in_band_on_the_global_channel() {
     assert_eq!(report["level"], "WARN");
     assert_eq!(report["dropped"], 3);
     assert_eq!(report["oversize"], 3);
+    assert_eq!(report["failed"], 0, "failures are in the report too");
+}
+
+#[test]
+fn in_streams_mode_the_drop_report_is_in_the_stream() {
+    let server = RedisServer::start();
+    let setup = Setup::new(quick(&server.url()).max_payload(100).mode(Mode::Streams));
+    setup.run(|| {
+        info!(big = %"z".repeat(300), "oversize");
+        info!("normal");
+    });
+    assert!(setup.flush(5).complete);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut con = server.client().get_connection().unwrap();
+    loop {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg("logs:global")
+            .arg("-")
+            .arg("+")
+            .query(&mut con)
+            .unwrap();
+        let lines: Vec<&str> = entries.iter().map(|(_, f)| f[0].1.as_str()).collect();
+        if let Some(report) = lines.iter().find(|l| l.contains("dropped log lines")) {
+            let report: serde_json::Value = serde_json::from_str(report).unwrap();
+            assert_eq!(report["dropped"], 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no report in the stream: {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
