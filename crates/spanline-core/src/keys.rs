@@ -6,13 +6,15 @@
 //! first and last byte), and the set keeps a 64-bit filter of them, so most
 //! lookups end after one AND and the rest compare a `u32` before any bytes.
 
-/// A key as written: an optional `fields.` prefix (a user key renamed away
-/// from a reserved key), the name, and an optional `.sources` suffix (an
-/// error's chain), without building the string.
+/// A key as written: `fields.` prefixes (a user key renamed away from a
+/// reserved key, or away from another renamed key), the name, and an
+/// optional `.sources` suffix (an error's chain), without building the
+/// string.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KeyParts<'a> {
     pub(crate) name: &'a str,
-    pub(crate) prefixed: bool,
+    /// How many `fields.` go before the name: 0, 1 or 2.
+    pub(crate) prefixes: u8,
     pub(crate) sources: bool,
 }
 
@@ -23,7 +25,7 @@ impl<'a> KeyParts<'a> {
     pub(crate) fn plain(name: &'a str) -> Self {
         Self {
             name,
-            prefixed: false,
+            prefixes: 0,
             sources: false,
         }
     }
@@ -31,16 +33,19 @@ impl<'a> KeyParts<'a> {
     pub(crate) fn prefixed(name: &'a str) -> Self {
         Self {
             name,
-            prefixed: true,
+            prefixes: 1,
             sources: false,
         }
     }
 
+    /// The most prefixes a key gets.
+    pub(crate) const MAX_PREFIXES: u8 = 2;
+
     pub(crate) fn prefix(&self) -> &'static str {
-        if self.prefixed {
-            FIELDS_PREFIX
-        } else {
-            ""
+        match self.prefixes {
+            0 => "",
+            1 => FIELDS_PREFIX,
+            _ => "fields.fields.",
         }
     }
 
@@ -55,7 +60,7 @@ impl<'a> KeyParts<'a> {
     /// Length, first and last byte of the written key.
     fn hash(&self) -> u32 {
         let len = self.prefix().len() + self.name.len() + self.suffix().len();
-        let first = if self.prefixed {
+        let first = if self.prefixes > 0 {
             b'f'
         } else {
             self.name.as_bytes().first().copied().unwrap_or(0)
@@ -69,7 +74,7 @@ impl<'a> KeyParts<'a> {
     }
 
     fn same(&self, other: &KeyParts<'_>) -> bool {
-        if self.prefixed == other.prefixed && self.sources == other.sources {
+        if self.prefixes == other.prefixes && self.sources == other.sources {
             return self.name == other.name;
         }
         let bytes = |k: &KeyParts<'_>| {
@@ -161,7 +166,7 @@ mod tests {
         assert!(!set.insert(KeyParts::plain("fields.level")));
         assert!(set.insert(KeyParts {
             name: "error",
-            prefixed: false,
+            prefixes: 0,
             sources: true
         }));
         assert!(set.contains(&KeyParts::plain("error.sources")));

@@ -826,7 +826,7 @@ impl Schema {
                 Slot::Fixed { pair, value_at } => {
                     if keys.insert(parts) {
                         buf.push(b',');
-                        if parts.prefixed {
+                        if parts.prefixes > 0 {
                             write_key(buf, &parts);
                             buf.extend_from_slice(pair[*value_at..].as_bytes());
                         } else {
@@ -839,7 +839,7 @@ impl Schema {
                     if let Some(json) = value.as_deref() {
                         if keys.insert(parts) {
                             buf.push(b',');
-                            if parts.prefixed {
+                            if parts.prefixes > 0 {
                                 write_key(buf, &parts);
                             } else {
                                 buf.extend_from_slice(cell.key_json.as_bytes());
@@ -1058,8 +1058,14 @@ impl EventVisitor<'_, '_> {
     fn key(&mut self, name: &'static str, sources: bool) -> bool {
         let mut parts = self.reserved.user_key(name);
         parts.sources = sources;
-        if !self.keys.insert(parts) {
-            return false;
+        while !self.keys.insert(parts) {
+            // Two event fields want one key: `level`, renamed to
+            // `fields.level`, and a field named `fields.level`. Keep both,
+            // the later one a prefix deeper.
+            if parts.prefixes >= KeyParts::MAX_PREFIXES {
+                return false;
+            }
+            parts.prefixes += 1;
         }
         self.buf.push(b',');
         write_key(self.buf, &parts);

@@ -88,6 +88,27 @@ fn reserved_collisions_are_kept_under_prefix() {
 }
 
 #[test]
+fn a_field_named_like_a_renamed_key_is_not_lost() {
+    for order in ["renamed first", "literal first"] {
+        let lines = capture_lines(|| {
+            if order == "renamed first" {
+                info!(level = "custom", "fields.level" = "literal", "m");
+            } else {
+                info!("fields.level" = "literal", level = "custom", "m");
+            }
+        });
+        let l = &lines[0];
+        assert_eq!(l["level"], "INFO");
+        let mut values = vec![
+            l["fields.level"].as_str().unwrap(),
+            l["fields.fields.level"].as_str().unwrap(),
+        ];
+        values.sort_unstable();
+        assert_eq!(values, ["custom", "literal"], "{order}: both kept: {l:?}");
+    }
+}
+
+#[test]
 fn span_names_never_become_keys() {
     let lines = capture_lines(|| {
         let _s = info_span!("request_span", id = 1).entered();

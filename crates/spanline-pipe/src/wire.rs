@@ -155,11 +155,18 @@ impl Record {
                 truncated = true;
                 continue;
             };
-            // Escapes can make the JSON longer than the text: cut generously.
-            let keep = longest.len().saturating_sub(excess + MARK.len() + 16);
-            let mut cut = keep;
-            while !longest.is_char_boundary(cut) {
-                cut -= 1;
+            // Cut by encoded size, at a character boundary: a value of
+            // escapes (`\n`, `\u0001`) keeps as much as fits, never nothing.
+            let encoded: usize = longest.chars().map(json_len).sum();
+            let target = encoded.saturating_sub(excess + MARK.len());
+            let mut size = 0;
+            let mut cut = 0;
+            for (at, c) in longest.char_indices() {
+                size += json_len(c);
+                if size > target {
+                    break;
+                }
+                cut = at + c.len_utf8();
             }
             longest.truncate(cut);
             longest.push_str(MARK);
@@ -175,9 +182,54 @@ impl Record {
     }
 }
 
+/// The bytes serde_json writes for `c` inside a string.
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if u32::from(c) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_heavy_values_keep_what_fits() {
+        for (unit, name) in [
+            ("\u{1}", "controls"),
+            ("é\"\n", "mixed"),
+            ("\\", "backslashes"),
+        ] {
+            let mut fields = Map::new();
+            fields.insert("big".into(), Value::String(unit.repeat(100_000)));
+            let ev = Record::Ev {
+                pid: 1,
+                ts: (0, 0),
+                span: None,
+                level: "INFO".into(),
+                target: "t".into(),
+                file: None,
+                line: None,
+                fields,
+            };
+            let (line, truncated) = ev.encode(MAX_RECORD);
+            assert!(truncated && line.len() <= MAX_RECORD, "{name}");
+            let back: Record = serde_json::from_slice(&line).unwrap();
+            let Record::Ev { fields, .. } = back else {
+                panic!("not an event")
+            };
+            let big = fields["big"].as_str().unwrap();
+            let kept = big.strip_suffix(MARK).unwrap();
+            assert!(
+                line.len() > MAX_RECORD - 64,
+                "{name}: the record uses the room it has ({} bytes)",
+                line.len()
+            );
+            assert!(kept.starts_with(unit) && !kept.is_empty(), "{name}");
+        }
+    }
 
     #[test]
     fn oversized_values_are_cut_to_fit() {
