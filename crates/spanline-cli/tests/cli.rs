@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use spanline_testkit::RedisServer;
+use spanline_testkit::{KillOnDrop, RedisServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spanline");
 
@@ -215,12 +215,14 @@ fn tail_since_backs_off_and_says_what_the_error_is() {
             .unwrap()
     };
     let before = connections(&mut con);
-    let mut tail = Command::new(BIN)
-        .args(["tail", "--redis", &server.url(), "--global", "--since", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut tail = KillOnDrop(
+        Command::new(BIN)
+            .args(["tail", "--redis", &server.url(), "--global", "--since", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // Wait until it has retried several times (observed, not slept on).
     wait_until("a few retries", || connections(&mut con) >= before + 4);
     let started = Instant::now();
@@ -250,23 +252,25 @@ fn tail_since_backs_off_and_says_what_the_error_is() {
 #[test]
 fn tail_follows_a_job_across_a_redis_restart_with_a_filter() {
     let mut server = RedisServer::start();
-    let mut tail = Command::new(BIN)
-        .args([
-            "tail",
-            "--redis",
-            &server.url(),
-            "--job",
-            "build_1",
-            "--json",
-            "--count",
-            "3",
-            "--filter",
-            "info,noisy=off",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut tail = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "tail",
+                "--redis",
+                &server.url(),
+                "--job",
+                "build_1",
+                "--json",
+                "--count",
+                "3",
+                "--filter",
+                "info,noisy=off",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     wait_until("the tail's subscription", || {
         subscribers(&server, "logs:build_1") == 1
     });
