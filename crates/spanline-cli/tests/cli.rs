@@ -20,13 +20,8 @@ fn golden(preset: &str) -> String {
     .unwrap()
 }
 
-#[test]
-fn pretty_survives_timestamps_cut_inside_a_character() {
-    // Byte 19 of a timestamp-like value inside a multi-byte character, raw
-    // and through a JSON escape: once a panic that ended every `tail`.
-    let input = "{\"timestamp\":\"2026-11-21T20:52:4\u{e9}\",\"message\":\"a\"}\n\
-                 {\"time\":\"2026-11-21T20:52:\\u601b49Z\",\"message\":\"b\"}\n\
-                 {\"ts\":\"2026-11-\u{e9}1T20:52:49Z\",\"message\":\"c\"}\n";
+/// `spanline pretty --color never` on `input`.
+fn pretty(input: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
         .args(["pretty", "--color", "never"])
         .stdin(Stdio::piped())
@@ -39,7 +34,17 @@ fn pretty_survives_timestamps_cut_inside_a_character() {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn pretty_survives_timestamps_cut_inside_a_character() {
+    // Byte 19 of a timestamp-like value inside a multi-byte character, raw
+    // and through a JSON escape: once a panic that ended every `tail`.
+    let input = "{\"timestamp\":\"2026-11-21T20:52:4\u{e9}\",\"message\":\"a\"}\n\
+                 {\"time\":\"2026-11-21T20:52:\\u601b49Z\",\"message\":\"b\"}\n\
+                 {\"ts\":\"2026-11-\u{e9}1T20:52:49Z\",\"message\":\"c\"}\n";
+    let out = pretty(input);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -62,19 +67,7 @@ fn pretty_renders_every_preset_and_marks_malformed_lines() {
     }
     input.push_str("not json at all \u{1b}[2J\n{\"broken\": \n[1,2,3]\n\n");
     input.push_str("{\"msg\":\"from elsewhere\",\"lvl\":\"warn\",\"extra\":1}\n");
-    let mut child = Command::new(BIN)
-        .args(["pretty", "--color", "never"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = pretty(&input);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();

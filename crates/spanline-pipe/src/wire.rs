@@ -195,6 +195,19 @@ fn json_len(c: char) -> usize {
 mod tests {
     use super::*;
 
+    fn event(fields: Map<String, Value>) -> Record {
+        Record::Ev {
+            pid: 1,
+            ts: (0, 0),
+            span: None,
+            level: "INFO".into(),
+            target: "t".into(),
+            file: None,
+            line: None,
+            fields,
+        }
+    }
+
     #[test]
     fn escape_heavy_values_keep_what_fits() {
         for (unit, name) in [
@@ -204,17 +217,7 @@ mod tests {
         ] {
             let mut fields = Map::new();
             fields.insert("big".into(), Value::String(unit.repeat(100_000)));
-            let ev = Record::Ev {
-                pid: 1,
-                ts: (0, 0),
-                span: None,
-                level: "INFO".into(),
-                target: "t".into(),
-                file: None,
-                line: None,
-                fields,
-            };
-            let (line, truncated) = ev.encode(MAX_RECORD);
+            let (line, truncated) = event(fields).encode(MAX_RECORD);
             assert!(truncated && line.len() <= MAX_RECORD, "{name}");
             let back: Record = serde_json::from_slice(&line).unwrap();
             let Record::Ev { fields, .. } = back else {
@@ -236,17 +239,7 @@ mod tests {
         let mut fields = Map::new();
         fields.insert("message".into(), Value::String("m".into()));
         fields.insert("big".into(), Value::String("é\"\n".repeat(3000)));
-        let ev = Record::Ev {
-            pid: 1,
-            ts: (0, 0),
-            span: None,
-            level: "INFO".into(),
-            target: "t".into(),
-            file: None,
-            line: None,
-            fields,
-        };
-        let (line, truncated) = ev.encode(MAX_RECORD);
+        let (line, truncated) = event(fields).encode(MAX_RECORD);
         assert!(truncated);
         assert!(line.len() <= MAX_RECORD);
         let back: Record = serde_json::from_slice(&line).unwrap();

@@ -358,6 +358,11 @@ fn indices(payloads: &[String]) -> Vec<u64> {
 /// published, so which lines a policy kept is read back without racing a
 /// subscriber.
 fn stream_indices(server: &RedisServer) -> Vec<u64> {
+    indices(&stream_lines(server))
+}
+
+/// Every line the global stream holds, oldest first.
+fn stream_lines(server: &RedisServer) -> Vec<String> {
     let mut con = server.client().get_connection().unwrap();
     let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg("logs:global")
@@ -365,12 +370,10 @@ fn stream_indices(server: &RedisServer) -> Vec<u64> {
         .arg("+")
         .query(&mut con)
         .unwrap();
-    indices(
-        &entries
-            .into_iter()
-            .map(|(_, fields)| fields[0].1.clone())
-            .collect::<Vec<_>>(),
-    )
+    entries
+        .into_iter()
+        .map(|(_, fields)| fields[0].1.clone())
+        .collect()
 }
 
 fn policy_setup(port: u16, overflow: Overflow) -> Setup {
@@ -549,15 +552,8 @@ fn in_streams_mode_the_drop_report_is_in_the_stream() {
     });
     assert!(setup.flush(5).complete);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut con = server.client().get_connection().unwrap();
     loop {
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg("logs:global")
-            .arg("-")
-            .arg("+")
-            .query(&mut con)
-            .unwrap();
-        let lines: Vec<&str> = entries.iter().map(|(_, f)| f[0].1.as_str()).collect();
+        let lines = stream_lines(&server);
         if let Some(report) = lines.iter().find(|l| l.contains("dropped log lines")) {
             let report: serde_json::Value = serde_json::from_str(report).unwrap();
             assert_eq!(report["dropped"], 1);
