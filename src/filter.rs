@@ -12,10 +12,15 @@
 //! - a directive that does not parse makes `EnvFilter::new` ignore it quietly
 //!   and `EnvFilter::try_new` refuse them all. [`from_env`] skips it and says
 //!   so once on stderr; [`parse`] returns it as an error.
+//!
+//! One difference from `EnvFilter::new`: span field values in directives
+//! (`[request{user=alice}]`) are matched as literal text, never compiled as
+//! regular expressions, whose compilation a hostile pattern can make last
+//! minutes.
 
 use std::fmt;
 
-use tracing_subscriber::filter::{Directive, LevelFilter};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 /// Directives that do not parse, with the reasons.
@@ -106,7 +111,13 @@ pub fn from_env() -> EnvFilter {
 }
 
 /// Parses what parses; returns the rest with the reasons.
+///
+/// Span field values in directives (`[request{user=alice}]`) are matched
+/// literally, not as regular expressions: compiling a hostile pattern can
+/// take minutes (found by the `filter` fuzz target), and a typo in
+/// `RUST_LOG` must never hang a service at boot.
 pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String)>) {
+    let builder = || EnvFilter::builder().with_regex(false);
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for directive in directives
@@ -115,22 +126,17 @@ pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String
         .filter(|d| !d.is_empty())
     {
         let mapped = map_level_word(directive);
-        match mapped.parse::<Directive>() {
-            Ok(parsed) => good.push(parsed),
+        match builder().parse(&mapped) {
+            Ok(_) => good.push(mapped),
             Err(e) => bad.push((directive.to_string(), e.to_string())),
         }
     }
-    let builder = EnvFilter::builder();
     let filter = if good.is_empty() {
-        builder
+        builder()
             .with_default_directive(LevelFilter::INFO.into())
             .parse_lossy("")
     } else {
-        let mut filter = builder.parse_lossy("");
-        for directive in good {
-            filter = filter.add_directive(directive);
-        }
-        filter
+        builder().parse_lossy(good.join(","))
     };
     (filter, bad)
 }
@@ -187,6 +193,22 @@ mod tests {
         ] {
             assert_eq!(map_level_word(written), meant, "{written}");
         }
+    }
+
+    #[test]
+    fn field_values_are_literal_so_a_hostile_pattern_cannot_hang_the_start() {
+        // Found by the `filter` fuzz target: as a regular expression, this
+        // value's automaton takes tens of seconds to build.
+        let hostile = include_bytes!("../fuzz/corpus/filter/regex-blowup");
+        let started = std::time::Instant::now();
+        let _ = parse_lenient(&String::from_utf8_lossy(hostile));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        let filter = parse("warn,[request{user=a.*}]=debug").unwrap();
+        assert!(filter.to_string().contains("user=a.*"));
     }
 
     #[test]
