@@ -137,7 +137,17 @@ pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String
         }
         let mapped = map_level_word(directive);
         match builder().parse(&mapped) {
-            Ok(_) => good.push(mapped),
+            Ok(parsed) => {
+                // The same selector twice (`[req{user=a}]=debug,[req{user=a}]=trace`):
+                // the later one wins, and tracing-subscriber never sees both
+                // (its ordering assertion fails on equal literal field
+                // matchers in debug builds; found by the `filter` fuzz target).
+                // Compared in tracing-subscriber's own spelling of it.
+                let canonical = parsed.to_string();
+                let selector = split_level(&canonical).0.to_string();
+                good.retain(|kept: &String| split_level(kept).0 != selector);
+                good.push(canonical);
+            }
             Err(e) => bad.push((directive.to_string(), e.to_string())),
         }
     }
@@ -151,10 +161,10 @@ pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String
     (filter, bad)
 }
 
-/// `target=warning` -> `target=warn`, `CRITICAL` -> `error`: the level part
-/// of a directive (after the last `=` outside `[...]`, or the whole
-/// directive when it has none) in the words of other ecosystems.
-fn map_level_word(directive: &str) -> String {
+/// A directive's selector (with its `=`) and its level: split after the
+/// last `=` outside `[...]`; a directive without one is all level (or all
+/// target).
+fn split_level(directive: &str) -> (&str, &str) {
     let mut depth = 0usize;
     let mut level_at = 0;
     for (i, c) in directive.char_indices() {
@@ -165,7 +175,13 @@ fn map_level_word(directive: &str) -> String {
             _ => {}
         }
     }
-    let (head, level) = directive.split_at(level_at);
+    directive.split_at(level_at)
+}
+
+/// `target=warning` -> `target=warn`, `CRITICAL` -> `error`: the level part
+/// of a directive in the words of other ecosystems.
+fn map_level_word(directive: &str) -> String {
+    let (head, level) = split_level(directive);
     let mapped = match level.trim().to_ascii_lowercase().as_str() {
         "warning" | "30" => "warn",
         "critical" | "fatal" | "40" | "50" => "error",
@@ -219,6 +235,13 @@ mod tests {
         );
         let filter = parse("warn,[request{user=a.*}]=debug").unwrap();
         assert!(filter.to_string().contains("user=a.*"));
+    }
+
+    #[test]
+    fn the_same_selector_twice_keeps_the_later_one() {
+        let (filter, bad) = parse_lenient("[req{user=a}]=debug,warn,[req{user=a}]=trace");
+        assert!(bad.is_empty());
+        assert_eq!(filter.to_string(), "warn,[req{user=a}]=trace");
     }
 
     #[test]
