@@ -164,24 +164,17 @@ fn set_outside() {
 // ==== the parent side ====
 
 fn run(scenario: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child",
-        "--nocapture",
-        "--quiet",
-        "--test-threads=1",
-    ])
-    .env("SPANLINE_SCENARIO", scenario)
-    .env("SPANLINE_FORMAT", "json")
-    .env_remove("RUST_LOG")
-    .env_remove("SPANLINE_REDIS_URL")
-    .env_remove("SPANLINE_PRESET")
-    .env_remove("BAGGAGE")
-    .env_remove("TRACEPARENT")
-    .env_remove("SPANLINE_FORWARD")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = spanline_testkit::this_test_binary("child");
+    cmd.env("SPANLINE_SCENARIO", scenario)
+        .env("SPANLINE_FORMAT", "json")
+        .env_remove("RUST_LOG")
+        .env_remove("SPANLINE_REDIS_URL")
+        .env_remove("SPANLINE_PRESET")
+        .env_remove("BAGGAGE")
+        .env_remove("TRACEPARENT")
+        .env_remove("SPANLINE_FORWARD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -34,20 +34,13 @@ fn child() {
 }
 
 fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child",
-        "--nocapture",
-        "--quiet",
-        "--test-threads=1",
-    ])
-    .env("SPANLINE_INIT_CHILD", lines.to_string())
-    .env_remove("RUST_LOG")
-    .env_remove("SPANLINE_FORMAT")
-    .env_remove("SPANLINE_REDIS_URL")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = spanline_testkit::this_test_binary("child");
+    cmd.env("SPANLINE_INIT_CHILD", lines.to_string())
+        .env_remove("RUST_LOG")
+        .env_remove("SPANLINE_FORMAT")
+        .env_remove("SPANLINE_REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -187,15 +187,8 @@ impl std::fmt::Debug for Broken {
 
 /// This test binary, run again as the child in `role`.
 fn child_command(role: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "child",
-        "--nocapture",
-        "--test-threads=1",
-        "--quiet",
-    ])
-    .env(ROLE, role);
+    let mut cmd = spanline_testkit::this_test_binary("child");
+    cmd.env(ROLE, role);
     cmd
 }
 

@@ -15,6 +15,26 @@ mod redis;
 #[cfg(feature = "redis")]
 pub use crate::redis::{free_port, RedisCluster, RedisServer, ShardedSubscription, Subscription};
 
+/// This test binary, run again to execute only its test `name` (single
+/// threaded, output shown): the way tests start a real child process that
+/// runs code of the test itself, chosen by an environment variable.
+///
+/// # Panics
+///
+/// When the test binary's own path is unknown.
+pub fn this_test_binary(name: &str) -> std::process::Command {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test binary: {e}"));
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--exact",
+        name,
+        "--nocapture",
+        "--quiet",
+        "--test-threads=1",
+    ]);
+    cmd
+}
+
 /// A child process that is killed and reaped when dropped, so a test that
 /// fails half-way never leaves it running.
 #[derive(Debug)]
