@@ -4,6 +4,8 @@
 //!
 //! Run with: `cargo bench -p spanline-benches --bench pipe_memory`
 
+#![allow(clippy::disallowed_macros)] // a bench reports on stdout
+
 use spanline_core::ContextLayer;
 use spanline_json::JsonLayer;
 use spanline_pipe::Receiver;
