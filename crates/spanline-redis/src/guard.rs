@@ -105,12 +105,7 @@ impl Drop for RedisGuard {
             // The worker did not answer in time (it should never happen: its
             // every wait is bounded by the deadline). Count what is still
             // queued as abandoned, so the loss is not silent.
-            let c = &self.shared.stats.inner;
-            while let Ok(item) = self.shared.rx.try_recv() {
-                crate::stats::sub(&c.queued_bytes, item.line.len() as u64);
-                crate::stats::sub(&c.in_flight, 1);
-                crate::stats::add(&c.shutdown, 1);
-            }
+            self.shared.abandon_queued();
         }
     }
 }

@@ -210,6 +210,16 @@ pub(crate) fn valid_job_channel(id: &str) -> bool {
 }
 
 impl Shared {
+    /// Takes every line still queued and counts it abandoned at shutdown.
+    pub(crate) fn abandon_queued(&self) {
+        let c = &self.stats.inner;
+        while let Ok(item) = self.rx.try_recv() {
+            sub(&c.queued_bytes, item.line.len() as u64);
+            sub(&c.in_flight, 1);
+            add(&c.shutdown, 1);
+        }
+    }
+
     /// The event's job channel, `{prefix}:{job_id}`, when its context holds
     /// a valid `job_id` (an invalid one is counted).
     fn job_channel<S>(&self, ctx: &Context<'_, S>, event: &Event<'_>) -> Option<Arc<str>>

@@ -188,18 +188,9 @@ impl Worker {
         }
     }
 
-    fn settle(&mut self, outcome: impl Fn(usize) -> bool) {
-        let n = self.batch.len();
-        let fates: Vec<Fate> = (0..n)
-            .map(|i| {
-                if outcome(i) {
-                    Fate::Published
-                } else {
-                    Fate::Failed
-                }
-            })
-            .collect();
-        self.settle_each(&fates);
+    /// Counts the whole batch as failed.
+    fn fail_batch(&mut self) {
+        self.settle_each(&vec![Fate::Failed; self.batch.len()]);
     }
 
     /// Settles each event of the batch as `fates` says; events to retry
@@ -259,7 +250,7 @@ impl Worker {
                 Ok(_) => break,
                 // Wrong password, ACL: the batch cannot go anywhere.
                 Err(true) => {
-                    self.settle(|_| false);
+                    self.fail_batch();
                     return self.wait_backoff();
                 }
                 // Down or unreachable: keep the batch, try again later.
@@ -344,7 +335,7 @@ impl Worker {
                 // the batch on the wire: Redis may still run part of it. At
                 // most once: count as failed, reconnect after back-off.
                 self.con = None;
-                self.settle(|_| false);
+                self.fail_batch();
                 self.wait_backoff();
             }
         }
@@ -503,12 +494,7 @@ impl Worker {
     /// Abandons what is left, counted, and tells the guard.
     fn finish(&mut self) {
         self.abandon_batch();
-        let c = &self.shared.stats.inner;
-        while let Ok(item) = self.shared.rx.try_recv() {
-            sub(&c.queued_bytes, item.line.len() as u64);
-            sub(&c.in_flight, 1);
-            add(&c.shutdown, 1);
-        }
+        self.shared.abandon_queued();
         self.report_drops_now();
         self.say_unreported_loss();
         if let Some((_, done)) = self.shutdown.take() {
