@@ -10,7 +10,7 @@
 
 use std::process::Command;
 
-use spanline_pipe::{ForwardLayer, Forwarder};
+use spanline_pipe::ForwardLayer;
 use tracing::{debug, info, info_span, instrument, warn};
 use tracing_subscriber::prelude::*;
 
@@ -30,7 +30,9 @@ fn main() -> std::io::Result<()> {
     info!("starting the worker");
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("--worker");
-    let status = Forwarder::new("worker-1").spawn(&mut cmd)?.wait()?;
+    let status = spanline::pipe::forwarder("worker-1")
+        .spawn(&mut cmd)?
+        .wait()?;
     info!(success = status.success(), "worker done");
     Ok(())
 }

@@ -21,8 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Lines go to stderr as JSON, and to Redis, encoded once.
     let json = JsonLayer::builder()
-        .service("job_worker")
-        .writer(std::io::stderr)
+        .schema(spanline::core::Schema::builder(spanline::core::Preset::Flat).service("job_worker"))
+        .with_writer(std::io::stderr)
         .build();
     let (redis, guard) = RedisLayer::builder(&url)
         .schema(json.schema().clone())

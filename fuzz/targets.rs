@@ -28,7 +28,11 @@ pub(crate) fn pipe_record(data: &[u8]) {
     let out = spanline_testkit::Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(spanline::ContextLayer::new())
-        .with(spanline::JsonLayer::builder().writer(out.clone()).build());
+        .with(
+            spanline::JsonLayer::builder()
+                .with_writer(out.clone())
+                .build(),
+        );
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = spanline::pipe::Receiver::new(tracing::Span::none());
         let mut rest = data;

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::io::IsTerminal;
 
-use spanline_core::ContextLayer;
-use spanline_json::{JsonLayer, Preset, PrettyLayer};
+use spanline_core::{ContextLayer, Preset, Schema};
+use spanline_json::{JsonLayer, PrettyLayer};
 use tracing_subscriber::prelude::*;
 
 /// How lines are written to stdout.
@@ -51,7 +51,7 @@ pub enum InitError {
     /// `SPANLINE_FORMAT` (or [`Builder::format_name`]) is not `json`, `pretty` or `auto`.
     UnknownFormat(String),
     /// `SPANLINE_PRESET` is not one of `flat`, `structlog`, `bunyan`, `gcp`, `ecs`, `nested`.
-    UnknownPreset(String),
+    UnknownPreset(spanline_core::ParsePresetError),
     /// `RUST_LOG` (or the filter given) has directives that do not parse.
     Filter(crate::filter::FilterError),
     /// The Redis layer could not be built (a bad URL: the URL itself is not shown).
@@ -69,12 +69,7 @@ impl fmt::Display for InitError {
             InitError::UnknownFormat(v) => {
                 write!(f, "SPANLINE_FORMAT={v:?} is not one of json, pretty, auto")
             }
-            InitError::UnknownPreset(v) => {
-                write!(
-                    f,
-                    "SPANLINE_PRESET={v:?} is not one of flat, structlog, bunyan, gcp, ecs, nested"
-                )
-            }
+            InitError::UnknownPreset(e) => write!(f, "SPANLINE_PRESET={:?}: {e}", e.name()),
             InitError::Filter(e) => write!(f, "invalid log filter (RUST_LOG): {e}"),
             #[cfg(feature = "redis")]
             InitError::Redis(e) => write!(f, "the Redis layer: {e}"),
@@ -94,6 +89,7 @@ impl std::error::Error for InitError {
             #[cfg(feature = "redis")]
             InitError::Redis(e) => Some(e),
             InitError::Filter(e) => Some(e),
+            InitError::UnknownPreset(e) => Some(e),
             _ => None,
         }
     }
@@ -345,22 +341,22 @@ impl Builder {
         for key in &self.context_keys {
             context = context.context_key(key.clone());
         }
-        let mut json = JsonLayer::builder().preset(preset);
+        let mut schema = Schema::builder(preset);
         if let Some(service) = &self.service {
-            json = json.service(service.clone());
+            schema = schema.service(service.clone());
         }
         // Context handed down by a parent process (TRACEPARENT, BAGGAGE):
         // on every line of this process, below anything logged here.
         let inherited =
             spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
         if let Some(tp) = inherited.traceparent() {
-            json = json.static_field("trace_id", tp.trace_id());
+            schema = schema.static_field("trace_id", tp.trace_id());
         }
         for (key, value) in inherited.iter() {
-            json = json.static_field(key, value);
+            schema = schema.static_field(key, value);
         }
-        let json = json.build();
-        let schema = json.schema().clone();
+        let schema = schema.build();
+        let json = JsonLayer::builder().schema(schema.clone()).build();
 
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut guard = Guard::default();

@@ -6,10 +6,10 @@ mod init;
 
 pub use init::{builder, init, try_init, Builder, Format, Guard, InitError};
 pub use spanline_core::{
-    set, ContextKeys, ContextLayer, CtxView, FieldValue, NumberPolicy, Schema, SetError,
-    SharedLine, Timestamp,
+    set, ContextKeys, ContextLayer, CtxView, FieldValue, LineEvent, LineLayer, LineSink,
+    NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,
 };
-pub use spanline_json::{JsonLayer, JsonStats, Preset, PrettyLayer, ReservedKey};
+pub use spanline_json::{JsonLayer, JsonStats, PrettyLayer};
 
 /// The field model shared by all layers (re-export of `spanline-core`).
 pub mod core {
@@ -28,10 +28,35 @@ pub mod redis {
     pub use spanline_redis::*;
 }
 
-/// Child-process forwarding (re-export of `spanline-pipe`, feature `pipe`).
+/// Child-process forwarding (re-export of `spanline-pipe`, feature `pipe`),
+/// and [`forwarder`](pipe::forwarder), which also hands the child the
+/// current context.
 #[cfg(all(feature = "pipe", unix))]
 pub mod pipe {
     pub use spanline_pipe::*;
+
+    /// A [`Forwarder`] whose children continue the current context: each
+    /// gets `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` (the allow-listed
+    /// context keys) from [`ContextSnapshot`](crate::context::ContextSnapshot)
+    /// at spawn, which `spanline::init()` in the child puts on every line.
+    ///
+    /// ```no_run
+    /// let status = spanline::pipe::forwarder("worker-1")
+    ///     .spawn(&mut std::process::Command::new("my-worker"))?
+    ///     .wait()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn forwarder(name: impl Into<String>) -> Forwarder {
+        Forwarder::new(name).env_with(context_env)
+    }
+
+    fn context_env() -> Vec<(String, String)> {
+        spanline_context::ContextSnapshot::capture()
+            .to_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
 }
 
 /// JSON and console output layers (re-export of `spanline-json`).

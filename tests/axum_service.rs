@@ -26,7 +26,7 @@ fn capture() -> &'static Capture {
         let capture = Capture::new();
         tracing_subscriber::registry()
             .with(ContextLayer::new())
-            .with(JsonLayer::builder().writer(capture.clone()).build())
+            .with(JsonLayer::builder().with_writer(capture.clone()).build())
             .init();
         capture
     })

@@ -80,7 +80,7 @@ fn filtered_dispatch(name: &str) -> tracing::Dispatch {
     use spanline_core::ContextLayer;
     use spanline_json::JsonLayer;
     use tracing_subscriber::{prelude::*, EnvFilter};
-    let json = || JsonLayer::builder().writer(std::io::sink).build();
+    let json = || JsonLayer::builder().with_writer(std::io::sink).build();
     let info = || EnvFilter::new("info");
     let registry = tracing_subscriber::registry();
     match name {

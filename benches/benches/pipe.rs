@@ -122,7 +122,7 @@ fn main() {
             tracing_subscriber::registry()
                 .with(EnvFilter::new("info"))
                 .with(ContextLayer::new())
-                .with(JsonLayer::builder().writer(std::io::sink).build()),
+                .with(JsonLayer::builder().with_writer(std::io::sink).build()),
         )
     };
     let (mut raw_rates, mut registry_rates, mut json_rates) = (vec![], vec![], vec![]);

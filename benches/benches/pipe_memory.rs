@@ -35,7 +35,7 @@ fn span(id: u64, parent: Option<u64>) -> String {
 fn main() {
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(std::io::sink).build());
+        .with(JsonLayer::builder().with_writer(std::io::sink).build());
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = Receiver::new(tracing::Span::none());
         let before = rss_kib();

@@ -35,7 +35,7 @@ fn payload() -> Vec<u8> {
 }
 
 fn layer_dispatch(builder: RedisLayerBuilder, with_json: bool) -> (Dispatch, RedisGuard) {
-    let json = JsonLayer::builder().writer(io::sink).build();
+    let json = JsonLayer::builder().with_writer(io::sink).build();
     let (redis, guard) = builder
         .schema(json.schema().clone())
         .build()
@@ -106,7 +106,7 @@ fn sustained(c: &mut Criterion, server: &RedisServer) {
 
 fn caller(c: &mut Criterion, server: &RedisServer) {
     let mut group = c.benchmark_group("redis_caller");
-    let json = JsonLayer::builder().writer(io::sink).build();
+    let json = JsonLayer::builder().with_writer(io::sink).build();
     let json_only = Dispatch::new(
         tracing_subscriber::registry()
             .with(ContextLayer::new())

@@ -25,13 +25,13 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
         "spanline-flat" => Dispatch::new(
             registry
                 .with(ContextLayer::new())
-                .with(JsonLayer::builder().writer(io::sink).build()),
+                .with(JsonLayer::builder().with_writer(io::sink).build()),
         ),
         "spanline-structlog" => Dispatch::new(
             registry.with(ContextLayer::new()).with(
                 JsonLayer::builder()
-                    .preset(Preset::Structlog)
-                    .writer(io::sink)
+                    .schema(Preset::Structlog)
+                    .with_writer(io::sink)
                     .build(),
             ),
         ),

@@ -86,14 +86,6 @@ impl Output {
     }
 }
 
-fn valid_job(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 100
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-'))
-}
-
 pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let url = args
         .redis
@@ -102,15 +94,15 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let client = redis::Client::open(url.as_str())
         .map_err(|e| io::Error::other(format!("invalid Redis URL ({:?})", e.kind())))?;
+    let channels = spanline_core::Channels::new(&args.prefix)
+        .map_err(|e| io::Error::other(format!("invalid --prefix: {e}")))?;
     let (channel, pattern) = match (&args.job, &args.pattern) {
-        (Some(job), _) if !valid_job(job) => {
-            return Err(io::Error::other(format!(
-                "job id {job:?} must be 1-100 of A-Z a-z 0-9 _ : -"
-            )));
-        }
-        (Some(job), _) => (format!("{}:{job}", args.prefix), false),
+        (Some(job), _) => match channels.job(job) {
+            Ok(channel) => (channel, false),
+            Err(e) => return Err(io::Error::other(format!("invalid --job {job:?}: {e}"))),
+        },
         (None, Some(pattern)) => (pattern.clone(), true),
-        (None, None) => (format!("{}:global", args.prefix), false),
+        (None, None) => (channels.global(), false),
     };
     let filter = match &args.filter {
         Some(f) => Some(

@@ -24,49 +24,12 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct JobId(String);
 
-/// Why a string is not a [`JobId`].
-///
-/// ```
-/// let err = spanline_context::JobId::parse("a b").unwrap_err();
-/// assert_eq!(err, spanline_context::JobIdError::InvalidChar { found: ' ', at: 1 });
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JobIdError {
-    /// The id is empty.
-    Empty,
-    /// The id is longer than [`JobId::MAX_LEN`] bytes.
-    TooLong(usize),
-    /// The id holds a character outside `[A-Za-z0-9_:-]`, at this byte offset.
-    InvalidChar {
-        /// The offending character.
-        found: char,
-        /// Its byte offset.
-        at: usize,
-    },
-}
-
-impl fmt::Display for JobIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JobIdError::Empty => f.write_str("job id is empty"),
-            JobIdError::TooLong(n) => {
-                write!(f, "job id is {n} bytes long, more than {}", JobId::MAX_LEN)
-            }
-            JobIdError::InvalidChar { found, at } => {
-                write!(
-                    f,
-                    "job id has {found:?} at byte {at}; allowed are A-Z a-z 0-9 _ : -"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for JobIdError {}
+/// Why a string is not a [`JobId`] (spanline-core's, where the job id
+/// syntax lives).
+pub use spanline_core::JobIdError;
 
 fn allowed(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-')
+    spanline_core::job_id_char(c)
 }
 
 impl JobId {
@@ -75,7 +38,7 @@ impl JobId {
     /// ```
     /// assert_eq!(spanline_context::JobId::new(&"x".repeat(500)).as_str().len(), spanline_context::JobId::MAX_LEN);
     /// ```
-    pub const MAX_LEN: usize = 100;
+    pub const MAX_LEN: usize = spanline_core::JOB_ID_MAX_LEN;
 
     /// A new id with the given prefix. Characters of `prefix` outside
     /// `[A-Za-z0-9_:-]` become `-`, and the prefix is cut to fit
@@ -104,15 +67,7 @@ impl JobId {
     /// assert!(spanline_context::JobId::parse("global channel").is_err());
     /// ```
     pub fn parse(s: &str) -> Result<Self, JobIdError> {
-        if s.is_empty() {
-            return Err(JobIdError::Empty);
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(JobIdError::TooLong(s.len()));
-        }
-        if let Some((at, found)) = s.char_indices().find(|&(_, c)| !allowed(c)) {
-            return Err(JobIdError::InvalidChar { found, at });
-        }
+        spanline_core::check_job_id(s)?;
         Ok(Self(s.to_string()))
     }
 

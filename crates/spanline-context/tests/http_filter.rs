@@ -73,7 +73,7 @@ async fn the_filter_on_the_context_layer_keeps_the_request_context() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new().filter(EnvFilter::new("warn")))
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     let _default = tracing::subscriber::set_default(subscriber);
     let lines = one_request(&capture).await;
     // RUST_LOG decides the lines: the INFO ones, "request finished" too, are
@@ -88,7 +88,7 @@ async fn a_global_env_filter_with_the_request_directive_keeps_it_too() {
     let subscriber = tracing_subscriber::registry()
         .with(add_request_directive(EnvFilter::new("warn")))
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     let _default = tracing::subscriber::set_default(subscriber);
     let lines = one_request(&capture).await;
     assert_eq!(messages(&lines), ["slow upstream", "request finished"]);

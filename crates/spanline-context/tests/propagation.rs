@@ -33,7 +33,7 @@ fn dispatch(capture: &Capture, closes: &Closes) -> tracing::Dispatch {
     tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(ContextLayer::new())
-            .with(JsonLayer::builder().writer(capture.clone()).build())
+            .with(JsonLayer::builder().with_writer(capture.clone()).build())
             .with(closes.clone()),
     )
 }

@@ -186,7 +186,7 @@ fn capture_and_restore_carry_the_context_into_a_job() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     tracing::subscriber::with_default(subscriber, || {
         let payload = {
             let _req = tracing::info_span!(

@@ -443,7 +443,7 @@ where
         // Resolve the event's context once, for every output layer, with this
         // layer's unfiltered view: a span that an output layer's own filter
         // hides still contributes its fields to that layer's lines.
-        let key = crate::line::next_event(event);
+        let key = crate::event::next_event(event);
         let node = ctx
             .event_span(event)
             .and_then(|s| s.extensions().get::<SpanContext>().map(|c| c.node.clone()));
@@ -516,20 +516,20 @@ impl Visit for SpanVisitor {
 
 thread_local! {
     /// The context of the event being dispatched on this thread, keyed by
-    /// the event (see [`crate::line`]), stored by `ContextLayer::on_event`.
+    /// the event (see [`crate::event`]), stored by `ContextLayer::on_event`.
     static EVENT_CTX: std::cell::RefCell<StoredContext> =
         const { std::cell::RefCell::new(StoredContext { event: None, node: None }) };
 }
 
 struct StoredContext {
-    event: Option<crate::line::EventKey>,
+    event: Option<crate::event::EventKey>,
     node: Option<Arc<Node>>,
 }
 
 /// The node stored for `event` by the context layer: `Some(None)` when the
 /// event has no context, `None` when the context layer did not see it.
 pub(crate) fn stored_event_node(event: &Event<'_>) -> Option<Option<Arc<Node>>> {
-    let key = crate::line::event_key(event)?;
+    let key = crate::event::event_key(event)?;
     EVENT_CTX
         .try_with(|slot| {
             let slot = slot.try_borrow().ok()?;

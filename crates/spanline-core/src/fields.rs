@@ -54,25 +54,115 @@ impl ValueSink {
     /// outermost cause first. Stops after 32 links (a cyclic `source()`).
     pub(crate) fn write_sources(&self, buf: &mut Vec<u8>, err: &(dyn Error + 'static)) {
         buf.push(b'[');
-        let mut next = err.source();
-        let mut n = 0;
-        while let Some(cause) = next {
-            if n == MAX_SOURCES {
-                break;
-            }
+        for (n, cause) in sources(err).enumerate() {
             if n > 0 {
                 buf.push(b',');
             }
             encode::write_display(buf, &cause);
-            next = cause.source();
-            n += 1;
         }
         buf.push(b']');
     }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-const MAX_SOURCES: usize = 32;
+
+/// The chain of an error's sources, outermost cause first, without the
+/// error itself; at most [`MAX_SOURCES`] links, so a cyclic `source()`
+/// ends. Every renderer (JSON, console, pipe) prints this chain.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Query(std::fmt::Error);
+/// impl std::fmt::Display for Query {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("query failed")
+///     }
+/// }
+/// impl std::error::Error for Query {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let chain: Vec<String> = spanline_core::sources(&Query(std::fmt::Error)).map(|e| e.to_string()).collect();
+/// assert_eq!(chain, ["an error occurred when formatting an argument"]);
+/// ```
+pub fn sources<'a>(
+    err: &'a (dyn Error + 'static),
+) -> impl Iterator<Item = &'a (dyn Error + 'static)> + 'a {
+    std::iter::successors(err.source(), |e: &&'a (dyn Error + 'static)| (*e).source())
+        .take(MAX_SOURCES)
+}
+
+/// The most links of an error's chain that are written.
+///
+/// ```
+/// assert_eq!(spanline_core::MAX_SOURCES, 32);
+/// ```
+pub const MAX_SOURCES: usize = 32;
+
+/// Writes fields as `"name":value` pairs separated by commas (no braces),
+/// the way every spanline line writes values: strings escaped, numbers by
+/// the [`NumberPolicy`], `Debug` values as strings, bytes as hex, an error
+/// as its message plus `"name.sources"`, the chain of its causes.
+///
+/// ```
+/// use tracing_subscriber::{layer::Context, prelude::*, Layer};
+/// struct Fields;
+/// impl<S: tracing::Subscriber> Layer<S> for Fields {
+///     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+///         let mut buf = Vec::new();
+///         event.record(&mut spanline_core::JsonFields::new(&mut buf, Default::default()));
+///         assert_eq!(buf, br#""message":"hi","n":1.5,"ok":true"#);
+///     }
+/// }
+/// let subscriber = tracing_subscriber::registry().with(Fields);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(n = 1.5, ok = true, "hi"));
+/// ```
+#[derive(Debug)]
+pub struct JsonFields<'b> {
+    buf: &'b mut Vec<u8>,
+    values: ValueSink,
+    first: bool,
+}
+
+impl<'b> JsonFields<'b> {
+    /// Appends to `buf`, numbers written by `numbers`.
+    ///
+    /// See the type's example.
+    pub fn new(buf: &'b mut Vec<u8>, numbers: NumberPolicy) -> Self {
+        Self {
+            buf,
+            values: ValueSink { numbers },
+            first: true,
+        }
+    }
+
+    fn key(&mut self, name: &str) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+        encode::write_str(self.buf, name);
+        self.buf.push(b':');
+    }
+
+    fn value(&mut self, field: &tracing_core::field::Field, v: Val<'_>) {
+        self.key(field.name());
+        self.values.write(self.buf, v);
+    }
+
+    fn error(&mut self, field: &tracing_core::field::Field, err: &(dyn Error + 'static)) {
+        self.key(field.name());
+        encode::write_display(self.buf, &err);
+        if err.source().is_some() {
+            let mut key = String::with_capacity(field.name().len() + 8);
+            key.push_str(field.name());
+            key.push_str(".sources");
+            self.key(&key);
+            self.values.write_sources(self.buf, err);
+        }
+    }
+}
 
 /// Implements `tracing::field::Visit` by forwarding every value as a [`Val`].
 macro_rules! forward_visit {
@@ -118,3 +208,7 @@ macro_rules! forward_visit {
     };
 }
 pub(crate) use forward_visit;
+
+impl tracing_core::field::Visit for JsonFields<'_> {
+    forward_visit!();
+}

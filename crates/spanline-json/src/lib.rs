@@ -6,4 +6,3 @@ mod pretty;
 
 pub use json::{JsonLayer, JsonLayerBuilder, JsonStats};
 pub use pretty::{neutralize, PrettyLayer, PrettyLine};
-pub use spanline_core::{Clock, NonFinite, NumberPolicy, Preset, ReservedKey, Schema, Timestamp};

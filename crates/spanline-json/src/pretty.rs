@@ -103,7 +103,7 @@ impl<W> PrettyLayer<W> {
     /// Sets the clock (a fixed clock for tests).
     ///
     /// ```
-    /// let layer = spanline_json::PrettyLayer::new().with_clock(spanline_json::Clock::fixed(spanline_json::Timestamp::from_unix(0, 0)));
+    /// let layer = spanline_json::PrettyLayer::new().with_clock(spanline_core::Clock::fixed(spanline_core::Timestamp::from_unix(0, 0)));
     /// # let _ = layer;
     /// ```
     #[must_use]

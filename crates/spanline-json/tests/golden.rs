@@ -60,15 +60,17 @@ fn scenario() {
 fn render(preset: Preset) -> String {
     let capture = Capture::new();
     let json = JsonLayer::builder()
-        .preset(preset)
-        .service("golden")
-        .hostname("HOST")
-        .gcp_project("my-project")
-        .clock(Clock::fixed(Timestamp::from_unix(
-            1_763_758_369,
-            633_647_123,
-        )))
-        .writer(capture.clone())
+        .schema(
+            spanline_core::Schema::builder(preset)
+                .service("golden")
+                .hostname("HOST")
+                .gcp_project("my-project")
+                .clock(Clock::fixed(Timestamp::from_unix(
+                    1_763_758_369,
+                    633_647_123,
+                ))),
+        )
+        .with_writer(capture.clone())
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())

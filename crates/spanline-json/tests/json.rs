@@ -8,19 +8,17 @@ use std::fmt;
 use std::sync::{Arc, Barrier, OnceLock};
 
 use serde_json::{json, Value};
-use spanline_core::{
-    Clock, ContextLayer, NonFinite, NumberPolicy, Preset, ReservedKey, SharedLine, Timestamp,
-};
+use spanline_core::{Clock, ContextLayer, NonFinite, NumberPolicy, Preset, ReservedKey, Timestamp};
 use spanline_json::JsonLayer;
 use spanline_testkit::Capture;
 use tracing::{field, info, info_span, warn};
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::EnvFilter;
 
 fn subscriber(capture: &Capture) -> impl tracing::Subscriber + Send + Sync {
     tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build())
+        .with(JsonLayer::builder().with_writer(capture.clone()).build())
 }
 
 fn capture_lines(f: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
@@ -201,8 +199,11 @@ fn numbers_follow_the_policy() {
         .with(ContextLayer::new().with_number_policy(policy))
         .with(
             JsonLayer::builder()
-                .number_policy(policy)
-                .writer(capture.clone())
+                .schema(
+                    spanline_core::Schema::builder(spanline_core::Preset::Flat)
+                        .number_policy(policy),
+                )
+                .with_writer(capture.clone())
                 .build(),
         );
     tracing::subscriber::with_default(sub, || {
@@ -233,12 +234,15 @@ fn numbers_follow_the_policy() {
 fn renamed_keys_and_static_fields() {
     let capture = Capture::new();
     let json = JsonLayer::builder()
-        .rename(ReservedKey::Level, "severity")
-        .rename(ReservedKey::Message, "msg")
-        .static_field("service", "api")
-        .static_field("severity", "never shown: reserved wins")
-        .with_pid()
-        .writer(capture.clone())
+        .schema(
+            spanline_core::Schema::builder(spanline_core::Preset::Flat)
+                .rename(ReservedKey::Level, "severity")
+                .rename(ReservedKey::Message, "msg")
+                .static_field("service", "api")
+                .static_field("severity", "never shown: reserved wins")
+                .with_pid(),
+        )
+        .with_writer(capture.clone())
         .build();
     let sub = tracing_subscriber::registry()
         .with(ContextLayer::new())
@@ -263,7 +267,7 @@ fn per_layer_env_filter_applies() {
         .with(ContextLayer::new())
         .with(
             JsonLayer::builder()
-                .writer(capture.clone())
+                .with_writer(capture.clone())
                 .build()
                 .with_filter(EnvFilter::new("warn,json::noisy=debug")),
         );
@@ -330,7 +334,7 @@ fn write_errors_are_counted() {
             Ok(())
         }
     }
-    let json = JsonLayer::builder().writer(|| Broken).build();
+    let json = JsonLayer::builder().with_writer(|| Broken).build();
     let stats = json.stats();
     let sub = tracing_subscriber::registry()
         .with(ContextLayer::new())
@@ -396,7 +400,7 @@ fn huge_values_are_written_whole_and_buffer_is_capped() {
         .with(
             JsonLayer::builder()
                 .buffer_capacity_limit(4096)
-                .writer(capture.clone())
+                .with_writer(capture.clone())
                 .build(),
         );
     tracing::subscriber::with_default(sub, || {
@@ -406,66 +410,6 @@ fn huge_values_are_written_whole_and_buffer_is_capped() {
     let lines = capture.json_lines();
     assert_eq!(lines[0]["big"].as_str().map(str::len), Some(1 << 20));
     assert_eq!(lines[1]["message"], "small after large");
-}
-
-#[test]
-fn shared_line_is_byte_identical() {
-    use std::sync::Mutex;
-    struct Consumer {
-        schema: spanline_core::Schema,
-        seen: Arc<Mutex<Vec<Vec<u8>>>>,
-        _token: spanline_core::SharedLineConsumer,
-    }
-    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Consumer {
-        fn on_event(
-            &self,
-            event: &tracing::Event<'_>,
-            _: tracing_subscriber::layer::Context<'_, S>,
-        ) {
-            let line = SharedLine::with(&self.schema, event, <[u8]>::to_vec);
-            self.seen.lock().unwrap().push(line.unwrap_or_default());
-        }
-    }
-    let capture = Capture::new();
-    let json = JsonLayer::builder().writer(capture.clone()).build();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let consumer = Consumer {
-        schema: json.schema().clone(),
-        seen: seen.clone(),
-        _token: SharedLine::consumer(),
-    };
-    let sub = Registry::default()
-        .with(ContextLayer::new())
-        .with(json)
-        .with(consumer);
-    tracing::subscriber::with_default(sub, || {
-        for i in 0..3 {
-            info!(i, "shared");
-        }
-    });
-    let seen = seen.lock().unwrap();
-    let written: Vec<Vec<u8>> = capture
-        .lines()
-        .iter()
-        .map(|l| format!("{l}\n").into_bytes())
-        .collect();
-    assert_eq!(*seen, written);
-
-    // Another schema never gets this schema's line.
-    let other = spanline_core::Schema::default();
-    let capture = Capture::new();
-    let seen2 = Arc::new(Mutex::new(Vec::new()));
-    let consumer = Consumer {
-        schema: other,
-        seen: seen2.clone(),
-        _token: SharedLine::consumer(),
-    };
-    let sub = Registry::default()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build())
-        .with(consumer);
-    tracing::subscriber::with_default(sub, || info!("not shared"));
-    assert_eq!(*seen2.lock().unwrap(), vec![Vec::<u8>::new()]);
 }
 
 #[test]
@@ -518,9 +462,8 @@ fn fixed_clock_and_presets_level_names() {
     for (preset, level_key, level, ts_key, ts) in cases {
         let capture = Capture::new();
         let json = JsonLayer::builder()
-            .preset(preset)
-            .clock(Clock::fixed(at))
-            .writer(capture.clone())
+            .schema(spanline_core::Schema::builder(preset).clock(Clock::fixed(at)))
+            .with_writer(capture.clone())
             .build();
         let sub = tracing_subscriber::registry()
             .with(ContextLayer::new())

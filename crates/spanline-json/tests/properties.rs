@@ -186,7 +186,7 @@ proptest! {
         let capture = Capture::new();
         let subscriber = tracing_subscriber::registry()
             .with(ContextLayer::new())
-            .with(JsonLayer::builder().writer(capture.clone()).build());
+            .with(JsonLayer::builder().with_writer(capture.clone()).build());
         let event_keys = tracing::subscriber::with_default(subscriber, || {
             let entered: Vec<_> = spans.iter().map(|s| s.enter().entered()).collect();
             let keys = emit(&event);

@@ -39,7 +39,7 @@ impl fmt::Debug for Recursive {
 #[test]
 fn logging_while_formatting_is_safe() {
     let capture = Capture::new();
-    let json = JsonLayer::builder().writer(capture.clone()).build();
+    let json = JsonLayer::builder().with_writer(capture.clone()).build();
     let stats = json.stats();
     tracing_subscriber::registry()
         .with(ContextLayer::new())

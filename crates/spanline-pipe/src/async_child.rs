@@ -58,7 +58,7 @@ impl Forwarder {
     ) -> io::Result<AsyncForwardedChild> {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let span = child_span(&self.name);
-        let (read, write) = prepare(cmd.as_std_mut())?;
+        let (read, write) = prepare(cmd.as_std_mut(), self.env)?;
         let child = cmd.spawn()?;
         drop(write);
         span.record("pid", child.id());

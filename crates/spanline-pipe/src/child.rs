@@ -1,7 +1,6 @@
 //! [`ForwardLayer`]: the child's side. Every span and event becomes one
 //! record, written with one `write(2)` to the pipe its parent gave it.
 
-use std::error::Error;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
@@ -10,29 +9,13 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
-use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record as SpanRecord};
 use tracing_core::{Event, Level, LevelFilter, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::wire::{Record, MAX_RECORD, VERSION};
-
-/// The environment variable that tells a child where to forward:
-/// `v1;fd=3;ino=<pipe inode>;max_level=<level>`.
-///
-/// ```
-/// assert_eq!(spanline_pipe::ENV_VAR, "SPANLINE_FORWARD");
-/// ```
-pub const ENV_VAR: &str = "SPANLINE_FORWARD";
-
-/// The descriptor the parent gives the child.
-///
-/// ```
-/// assert_eq!(spanline_pipe::FD, 3);
-/// ```
-pub const FD: i32 = 3;
+use crate::wire::encode::{encode_event, fields_map, level_name};
+use crate::wire::{Record, Spec, ENV_VAR, MAX_RECORD, VERSION};
 
 /// What the child does when the parent reads slower than it logs.
 ///
@@ -285,44 +268,6 @@ extern "C" fn flush_queues_at_exit() {
     }
 }
 
-/// Where to forward, as the parent described it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Spec {
-    pub(crate) fd: i32,
-    pub(crate) ino: u64,
-    pub(crate) max_level: LevelFilter,
-}
-
-impl Spec {
-    pub(crate) fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.split(';');
-        if parts.next()? != "v1" {
-            return None;
-        }
-        let (mut fd, mut ino, mut max_level) = (None, None, LevelFilter::TRACE);
-        for part in parts {
-            match part.split_once('=')? {
-                ("fd", v) => fd = v.parse().ok(),
-                ("ino", v) => ino = v.parse().ok(),
-                ("max_level", v) => max_level = v.parse().unwrap_or(LevelFilter::TRACE),
-                _ => {}
-            }
-        }
-        Some(Self {
-            fd: fd?,
-            ino: ino?,
-            max_level,
-        })
-    }
-
-    pub(crate) fn render(&self) -> String {
-        format!(
-            "v1;fd={};ino={};max_level={}",
-            self.fd, self.ino, self.max_level
-        )
-    }
-}
-
 impl ForwardLayer {
     /// The layer, when this process was started by a `Forwarder`; `None`
     /// otherwise, or when the descriptor named in [`ENV_VAR`] is not the
@@ -496,170 +441,6 @@ thread_local! {
     static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Writes an `ev` record, as `Record::Ev` would serialize, without building
-/// it: the forwarding hot path.
-fn encode_event(
-    buf: &mut Vec<u8>,
-    pid: u32,
-    now: spanline_core::Timestamp,
-    span: Option<u64>,
-    event: &Event<'_>,
-) {
-    let meta = event.metadata();
-    let mut num = itoa::Buffer::new();
-    buf.clear();
-    buf.extend_from_slice(b"{\"t\":\"ev\",\"pid\":");
-    buf.extend_from_slice(num.format(pid).as_bytes());
-    buf.extend_from_slice(b",\"ts\":[");
-    buf.extend_from_slice(num.format(now.unix_secs()).as_bytes());
-    buf.push(b',');
-    buf.extend_from_slice(num.format(now.subsec_nanos()).as_bytes());
-    buf.extend_from_slice(b"],\"span\":");
-    match span {
-        Some(id) => buf.extend_from_slice(num.format(id).as_bytes()),
-        None => buf.extend_from_slice(b"null"),
-    }
-    buf.extend_from_slice(b",\"level\":\"");
-    buf.extend_from_slice(meta.level().as_str().as_bytes());
-    buf.extend_from_slice(b"\",\"target\":");
-    spanline_core::write_str(buf, meta.target());
-    if let Some(file) = meta.file() {
-        buf.extend_from_slice(b",\"file\":");
-        spanline_core::write_str(buf, file);
-    }
-    if let Some(line) = meta.line() {
-        buf.extend_from_slice(b",\"line\":");
-        buf.extend_from_slice(num.format(line).as_bytes());
-    }
-    buf.extend_from_slice(b",\"fields\":{");
-    event.record(&mut FastFields { buf, first: true });
-    buf.extend_from_slice(b"}}\n");
-}
-
-/// Writes fields as `"name":value` pairs, with the same JSON types as
-/// [`Fields`].
-struct FastFields<'b> {
-    buf: &'b mut Vec<u8>,
-    first: bool,
-}
-
-impl FastFields<'_> {
-    fn key(&mut self, field: &Field) {
-        if !self.first {
-            self.buf.push(b',');
-        }
-        self.first = false;
-        spanline_core::write_str(self.buf, field.name());
-        self.buf.push(b':');
-    }
-}
-
-impl Visit for FastFields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.key(field);
-        spanline_core::write_debug(self.buf, value);
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        spanline_core::write_str(self.buf, value);
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        if value.is_finite() {
-            spanline_core::NumberPolicy::default().write_f64(self.buf, value);
-        } else {
-            spanline_core::write_str(self.buf, &value.to_string());
-        }
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.buf
-            .extend_from_slice(if value { b"true" } else { b"false" });
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.key(field);
-        spanline_core::write_display(self.buf, &value);
-        let mut next = value.source();
-        let mut n = 0;
-        if next.is_some() {
-            self.buf.push(b',');
-            spanline_core::write_str(self.buf, &format!("{}.sources", field.name()));
-            self.buf.extend_from_slice(b":[");
-            while let Some(cause) = next.filter(|_| n < 32) {
-                if n > 0 {
-                    self.buf.push(b',');
-                }
-                spanline_core::write_display(self.buf, &cause);
-                next = cause.source();
-                n += 1;
-            }
-            self.buf.push(b']');
-        }
-    }
-}
-
-/// Collects fields with their JSON types.
-#[derive(Default)]
-struct Fields(Map<String, Value>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        // User impls may fail: never `format!`, which panics then.
-        self.0.insert(
-            field.name().into(),
-            Value::String(spanline_core::debug_string(value)),
-        );
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0
-            .insert(field.name().into(), Value::String(value.into()));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        let v = serde_json::Number::from_f64(value)
-            .map_or_else(|| Value::String(value.to_string()), Value::Number);
-        self.0.insert(field.name().into(), v);
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.0.insert(
-            field.name().into(),
-            Value::String(spanline_core::display_string(&value)),
-        );
-        let mut sources = Vec::new();
-        let mut next = value.source();
-        while let Some(cause) = next.filter(|_| sources.len() < 32) {
-            sources.push(Value::String(spanline_core::display_string(&cause)));
-            next = cause.source();
-        }
-        if !sources.is_empty() {
-            self.0
-                .insert(format!("{}.sources", field.name()), Value::Array(sources));
-        }
-    }
-}
-
-fn level_name(level: &Level) -> String {
-    level.as_str().to_string()
-}
-
 impl ForwardLayer {
     /// How long the exit of a process waits for its drop-mode queues to
     /// reach the parent (see [`OnFull::Drop`]).
@@ -690,8 +471,7 @@ where
         if !self.sends_span(meta) {
             return;
         }
-        let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        let fields = fields_map(|v| attrs.record(v));
         // Spans above the parent's level were never sent: name the nearest
         // ancestor that was, so the parent keeps the chain.
         let parent = ctx
@@ -705,7 +485,7 @@ where
             name: meta.name().into(),
             target: meta.target().into(),
             level: level_name(meta.level()),
-            fields: fields.0,
+            fields,
         });
     }
 
@@ -713,12 +493,11 @@ where
         if self.stats.inner.broken.load(Ordering::Relaxed) {
             return;
         }
-        let mut fields = Fields::default();
-        values.record(&mut fields);
+        let fields = fields_map(|v| values.record(v));
         self.send(Record::Rec {
             pid: self.pid,
             id: id.into_u64(),
-            fields: fields.0,
+            fields,
         });
     }
 
@@ -746,8 +525,7 @@ where
             true
         });
         if fast != Ok(true) {
-            let mut fields = Fields::default();
-            event.record(&mut fields);
+            let fields = fields_map(|v| event.record(v));
             self.send(Record::Ev {
                 pid: self.pid,
                 ts: (now.unix_secs(), now.subsec_nanos()),
@@ -756,7 +534,7 @@ where
                 target: meta.target().into(),
                 file: meta.file().map(Into::into),
                 line: meta.line(),
-                fields: fields.0,
+                fields,
             });
         }
     }
@@ -769,23 +547,5 @@ where
             pid: self.pid,
             id: id.into_u64(),
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spec_round_trips_and_rejects_garbage() {
-        let spec = Spec {
-            fd: 3,
-            ino: 77,
-            max_level: LevelFilter::DEBUG,
-        };
-        assert_eq!(Spec::parse(&spec.render()), Some(spec));
-        assert_eq!(Spec::parse("v2;fd=3;ino=1"), None);
-        assert_eq!(Spec::parse("v1;fd=3"), None);
-        assert_eq!(Spec::parse("garbage"), None);
     }
 }

@@ -16,6 +16,7 @@ pub mod wire;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_child::AsyncForwardedChild;
-pub use child::{ForwardLayer, ForwardStats, OnFull, ENV_VAR, FD};
-pub use parent::{ForwardedChild, Forwarder};
+pub use child::{ForwardLayer, ForwardStats, OnFull};
+pub use parent::{EnvVars, ForwardedChild, Forwarder};
 pub use receiver::{Receiver, TARGET};
+pub use wire::{ENV_VAR, FD};

@@ -3,11 +3,7 @@
 //! handed to the [`Receiver`] in place, without a copy.
 
 use crate::receiver::Receiver;
-
-/// The longest line kept: sixteen times the largest record the child
-/// writes, so only a foreign writer reaches it. A longer line is reported
-/// and skipped, so bytes without newlines never grow the parent's memory.
-pub(crate) const MAX_LINE: usize = 64 * 1024;
+use crate::wire::MAX_LINE;
 
 /// A line buffer between reads of the pipe and the [`Receiver`].
 pub(crate) struct Lines {

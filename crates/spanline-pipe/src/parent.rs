@@ -14,10 +14,10 @@ use std::time::Duration;
 use tracing::{field, Dispatch, Span};
 use tracing_core::LevelFilter;
 
-use crate::child::{Spec, ENV_VAR, FD};
 use crate::idle::{IdleClock, POLL};
 use crate::lines::Lines;
 use crate::receiver::{Receiver, TARGET};
+use crate::wire::{Spec, ENV_VAR, FD};
 
 /// Runs child processes whose log records come back into this process's
 /// subscriber, as if logged here: under this process's `RUST_LOG` and
@@ -47,7 +47,12 @@ use crate::receiver::{Receiver, TARGET};
 pub struct Forwarder {
     pub(crate) name: String,
     pub(crate) leak_timeout: Duration,
+    pub(crate) env: Option<EnvVars>,
 }
+
+/// Computes variables for a child's environment (see
+/// [`Forwarder::env_with`]).
+pub type EnvVars = fn() -> Vec<(String, String)>;
 
 /// A child started by a [`Forwarder`].
 ///
@@ -87,7 +92,28 @@ impl Forwarder {
         Self {
             name: name.into(),
             leak_timeout: Self::DEFAULT_LEAK_TIMEOUT,
+            env: None,
         }
+    }
+
+    /// Variables for each child's environment, computed at every spawn:
+    /// for the context a child should continue. `spanline::pipe::forwarder`
+    /// (the facade) passes the current context this way (`TRACEPARENT`,
+    /// `TRACESTATE`, `BAGGAGE`, from spanline-context's `ContextSnapshot`).
+    ///
+    /// ```
+    /// fn deployment() -> Vec<(String, String)> {
+    ///     vec![("DEPLOYMENT".into(), "blue".into())]
+    /// }
+    /// let child = spanline_pipe::Forwarder::new("env").env_with(deployment)
+    ///     .spawn(std::process::Command::new("sh").args(["-c", "test \"$DEPLOYMENT\" = blue"]))?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn env_with(mut self, vars: EnvVars) -> Self {
+        self.env = Some(vars);
+        self
     }
 
     /// Sets the leak timeout (see the type's docs).
@@ -121,7 +147,7 @@ impl Forwarder {
         &self,
         cmd: &mut Command,
     ) -> io::Result<(std::process::Child, io::PipeReader)> {
-        let (read, write) = prepare(cmd)?;
+        let (read, write) = prepare(cmd, self.env)?;
         let child = cmd.spawn()?;
         // Only the child holds the write end now: EOF comes when it (and
         // any descendant it passed the pipe to) is done.
@@ -132,8 +158,7 @@ impl Forwarder {
     /// Spawns `cmd` with the forwarding pipe as descriptor 3 and
     /// `SPANLINE_FORWARD` set (with this process's maximum level, so the
     /// child does not encode what would be discarded here), and starts
-    /// reading its records. With the `context` feature, the current context
-    /// also goes into `TRACEPARENT`, `TRACESTATE` and `BAGGAGE`.
+    /// reading its records, with the variables of [`env_with`](Self::env_with).
     ///
     /// ```
     /// let child = spanline_pipe::Forwarder::new("lister").spawn(std::process::Command::new("ls").arg("/"))?;
@@ -171,10 +196,13 @@ impl Forwarder {
 }
 
 /// Creates the pipe and sets `cmd` up to get its write end as descriptor
-/// [`FD`], with `SPANLINE_FORWARD` (and, with the `context` feature, the
-/// current context) in its environment. The caller drops the returned write
-/// end once the child is spawned.
-pub(crate) fn prepare(cmd: &mut Command) -> io::Result<(io::PipeReader, File)> {
+/// [`FD`], with `SPANLINE_FORWARD` (and the forwarder's own variables) in
+/// its environment. The caller drops the returned write end once the child
+/// is spawned.
+pub(crate) fn prepare(
+    cmd: &mut Command,
+    env: Option<EnvVars>,
+) -> io::Result<(io::PipeReader, File)> {
     let (read, write) = io::pipe()?;
     let write = File::from(OwnedFd::from(write));
     let spec = Spec {
@@ -186,8 +214,9 @@ pub(crate) fn prepare(cmd: &mut Command) -> io::Result<(io::PipeReader, File)> {
     };
     crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
     cmd.env(ENV_VAR, spec.render());
-    #[cfg(feature = "context")]
-    cmd.envs(spanline_context::ContextSnapshot::capture().to_env());
+    if let Some(vars) = env {
+        cmd.envs(vars());
+    }
     Ok((read, write))
 }
 

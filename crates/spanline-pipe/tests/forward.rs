@@ -43,7 +43,7 @@ fn child() {
     if role == "short_parent" {
         // A parent that starts a forwarded child and exits at once.
         tracing_subscriber::registry()
-            .with(JsonLayer::builder().writer(std::io::sink).build())
+            .with(JsonLayer::builder().with_writer(std::io::sink).build())
             .init();
         let mut cmd = child_command("outlive");
         cmd.stdout(Stdio::null());
@@ -207,7 +207,7 @@ fn run(role: &str, filter: &str) -> (Vec<Map<String, Value>>, std::process::Exit
     let subscriber = tracing_subscriber::registry()
         .with(EnvFilter::new(filter))
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     run_under(subscriber, role, capture)
 }
 
@@ -217,7 +217,7 @@ fn run_gated(role: &str, filter: &str) -> (Vec<Map<String, Value>>, std::process
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new().filter(EnvFilter::new(filter)))
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     run_under(subscriber, role, capture)
 }
 
@@ -283,7 +283,7 @@ fn blocking_mode_delivers_every_record_to_a_slow_reader() {
     let capture = Capture::slow(Duration::from_millis(1));
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     let (lines, status) = run_under(subscriber, "many", capture);
     assert!(status.success());
     let indices: Vec<u64> = lines
@@ -561,7 +561,7 @@ fn the_childs_timestamp_is_kept() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = Receiver::new(tracing::Span::current());
         receiver.feed_line(br#"{"t":"ev","pid":9,"ts":[0,5000],"span":null,"level":"INFO","target":"old","fields":{"message":"from 1970"}}"#);
@@ -576,7 +576,7 @@ fn the_childs_timestamp_is_kept() {
 fn per_layer_filters_apply_to_child_records() {
     let capture = Capture::new();
     let json = JsonLayer::builder()
-        .writer(capture.clone())
+        .with_writer(capture.clone())
         .build()
         .with_filter(EnvFilter::new("warn,child_crate=debug"));
     let subscriber = tracing_subscriber::registry()
@@ -597,18 +597,20 @@ fn per_layer_filters_apply_to_child_records() {
     assert!(!got.contains(&"step done".to_string()), "{got:?}");
 }
 
-#[cfg(feature = "context")]
 #[test]
-fn the_context_goes_into_the_childs_environment() {
+fn env_with_adds_variables_at_spawn() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     tracing::subscriber::with_default(subscriber, || {
         let _request = info_span!("request", request_id = "r-fwd").entered();
         let mut cmd = child_command("env_check");
         cmd.stdout(Stdio::null());
+        // The facade's `spanline::pipe::forwarder` passes ContextSnapshot's
+        // variables this way (tests/pipe_context.rs at the workspace root).
         Forwarder::new("env")
+            .env_with(|| vec![("BAGGAGE".into(), "request_id=r-fwd".into())])
             .spawn(&mut cmd)
             .unwrap()
             .wait()

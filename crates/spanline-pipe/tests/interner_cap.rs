@@ -16,7 +16,7 @@ fn distinct_callsites_past_the_cap_use_a_generic_one() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     let total = 4_200;
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = Receiver::new(tracing::Span::none());
@@ -68,7 +68,7 @@ fn one_child_that_invents_targets_does_not_degrade_the_others() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     tracing::subscriber::with_default(subscriber, || {
         let mut bad = Receiver::new(tracing::Span::none());
         for i in 0..3_000 {
@@ -107,7 +107,7 @@ fn a_childs_spans_are_bounded_in_depth_and_number() {
     let capture = Capture::new();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(JsonLayer::builder().writer(capture.clone()).build());
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = Receiver::new(tracing::Span::none());
         // 1,000 nested spans, an event at the bottom.

@@ -61,7 +61,7 @@ async fn run(role: &str) -> (Vec<Map<String, Value>>, std::process::ExitStatus) 
         tracing_subscriber::registry()
             .with(EnvFilter::new("info"))
             .with(ContextLayer::new())
-            .with(JsonLayer::builder().writer(capture.clone()).build()),
+            .with(JsonLayer::builder().with_writer(capture.clone()).build()),
     );
     let _guard = tracing::dispatcher::set_default(&dispatch);
     let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());

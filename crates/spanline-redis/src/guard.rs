@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::layer::Shared;
-use crate::worker::Control;
+use crate::queue::{Control, Queue};
 
 /// Keeps the worker running; flushes queued lines when dropped, waiting up
 /// to the shutdown timeout, and counts what it abandons
@@ -26,7 +25,7 @@ use crate::worker::Control;
 #[must_use = "dropping the guard stops publishing; keep it alive in main"]
 #[derive(Debug)]
 pub struct RedisGuard {
-    shared: Arc<Shared>,
+    shared: Arc<Queue>,
     handle: Option<JoinHandle<()>>,
     timeout: Duration,
 }
@@ -47,7 +46,7 @@ pub struct FlushOutcome {
 }
 
 impl RedisGuard {
-    pub(crate) fn new(shared: Arc<Shared>, handle: JoinHandle<()>, timeout: Duration) -> Self {
+    pub(crate) fn new(shared: Arc<Queue>, handle: JoinHandle<()>, timeout: Duration) -> Self {
         Self {
             shared,
             handle: Some(handle),

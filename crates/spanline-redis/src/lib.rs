@@ -1,14 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod config;
+mod builder;
 mod guard;
 mod layer;
 mod link;
+mod queue;
+mod report;
 mod stats;
 mod worker;
 
-pub use config::{BuildError, Mode, Overflow, RedisLayerBuilder};
+pub use builder::{BuildError, RedisLayerBuilder};
 pub use guard::{FlushOutcome, RedisGuard};
 pub use layer::RedisLayer;
+pub use queue::Overflow;
 pub use stats::RedisStats;
+pub use worker::Mode;

@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub(crate) block_timeout: AtomicU64,
     pub(crate) oversize: AtomicU64,
     pub(crate) shutdown: AtomicU64,
+    pub(crate) reentrant: AtomicU64,
     pub(crate) invalid_job_id: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) queued_bytes: AtomicU64,
@@ -84,6 +85,9 @@ impl RedisStats {
         /// Dropped: still queued when shutdown's timeout ran out, or logged
         /// after the guard was dropped.
         dropped_shutdown => shutdown;
+        /// Dropped: logged from inside the encoding of another line, deeper
+        /// than [`LineLayer::MAX_REENTRANCY`](spanline_core::LineLayer::MAX_REENTRANCY).
+        dropped_reentrant => reentrant;
         /// Events whose `job_id` was invalid as a channel name; they were
         /// published to the global channel only (not a drop).
         invalid_job_ids => invalid_job_id;
@@ -103,5 +107,6 @@ impl RedisStats {
             + self.dropped_block_timeout()
             + self.dropped_oversize()
             + self.dropped_shutdown()
+            + self.dropped_reentrant()
     }
 }

@@ -7,18 +7,50 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use redis::ErrorKind;
 
-use crate::config::{Mode, RedisLayerBuilder};
-use crate::layer::{Item, Shared};
+use spanline_core::{Channels, Schema};
+
 use crate::link::{Broken, Link, Reply, Target};
+use crate::queue::{Control, Item, Queue};
+use crate::report::Report;
 use crate::stats::{add, sub};
 
-/// Messages from the guard.
+/// Where lines go in Redis.
+///
+/// ```
+/// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Both);
+/// # let _ = builder;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// `PUBLISH` to channels: live, at most once, no backlog.
+    #[default]
+    PubSub,
+    /// `XADD` to streams with `MAXLEN ~`: replayable, bounded.
+    Streams,
+    /// Both.
+    Both,
+}
+
+/// What the worker needs of the builder's options.
 #[derive(Debug)]
-pub(crate) enum Control {
-    /// A flush is waiting: get out of any idle wait.
-    Wake,
-    /// Publish what is queued until `deadline`, abandon the rest, then stop.
-    Shutdown { deadline: Instant, done: Sender<()> },
+pub(crate) struct WorkerConfig {
+    pub(crate) channels: Channels,
+    /// Lines go to the global channel (and stream) too.
+    pub(crate) global: bool,
+    pub(crate) mode: Mode,
+    /// SPUBLISH (sharded pub/sub) instead of PUBLISH.
+    pub(crate) sharded: bool,
+    pub(crate) batch_size: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) global_maxlen: usize,
+    pub(crate) job_maxlen: usize,
+    pub(crate) job_stream_ttl: Duration,
+    /// The drop report is a line of this schema too.
+    pub(crate) schema: Schema,
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -33,9 +65,9 @@ enum Fate {
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 pub(crate) struct Worker {
-    shared: Arc<Shared>,
+    shared: Arc<Queue>,
     ctrl: Receiver<Control>,
-    cfg: RedisLayerBuilder,
+    cfg: WorkerConfig,
     target: Target,
     con: Option<Link>,
     backoff: Duration,
@@ -54,18 +86,20 @@ pub(crate) struct Worker {
     last_report: Instant,
     reported: u64,
     global_channel: String,
+    report: Report,
 }
 
 impl Worker {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<Queue>,
         ctrl: Receiver<Control>,
-        cfg: RedisLayerBuilder,
+        cfg: WorkerConfig,
         target: Target,
     ) -> Self {
         let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Self {
-            global_channel: format!("{}:global", cfg.prefix),
+            global_channel: cfg.channels.global(),
+            report: Report::new(cfg.schema.clone()),
             shared,
             ctrl,
             cfg,
@@ -447,24 +481,7 @@ impl Worker {
         if total <= self.reported || self.con.is_none() {
             return;
         }
-        let mut line = Vec::with_capacity(256);
-        line.extend_from_slice(b"{\"timestamp\":\"");
-        spanline_core::Timestamp::now().write_rfc3339(&mut line, spanline_core::Precision::Micros);
-        line.extend_from_slice(b"\",\"level\":\"WARN\",\"message\":\"spanline-redis dropped log lines\",\"target\":\"spanline_redis\"");
-        let fields = [
-            ("dropped", total - self.reported),
-            ("dropped_total", total),
-            ("queue_full", stats.dropped_queue_full()),
-            ("evicted", stats.dropped_evicted()),
-            ("block_timeout", stats.dropped_block_timeout()),
-            ("oversize", stats.dropped_oversize()),
-            ("shutdown", stats.dropped_shutdown()),
-            ("failed", stats.failed()),
-        ];
-        for (key, value) in fields {
-            line.extend_from_slice(format!(",\"{key}\":{value}").as_bytes());
-        }
-        line.push(b'}');
+        let line = self.report.drops(&stats, self.reported);
         let mut cmd = redis::cmd(if self.cfg.sharded {
             "SPUBLISH"
         } else {

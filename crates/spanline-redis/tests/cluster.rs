@@ -28,7 +28,7 @@ fn job_channels_are_published_to_their_shard() {
     let urls = cluster.urls();
     let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
     let capture = Capture::new();
-    let json = JsonLayer::builder().writer(capture.clone()).build();
+    let json = JsonLayer::builder().with_writer(capture.clone()).build();
     let (redis, guard) = RedisLayer::builder_cluster(&nodes)
         .schema(json.schema().clone())
         .build()

@@ -22,7 +22,7 @@ struct Setup {
 impl Setup {
     fn new(builder: RedisLayerBuilder) -> Self {
         let capture = Capture::new();
-        let json = JsonLayer::builder().writer(capture.clone()).build();
+        let json = JsonLayer::builder().with_writer(capture.clone()).build();
         let (redis, guard) = builder.schema(json.schema().clone()).build().unwrap();
         let stats = redis.stats();
         let dispatch = tracing::Dispatch::new(

@@ -1,57 +1,20 @@
-//! [`RedisLayerBuilder`] and the options it holds.
+//! [`RedisLayerBuilder`]: the options, checked once; `build` starts the
+//! worker with its own [`WorkerConfig`] and hands back the layer and guard.
 
 use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
-use spanline_core::Schema;
+use crossbeam_channel::{bounded, unbounded};
+use spanline_core::{Channels, Schema};
 
+use crate::layer::RedisSink;
 use crate::link::Target;
+use crate::queue::{Overflow, Queue};
+use crate::stats::RedisStats;
+use crate::worker::{Mode, Worker, WorkerConfig};
 use crate::{RedisGuard, RedisLayer};
-
-/// Where lines go in Redis.
-///
-/// ```
-/// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Both);
-/// # let _ = builder;
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Mode {
-    /// `PUBLISH` to channels: live, at most once, no backlog.
-    #[default]
-    PubSub,
-    /// `XADD` to streams with `MAXLEN ~`: replayable, bounded.
-    Streams,
-    /// Both.
-    Both,
-}
-
-/// What `on_event` does when the queue is full.
-///
-/// ```
-/// use std::time::Duration;
-/// use spanline_redis::{Overflow, RedisLayer};
-/// let live_view = RedisLayer::builder("redis://127.0.0.1:6379").overflow(Overflow::DropOldest);
-/// let careful = RedisLayer::builder("redis://127.0.0.1:6379").overflow(Overflow::Block { max_wait: Duration::from_millis(5) });
-/// # let _ = (live_view, careful);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Overflow {
-    /// Drop the new event (counted). Never blocks. The default.
-    DropNewest,
-    /// Evict the oldest queued event (counted) to make room: a live view
-    /// keeps the freshest lines.
-    DropOldest,
-    /// Wait for room up to `max_wait`, then drop (counted).
-    Block {
-        /// The longest the logging thread waits.
-        max_wait: Duration,
-    },
-    /// Wait for room for as long as it takes: lossless, but a Redis outage
-    /// stalls every thread that logs once the queue is full. Opt-in only.
-    BlockForever,
-}
 
 /// Builds a [`RedisLayer`]. Start from [`RedisLayer::builder`].
 ///
@@ -130,7 +93,7 @@ pub enum BuildError {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::InvalidUrl(e) => write!(f, "invalid Redis URL: {}", e.kind_str()),
+            BuildError::InvalidUrl(e) => write!(f, "invalid Redis URL: {:?}", e.kind()),
             BuildError::BadUrl(why) => write!(f, "invalid Redis URL: {why}"),
             BuildError::InvalidPrefix(p) => {
                 write!(f, "channel prefix {p:?} must be 1-50 of A-Z a-z 0-9 _ : -")
@@ -140,16 +103,6 @@ impl fmt::Display for BuildError {
                 write!(f, "could not start the spanline-redis worker thread: {e}")
             }
         }
-    }
-}
-
-trait KindStr {
-    fn kind_str(&self) -> String;
-}
-
-impl KindStr for redis::RedisError {
-    fn kind_str(&self) -> String {
-        format!("{:?}", self.kind())
     }
 }
 
@@ -355,18 +308,23 @@ impl RedisLayerBuilder {
         self
     }
 
-    /// The line's shape: pass the JSON layer's schema
-    /// (`json.schema().clone()`) so both write the same bytes, encoded once.
-    /// Default: a flat schema of its own.
+    /// The line's shape: a [`Schema`], a
+    /// [`SchemaBuilder`](spanline_core::SchemaBuilder) or a
+    /// [`Preset`](spanline_core::Preset). Pass the JSON layer's schema
+    /// (`json.schema().clone()`) and both write the same bytes, encoded once
+    /// per event. Default: a flat schema of its own.
     ///
     /// ```
     /// let json = spanline_json::JsonLayer::new();
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").schema(json.schema().clone());
-    /// # let _ = builder;
+    /// let (redis, _guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379")
+    ///     .schema(json.schema().clone())
+    ///     .build()?;
+    /// assert_eq!(redis.schema().id(), json.schema().id());
+    /// # Ok::<(), spanline_redis::BuildError>(())
     /// ```
     #[must_use]
-    pub fn schema(mut self, schema: Schema) -> Self {
-        self.schema = Some(schema);
+    pub fn schema(mut self, schema: impl Into<Schema>) -> Self {
+        self.schema = Some(schema.into());
         self
     }
 
@@ -379,13 +337,7 @@ impl RedisLayerBuilder {
     /// # Ok::<(), spanline_redis::BuildError>(())
     /// ```
     pub fn build(self) -> Result<(RedisLayer, RedisGuard), BuildError> {
-        let valid_prefix = !self.prefix.is_empty()
-            && self.prefix.len() <= 50
-            && self
-                .prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'));
-        if !valid_prefix {
+        if Channels::new(&self.prefix).is_err() {
             return Err(BuildError::InvalidPrefix(self.prefix));
         }
         if self.capacity == 0 || self.batch_size == 0 || self.max_payload == 0 {
@@ -405,13 +357,59 @@ impl RedisLayerBuilder {
                 .response_timeout(self.io_timeout)
                 .build()
                 .map_err(BuildError::InvalidUrl)?;
-            return crate::layer::start(self, Target::Cluster(client));
+            return self.start(Target::Cluster(client));
         }
         if let Some(why) = url_problem(&self.url) {
             return Err(BuildError::BadUrl(why));
         }
         let client = redis::Client::open(self.url.as_str()).map_err(BuildError::InvalidUrl)?;
-        crate::layer::start(self, Target::single(client))
+        self.start(Target::single(client))
+    }
+
+    /// Starts the worker thread on `target`.
+    fn start(self, target: Target) -> Result<(RedisLayer, RedisGuard), BuildError> {
+        let channels = Channels::new(&self.prefix)
+            .map_err(|_| BuildError::InvalidPrefix(self.prefix.clone()))?;
+        let (tx, rx) = bounded(self.capacity);
+        let (ctrl, ctrl_rx) = unbounded();
+        let queue = Arc::new(Queue {
+            tx,
+            rx,
+            ctrl,
+            stats: RedisStats::default(),
+            closed: AtomicBool::new(false),
+            overflow: self.overflow,
+            max_queued_bytes: self.max_queued_bytes as u64,
+        });
+        let schema = self.schema.unwrap_or_default();
+        let config = WorkerConfig {
+            channels: channels.clone(),
+            global: self.global,
+            mode: self.mode,
+            sharded: self.sharded,
+            batch_size: self.batch_size,
+            batch_bytes: self.batch_bytes,
+            connect_timeout: self.connect_timeout,
+            io_timeout: self.io_timeout,
+            backoff_max: self.backoff_max,
+            global_maxlen: self.global_maxlen,
+            job_maxlen: self.job_maxlen,
+            job_stream_ttl: self.job_stream_ttl,
+            schema: schema.clone(),
+        };
+        let worker = Worker::new(queue.clone(), ctrl_rx, config, target);
+        let handle = std::thread::Builder::new()
+            .name("spanline-redis".into())
+            .spawn(move || worker.run())
+            .map_err(BuildError::Spawn)?;
+        let guard = RedisGuard::new(queue.clone(), handle, self.shutdown_timeout);
+        let sink = RedisSink {
+            queue,
+            channels,
+            global: self.global,
+            max_payload: self.max_payload,
+        };
+        Ok((RedisLayer::new(schema, sink), guard))
     }
 }
 

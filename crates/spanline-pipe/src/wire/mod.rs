@@ -10,8 +10,15 @@
 //! {"t":"drop","pid":4242,"n":17}
 //! ```
 
+pub(crate) mod decode;
+pub(crate) mod encode;
+mod handshake;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+pub(crate) use handshake::Spec;
+pub use handshake::{ENV_VAR, FD};
 
 /// The largest record: Linux's `PIPE_BUF`, the most one `write(2)` to a pipe
 /// writes atomically (POSIX guarantees at least 512).
@@ -27,6 +34,10 @@ pub const MAX_RECORD: usize = 4096;
 /// assert_eq!(spanline_pipe::wire::VERSION, 1);
 /// ```
 pub const VERSION: u32 = 1;
+
+/// The longest line a reader takes (sixteen times the largest record): a
+/// longer one is not a record, and is skipped up to its newline.
+pub(crate) const MAX_LINE: usize = 16 * MAX_RECORD;
 
 /// One record on the wire.
 ///

@@ -1,0 +1,242 @@
+//! The flat presets' body: the event's fields (with the header spliced in
+//! when the message comes late) and the span context, flattened.
+
+use std::error::Error;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::Metadata;
+
+use super::preset::{Reserved, GCP_TRACE};
+use super::Schema;
+use crate::context::{Node, Slot};
+use crate::encode;
+use crate::fields::{forward_visit, Val, ValueSink};
+use crate::keys::{KeyParts, KeySet};
+
+impl Schema {
+    /// The message and what follows it before the event's fields: the
+    /// target and fixed keys (flat presets), or just the message (nested,
+    /// inside `fields`).
+    pub(super) fn write_header(
+        &self,
+        buf: &mut Vec<u8>,
+        meta: &Metadata<'_>,
+        message: Option<Val<'_>>,
+    ) {
+        let nested = self.inner.preset.spec().nested;
+        if !nested {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(&self.inner.key_message);
+        match message {
+            Some(Val::Str(s)) => encode::write_str(buf, s),
+            Some(Val::Debug(d)) => encode::write_debug(buf, d),
+            Some(other) => ValueSink::default().write(buf, other),
+            None => buf.extend_from_slice(b"\"\""),
+        }
+        if !nested {
+            self.write_target(meta, buf);
+            buf.extend_from_slice(&self.inner.head);
+        }
+    }
+
+    pub(super) fn write_target(&self, meta: &Metadata<'_>, buf: &mut Vec<u8>) {
+        buf.push(b',');
+        buf.extend_from_slice(&self.inner.key_target);
+        encode::write_str(buf, meta.target());
+        if let Some([file_key, line_key]) = &self.inner.source_location {
+            if let Some(file) = meta.file() {
+                buf.push(b',');
+                encode::write_str(buf, file_key);
+                buf.push(b':');
+                encode::write_str(buf, file);
+            }
+            if let Some(line) = meta.line() {
+                buf.push(b',');
+                encode::write_str(buf, line_key);
+                buf.push(b':');
+                buf.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+            }
+        }
+    }
+
+    /// The flattened span context, root first (dynamic keys come after).
+    pub(super) fn write_context<'n>(
+        &self,
+        node: &'n Node,
+        buf: &mut Vec<u8>,
+        keys: &mut KeySet<'n>,
+    ) {
+        let reserved = &self.inner.reserved;
+        for entry in node.merged.iter() {
+            let parts = reserved.user_key(entry.key.as_str());
+            match &entry.slot {
+                // The common case: the pre-encoded `"key":value`, one copy.
+                Slot::Fixed { pair, value_at } => {
+                    if keys.insert(parts) {
+                        buf.push(b',');
+                        if parts.prefixes > 0 {
+                            write_key(buf, &parts);
+                            buf.extend_from_slice(pair[*value_at..].as_bytes());
+                        } else {
+                            buf.extend_from_slice(pair.as_bytes());
+                        }
+                    }
+                }
+                Slot::Late(cell) => {
+                    let value = cell.value.load();
+                    if let Some(json) = value.as_deref() {
+                        if keys.insert(parts) {
+                            buf.push(b',');
+                            if parts.prefixes > 0 {
+                                write_key(buf, &parts);
+                            } else {
+                                buf.extend_from_slice(cell.key_json.as_bytes());
+                            }
+                            buf.extend_from_slice(json.as_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(project) = &self.inner.gcp_project {
+            {
+                let trace = node.merged.iter().find(|e| e.key.as_str() == "trace_id");
+                if let Some(entry) = trace {
+                    entry.with_json(|json| {
+                        if let Some(id) = encode::decode_str(json) {
+                            buf.extend_from_slice(b",\"");
+                            buf.extend_from_slice(GCP_TRACE.as_bytes());
+                            buf.extend_from_slice(b"\":\"projects/");
+                            encode::escape_str(buf, project);
+                            buf.extend_from_slice(b"/traces/");
+                            encode::escape_str(buf, &id);
+                            buf.push(b'"');
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[inline]
+pub(super) fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
+    buf.push(b'"');
+    buf.extend_from_slice(key.prefix().as_bytes());
+    encode::escape_str(buf, key.name);
+    buf.extend_from_slice(key.suffix().as_bytes());
+    buf.extend_from_slice(b"\":");
+}
+
+/// Writes `,"key":json` unless the key was written already.
+#[inline]
+pub(super) fn write_pair<'k>(
+    buf: &mut Vec<u8>,
+    keys: &mut KeySet<'k>,
+    key: KeyParts<'k>,
+    json: &[u8],
+) {
+    if keys.insert(key) {
+        buf.push(b',');
+        write_key(buf, &key);
+        buf.extend_from_slice(json);
+    }
+}
+
+/// A user key: renamed to `fields.<key>` when it collides with a reserved key.
+#[inline]
+pub(super) fn write_user_pair<'k>(
+    buf: &mut Vec<u8>,
+    keys: &mut KeySet<'k>,
+    reserved: &Reserved,
+    key: &'k str,
+    json: &[u8],
+) {
+    write_pair(buf, keys, reserved.user_key(key), json);
+}
+
+/// Writes an event's fields, and the header when the message comes by.
+pub(super) struct EventVisitor<'b, 'k> {
+    pub(super) schema: &'b Schema,
+    pub(super) meta: &'b Metadata<'b>,
+    /// Where the header belongs: right after the level (or `"fields":{`).
+    pub(super) start: usize,
+    pub(super) header_done: bool,
+    pub(super) values: ValueSink,
+    pub(super) buf: &'b mut Vec<u8>,
+    pub(super) keys: &'b mut KeySet<'k>,
+    pub(super) reserved: &'b Reserved,
+    pub(super) is_log: bool,
+}
+
+impl EventVisitor<'_, '_> {
+    fn message(&mut self, v: Val<'_>) {
+        if self.header_done {
+            return; // a second `message` field: the first one wins
+        }
+        self.header_done = true;
+        if self.buf.len() == self.start {
+            self.schema.write_header(self.buf, self.meta, Some(v));
+        } else {
+            let mut header = Vec::new();
+            self.schema.write_header(&mut header, self.meta, Some(v));
+            self.buf.splice(self.start..self.start, header);
+        }
+    }
+
+    fn key(&mut self, name: &'static str, sources: bool) -> bool {
+        let mut parts = self.reserved.user_key(name);
+        parts.sources = sources;
+        while !self.keys.insert(parts) {
+            // Two event fields want one key: `level`, renamed to
+            // `fields.level`, and a field named `fields.level`. Keep both,
+            // the later one a prefix deeper.
+            if parts.prefixes >= KeyParts::MAX_PREFIXES {
+                return false;
+            }
+            parts.prefixes += 1;
+        }
+        self.buf.push(b',');
+        write_key(self.buf, &parts);
+        true
+    }
+
+    fn value(&mut self, field: &Field, v: Val<'_>) {
+        let name = field.name();
+        if name == "message" {
+            return self.message(v);
+        }
+        if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
+            return;
+        }
+        self.values.write(self.buf, v);
+    }
+
+    fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
+        let name = field.name();
+        if name == "message" {
+            return self.message(Val::Debug(&DisplayAsDebug(err)));
+        }
+        if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
+            return;
+        }
+        encode::write_display(self.buf, &err);
+        if err.source().is_some() && self.key(name, true) {
+            self.values.write_sources(self.buf, err);
+        }
+    }
+}
+
+impl Visit for EventVisitor<'_, '_> {
+    forward_visit!();
+}
+
+/// Formats a `Display` value through `Debug`, for the message slot.
+struct DisplayAsDebug<'a>(&'a (dyn Error + 'static));
+
+impl std::fmt::Debug for DisplayAsDebug<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.0, f)
+    }
+}

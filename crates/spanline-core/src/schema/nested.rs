@@ -1,0 +1,64 @@
+//! The `Nested` preset's spans: tracing-subscriber's `span` (the leaf) and
+//! `spans` (root to leaf), each an object of the span's own fields.
+
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use super::flat::write_key;
+use crate::context::SpanContext;
+use crate::encode;
+use crate::keys::{KeyParts, KeySet};
+
+/// tracing-subscriber's `span` (the leaf) and `spans` (root to leaf).
+pub(super) fn write_spans<S>(event: &Event<'_>, ctx: &Context<'_, S>, buf: &mut Vec<u8>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(scope) = ctx.event_scope(event) else {
+        return;
+    };
+    if let Some(leaf) = ctx.event_span(event) {
+        buf.extend_from_slice(b",\"span\":");
+        write_span_object(&leaf, buf);
+    }
+    buf.extend_from_slice(b",\"spans\":[");
+    for (i, span) in scope.from_root().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        write_span_object(&span, buf);
+    }
+    buf.push(b']');
+}
+
+fn write_span_object<R>(span: &SpanRef<'_, R>, buf: &mut Vec<u8>)
+where
+    R: for<'a> LookupSpan<'a>,
+{
+    buf.push(b'{');
+    let mut keys = KeySet::new();
+    keys.insert(KeyParts::plain("name"));
+    let ext = span.extensions();
+    if let Some(sc) = ext.get::<SpanContext>().filter(|sc| sc.owns_node) {
+        for entry in sc.node.own.iter() {
+            entry.with_json(|json| {
+                let key = entry.key.as_str();
+                let parts = if key == "name" {
+                    KeyParts::prefixed(key)
+                } else {
+                    KeyParts::plain(key)
+                };
+                if keys.contains(&parts) {
+                    return;
+                }
+                write_key(buf, &parts);
+                buf.extend_from_slice(json.as_bytes());
+                buf.push(b',');
+            });
+        }
+    }
+    buf.extend_from_slice(b"\"name\":");
+    encode::write_str(buf, span.name());
+    buf.push(b'}');
+}
