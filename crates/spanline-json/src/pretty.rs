@@ -468,15 +468,10 @@ impl Visit for PrettyVisitor {
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
         // User impls may fail: never `to_string`/`format!`, which panic then.
-        let mut chain = vec![display_string(&value)];
-        let mut next = value.source();
-        while let Some(cause) = next {
-            if chain.len() > 32 {
-                break;
-            }
-            chain.push(display_string(&cause));
-            next = cause.source();
-        }
+        let chain: Vec<String> = std::iter::once(value)
+            .chain(spanline_core::sources(value))
+            .map(|e| display_string(&e))
+            .collect();
         self.push(field, chain[0].clone());
         self.errors.push((field.name(), chain));
     }

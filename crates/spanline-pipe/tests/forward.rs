@@ -625,3 +625,26 @@ fn env_with_adds_variables_at_spawn() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_child_of_another_wire_version_is_named_once() {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let version = spanline_pipe::wire::VERSION;
+    tracing::subscriber::with_default(subscriber, || {
+        let mut receiver = Receiver::new(tracing::Span::current());
+        receiver.feed_line(format!(r#"{{"t":"hello","v":{version},"pid":9}}"#).as_bytes());
+        receiver.feed_line(format!(r#"{{"t":"hello","v":{},"pid":9}}"#, version + 1).as_bytes());
+        receiver.finish(&[]);
+    });
+    let lines = capture.json_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["level"], "WARN");
+    assert_eq!(lines[0]["child_version"], version + 1);
+    assert!(lines[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("another version of the wire format"));
+}

@@ -70,3 +70,139 @@ pub(crate) fn fields_map(record: impl FnOnce(&mut JsonFields<'_>)) -> Map<String
 pub(crate) fn level_name(level: &Level) -> String {
     level.as_str().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is a failure report
+
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    use super::*;
+    use crate::wire::decode::{FastEvent, FastValue};
+    use crate::wire::Record;
+
+    type Pairs = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
+    /// Encodes each event both ways: the hot path's bytes and serde's.
+    struct Both(Pairs);
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
+        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+            let now = spanline_core::Timestamp::from_unix(1_700_000_000, 5);
+            let mut fast = Vec::new();
+            encode_event(&mut fast, 7, now, Some(3), event);
+            let meta = event.metadata();
+            let record = Record::Ev {
+                pid: 7,
+                ts: (now.unix_secs(), now.subsec_nanos()),
+                span: Some(3),
+                level: level_name(meta.level()),
+                target: meta.target().into(),
+                file: meta.file().map(Into::into),
+                line: meta.line(),
+                fields: fields_map(|v| event.record(v)),
+            };
+            let (slow, _) = record.encode(usize::MAX);
+            self.0.lock().unwrap().push((fast, slow));
+        }
+    }
+
+    #[derive(Debug)]
+    struct Cause;
+    impl std::fmt::Display for Cause {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("disk \"full\"")
+        }
+    }
+    impl std::error::Error for Cause {}
+
+    #[derive(Debug)]
+    struct Failed;
+    impl std::fmt::Display for Failed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("write failed")
+        }
+    }
+    impl std::error::Error for Failed {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&Cause)
+        }
+    }
+
+    /// The fast writer and serde agree, for every kind of field value: both
+    /// parse to one `Record`, and the receiver's borrowed reading sees the
+    /// same values.
+    #[test]
+    fn fast_and_serde_records_are_one_record() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Both(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let error: &(dyn std::error::Error + 'static) = &Failed;
+            tracing::info!(
+                s = "quote \" backslash \\ newline \n bidi \u{202e} é 😀",
+                i = -42i64,
+                u = u64::MAX,
+                big = u128::MAX,
+                neg = i128::MIN,
+                f = 1.5f64,
+                nan = f64::NAN,
+                inf = f64::INFINITY,
+                ninf = f64::NEG_INFINITY,
+                b = true,
+                d = ?vec![1, 2],
+                bytes = &b"\x00\xff"[..],
+                error,
+                "message with \t tab"
+            );
+            tracing::warn!(only = 1);
+            tracing::error!("");
+        });
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        for (fast, slow) in seen.iter() {
+            let a: Record = serde_json::from_slice(fast).unwrap();
+            let b: Record = serde_json::from_slice(slow).unwrap();
+            assert_eq!(
+                a,
+                b,
+                "\n{}\n{}",
+                String::from_utf8_lossy(fast),
+                String::from_utf8_lossy(slow)
+            );
+            // The receiver's fast reading: every field, with its JSON type.
+            let event: FastEvent<'_> = serde_json::from_slice(fast).unwrap();
+            let Record::Ev { fields, .. } = b else {
+                unreachable!()
+            };
+            assert_eq!(event.fields.0.len(), fields.len());
+            for ((key, raw), (name, value)) in event.fields.0.iter().zip(&fields) {
+                assert_eq!(key, name);
+                let read = match FastValue::parse(raw.get()) {
+                    FastValue::Str(s) => Value::from(s),
+                    FastValue::String(s) => Value::from(s),
+                    FastValue::I64(n) => Value::from(n),
+                    FastValue::U64(n) => Value::from(n),
+                    FastValue::F64(n) => Value::from(n),
+                    FastValue::Bool(b) => Value::from(b),
+                    FastValue::Raw(_) => serde_json::from_str(raw.get()).unwrap(),
+                };
+                assert_eq!(&read, value, "{name}");
+            }
+        }
+        let first: serde_json::Value = serde_json::from_slice(&seen[0].0).unwrap();
+        let fields = &first["fields"];
+        assert_eq!(fields["nan"], "NaN");
+        assert_eq!(fields["inf"], "inf");
+        assert_eq!(fields["ninf"], "-inf");
+        assert_eq!(fields["bytes"], "00ff");
+        assert_eq!(fields["error"], "write failed");
+        assert_eq!(
+            fields["error.sources"],
+            serde_json::json!(["disk \"full\""])
+        );
+        assert_eq!(fields["message"], "message with \t tab");
+    }
+}
