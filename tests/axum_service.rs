@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use spanline::context::RequestContextLayer;
-use spanline::{ContextLayer, JsonLayer};
+
 use spanline_testkit::Capture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing_subscriber::prelude::*;
@@ -24,10 +24,7 @@ fn capture() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
     CAPTURE.get_or_init(|| {
         let capture = Capture::new();
-        tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(JsonLayer::builder().with_writer(capture.clone()).build())
-            .init();
+        spanline_testkit::json_subscriber(&capture).init();
         capture
     })
 }

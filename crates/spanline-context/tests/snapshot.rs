@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use spanline_context::{ContextSnapshot, SnapshotError, TraceParent};
 use spanline_core::ContextLayer;
-use spanline_json::JsonLayer;
 use spanline_testkit::Capture;
 use tracing_subscriber::prelude::*;
 
@@ -184,9 +183,7 @@ fn limits_are_enforced() {
 #[test]
 fn capture_and_restore_carry_the_context_into_a_job() {
     let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let subscriber = spanline_testkit::json_subscriber(&capture);
     tracing::subscriber::with_default(subscriber, || {
         let payload = {
             let _req = tracing::info_span!(

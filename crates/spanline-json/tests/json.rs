@@ -15,17 +15,7 @@ use tracing::{field, info, info_span, warn};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
-fn subscriber(capture: &Capture) -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build())
-}
-
-fn capture_lines(f: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
-    let capture = Capture::new();
-    tracing::subscriber::with_default(subscriber(&capture), f);
-    capture.json_lines()
-}
+use spanline_testkit::{capture_json as capture_lines, json_subscriber as subscriber};
 
 #[test]
 fn flat_line_has_reserved_keys_then_fields_then_context() {

@@ -9,11 +9,8 @@ use std::fmt;
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use spanline_core::ContextLayer;
-use spanline_json::JsonLayer;
 use spanline_testkit::Capture;
 use tracing::{info, info_span, Span};
-use tracing_subscriber::prelude::*;
 
 /// A span, one of three shapes whose keys collide with each other, with the
 /// event's keys and with reserved keys.
@@ -184,9 +181,7 @@ proptest! {
         event in event_spec(),
     ) {
         let capture = Capture::new();
-        let subscriber = tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(JsonLayer::builder().with_writer(capture.clone()).build());
+        let subscriber = spanline_testkit::json_subscriber(&capture);
         let event_keys = tracing::subscriber::with_default(subscriber, || {
             let entered: Vec<_> = spans.iter().map(|s| s.enter().entered()).collect();
             let keys = emit(&event);

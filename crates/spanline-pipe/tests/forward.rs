@@ -281,9 +281,7 @@ fn blocking_mode_delivers_every_record_to_a_slow_reader() {
     // records (each write of the parent takes 1 ms): `wait` must wait for
     // them, and must not take the slow reader for a leaked pipe.
     let capture = Capture::slow(Duration::from_millis(1));
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let subscriber = spanline_testkit::json_subscriber(&capture);
     let (lines, status) = run_under(subscriber, "many", capture);
     assert!(status.success());
     let indices: Vec<u64> = lines
@@ -558,16 +556,11 @@ fn a_child_whose_parent_dies_keeps_running() {
 
 #[test]
 fn the_childs_timestamp_is_kept() {
-    let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
-    tracing::subscriber::with_default(subscriber, || {
+    let lines = spanline_testkit::capture_json(|| {
         let mut receiver = Receiver::new(tracing::Span::current());
         receiver.feed_line(br#"{"t":"ev","pid":9,"ts":[0,5000],"span":null,"level":"INFO","target":"old","fields":{"message":"from 1970"}}"#);
         receiver.finish(&[]);
     });
-    let lines = capture.json_lines();
     assert_eq!(lines[0]["timestamp"], "1970-01-01T00:00:00.000005Z");
     assert_eq!(lines[0]["target"], "old");
 }
@@ -599,11 +592,7 @@ fn per_layer_filters_apply_to_child_records() {
 
 #[test]
 fn env_with_adds_variables_at_spawn() {
-    let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
-    tracing::subscriber::with_default(subscriber, || {
+    let lines = spanline_testkit::capture_json(|| {
         let _request = info_span!("request", request_id = "r-fwd").entered();
         let mut cmd = child_command("env_check");
         cmd.stdout(Stdio::null());
@@ -616,7 +605,6 @@ fn env_with_adds_variables_at_spawn() {
             .wait()
             .unwrap();
     });
-    let lines = capture.json_lines();
     assert!(
         line(&lines, "environment")["baggage"]
             .as_str()
@@ -629,9 +617,7 @@ fn env_with_adds_variables_at_spawn() {
 #[test]
 fn a_child_of_another_wire_version_is_named_once() {
     let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let subscriber = spanline_testkit::json_subscriber(&capture);
     let version = spanline_pipe::wire::VERSION;
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = Receiver::new(tracing::Span::current());

@@ -5,18 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use spanline_core::ContextLayer;
-use spanline_json::JsonLayer;
 use spanline_pipe::Receiver;
 use spanline_testkit::Capture;
-use tracing_subscriber::prelude::*;
 
 #[test]
 fn distinct_callsites_past_the_cap_use_a_generic_one() {
     let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let subscriber = spanline_testkit::json_subscriber(&capture);
     let total = 4_200;
     tracing::subscriber::with_default(subscriber, || {
         let mut receiver = Receiver::new(tracing::Span::none());
@@ -65,11 +60,7 @@ fn ev(i: usize, target: &str) -> String {
 
 #[test]
 fn one_child_that_invents_targets_does_not_degrade_the_others() {
-    let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
-    tracing::subscriber::with_default(subscriber, || {
+    let lines = spanline_testkit::capture_json(|| {
         let mut bad = Receiver::new(tracing::Span::none());
         for i in 0..3_000 {
             bad.feed_line(ev(i, &format!("invented::t{i}")).as_bytes());
@@ -79,7 +70,6 @@ fn one_child_that_invents_targets_does_not_degrade_the_others() {
             good.feed_line(ev(i, &format!("good_child::m{i}")).as_bytes());
         }
     });
-    let lines = capture.json_lines();
     let good: Vec<_> = lines
         .iter()
         .filter(|l| l["message"].as_str().unwrap().starts_with('m'))
@@ -104,11 +94,7 @@ fn span(id: u64, parent: Option<u64>) -> String {
 
 #[test]
 fn a_childs_spans_are_bounded_in_depth_and_number() {
-    let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(JsonLayer::builder().with_writer(capture.clone()).build());
-    tracing::subscriber::with_default(subscriber, || {
+    let lines = spanline_testkit::capture_json(|| {
         let mut receiver = Receiver::new(tracing::Span::none());
         // 1,000 nested spans, an event at the bottom.
         for id in 1..=1_000u64 {
@@ -125,7 +111,6 @@ fn a_childs_spans_are_bounded_in_depth_and_number() {
             br#"{"t":"ev","pid":1,"ts":[0,0],"span":19999,"level":"WARN","target":"deep","fields":{"message":"past the cap"}}"#,
         );
     });
-    let lines = capture.json_lines();
     let said = |text: &str| {
         lines
             .iter()

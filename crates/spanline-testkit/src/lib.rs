@@ -1,5 +1,6 @@
-//! Test helpers for spanline: a capturing [`MakeWriter`] and a strict JSON
-//! line parser that rejects duplicate keys.
+//! Test helpers for spanline: a capturing [`MakeWriter`], a strict JSON
+//! line parser that rejects duplicate keys, and the standard subscriber of
+//! spanline's tests ([`capture_json`], [`json_subscriber`]).
 //!
 //! ```
 //! use spanline_testkit::Capture;
@@ -175,6 +176,48 @@ impl io::Write for CaptureWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// The stack most tests need: a registry, spanline's `ContextLayer` and a
+/// flat `JsonLayer` writing to `capture`.
+///
+/// ```
+/// let capture = spanline_testkit::Capture::new();
+/// let subscriber = spanline_testkit::json_subscriber(&capture);
+/// tracing_core::dispatcher::with_default(&subscriber.into(), || {});
+/// assert!(capture.lines().is_empty());
+/// ```
+pub fn json_subscriber(capture: &Capture) -> impl tracing_core::Subscriber + Send + Sync + 'static {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing_subscriber::registry()
+        .with(spanline_core::ContextLayer::new())
+        .with(
+            spanline_json::JsonLayer::builder()
+                .with_writer(capture.clone())
+                .build(),
+        )
+}
+
+/// Runs `f` under [`json_subscriber`] and returns the lines it logged, each
+/// parsed with [`parse_strict`].
+///
+/// # Panics
+///
+/// When a line is not exactly one JSON object with unique keys.
+///
+/// ```
+/// let lines = spanline_testkit::capture_json(|| {
+///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
+///     tracing::info!(status = 200, "done");
+/// });
+/// assert_eq!(lines[0]["message"], "done");
+/// assert_eq!(lines[0]["request_id"], "r-1");
+/// ```
+#[track_caller]
+pub fn capture_json(f: impl FnOnce()) -> Vec<Map<String, Value>> {
+    let capture = Capture::new();
+    tracing_core::dispatcher::with_default(&json_subscriber(&capture).into(), f);
+    capture.json_lines()
 }
 
 /// Parses `line` as exactly one JSON object, rejecting duplicate keys at any
