@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 #[allow(dead_code)] // the example's `main` is not run here
-#[path = "../examples/custom_sink.rs"]
-mod custom_sink;
+#[path = "../../examples/custom_sink.rs"]
+mod example;
 
 use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
@@ -19,7 +19,7 @@ fn the_example_sink_gets_the_json_layers_very_line_and_counts_refusals() {
     collector
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let sink = custom_sink::UdpSink::new(collector.local_addr().unwrap()).unwrap();
+    let sink = example::UdpSink::new(collector.local_addr().unwrap()).unwrap();
     let sent = sink.sent.clone();
     let capture = Capture::new();
     let schema = Schema::builder(Preset::Structlog).service("t").build();

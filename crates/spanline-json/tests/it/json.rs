@@ -41,7 +41,7 @@ fn flat_line_has_reserved_keys_then_fields_then_context() {
     );
     assert_eq!(lines[0]["level"], "INFO");
     assert_eq!(lines[0]["message"], "done");
-    assert_eq!(lines[0]["target"], "json");
+    assert_eq!(lines[0]["target"], module_path!());
     assert_eq!(lines[0]["n"], 3);
     assert_eq!(lines[0]["table"], "users");
 }
@@ -72,7 +72,7 @@ fn reserved_collisions_are_kept_under_prefix() {
     );
     assert_eq!(l["fields.timestamp"], 5);
     assert_eq!(l["fields.target"], "span-target");
-    assert_eq!(l["target"], "json");
+    assert_eq!(l["target"], module_path!());
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn layout_matches_structlog_console() {
     });
     assert_eq!(
         out,
-        "2025-11-21 20:52:49 [info     ] user logged in                 [pretty] ip=1.2.3.4 user_id=42 note=\"two words\" request_id=r-1\n"
+        format!("2025-11-21 20:52:49 [info     ] user logged in                 [{}] ip=1.2.3.4 user_id=42 note=\"two words\" request_id=r-1\n", module_path!())
     );
 }
 

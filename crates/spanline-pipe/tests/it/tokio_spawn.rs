@@ -65,7 +65,7 @@ async fn run(role: &str) -> (Vec<Map<String, Value>>, std::process::ExitStatus) 
     );
     let _guard = tracing::dispatcher::set_default(&dispatch);
     let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child", "--nocapture", "--quiet"])
+    cmd.args(["--exact", "tokio_spawn::child", "--nocapture", "--quiet"])
         .env(ROLE, role)
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -187,7 +187,7 @@ impl std::fmt::Debug for Broken {
 
 /// This test binary, run again as the child in `role`.
 fn child_command(role: &str) -> Command {
-    let mut cmd = spanline_testkit::this_test_binary("child");
+    let mut cmd = spanline_testkit::this_test_binary("forward::child");
     cmd.env(ROLE, role);
     cmd
 }

@@ -1,0 +1,8 @@
+//! spanline-core's behaviour tests, one binary (one link on a small machine).
+
+/// The context store: span fields, late fields, `set`, inheritance.
+mod context;
+/// `ContextLayer::filter`: context spans kept under any filter.
+mod filter;
+/// `LineLayer` and `LineSink`: one encoding shared, room, oversize.
+mod sink;

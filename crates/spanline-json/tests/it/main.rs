@@ -1,0 +1,10 @@
+//! spanline-json's behaviour tests, one binary (one link on a small machine).
+//! Apart: `reentrancy.rs` sets the global default subscriber, and
+//! `golden.rs` keeps its golden lines' target (`golden`, the crate's name).
+
+/// JsonLayer: keys, precedence, numbers, errors, writing, sharing.
+mod json;
+/// PrettyLayer and PrettyLine.
+mod pretty;
+/// Property tests: every line is one valid JSON object with unique keys.
+mod properties;
