@@ -146,11 +146,23 @@ impl Guard {
 ///
 /// ```no_run
 /// let _guard = spanline::builder()
-///     .filter("info,my_crate=debug")
-///     .format(spanline::Format::Json)
+///     .filter("info,my_crate=debug")      // else RUST_LOG, else info
+///     .format(spanline::Format::Json)     // or .format_name("json"); else SPANLINE_FORMAT
+///     .preset("structlog")                // else SPANLINE_PRESET, else flat
 ///     .service("billing")
+///     .context_key("batch_id")            // spans with it keep their fields at any level
+///     .redis_url("redis://127.0.0.1:6379") // else SPANLINE_REDIS_URL, if set
+///     .forward(true)                      // to a parent Forwarder, when started by one
 ///     .try_init()
 ///     .expect("logging set up");
+/// ```
+///
+/// Every option is also read from the environment (see [`init`]); the
+/// builder's value wins.
+///
+/// ```
+/// let builder = spanline::builder().format_name("json").service("billing");
+/// assert!(format!("{builder:?}").contains("billing"));
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
@@ -166,10 +178,7 @@ pub struct Builder {
 impl Builder {
     /// Filter directives in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
     ///
-    /// ```
-    /// let builder = spanline::builder().filter("warn,my_crate=debug");
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn filter(mut self, directives: impl Into<String>) -> Self {
         self.filter = Some(directives.into());
@@ -178,10 +187,7 @@ impl Builder {
 
     /// The output format (default: `SPANLINE_FORMAT`, else [`Format::Auto`]).
     ///
-    /// ```
-    /// let builder = spanline::builder().format(spanline::Format::Pretty);
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn format(mut self, format: Format) -> Self {
         self.format = Some(
@@ -197,10 +203,7 @@ impl Builder {
 
     /// The output format by name, as `SPANLINE_FORMAT` takes it.
     ///
-    /// ```
-    /// let builder = spanline::builder().format_name(std::env::var("LOG_FORMAT").unwrap_or_default());
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn format_name(mut self, name: impl Into<String>) -> Self {
         self.format = Some(name.into());
@@ -209,10 +212,7 @@ impl Builder {
 
     /// The JSON preset by name (default: `SPANLINE_PRESET`, else `flat`).
     ///
-    /// ```
-    /// let builder = spanline::builder().preset("structlog");
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn preset(mut self, name: impl Into<String>) -> Self {
         self.preset = Some(name.into());
@@ -221,10 +221,7 @@ impl Builder {
 
     /// A `service` field on every line.
     ///
-    /// ```
-    /// let builder = spanline::builder().service("billing");
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
@@ -236,10 +233,7 @@ impl Builder {
     /// inherited `BAGGAGE` may carry it (see
     /// [`ContextLayer`](spanline_core::ContextLayer)).
     ///
-    /// ```
-    /// let builder = spanline::builder().context_key("batch");
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn context_key(mut self, key: impl Into<String>) -> Self {
         self.context_keys.push(key.into());
@@ -248,10 +242,7 @@ impl Builder {
 
     /// Publish every line to this Redis (default: `SPANLINE_REDIS_URL`, if set).
     ///
-    /// ```
-    /// let builder = spanline::builder().redis_url("redis://127.0.0.1:6379");
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.redis_url = Some(url.into());
@@ -261,11 +252,7 @@ impl Builder {
     /// Whether to forward to a parent `Forwarder` when started by one
     /// (default: yes, when `SPANLINE_FORWARD` is set).
     ///
-    /// ```
-    /// // Even under a Forwarder, print locally (and do not forward).
-    /// let builder = spanline::builder().forward(false);
-    /// # let _ = builder;
-    /// ```
+    /// See [`Builder`]'s example.
     #[must_use]
     pub fn forward(mut self, on: bool) -> Self {
         self.forward = Some(on);

@@ -13,7 +13,7 @@ pub const REQUEST_TARGET: &str = "spanline::request";
 ///
 /// ```
 /// let directive: tracing_subscriber::filter::Directive = spanline_context::REQUEST_DIRECTIVE.parse().unwrap();
-/// # let _ = directive;
+/// assert!(directive.to_string().contains("request"));
 /// ```
 pub const REQUEST_DIRECTIVE: &str = "spanline::request=info";
 

@@ -115,10 +115,7 @@ impl RequestStats {
 impl RequestContextLayer {
     /// The layer with server-made request ids.
     ///
-    /// ```
-    /// let layer = spanline_context::RequestContextLayer::new();
-    /// # let _ = layer;
-    /// ```
+    /// See [`RequestContextLayer`]'s example.
     pub fn new() -> Self {
         Self::default()
     }
@@ -126,11 +123,7 @@ impl RequestContextLayer {
     /// Adopt a valid incoming `x-request-id` as the `request_id`. Only
     /// behind a proxy you control: clients can send anything.
     ///
-    /// ```
-    /// // Behind your own load balancer, which sets x-request-id:
-    /// let layer = spanline_context::RequestContextLayer::new().trust_incoming_request_id(true);
-    /// # let _ = layer;
-    /// ```
+    /// See [`RequestContextLayer`]'s example.
     #[must_use]
     pub fn trust_incoming_request_id(mut self, trust: bool) -> Self {
         self.trust_incoming = trust;
@@ -165,8 +158,7 @@ impl<S> tower_layer::Layer<S> for RequestContextLayer {
 /// ```
 /// use tower_layer::Layer;
 /// // Any tower service: an axum router here.
-/// let service = spanline_context::RequestContextLayer::new().layer(axum::Router::<()>::new());
-/// # let _ = service;
+/// let _service = spanline_context::RequestContextLayer::new().layer(axum::Router::<()>::new());
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequestContext<S> {

@@ -686,11 +686,7 @@ impl ContextSnapshot {
     /// environment, leniently, keeping only the [`DEFAULT_KEYS`] of the
     /// baggage. Empty when none is set.
     ///
-    /// ```
-    /// let snap = spanline_context::ContextSnapshot::from_env();
-    /// let _span = snap.restore("worker"); // a root span with whatever the parent passed
-    /// # let _ = _span;
-    /// ```
+    /// See [`ContextSnapshot`]'s example.
     pub fn from_env() -> Self {
         Self::from_env_vars(|name| std::env::var(name).ok())
     }
@@ -698,11 +694,7 @@ impl ContextSnapshot {
     /// Like [`from_env`](Self::from_env), keeping the baggage keys of `keys`
     /// (the [`DEFAULT_KEYS`] and the keys added to it).
     ///
-    /// ```
-    /// let keys = spanline_core::ContextKeys::default().with("batch");
-    /// let snap = spanline_context::ContextSnapshot::from_env_with_keys(&keys);
-    /// # let _ = snap;
-    /// ```
+    /// See [`ContextSnapshot`]'s example.
     pub fn from_env_with_keys(keys: &spanline_core::ContextKeys) -> Self {
         Self::read_env(|name| std::env::var(name).ok(), |k| keys.contains(k))
     }

@@ -181,6 +181,22 @@ pub(crate) struct SpanContext {
 ///     assert!(tracing::info_span!("step", n = 1).is_disabled());
 /// });
 /// ```
+///
+/// Big integers as strings (give the JSON schema the same policy), and one
+/// more key that makes a span a context span:
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// use spanline_core::{ContextLayer, CtxView, NumberPolicy};
+/// let numbers = NumberPolicy { big_ints_as_strings: true, ..NumberPolicy::default() };
+/// let layer = ContextLayer::new().with_number_policy(numbers).context_key("batch");
+/// assert!(layer.context_keys().contains("batch"));
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _s = tracing::info_span!("s", id = u64::MAX).entered();
+///     assert_eq!(CtxView::current().unwrap().get("id").unwrap().as_json(), "\"18446744073709551615\"");
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct ContextLayer<F = Identity> {
     values: ValueSink,
@@ -198,10 +214,7 @@ impl ContextLayer {
     /// A context layer with no filter and the default [`NumberPolicy`]:
     /// every span and event the rest of the stack enables reaches it.
     ///
-    /// ```
-    /// let layer = spanline_core::ContextLayer::new();
-    /// # let _ = layer;
-    /// ```
+    /// See [`ContextLayer`]'s example.
     pub fn new() -> Self {
         Self {
             values: ValueSink::default(),
@@ -216,10 +229,7 @@ impl<F> ContextLayer<F> {
     /// output layers so numbers look alike whether they come from an event
     /// or from a span.
     ///
-    /// ```
-    /// let layer = spanline_core::ContextLayer::new().with_number_policy(spanline_core::NumberPolicy { big_ints_as_strings: true, ..Default::default() });
-    /// # let _ = layer;
-    /// ```
+    /// See [`ContextLayer`]'s example.
     #[must_use]
     pub fn with_number_policy(mut self, numbers: NumberPolicy) -> Self {
         self.values = ValueSink { numbers };

@@ -353,11 +353,7 @@ pub struct EscapeWriter<'a> {
 impl<'a> EscapeWriter<'a> {
     /// Wraps a buffer.
     ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// let writer = spanline_core::EscapeWriter::new(&mut buf);
-    /// # let _ = writer;
-    /// ```
+    /// See [`EscapeWriter`]'s example.
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
         Self { buf }
     }

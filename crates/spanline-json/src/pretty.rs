@@ -35,10 +35,18 @@ use tracing_subscriber::registry::LookupSpan;
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
-/// let subscriber = tracing_subscriber::registry()
-///     .with(spanline_core::ContextLayer::new())
-///     .with(spanline_json::PrettyLayer::new().with_writer(std::io::stderr));
-/// tracing::subscriber::with_default(subscriber, || tracing::info!(user_id = 42, "user logged in"));
+/// use spanline_core::{Clock, Timestamp};
+/// let out = spanline_testkit::Capture::new();
+/// let pretty = spanline_json::PrettyLayer::new()
+///     .with_writer(out.clone()) // any MakeWriter; default stdout
+///     .with_ansi(false)         // default: colours when stdout is a terminal
+///     .with_clock(Clock::fixed(Timestamp::from_unix(1_763_758_369, 0)));
+/// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(pretty);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
+///     tracing::info!(user_id = 42, "user logged in");
+/// });
+/// assert_eq!(out.text(), "2025-11-21 20:52:49 [info     ] user logged in                 [rust_out] user_id=42 request_id=r-1\n");
 /// ```
 #[derive(Debug)]
 pub struct PrettyLayer<W = fn() -> io::Stdout> {
@@ -50,10 +58,7 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
 impl PrettyLayer {
     /// Writes to stdout, with colours when stdout is a terminal.
     ///
-    /// ```
-    /// let layer = spanline_json::PrettyLayer::new();
-    /// # let _ = layer;
-    /// ```
+    /// See [`PrettyLayer`]'s example.
     pub fn new() -> Self {
         Self {
             make_writer: io::stdout,
@@ -73,10 +78,7 @@ impl<W> PrettyLayer<W> {
     /// Sets where lines go. Colours are turned off; turn them back on with
     /// [`PrettyLayer::with_ansi`] if the writer is a terminal.
     ///
-    /// ```
-    /// let layer = spanline_json::PrettyLayer::new().with_writer(std::io::stderr);
-    /// # let _ = layer;
-    /// ```
+    /// See [`PrettyLayer`]'s example.
     pub fn with_writer<W2>(self, make_writer: W2) -> PrettyLayer<W2>
     where
         W2: for<'a> MakeWriter<'a> + 'static,
@@ -90,10 +92,7 @@ impl<W> PrettyLayer<W> {
 
     /// Turns ANSI colours on or off.
     ///
-    /// ```
-    /// let layer = spanline_json::PrettyLayer::new().with_writer(std::io::stderr).with_ansi(true);
-    /// # let _ = layer;
-    /// ```
+    /// See [`PrettyLayer`]'s example.
     #[must_use]
     pub fn with_ansi(mut self, ansi: bool) -> Self {
         self.ansi = ansi;
@@ -102,10 +101,7 @@ impl<W> PrettyLayer<W> {
 
     /// Sets the clock (a fixed clock for tests).
     ///
-    /// ```
-    /// let layer = spanline_json::PrettyLayer::new().with_clock(spanline_core::Clock::fixed(spanline_core::Timestamp::from_unix(0, 0)));
-    /// # let _ = layer;
-    /// ```
+    /// See [`PrettyLayer`]'s example.
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;

@@ -277,8 +277,9 @@ impl ForwardLayer {
     /// ```
     /// use tracing_subscriber::prelude::*;
     /// // None when this process was not started by a Forwarder: then nothing is forwarded.
-    /// let subscriber = tracing_subscriber::registry().with(spanline_pipe::ForwardLayer::from_env());
-    /// # let _ = subscriber;
+    /// let forward = spanline_pipe::ForwardLayer::from_env();
+    /// assert!(forward.is_none(), "a doctest is not started by a Forwarder");
+    /// let _subscriber = tracing_subscriber::registry().with(forward);
     /// ```
     pub fn from_env() -> Option<Self> {
         Self::from_env_with(OnFull::Block)
@@ -286,10 +287,7 @@ impl ForwardLayer {
 
     /// Like [`from_env`](Self::from_env), with a choice of [`OnFull`].
     ///
-    /// ```
-    /// let layer = spanline_pipe::ForwardLayer::from_env_with(spanline_pipe::OnFull::Drop { capacity: 1024 });
-    /// # let _ = layer;
-    /// ```
+    /// See [`ForwardLayer`]'s example.
     pub fn from_env_with(on_full: OnFull) -> Option<Self> {
         let spec = Spec::parse(&std::env::var(ENV_VAR).ok()?)?;
         let file = open_checked(&spec)?;
@@ -317,7 +315,7 @@ impl ForwardLayer {
     /// ```
     /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
     ///     let stats = layer.stats(); // keep it: the layer moves into the subscriber
-    ///     # let _ = stats;
+    ///     assert_eq!(stats.dropped(), 0);
     /// }
     /// ```
     pub fn stats(&self) -> ForwardStats {

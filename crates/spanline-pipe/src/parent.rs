@@ -84,10 +84,7 @@ impl Forwarder {
 
     /// A forwarder whose children are named `name` in the `child` span.
     ///
-    /// ```
-    /// let forwarder = spanline_pipe::Forwarder::new("worker-1");
-    /// # let _ = forwarder;
-    /// ```
+    /// See [`Forwarder`]'s example.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -118,10 +115,7 @@ impl Forwarder {
 
     /// Sets the leak timeout (see the type's docs).
     ///
-    /// ```
-    /// let forwarder = spanline_pipe::Forwarder::new("worker").leak_timeout(std::time::Duration::from_secs(1));
-    /// # let _ = forwarder;
-    /// ```
+    /// See [`Forwarder`]'s example.
     #[must_use]
     pub fn leak_timeout(mut self, timeout: Duration) -> Self {
         self.leak_timeout = timeout;

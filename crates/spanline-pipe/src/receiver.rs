@@ -183,10 +183,7 @@ fn excerpt(line: &[u8]) -> String {
 impl Receiver {
     /// A receiver whose recreated spans go under `root`.
     ///
-    /// ```
-    /// let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none());
-    /// # let _ = &mut receiver;
-    /// ```
+    /// See [`Receiver`]'s example.
     pub fn new(root: Span) -> Self {
         Self {
             root,

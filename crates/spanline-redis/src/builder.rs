@@ -18,16 +18,29 @@ use crate::{RedisGuard, RedisLayer};
 
 /// Builds a [`RedisLayer`]. Start from [`RedisLayer::builder`].
 ///
+/// Every option, with the values a live view of many services might use
+/// (each is described on its method; the defaults suit most):
+///
 /// ```
 /// use std::time::Duration;
-/// let (layer, guard) = spanline_redis::RedisLayer::builder("redis://logger:secret@127.0.0.1:6379/0")
-///     .prefix("logs")
-///     .capacity(16_384, 16 << 20)
+/// use spanline_redis::{Mode, Overflow, RedisLayer};
+/// let builder = RedisLayer::builder("redis://logger:secret@127.0.0.1:6379/0")
+///     .prefix("staging-logs")                 // channels `staging-logs:global`, `staging-logs:{job_id}`
+///     .global_channel(true)
+///     .mode(Mode::Both)                       // pub/sub for live views, streams for backlog
+///     .stream_limits(50_000, 5_000, Duration::from_secs(600))
+///     .overflow(Overflow::DropOldest)         // a live view wants the newest lines
+///     .capacity(16_384, 16 << 20)             // events, bytes
+///     .max_payload(32 * 1024)
+///     .batch(512, 512 * 1024)
 ///     .timeouts(Duration::from_millis(500), Duration::from_secs(1))
-///     .shutdown_timeout(Duration::from_secs(1))
-///     .build()
-///     .expect("a valid URL");
-/// # drop((layer, guard));
+///     .max_backoff(Duration::from_secs(2))
+///     .shutdown_timeout(Duration::from_secs(1));
+/// let shown = format!("{builder:?}");
+/// assert!(shown.contains("DropOldest") && shown.contains("Both") && !shown.contains("secret"));
+/// let (layer, guard) = builder.build().expect("a valid URL");
+/// assert_eq!(layer.stats().emitted(), 0);
+/// # drop(guard);
 /// ```
 #[derive(Clone)]
 pub struct RedisLayerBuilder {
@@ -144,10 +157,7 @@ impl RedisLayerBuilder {
     /// The channel (and stream key) prefix: `{prefix}:global` and
     /// `{prefix}:{job_id}`. Default `logs`.
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").prefix("myapp-logs");
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -156,11 +166,7 @@ impl RedisLayerBuilder {
 
     /// Also publish every line to `{prefix}:global` (default `true`).
     ///
-    /// ```
-    /// // Job channels only.
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").global_channel(false);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn global_channel(mut self, on: bool) -> Self {
         self.global = on;
@@ -169,10 +175,7 @@ impl RedisLayerBuilder {
 
     /// Pub/sub, streams, or both (default [`Mode::PubSub`]).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Streams);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
@@ -181,10 +184,7 @@ impl RedisLayerBuilder {
 
     /// What to do when the queue is full (default [`Overflow::DropNewest`]).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").overflow(spanline_redis::Overflow::DropOldest);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
@@ -195,10 +195,7 @@ impl RedisLayerBuilder {
     /// [`RedisLayer::DEFAULT_CAPACITY`]) and in bytes of queued lines
     /// (default [`RedisLayer::DEFAULT_MAX_QUEUED_BYTES`]).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").capacity(32_768, 32 << 20);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn capacity(mut self, events: usize, bytes: usize) -> Self {
         self.capacity = events;
@@ -209,10 +206,7 @@ impl RedisLayerBuilder {
     /// The longest line published; longer ones are dropped and counted
     /// (default [`RedisLayer::DEFAULT_MAX_PAYLOAD`]).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").max_payload(16 * 1024);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
@@ -221,10 +215,7 @@ impl RedisLayerBuilder {
 
     /// The most events and bytes in one pipeline (default 256 and 256 KiB).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").batch(512, 512 * 1024);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn batch(mut self, events: usize, bytes: usize) -> Self {
         self.batch_size = events;
@@ -235,10 +226,7 @@ impl RedisLayerBuilder {
     /// Connect timeout (default 1 s), and read and write timeout (default
     /// 2 s): a frozen server never hangs the worker longer than this.
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").timeouts(std::time::Duration::from_millis(300), std::time::Duration::from_secs(1));
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn timeouts(mut self, connect: Duration, io: Duration) -> Self {
         self.connect_timeout = connect;
@@ -249,10 +237,7 @@ impl RedisLayerBuilder {
     /// The longest pause between reconnection attempts (default 5 s; the
     /// pause starts at 100 ms and doubles, with jitter).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").max_backoff(std::time::Duration::from_secs(2));
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.backoff_max = max;
@@ -262,10 +247,7 @@ impl RedisLayerBuilder {
     /// How long dropping the guard waits for queued lines (default
     /// [`RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT`]).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").shutdown_timeout(std::time::Duration::from_secs(5));
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -276,10 +258,7 @@ impl RedisLayerBuilder {
     /// (default 100,000 and 10,000), and the expiry of a job stream after
     /// its last line (default 1 hour).
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Both).stream_limits(50_000, 5_000, std::time::Duration::from_secs(600));
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn stream_limits(
         mut self,
@@ -298,10 +277,7 @@ impl RedisLayerBuilder {
     /// `SSUBSCRIBE`. With the `cluster` feature and a cluster URL list, see
     /// [`RedisLayer::builder_cluster`].
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").sharded(true);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
     pub fn sharded(mut self, on: bool) -> Self {
         self.sharded = on;

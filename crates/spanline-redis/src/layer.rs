@@ -83,10 +83,7 @@ impl RedisLayer {
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
     /// `tls` feature. The URL is never logged.
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder("rediss://logger:secret@redis.internal:6380/0");
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayer`]'s example.
     pub fn builder(url: &str) -> RedisLayerBuilder {
         RedisLayerBuilder::new(url)
     }
@@ -97,10 +94,7 @@ impl RedisLayer {
     /// owns its slot, and subscribers use `SSUBSCRIBE`. The global channel
     /// lives on one shard.
     ///
-    /// ```
-    /// let builder = spanline_redis::RedisLayer::builder_cluster(&["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
-    /// # let _ = builder;
-    /// ```
+    /// See [`RedisLayer`]'s example.
     #[cfg(feature = "cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {

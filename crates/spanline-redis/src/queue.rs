@@ -16,7 +16,7 @@ use crate::stats::{add, sub, RedisStats};
 /// use spanline_redis::{Overflow, RedisLayer};
 /// let live_view = RedisLayer::builder("redis://127.0.0.1:6379").overflow(Overflow::DropOldest);
 /// let careful = RedisLayer::builder("redis://127.0.0.1:6379").overflow(Overflow::Block { max_wait: Duration::from_millis(5) });
-/// # let _ = (live_view, careful);
+/// assert!(format!("{live_view:?} {careful:?}").contains("DropOldest"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -18,7 +18,7 @@ use crate::stats::{add, sub};
 ///
 /// ```
 /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").mode(spanline_redis::Mode::Both);
-/// # let _ = builder;
+/// assert!(format!("{builder:?}").contains("Both"));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
