@@ -1,4 +1,8 @@
 //! [`ContextSnapshot`]: the context that crosses process boundaries.
+//!
+//! Why one file of about 1,000 lines: the snapshot is one type with its
+//! three forms (serde, environment variables, HTTP headers), each reading
+//! and writing the same private fields; a third of it is runnable examples.
 
 use std::fmt;
 

@@ -1,4 +1,5 @@
-//! Per-thread facts about the event being dispatched: its key and its time.
+//! Per-thread facts about the event being dispatched: its key and its time,
+//! and the [`Clock`] that reads that time.
 //!
 //! Every layer of one subscriber sees an event in turn, on one thread. The
 //! [`ContextLayer`](crate::ContextLayer) counts events per thread, so an
@@ -7,7 +8,8 @@
 //! keyed that way. The time override lets the pipe re-emit a child's event
 //! with the child's timestamp.
 //!
-//! This module is the bottom floor of core: it uses nothing else in it.
+//! This module is the bottom floor of core: it uses only `time`'s
+//! `Timestamp`.
 
 use std::cell::Cell;
 
@@ -58,4 +60,49 @@ pub fn with_event_time<R>(at: Timestamp, f: impl FnOnce() -> R) -> R {
     let out = f();
     let _ = EVENT_TIME.try_with(|t| t.set(previous));
     out
+}
+
+/// Where timestamps come from. A fixed clock makes golden tests possible.
+///
+/// ```
+/// use spanline_core::{Clock, Timestamp};
+/// let clock = Clock::fixed(Timestamp::from_unix(0, 0));
+/// assert_eq!(clock.now(), Timestamp::from_unix(0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock(Option<Timestamp>);
+
+impl Clock {
+    /// The system clock (the default).
+    ///
+    /// ```
+    /// let now = spanline_core::Clock::system().now();
+    /// assert!(now.unix_secs() > 0);
+    /// ```
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// Always the same instant.
+    ///
+    /// ```
+    /// let at = spanline_core::Timestamp::from_unix(60, 0);
+    /// assert_eq!(spanline_core::Clock::fixed(at).now(), at);
+    /// ```
+    pub fn fixed(at: Timestamp) -> Self {
+        Self(Some(at))
+    }
+
+    /// The current time by this clock: the fixed instant, else the time
+    /// set for the event being dispatched (see
+    /// [`with_event_time`](crate::with_event_time)), else the system clock.
+    ///
+    /// ```
+    /// let clock = spanline_core::Clock::default();
+    /// assert!(clock.now() >= spanline_core::Timestamp::from_unix(0, 0));
+    /// ```
+    #[inline]
+    pub fn now(&self) -> Timestamp {
+        self.0.or_else(event_time).unwrap_or_else(Timestamp::now)
+    }
 }

@@ -19,10 +19,10 @@ pub use encode::{
     debug_string, decode_json_str, display_string, escape_str, write_debug, write_display,
     write_str, EscapeWriter, NonFinite, NumberPolicy, FMT_ERROR,
 };
-pub use event::with_event_time;
+pub use event::{with_event_time, Clock};
 pub use fields::{sources, JsonFields, MAX_SOURCES};
 pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use schema::{ParsePresetError, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};
 pub use sink::{LineEvent, LineLayer, LineSink, LineStats, Refusal};
-pub use time::{Clock, Precision, Timestamp};
+pub use time::{Precision, Timestamp};

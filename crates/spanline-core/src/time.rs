@@ -210,53 +210,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Where timestamps come from. A fixed clock makes golden tests possible.
-///
-/// ```
-/// use spanline_core::{Clock, Timestamp};
-/// let clock = Clock::fixed(Timestamp::from_unix(0, 0));
-/// assert_eq!(clock.now(), Timestamp::from_unix(0, 0));
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Clock(Option<Timestamp>);
-
-impl Clock {
-    /// The system clock (the default).
-    ///
-    /// ```
-    /// let now = spanline_core::Clock::system().now();
-    /// assert!(now.unix_secs() > 0);
-    /// ```
-    pub fn system() -> Self {
-        Self(None)
-    }
-
-    /// Always the same instant.
-    ///
-    /// ```
-    /// let at = spanline_core::Timestamp::from_unix(60, 0);
-    /// assert_eq!(spanline_core::Clock::fixed(at).now(), at);
-    /// ```
-    pub fn fixed(at: Timestamp) -> Self {
-        Self(Some(at))
-    }
-
-    /// The current time by this clock: the fixed instant, else the time
-    /// set for the event being dispatched (see
-    /// [`with_event_time`](crate::with_event_time)), else the system clock.
-    ///
-    /// ```
-    /// let clock = spanline_core::Clock::default();
-    /// assert!(clock.now() >= spanline_core::Timestamp::from_unix(0, 0));
-    /// ```
-    #[inline]
-    pub fn now(&self) -> Timestamp {
-        self.0
-            .or_else(crate::event::event_time)
-            .unwrap_or_else(Timestamp::now)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

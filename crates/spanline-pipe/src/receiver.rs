@@ -96,6 +96,8 @@ impl Owned {
         match v {
             Json::String(s) => Owned::Str(s.clone()),
             Json::Bool(b) => Owned::Bool(*b),
+            // Writers put NaN and the infinities as `null`.
+            Json::Null => Owned::F64(f64::NAN),
             Json::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
                 (Some(u), _, _) => Owned::U64(u),
                 (_, Some(i), _) => Owned::I64(i),

@@ -128,6 +128,59 @@ impl std::error::Error for BuildError {
     }
 }
 
+/// The defaults of the options, and the builder's entry points.
+impl RedisLayer {
+    /// The default queue capacity, in events.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_CAPACITY, 8192);
+    /// ```
+    pub const DEFAULT_CAPACITY: usize = 8192;
+    /// The default budget of queued bytes.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES, 8 << 20);
+    /// ```
+    pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+    /// The default longest line.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_MAX_PAYLOAD, 64 << 10);
+    /// ```
+    pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
+    /// How long dropping the guard waits for queued lines, by default.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), 2);
+    /// ```
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// Starts a builder for the Redis at `url`:
+    /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
+    /// `tls` feature. The URL is never logged.
+    ///
+    /// See [`RedisLayer`]'s example.
+    pub fn builder(url: &str) -> RedisLayerBuilder {
+        RedisLayerBuilder::new(url)
+    }
+
+    /// Starts a builder for a Redis Cluster (feature `cluster`), given some
+    /// of its nodes (`redis://host:port` each). Lines are published with
+    /// `SPUBLISH` (sharded pub/sub): each channel stays on the shard that
+    /// owns its slot, and subscribers use `SSUBSCRIBE`. The global channel
+    /// lives on one shard.
+    ///
+    /// See [`RedisLayer`]'s example.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {
+        let mut builder =
+            RedisLayerBuilder::new(nodes.first().copied().unwrap_or_default()).sharded(true);
+        builder.cluster_nodes = nodes.iter().map(|n| n.to_string()).collect();
+        builder
+    }
+}
+
 impl RedisLayerBuilder {
     pub(crate) fn new(url: &str) -> Self {
         Self {

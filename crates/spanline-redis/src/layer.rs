@@ -3,14 +3,12 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use spanline_core::{Channels, LineEvent, LineLayer, LineSink, Refusal, Schema};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::builder::RedisLayerBuilder;
 use crate::queue::{Item, Overflow, Queue};
 use crate::stats::add;
 
@@ -18,7 +16,7 @@ use crate::stats::add;
 /// `{prefix}:{job_id}` when the event's context holds a valid `job_id`.
 ///
 /// `on_event` encodes the line (or reuses the JSON layer's, see
-/// [`RedisLayerBuilder::schema`]) and puts it on a bounded queue; a worker
+/// [`RedisLayerBuilder::schema`](crate::RedisLayerBuilder::schema)) and puts it on a bounded queue; a worker
 /// thread publishes queued lines in pipelined batches. The application
 /// never waits on the network, and never fails because of Redis:
 ///
@@ -26,7 +24,7 @@ use crate::stats::add;
 ///   capped exponential back-off and jitter; the queue rides out the outage,
 ///   and what does not fit follows the [`Overflow`] policy.
 /// - A frozen server: connect, read and write timeouts bound every wait.
-/// - Nothing is lost silently: [`RedisStats`] counts every event's fate, and
+/// - Nothing is lost silently: [`RedisStats`](crate::RedisStats) counts every event's fate, and
 ///   at most once a second the worker publishes a WARN line with the drop
 ///   counts to the global channel.
 ///
@@ -54,56 +52,6 @@ pub struct RedisLayer {
 }
 
 impl RedisLayer {
-    /// The default queue capacity, in events.
-    ///
-    /// ```
-    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_CAPACITY, 8192);
-    /// ```
-    pub const DEFAULT_CAPACITY: usize = 8192;
-    /// The default budget of queued bytes.
-    ///
-    /// ```
-    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES, 8 << 20);
-    /// ```
-    pub const DEFAULT_MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
-    /// The default longest line.
-    ///
-    /// ```
-    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_MAX_PAYLOAD, 64 << 10);
-    /// ```
-    pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024;
-    /// How long dropping the guard waits for queued lines, by default.
-    ///
-    /// ```
-    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), 2);
-    /// ```
-    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
-
-    /// Starts a builder for the Redis at `url`:
-    /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
-    /// `tls` feature. The URL is never logged.
-    ///
-    /// See [`RedisLayer`]'s example.
-    pub fn builder(url: &str) -> RedisLayerBuilder {
-        RedisLayerBuilder::new(url)
-    }
-
-    /// Starts a builder for a Redis Cluster (feature `cluster`), given some
-    /// of its nodes (`redis://host:port` each). Lines are published with
-    /// `SPUBLISH` (sharded pub/sub): each channel stays on the shard that
-    /// owns its slot, and subscribers use `SSUBSCRIBE`. The global channel
-    /// lives on one shard.
-    ///
-    /// See [`RedisLayer`]'s example.
-    #[cfg(feature = "cluster")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
-    pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {
-        let mut builder =
-            RedisLayerBuilder::new(nodes.first().copied().unwrap_or_default()).sharded(true);
-        builder.cluster_nodes = nodes.iter().map(|n| n.to_string()).collect();
-        builder
-    }
-
     /// The layer's counters.
     ///
     /// ```
@@ -114,10 +62,8 @@ impl RedisLayer {
     pub fn stats(&self) -> crate::RedisStats {
         self.line.sink().queue.stats.clone()
     }
-}
 
-impl RedisLayer {
-    /// The schema lines are encoded with (see [`RedisLayerBuilder::schema`]).
+    /// The schema lines are encoded with (see [`RedisLayerBuilder::schema`](crate::RedisLayerBuilder::schema)).
     ///
     /// ```
     /// let (layer, _guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build()?;

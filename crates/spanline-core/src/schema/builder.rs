@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::preset::{HeadKey, Reserved, ReservedKey, GCP_TRACE, NESTED_KEYS, NESTED_MESSAGE};
 use super::{Inner, Preset, Schema, ECS_VERSION};
 use crate::encode::{self, NumberPolicy};
+use crate::event::Clock;
 use crate::fields::ValueSink;
-use crate::time::Clock;
 
 /// Builds a [`Schema`]. Start from [`Schema::builder`].
 ///

@@ -22,9 +22,10 @@ pub use builder::SchemaBuilder;
 pub use preset::{ParsePresetError, Preset, ReservedKey};
 
 use crate::encode::NumberPolicy;
+use crate::event::Clock;
 use crate::fields::ValueSink;
 use crate::keys::{KeyParts, KeySet};
-use crate::time::{Clock, Precision, Timestamp};
+use crate::time::{Precision, Timestamp};
 use flat::EventVisitor;
 use preset::{write_level, LevelStyle, Reserved};
 

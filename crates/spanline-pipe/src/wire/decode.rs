@@ -90,6 +90,8 @@ impl<'a> FastValue<'a> {
                 Some(std::borrow::Cow::Owned(s)) => FastValue::String(s),
                 None => FastValue::Raw(tracing::field::display(text)),
             },
+            // Writers put NaN and the infinities as `null`.
+            Some(b'n') if text == "null" => FastValue::F64(f64::NAN),
             Some(b't') if text == "true" => FastValue::Bool(true),
             Some(b'f') if text == "false" => FastValue::Bool(false),
             Some(b'-' | b'0'..=b'9') if !text.contains(['.', 'e', 'E']) => text

@@ -4,17 +4,14 @@
 //! writer as every spanline line; a test pins both forms to one reading.
 
 use serde_json::{Map, Value};
-use spanline_core::{JsonFields, NonFinite, NumberPolicy};
+use spanline_core::{JsonFields, NumberPolicy};
 use tracing_core::{Event, Level};
 
-/// Numbers on the wire: exact integers, and non-finite floats as strings
-/// (`"NaN"`, `"inf"`, `"-inf"`): JSON has no NaN, and a `null` could not
-/// be told apart from a missing value when the parent re-emits the event.
+/// Numbers on the wire: core's default, as every spanline line writes
+/// them: exact integers, and `null` for NaN and the infinities (the parent
+/// reads a `null` field as NaN, and writes it under its own policy).
 pub(crate) fn numbers() -> NumberPolicy {
-    NumberPolicy {
-        non_finite: NonFinite::String,
-        ..NumberPolicy::default()
-    }
+    NumberPolicy::default()
 }
 
 /// Writes an `ev` record, as `Record::Ev` would serialize, without building
@@ -194,9 +191,9 @@ mod tests {
         }
         let first: serde_json::Value = serde_json::from_slice(&seen[0].0).unwrap();
         let fields = &first["fields"];
-        assert_eq!(fields["nan"], "NaN");
-        assert_eq!(fields["inf"], "inf");
-        assert_eq!(fields["ninf"], "-inf");
+        assert_eq!(fields["nan"], serde_json::Value::Null);
+        assert_eq!(fields["inf"], serde_json::Value::Null);
+        assert_eq!(fields["ninf"], serde_json::Value::Null);
         assert_eq!(fields["bytes"], "00ff");
         assert_eq!(fields["error"], "write failed");
         assert_eq!(

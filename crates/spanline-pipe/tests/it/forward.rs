@@ -1,7 +1,10 @@
 //! Real child processes: this test binary runs itself again as the child
-//! (the `child` test, selected by `SPANLINE_PIPE_TEST_ROLE`), with a
+//! (the `forward::child` test, selected by `SPANLINE_PIPE_TEST_ROLE`), with a
 //! `ForwardLayer`; the parent forwards with a `Forwarder` into a capturing
 //! JSON layer, under various filters.
+//!
+//! One file of about 650 lines: every test here shares the child's roles
+//! (the `child` test) and the helpers that run them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 #![allow(clippy::disallowed_macros)] // the grandchild answers on stdout, by design
@@ -633,4 +636,21 @@ fn a_child_of_another_wire_version_is_named_once() {
         .as_str()
         .unwrap()
         .contains("another version of the wire format"));
+}
+
+#[test]
+fn a_childs_non_finite_float_is_written_as_the_parent_writes_one() {
+    let capture = Capture::new();
+    let version = spanline_pipe::wire::VERSION;
+    tracing::subscriber::with_default(spanline_testkit::json_subscriber(&capture), || {
+        let mut receiver = Receiver::new(tracing::Span::current());
+        receiver.feed_line(format!(r#"{{"t":"hello","v":{version},"pid":9}}"#).as_bytes());
+        receiver.feed_line(br#"{"t":"ev","pid":9,"ts":[0,0],"span":null,"level":"INFO","target":"child","fields":{"message":"ratio","ratio":null}}"#);
+        receiver.finish(&[]);
+        info!(ratio = f64::NAN, "ratio");
+    });
+    let lines = capture.json_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["ratio"], Value::Null, "the child's");
+    assert_eq!(lines[1]["ratio"], Value::Null, "the parent's own");
 }
