@@ -47,15 +47,7 @@ pub mod pipe {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn forwarder(name: impl Into<String>) -> Forwarder {
-        Forwarder::new(name).env_with(context_env)
-    }
-
-    fn context_env() -> Vec<(String, String)> {
-        spanline_context::ContextSnapshot::capture()
-            .to_env()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        Forwarder::new(name).env_with(spanline_context::ContextSnapshot::capture_env)
     }
 }
 

@@ -50,20 +50,12 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let mut cmd = Command::new(program);
     cmd.args(rest);
     let status = Forwarder::new(name)
-        .env_with(context_env)
+        // The context this process runs in (TRACEPARENT, BAGGAGE), passed
+        // on whatever features the CLI was built with.
+        .env_with(spanline_context::ContextSnapshot::capture_env)
         .spawn(&mut cmd)?
         .wait()?;
     Ok(exit_code(&status))
-}
-
-/// The context the child continues: this process's own (`TRACEPARENT`,
-/// `BAGGAGE`), passed on whatever features the CLI was built with.
-fn context_env() -> Vec<(String, String)> {
-    spanline_context::ContextSnapshot::capture()
-        .to_env()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
 }
 
 /// The child's status as ours: its code, or 128 + the signal, as shells do.

@@ -686,6 +686,27 @@ impl ContextSnapshot {
         vars
     }
 
+    /// The current context's variables for a child process
+    /// ([`capture`](Self::capture), then [`to_env`](Self::to_env)), in the
+    /// form `spanline_pipe::Forwarder::env_with` takes.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _req = tracing::info_span!("request", request_id = "r-1").entered();
+    ///     let vars = spanline_context::ContextSnapshot::capture_env();
+    ///     assert_eq!(vars, [("BAGGAGE".to_string(), "request_id=r-1".to_string())]);
+    /// });
+    /// ```
+    pub fn capture_env() -> Vec<(String, String)> {
+        Self::capture()
+            .to_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+
     /// Reads `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` from this process's
     /// environment, leniently, keeping only the [`DEFAULT_KEYS`] of the
     /// baggage. Empty when none is set.
