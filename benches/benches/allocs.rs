@@ -1,5 +1,7 @@
 //! Heap allocations per event, counted with a counting global allocator,
-//! for W1 (see `json.rs`) after warm-up, for every layer side by side.
+//! after warm-up, for every layer side by side: W1 (an event in two spans),
+//! W3 (per iteration: two spans created, entered, closed, one event) and a
+//! message-less event of 32 fields (see `json.rs`).
 //!
 //! Run with: `cargo bench -p spanline-benches --bench allocs`
 
@@ -39,38 +41,46 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Allocations and bytes per call of `f` (after 1,000 warm-up calls).
+fn per_call(dispatch: &tracing::Dispatch, f: impl Fn(u64)) -> (f64, f64) {
+    const CALLS: u64 = 100_000;
+    tracing::dispatcher::with_default(dispatch, || {
+        for i in 0..1_000u64 {
+            f(i);
+        }
+        let (a0, b0) = (
+            ALLOCS.load(Ordering::Relaxed),
+            BYTES.load(Ordering::Relaxed),
+        );
+        for i in 0..CALLS {
+            f(i);
+        }
+        (
+            (ALLOCS.load(Ordering::Relaxed) - a0) as f64 / CALLS as f64,
+            (BYTES.load(Ordering::Relaxed) - b0) as f64 / CALLS as f64,
+        )
+    })
+}
+
 fn main() {
-    const EVENTS: u64 = 100_000;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "| layer | allocations per event | bytes allocated per event |"
+        "| layer | W1 allocations per event | bytes | W3 allocations per iteration | bytes | 32 fields, allocations per event | bytes |"
     );
-    let _ = writeln!(out, "|---|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
     for name in support::LAYERS {
         let dispatch = support::dispatch(name);
-        let (allocs, bytes) = tracing::dispatcher::with_default(&dispatch, || {
+        let w1 = tracing::dispatcher::with_default(&dispatch, || {
             let _spans = support::w1_spans();
-            for i in 0..1_000u64 {
-                support::event(i);
-            }
-            let (a0, b0) = (
-                ALLOCS.load(Ordering::Relaxed),
-                BYTES.load(Ordering::Relaxed),
-            );
-            for i in 0..EVENTS {
-                support::event(i);
-            }
-            (
-                ALLOCS.load(Ordering::Relaxed) - a0,
-                BYTES.load(Ordering::Relaxed) - b0,
-            )
+            per_call(&dispatch, support::event)
         });
+        let w3 = per_call(&dispatch, support::w3);
+        let wide = per_call(&dispatch, |i| support::wide(32, i));
         let _ = writeln!(
             out,
-            "| {name} | {:.2} | {:.0} |",
-            allocs as f64 / EVENTS as f64,
-            bytes as f64 / EVENTS as f64
+            "| {name} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} |",
+            w1.0, w1.1, w3.0, w3.1, wide.0, wide.1
         );
     }
 }

@@ -4,6 +4,11 @@
 //!   spans with two fields each;
 //! - W2: the same event at span depth 0, 1, 3, 5 and 10 (three fields per span);
 //! - W3: create and enter two spans, one event, exit and close;
+//! - wide: a message-less event of 1, 8 and 32 fields, outside spans;
+//! - long: W1's event with one string value of 1 KiB, 16 KiB and 64 KiB,
+//!   beside a `memcpy` of the same bytes (the floor);
+//! - W5: W1 on two threads at once into one layer (time per event: 0.5 of
+//!   W1's would be perfect scaling);
 //! - baseline: `serde_json::to_writer` of an equivalent struct, no tracing.
 //!
 //! Run with: `cargo bench -p spanline-benches --bench json`
@@ -13,7 +18,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde::Serialize;
-use tracing::{info_span, Span};
 
 #[path = "support.rs"]
 mod support;
@@ -110,13 +114,92 @@ fn w3(c: &mut Criterion) {
                 let mut i = 0u64;
                 b.iter(|| {
                     i += 1;
-                    let request: Span =
-                        info_span!("request", request_id = "9f1c2e7a", user_id = 42u64);
-                    let _r = request.enter();
-                    let db = info_span!("db_query", table = "users", attempt = 1u64);
-                    let _d = db.enter();
-                    support::event(i);
+                    support::w3(i);
                 });
+            });
+        });
+    }
+    group.finish();
+}
+
+fn wide(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wide");
+    for name in ["spanline-flat", "tracing-flat-json", "json-subscriber"] {
+        let dispatch = support::dispatch(name);
+        for n in [1usize, 8, 32] {
+            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let mut i = 0u64;
+                    b.iter(|| {
+                        i += 1;
+                        support::wide(n, i);
+                    });
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+fn long(c: &mut Criterion) {
+    let mut group = c.benchmark_group("long");
+    for size in [1usize << 10, 16 << 10, 64 << 10] {
+        let value: String = "abcdefghijklmnopqrstuvwxyz0123456789 "
+            .chars()
+            .cycle()
+            .take(size)
+            .collect();
+        group.throughput(criterion::Throughput::Bytes(size as u64));
+        for name in ["spanline-flat", "tracing-flat-json"] {
+            let dispatch = support::dispatch(name);
+            group.bench_with_input(BenchmarkId::new(name, size), &value, |b, value| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let _spans = support::w1_spans();
+                    b.iter(|| tracing::info!(body = value.as_str(), "long"));
+                });
+            });
+        }
+        group.bench_with_input(BenchmarkId::new("memcpy", size), &value, |b, value| {
+            let mut buf = Vec::with_capacity(size);
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(black_box(value.as_bytes()));
+                black_box(&buf);
+            });
+        });
+    }
+    group.finish();
+}
+
+fn w5(c: &mut Criterion) {
+    let mut group = c.benchmark_group("W5");
+    for name in [
+        "spanline-flat",
+        "tracing-flat-json",
+        "json-subscriber",
+        "tracing-subscriber",
+    ] {
+        let dispatch = support::dispatch(name);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                // Two threads log `iters` events between them: the time per
+                // event is the elapsed time over `iters`.
+                let half = iters / 2;
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..2u64 {
+                        let dispatch = dispatch.clone();
+                        s.spawn(move || {
+                            tracing::dispatcher::with_default(&dispatch, || {
+                                let _spans = support::w1_spans();
+                                for i in 0..half + (t * (iters % 2)) {
+                                    support::event(i);
+                                }
+                            });
+                        });
+                    }
+                });
+                start.elapsed()
             });
         });
     }
@@ -127,5 +210,5 @@ fn config() -> Criterion {
     support::criterion_config(Duration::from_millis(700), Duration::from_secs(2), 40)
 }
 
-criterion_group! { name = benches; config = config(); targets = w1, w2, w3 }
+criterion_group! { name = benches; config = config(); targets = w1, w2, w3, wide, long, w5 }
 criterion_main!(benches);

@@ -15,6 +15,7 @@ pub(crate) const LAYERS: &[&str] = &[
     "spanline-structlog",
     "tracing-subscriber",
     "json-subscriber",
+    "tracing-flat-json",
     "bunyan",
 ];
 
@@ -44,6 +45,9 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
         ),
         "json-subscriber" => {
             Dispatch::new(registry.with(json_subscriber::layer().with_writer(io::sink)))
+        }
+        "tracing-flat-json" => {
+            Dispatch::new(registry.with(tracing_flat_json::FlatJsonLayer::new(io::sink)))
         }
         "bunyan" => Dispatch::new(
             registry
@@ -103,6 +107,69 @@ pub(crate) fn event(i: u64) {
         path = "/api/v1/users",
         "request handled"
     );
+}
+
+/// W3's iteration: create and enter two spans of two fields each, one
+/// event, exit and close.
+#[inline]
+pub(crate) fn w3(i: u64) {
+    let request = tracing::info_span!("request", request_id = "9f1c2e7a", user_id = 42u64);
+    let _r = request.enter();
+    let db = tracing::info_span!("db_query", table = "users", attempt = 1u64);
+    let _d = db.enter();
+    event(i);
+}
+
+/// A message-less event of `n` fields (1, 8 or 32: tracing's most).
+#[inline]
+pub(crate) fn wide(n: usize, i: u64) {
+    match n {
+        1 => tracing::info!(f0 = i),
+        8 => tracing::info!(
+            f0 = i,
+            f1 = 1u64,
+            f2 = "two",
+            f3 = 3.5,
+            f4 = true,
+            f5 = 5i64,
+            f6 = "six",
+            f7 = 7u64
+        ),
+        _ => tracing::info!(
+            f0 = i,
+            f1 = 1u64,
+            f2 = "two",
+            f3 = 3.5,
+            f4 = true,
+            f5 = 5i64,
+            f6 = "six",
+            f7 = 7u64,
+            f8 = i,
+            f9 = 1u64,
+            f10 = "two",
+            f11 = 3.5,
+            f12 = true,
+            f13 = 5i64,
+            f14 = "six",
+            f15 = 7u64,
+            f16 = i,
+            f17 = 1u64,
+            f18 = "two",
+            f19 = 3.5,
+            f20 = true,
+            f21 = 5i64,
+            f22 = "six",
+            f23 = 7u64,
+            f24 = i,
+            f25 = 1u64,
+            f26 = "two",
+            f27 = 3.5,
+            f28 = true,
+            f29 = 5i64,
+            f30 = "six",
+            f31 = 7u64
+        ),
+    }
 }
 
 /// Short criterion runs: the VM is shared, so compare rows of one run.

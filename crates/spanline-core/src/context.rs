@@ -25,7 +25,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwapOption;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
@@ -59,8 +59,15 @@ impl Key {
 #[derive(Clone, Debug)]
 pub(crate) enum Slot {
     /// Encoded when the span was created, as the whole `"key":value` pair,
-    /// so an event copies it with one `memcpy`; never changes.
-    Fixed { pair: Arc<str>, value_at: usize },
+    /// so an event copies it with one `memcpy`; never changes. Every pair of
+    /// a span lives in one shared buffer (one allocation per span, not per
+    /// field): the pair is `text[start..end]`, its value from `value_at`.
+    Fixed {
+        text: Arc<[u8]>,
+        start: u32,
+        value_at: u32,
+        end: u32,
+    },
     /// Declared `Empty`; filled later and shared by all descendants.
     Late(Arc<LateSlot>),
 }
@@ -88,19 +95,6 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    pub(crate) fn fixed(key: Key, value_json: &str) -> Self {
-        let mut pair = key_json(key.as_str());
-        let value_at = pair.len();
-        pair.push_str(value_json);
-        Entry {
-            key,
-            slot: Slot::Fixed {
-                pair: Arc::from(pair),
-                value_at,
-            },
-        }
-    }
-
     fn late(key: Key) -> Self {
         let key_json = key_json(key.as_str()).into_boxed_str();
         Entry {
@@ -116,23 +110,172 @@ impl Entry {
     #[inline]
     pub(crate) fn with_json<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
         match &self.slot {
-            Slot::Fixed { pair, value_at } => Some(f(&pair[*value_at..])),
+            Slot::Fixed {
+                text,
+                value_at,
+                end,
+                ..
+            } => text
+                .get(*value_at as usize..*end as usize)
+                .and_then(|json| std::str::from_utf8(json).ok())
+                .map(f),
             Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json)),
+        }
+    }
+
+    /// The entry's JSON value as bytes, if it has one now: for encoders,
+    /// which copy it without reading it as text.
+    #[inline]
+    pub(crate) fn with_json_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match &self.slot {
+            Slot::Fixed {
+                text,
+                value_at,
+                end,
+                ..
+            } => text.get(*value_at as usize..*end as usize).map(f),
+            Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json.as_bytes())),
         }
     }
 }
 
-/// Keys set with [`set`], shared by every span under one root.
+/// The keys bound at run time with [`set`] under one root span.
+pub(crate) type Bound = Vec<(Arc<str>, Arc<str>)>;
+
+/// Keys set with [`set`], shared by every span under one root. Empty until
+/// the first `set`: most requests never bind a key.
 #[derive(Debug, Default)]
 pub(crate) struct Dynamic {
-    pub(crate) entries: ArcSwap<Vec<(Arc<str>, Arc<str>)>>,
+    entries: ArcSwapOption<Bound>,
 }
 
-#[derive(Debug, Default)]
+impl Dynamic {
+    fn with_entries(entries: Bound) -> Self {
+        Self {
+            entries: ArcSwapOption::from_pointee(entries),
+        }
+    }
+
+    /// The bound keys now (an empty list when none).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Option<Arc<Bound>>> {
+        self.entries.load()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.load().as_ref().is_none_or(|e| e.is_empty())
+    }
+
+    fn to_vec(&self) -> Bound {
+        self.entries.load().as_deref().cloned().unwrap_or_default()
+    }
+}
+
+/// Which of a node's merged entries are the span's own.
+#[derive(Debug)]
+enum Own {
+    /// `merged[from..]`: a root span, or a child that only adds keys (the
+    /// common case: no second list to allocate).
+    Tail(usize),
+    /// A child that redefines a key of an ancestor.
+    Entries(Box<[Entry]>),
+}
+
+/// Where a node finds the keys bound with [`set`].
+#[derive(Debug)]
+enum BoundIn {
+    /// This node is a root: it holds them.
+    Here(Dynamic),
+    /// The root node that holds them (kept alive by its descendants).
+    Root(Arc<Node>),
+}
+
+#[derive(Debug)]
 pub(crate) struct Node {
-    pub(crate) own: Box<[Entry]>,
+    own: Own,
     pub(crate) merged: Box<[Entry]>,
-    pub(crate) dynamic: Arc<Dynamic>,
+    bound: BoundIn,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Self {
+            own: Own::Tail(0),
+            merged: Box::default(),
+            bound: BoundIn::Here(Dynamic::default()),
+        }
+    }
+}
+
+impl Node {
+    /// The span's own entries, in declaration order.
+    pub(crate) fn own(&self) -> &[Entry] {
+        match &self.own {
+            Own::Tail(from) => self.merged.get(*from..).unwrap_or_default(),
+            Own::Entries(own) => own,
+        }
+    }
+
+    /// The keys bound with [`set`] under this node's root.
+    pub(crate) fn dynamic(&self) -> &Dynamic {
+        match &self.bound {
+            BoundIn::Here(dynamic) => dynamic,
+            BoundIn::Root(root) => root.dynamic(),
+        }
+    }
+
+    /// A new node: `own` over the parent's entries (a root when `parent`
+    /// is `None`), sharing the parent's bound keys.
+    fn new(parent: Option<&Arc<Node>>, own: Vec<Entry>) -> Self {
+        let Some(parent) = parent else {
+            return Self {
+                own: Own::Tail(0),
+                merged: own.into_boxed_slice(),
+                bound: BoundIn::Here(Dynamic::default()),
+            };
+        };
+        let bound = match &parent.bound {
+            BoundIn::Here(_) => BoundIn::Root(parent.clone()),
+            BoundIn::Root(root) => BoundIn::Root(root.clone()),
+        };
+        let redefines = own.iter().any(|o| {
+            parent
+                .merged
+                .iter()
+                .any(|p| p.key.as_str() == o.key.as_str())
+        });
+        if redefines {
+            Self {
+                merged: merge(&parent.merged, &own),
+                own: Own::Entries(own.into_boxed_slice()),
+                bound,
+            }
+        } else {
+            let from = parent.merged.len();
+            let mut merged = Vec::with_capacity(from + own.len());
+            merged.extend(parent.merged.iter().cloned());
+            merged.extend(own);
+            Self {
+                own: Own::Tail(from),
+                merged: merged.into_boxed_slice(),
+                bound,
+            }
+        }
+    }
+
+    /// This node with `own` as the span's entries instead (a fixed value
+    /// recorded again), over the same ancestors and bound keys.
+    fn rebuilt(self: &Arc<Self>, own: Vec<Entry>, parent_merged: &[Entry]) -> Self {
+        let bound = match &self.bound {
+            // A root rebuilt: its bound keys stay where its children see them.
+            BoundIn::Here(_) => BoundIn::Root(self.clone()),
+            BoundIn::Root(root) => BoundIn::Root(root.clone()),
+        };
+        Self {
+            merged: merge(parent_merged, &own),
+            own: Own::Entries(own.into_boxed_slice()),
+            bound,
+        }
+    }
 }
 
 /// The span extension. A newtype, so no other layer's data collides with it.
@@ -358,17 +501,19 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         self.filter.on_new_span(attrs, id, ctx.clone());
         // Encode first: user Debug impls run here, before any lock is held.
-        let mut visitor = SpanVisitor {
-            values: self.values,
-            entries: Vec::new(),
-        };
-        attrs.record(&mut visitor);
-        let mut own = visitor.entries;
-        for field in attrs.metadata().fields() {
-            if !own.iter().any(|e| e.key.as_str() == field.name()) {
-                own.push(Entry::late(Key::Static(field.name())));
-            }
-        }
+        let fields = attrs.metadata().fields();
+        let own = encode_fields(
+            self.values,
+            fields.len(),
+            |v| attrs.record(v),
+            |own| {
+                for field in fields {
+                    if !own.iter().any(|e| e.key.as_str() == field.name()) {
+                        own.push(Entry::late(Key::Static(field.name())));
+                    }
+                }
+            },
+        );
 
         let Some(span) = ctx.span(id) else { return };
         let parent = span
@@ -379,21 +524,10 @@ where
                 node,
                 owns_node: false,
             },
-            parent => {
-                let (merged, dynamic) = match &parent {
-                    Some(p) => (merge(&p.merged, &own), p.dynamic.clone()),
-                    None => (own.clone().into_boxed_slice(), Arc::default()),
-                };
-                let node = Node {
-                    own: own.into_boxed_slice(),
-                    merged,
-                    dynamic,
-                };
-                SpanContext {
-                    node: Arc::new(node),
-                    owns_node: true,
-                }
-            }
+            parent => SpanContext {
+                node: Arc::new(Node::new(parent.as_ref(), own)),
+                owns_node: true,
+            },
         };
         let mut extensions = span.extensions_mut();
         if extensions.get_mut::<SpanContext>().is_none() {
@@ -403,21 +537,17 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         self.filter.on_record(id, values, ctx.clone());
-        let mut visitor = SpanVisitor {
-            values: self.values,
-            entries: Vec::new(),
-        };
-        values.record(&mut visitor);
+        let recorded = encode_fields(self.values, 0, |v| values.record(v), |_| {});
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
         let Some(sc) = extensions.get_mut::<SpanContext>() else {
             return;
         };
         let mut changed_fixed = Vec::new();
-        for entry in visitor.entries {
+        for entry in recorded {
             let own = sc
                 .node
-                .own
+                .own()
                 .iter()
                 .find(|e| e.key.as_str() == entry.key.as_str());
             match own.map(|e| &e.slot) {
@@ -434,7 +564,7 @@ where
         }
         // A fixed value was recorded again: later children and events of this
         // span see the new value; children created before keep their copy.
-        let mut own = sc.node.own.to_vec();
+        let mut own = sc.node.own().to_vec();
         for entry in changed_fixed {
             match own
                 .iter_mut()
@@ -444,12 +574,8 @@ where
                 None => own.push(entry),
             }
         }
-        let merged = merge(&sc.node.merged, &own);
-        sc.node = Arc::new(Node {
-            own: own.into_boxed_slice(),
-            merged,
-            dynamic: sc.node.dynamic.clone(),
-        });
+        let merged = sc.node.merged.clone();
+        sc.node = Arc::new(sc.node.rebuilt(own, &merged));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -487,42 +613,112 @@ fn merge(parent: &[Entry], own: &[Entry]) -> Box<[Entry]> {
     merged.into_boxed_slice()
 }
 
-/// Encodes each span field into its own JSON fragment.
-struct SpanVisitor {
-    values: ValueSink,
-    entries: Vec<Entry>,
+/// Reusable buffers for encoding a span's fields.
+#[derive(Default)]
+struct Scratch {
+    text: Vec<u8>,
+    pairs: Vec<(Key, u32, u32, u32)>,
 }
 
-impl SpanVisitor {
-    fn push(&mut self, key: Key, json: Vec<u8>) {
-        // The buffer holds valid UTF-8: escaped strings and ASCII numbers.
-        let json = String::from_utf8(json)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        self.entries.push(Entry::fixed(key, &json));
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Encodes the fields `record` visits into entries that share one buffer
+/// (one allocation for all of a span's values), with room for `extra`
+/// entries that `finish` may add. A span created while another one's
+/// fields are being encoded (a `Debug` impl that opens a span) gets
+/// buffers of its own.
+fn encode_fields(
+    values: ValueSink,
+    extra: usize,
+    record: impl FnOnce(&mut SpanVisitor<'_>),
+    finish: impl FnOnce(&mut Vec<Entry>),
+) -> Vec<Entry> {
+    let run = |scratch: &mut Scratch| {
+        scratch.text.clear();
+        scratch.pairs.clear();
+        record(&mut SpanVisitor { values, scratch });
+        let mut own = Vec::with_capacity(scratch.pairs.len() + extra);
+        if !scratch.pairs.is_empty() {
+            let text: Arc<[u8]> = Arc::from(&scratch.text[..]);
+            own.extend(
+                scratch
+                    .pairs
+                    .drain(..)
+                    .map(|(key, start, value_at, end)| Entry {
+                        key,
+                        slot: Slot::Fixed {
+                            text: text.clone(),
+                            start,
+                            value_at,
+                            end,
+                        },
+                    }),
+            );
+        }
+        finish(&mut own);
+        own
+    };
+    let mut run = Some(run);
+    let shared = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => run.take().map(|run| run(&mut scratch)),
+        Err(_) => None,
+    });
+    match (shared, run) {
+        (Ok(Some(own)), _) => own,
+        (_, Some(run)) => run(&mut Scratch::default()),
+        (_, None) => Vec::new(),
+    }
+}
+
+/// Encodes each span field as `"key":value` into the shared text.
+struct SpanVisitor<'s> {
+    values: ValueSink,
+    scratch: &'s mut Scratch,
+}
+
+impl SpanVisitor<'_> {
+    /// Starts a pair: writes `"key":`; returns (start, value_at).
+    fn key(&mut self, key: &str) -> (u32, u32) {
+        let text = &mut self.scratch.text;
+        let start = text.len();
+        encode::write_str(text, key);
+        text.push(b':');
+        (offset(start), offset(text.len()))
+    }
+
+    fn finish(&mut self, key: Key, (start, value_at): (u32, u32)) {
+        let end = offset(self.scratch.text.len());
+        self.scratch.pairs.push((key, start, value_at, end));
     }
 
     fn value(&mut self, field: &Field, v: Val<'_>) {
-        let mut json = Vec::new();
-        self.values.write(&mut json, v);
-        self.push(Key::Static(field.name()), json);
+        let at = self.key(field.name());
+        self.values.write(&mut self.scratch.text, v);
+        self.finish(Key::Static(field.name()), at);
     }
 
     fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
-        let mut json = Vec::new();
-        encode::write_display(&mut json, &err);
-        self.push(Key::Static(field.name()), json);
+        let at = self.key(field.name());
+        encode::write_display(&mut self.scratch.text, &err);
+        self.finish(Key::Static(field.name()), at);
         if err.source().is_some() {
-            let mut sources = Vec::new();
-            self.values.write_sources(&mut sources, err);
-            self.push(
-                Key::Shared(Arc::from(format!("{}.sources", field.name()))),
-                sources,
-            );
+            let key: Arc<str> = Arc::from(format!("{}.sources", field.name()));
+            let at = self.key(&key);
+            self.values.write_sources(&mut self.scratch.text, err);
+            self.finish(Key::Shared(key), at);
         }
     }
 }
 
-impl Visit for SpanVisitor {
+/// A position in a span's text. A span's fields never reach 4 GiB; past
+/// that, positions saturate and the value reads as absent, never wrong.
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+impl Visit for SpanVisitor<'_> {
     forward_visit!();
 }
 
@@ -706,7 +902,7 @@ impl CtxView {
     /// # });
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.node.merged.is_empty() && self.node.dynamic.entries.load().is_empty()
+        self.node.merged.is_empty() && self.node.dynamic().is_empty()
     }
 
     /// The context of the current span of the current thread's subscriber.
@@ -763,8 +959,8 @@ impl CtxView {
                 return Some(r);
             }
         }
-        let dynamic = self.node.dynamic.entries.load();
-        let (_, value) = dynamic.iter().find(|(k, _)| &**k == key)?;
+        let dynamic = self.node.dynamic().load();
+        let (_, value) = dynamic.as_deref()?.iter().find(|(k, _)| &**k == key)?;
         f.take().map(|f| f(value))
     }
 
@@ -791,7 +987,7 @@ impl CtxView {
                 )
             })
         });
-        let dynamic = self.node.dynamic.entries.load_full();
+        let dynamic = self.node.dynamic().to_vec();
         let extra: Vec<_> = dynamic
             .iter()
             .filter(|(k, _)| !self.node.merged.iter().any(|e| e.key.as_str() == &**k))
@@ -1049,14 +1245,15 @@ fn bind(sc: &SpanContext, key: &str, json: String) {
         return;
     }
     let value: Arc<str> = Arc::from(json);
-    sc.node.dynamic.entries.rcu(|current| {
-        let mut next: Vec<_> = current
+    sc.node.dynamic().entries.rcu(|current| {
+        let mut next: Bound = current
             .iter()
+            .flat_map(|c| c.iter())
             .filter(|(k, _)| &**k != key)
             .cloned()
             .collect();
         next.push((Arc::from(key), value.clone()));
-        next
+        Some(Arc::new(next))
     });
 }
 
@@ -1086,21 +1283,17 @@ fn bind(sc: &SpanContext, key: &str, json: String) {
 /// ```
 pub fn inherit(id: &Id, from: &CtxView) -> bool {
     with_span_mut(id, |sc| {
-        let own: &[Entry] = if sc.owns_node { &sc.node.own } else { &[] };
+        let own: &[Entry] = if sc.owns_node { sc.node.own() } else { &[] };
         let merged = merge(&from.node.merged, own);
-        let mut dynamic: Vec<(Arc<str>, Arc<str>)> =
-            from.node.dynamic.entries.load().as_ref().clone();
-        for entry in sc.node.dynamic.entries.load().iter() {
+        let mut dynamic = from.node.dynamic().to_vec();
+        for entry in sc.node.dynamic().to_vec() {
             dynamic.retain(|(k, _)| k != &entry.0);
-            dynamic.push(entry.clone());
+            dynamic.push(entry);
         }
-        let dynamic = Arc::new(Dynamic {
-            entries: ArcSwap::from_pointee(dynamic),
-        });
         sc.node = Arc::new(Node {
-            own: own.to_vec().into_boxed_slice(),
+            own: Own::Entries(own.to_vec().into_boxed_slice()),
             merged,
-            dynamic,
+            bound: BoundIn::Here(Dynamic::with_entries(dynamic)),
         });
         sc.owns_node = true;
     })

@@ -72,14 +72,21 @@ impl Schema {
             let parts = reserved.user_key(entry.key.as_str());
             match &entry.slot {
                 // The common case: the pre-encoded `"key":value`, one copy.
-                Slot::Fixed { pair, value_at } => {
+                Slot::Fixed {
+                    text,
+                    start,
+                    value_at,
+                    end,
+                } => {
                     if keys.insert(parts) {
                         buf.push(b',');
+                        let (start, value_at, end) =
+                            (*start as usize, *value_at as usize, *end as usize);
                         if parts.prefixes > 0 {
                             write_key(buf, &parts);
-                            buf.extend_from_slice(pair[*value_at..].as_bytes());
+                            buf.extend_from_slice(text.get(value_at..end).unwrap_or_default());
                         } else {
-                            buf.extend_from_slice(pair.as_bytes());
+                            buf.extend_from_slice(text.get(start..end).unwrap_or_default());
                         }
                     }
                 }

@@ -314,13 +314,13 @@ impl Schema {
         // written: field `Debug` impls are user code that may log or record,
         // and must not run while a span lock is held.
         let node = crate::context::event_node(ctx, event);
-        let dynamic = node.as_ref().map(|n| n.dynamic.entries.load());
+        let dynamic = node.as_ref().map(|n| n.dynamic().load());
         if nested {
             nested::write_spans(event, ctx, buf);
         } else if let Some(node) = node.as_deref() {
             self.write_context(node, buf, &mut keys);
         }
-        for (k, v) in dynamic.iter().flat_map(|d| d.iter()) {
+        for (k, v) in dynamic.iter().flat_map(|d| d.iter()).flat_map(|d| d.iter()) {
             flat::write_user_pair(buf, &mut keys, &inner.reserved, k, v.as_bytes());
         }
         for (k, v) in &inner.statics {

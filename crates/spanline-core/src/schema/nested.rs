@@ -41,8 +41,8 @@ where
     keys.insert(KeyParts::plain("name"));
     let ext = span.extensions();
     if let Some(sc) = ext.get::<SpanContext>().filter(|sc| sc.owns_node) {
-        for entry in sc.node.own.iter() {
-            entry.with_json(|json| {
+        for entry in sc.node.own().iter() {
+            entry.with_json_bytes(|json| {
                 let key = entry.key.as_str();
                 let parts = if key == "name" {
                     KeyParts::prefixed(key)
@@ -53,7 +53,7 @@ where
                     return;
                 }
                 write_key(buf, &parts);
-                buf.extend_from_slice(json.as_bytes());
+                buf.extend_from_slice(json);
                 buf.push(b',');
             });
         }
