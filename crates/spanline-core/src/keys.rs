@@ -1,10 +1,11 @@
 //! The set of keys already written to one JSON object, so no key is ever
 //! written twice.
 //!
-//! It lives on the stack for one event: a small inline array, spilling to a
-//! `Vec` only past [`INLINE`] keys. Each key carries a cheap hash (length,
-//! first and last byte), and the set keeps a 64-bit filter of them, so most
-//! lookups end after one AND and the rest compare a `u32` before any bytes.
+//! It lives on the stack for one event: a small inline array for up to
+//! [`INLINE`] keys, where each key carries a cheap hash (length, first and
+//! last byte) and the set keeps a 64-bit filter of them, so most lookups end
+//! after one AND. A wider object moves to a per-thread hash table: linear in
+//! its number of keys, and no allocation once the thread has written one.
 
 /// A key as written: `fields.` prefixes (a user key renamed away from a
 /// reserved key, or away from another renamed key), the name, and an
@@ -98,11 +99,15 @@ struct Slot<'a> {
     key: KeyParts<'a>,
 }
 
+/// The keys of one JSON object. Up to [`INLINE`] keys live on the stack,
+/// checked with a filter and a short scan; a wider object moves to a hash
+/// table ([`Wide`]) borrowed from the thread, so detecting duplicates stays
+/// linear in the number of keys and allocates nothing once warm.
 pub(crate) struct KeySet<'a> {
     filter: u64,
     inline: [Slot<'a>; INLINE],
     len: usize,
-    spill: Vec<Slot<'a>>,
+    wide: Option<Wide>,
 }
 
 fn filter_bit(hash: u32) -> u64 {
@@ -119,17 +124,19 @@ impl<'a> KeySet<'a> {
             filter: 0,
             inline: [empty; INLINE],
             len: 0,
-            spill: Vec::new(),
+            wide: None,
         }
     }
 
     fn find(&self, hash: u32, key: &KeyParts<'_>) -> bool {
+        if let Some(wide) = &self.wide {
+            return wide.contains(key);
+        }
         if self.filter & filter_bit(hash) == 0 {
             return false;
         }
         self.inline[..self.len]
             .iter()
-            .chain(&self.spill)
             .any(|s| s.hash == hash && s.key.same(key))
     }
 
@@ -139,20 +146,163 @@ impl<'a> KeySet<'a> {
 
     /// Adds `key`; returns false when it was there already.
     pub(crate) fn insert(&mut self, key: KeyParts<'a>) -> bool {
+        if let Some(wide) = &mut self.wide {
+            return wide.insert(&key);
+        }
         let hash = key.hash();
         if self.find(hash, &key) {
             return false;
         }
-        self.filter |= filter_bit(hash);
-        let slot = Slot { hash, key };
-        if self.len < INLINE {
-            self.inline[self.len] = slot;
-            self.len += 1;
-        } else {
-            self.spill.push(slot);
+        if self.len == INLINE {
+            // The object is wide: every key so far moves to the table.
+            let mut wide = Wide::take();
+            for slot in &self.inline {
+                wide.insert(&slot.key);
+            }
+            let added = wide.insert(&key);
+            self.wide = Some(wide);
+            return added;
         }
+        self.filter |= filter_bit(hash);
+        self.inline[self.len] = Slot { hash, key };
+        self.len += 1;
         true
     }
+}
+
+/// An open-addressing table of keys, their text copied into one buffer.
+/// One per thread, lent to the wide object being written (an object written
+/// while another is, from a `Debug` impl that logs, gets a new one).
+#[derive(Default)]
+struct Wide {
+    text: Vec<u8>,
+    /// (hash, start, end) of each key's text.
+    keys: Vec<(u64, u32, u32)>,
+    /// Indexes into `keys`, plus one; 0 is empty. A power of two in size,
+    /// at most half full.
+    index: Vec<u32>,
+}
+
+/// A `Wide`'s buffers, kept by the thread between objects.
+type Buffers = (Vec<u8>, Vec<(u64, u32, u32)>, Vec<u32>);
+
+thread_local! {
+    static WIDE: std::cell::Cell<Option<Buffers>> = const { std::cell::Cell::new(None) };
+}
+
+impl Wide {
+    fn take() -> Self {
+        let (mut text, mut keys, mut index) = WIDE
+            .try_with(|w| w.take())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        text.clear();
+        keys.clear();
+        index.iter_mut().for_each(|i| *i = 0);
+        Self { text, keys, index }
+    }
+
+    /// The key's text appended to `text`; returns where it starts.
+    fn write(&mut self, key: &KeyParts<'_>) -> usize {
+        let start = self.text.len();
+        self.text.extend_from_slice(key.prefix().as_bytes());
+        self.text.extend_from_slice(key.name.as_bytes());
+        self.text.extend_from_slice(key.suffix().as_bytes());
+        start
+    }
+
+    fn hash(bytes: &[u8]) -> u64 {
+        // FxHash's step over the key's bytes: keys are short.
+        let mut h: u64 = bytes.len() as u64;
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        h
+    }
+
+    /// The slot of `index` where the key of `hash` and `text` is, or the
+    /// empty slot where it would go.
+    fn probe(&self, hash: u64, text: &[u8]) -> (usize, bool) {
+        let mask = self.index.len() - 1;
+        let mut at = (hash as usize) & mask;
+        loop {
+            match self.index[at] {
+                0 => return (at, false),
+                i => {
+                    let (h, start, end) = self.keys[i as usize - 1];
+                    if h == hash && self.text.get(start as usize..end as usize) == Some(text) {
+                        return (at, true);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn contains(&self, key: &KeyParts<'_>) -> bool {
+        if self.index.is_empty() {
+            return false;
+        }
+        let mut text = Vec::with_capacity(key.name.len() + 16);
+        text.extend_from_slice(key.prefix().as_bytes());
+        text.extend_from_slice(key.name.as_bytes());
+        text.extend_from_slice(key.suffix().as_bytes());
+        self.probe(Self::hash(&text), &text).1
+    }
+
+    fn insert(&mut self, key: &KeyParts<'_>) -> bool {
+        if (self.keys.len() + 1) * 2 > self.index.len() {
+            self.grow();
+        }
+        let start = self.write(key);
+        let hash = Self::hash(&self.text[start..]);
+        let (at, found) = self.probe(hash, &self.text[start..]);
+        if found {
+            self.text.truncate(start);
+            return false;
+        }
+        let end = self.text.len();
+        self.keys.push((hash, offset(start), offset(end)));
+        self.index[at] = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        true
+    }
+
+    fn grow(&mut self) {
+        let size = (self.index.len() * 2).max(64);
+        self.index.clear();
+        self.index.resize(size, 0);
+        let mask = size - 1;
+        for (i, (hash, _, _)) in self.keys.iter().enumerate() {
+            let mut at = (*hash as usize) & mask;
+            while self.index[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.index[at] = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        }
+    }
+}
+
+impl Drop for Wide {
+    fn drop(&mut self) {
+        // Back to the thread for the next wide object, unless it has one.
+        let buffers = (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.keys),
+            std::mem::take(&mut self.index),
+        );
+        let _ = WIDE.try_with(|w| {
+            let kept = w.take();
+            w.set(kept.or(Some(buffers)));
+        });
+    }
+}
+
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -173,6 +323,27 @@ mod tests {
         assert!(!set.contains(&KeyParts::plain("error")));
         assert!(set.insert(KeyParts::plain("")));
         assert!(!set.insert(KeyParts::plain("")));
+    }
+
+    #[test]
+    fn wide_objects_keep_exactness_and_nest() {
+        let names: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+        let mut outer = KeySet::new();
+        for n in &names[..150] {
+            assert!(outer.insert(KeyParts::plain(n)));
+        }
+        {
+            // A second wide set while the first is alive: its own table.
+            let mut inner = KeySet::new();
+            for n in &names {
+                assert!(inner.insert(KeyParts::plain(n)));
+            }
+            assert!(!inner.insert(KeyParts::plain("k299")));
+        }
+        assert!(outer.contains(&KeyParts::plain("k0")));
+        assert!(!outer.contains(&KeyParts::plain("k151")));
+        assert!(outer.insert(KeyParts::prefixed("k1")));
+        assert!(!outer.insert(KeyParts::plain("fields.k1")));
     }
 
     #[test]

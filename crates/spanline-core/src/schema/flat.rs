@@ -14,6 +14,22 @@ use crate::fields::{forward_visit, Val, ValueSink};
 use crate::keys::{KeyParts, KeySet};
 
 impl Schema {
+    /// Writes the header at `start`, before the fields written since: it is
+    /// appended, then rotated into place (no allocation).
+    pub(super) fn insert_header(
+        &self,
+        buf: &mut Vec<u8>,
+        start: usize,
+        meta: &Metadata<'_>,
+        message: Option<Val<'_>>,
+    ) {
+        let end = buf.len();
+        self.write_header(buf, meta, message);
+        if let Some(moved) = buf.get_mut(start..) {
+            moved.rotate_left(end - start);
+        }
+    }
+
     /// The message and what follows it before the event's fields: the
     /// target and fixed keys (flat presets), or just the message (nested,
     /// inside `fields`).
@@ -24,15 +40,18 @@ impl Schema {
         message: Option<Val<'_>>,
     ) {
         let nested = self.inner.preset.spec().nested;
-        if !nested {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(&self.inner.key_message);
-        match message {
-            Some(Val::Str(s)) => encode::write_str(buf, s),
-            Some(Val::Debug(d)) => encode::write_debug(buf, d),
-            Some(other) => ValueSink::default().write(buf, other),
-            None => buf.extend_from_slice(b"\"\""),
+        // An event without a message has no message key (as tracing's own
+        // formatters write it), not an empty one.
+        if let Some(message) = message {
+            if !nested {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(&self.inner.key_message);
+            match message {
+                Val::Str(s) => encode::write_str(buf, s),
+                Val::Debug(d) => encode::write_debug(buf, d),
+                other => ValueSink::default().write(buf, other),
+            }
         }
         if !nested {
             self.write_target(meta, buf);
@@ -183,13 +202,8 @@ impl EventVisitor<'_, '_> {
             return; // a second `message` field: the first one wins
         }
         self.header_done = true;
-        if self.buf.len() == self.start {
-            self.schema.write_header(self.buf, self.meta, Some(v));
-        } else {
-            let mut header = Vec::new();
-            self.schema.write_header(&mut header, self.meta, Some(v));
-            self.buf.splice(self.start..self.start, header);
-        }
+        self.schema
+            .insert_header(self.buf, self.start, self.meta, Some(v));
     }
 
     fn key(&mut self, name: &'static str, sources: bool) -> bool {

@@ -301,9 +301,11 @@ impl Schema {
         event.record(&mut visitor);
         let (start, header_done) = (visitor.start, visitor.header_done);
         if !header_done {
-            let mut header = Vec::new();
-            self.write_header(&mut header, meta, None);
-            buf.splice(start..start, header);
+            self.insert_header(buf, start, meta, None);
+            // Nested fields without a message: the first field's comma goes.
+            if nested && buf.get(start) == Some(&b',') {
+                buf.remove(start);
+            }
         }
         if nested {
             buf.push(b'}');

@@ -464,3 +464,99 @@ fn fixed_clock_and_presets_level_names() {
         assert_eq!(l[ts_key], ts, "{preset:?}");
     }
 }
+
+#[test]
+fn an_event_without_a_message_has_no_message_key() {
+    for preset in [Preset::Flat, Preset::Structlog, Preset::Nested] {
+        let capture = Capture::new();
+        let json = JsonLayer::builder()
+            .schema(preset)
+            .with_writer(capture.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(json);
+        tracing::subscriber::with_default(subscriber, || {
+            info!(rows = 3, ok = true);
+            info!(rows = 4, message = "late", ok = false);
+        });
+        let lines = capture.json_lines();
+        let fields = |l: &serde_json::Map<String, Value>| match preset {
+            Preset::Nested => l["fields"].as_object().unwrap().clone(),
+            _ => l.clone(),
+        };
+        let (first, second) = (fields(&lines[0]), fields(&lines[1]));
+        let message = if preset == Preset::Structlog {
+            "event"
+        } else {
+            "message"
+        };
+        assert!(!first.contains_key(message), "{preset:?}: {first:?}");
+        assert_eq!(first["rows"], 3);
+        assert_eq!(second[message], "late", "{preset:?}");
+        assert_eq!(second["ok"], false);
+    }
+}
+
+#[test]
+fn a_wide_object_keeps_every_key_once() {
+    let lines = capture_lines(|| {
+        let _s = info_span!(
+            "wide",
+            f0 = 0,
+            f1 = 1,
+            f2 = 2,
+            f3 = 3,
+            f4 = 4,
+            f5 = 5,
+            f6 = 6,
+            f7 = 7,
+            f8 = 8,
+            f9 = 9,
+            f10 = 10,
+            f11 = 11,
+            f12 = 12,
+            f13 = 13,
+            f14 = 14,
+            f15 = 15,
+            f16 = 16,
+            f17 = 17,
+            f18 = 18,
+            f19 = 19,
+            f20 = 20
+        )
+        .entered();
+        info!(
+            f0 = "e0",
+            f1 = "e1",
+            f2 = "e2",
+            f3 = "e3",
+            f4 = "e4",
+            f5 = "e5",
+            f6 = "e6",
+            f7 = "e7",
+            f8 = "e8",
+            f9 = "e9",
+            f10 = "e10",
+            f11 = "e11",
+            f12 = "e12",
+            f13 = "e13",
+            f14 = "e14",
+            f15 = "e15",
+            f16 = "e16",
+            f17 = "e17",
+            f18 = "e18",
+            f19 = "e19",
+            f30 = "e30",
+            level = "mine",
+            message = "wide"
+        );
+    });
+    // parse_strict (in capture_lines) rejects a duplicate key: each key once.
+    let l = &lines[0];
+    assert_eq!(l["f3"], "e3", "the event wins over the span");
+    assert_eq!(l["f20"], 20, "a span key the event lacks");
+    assert_eq!(l["f30"], "e30");
+    assert_eq!(l["fields.level"], "mine");
+    assert_eq!(l["level"], "INFO");
+}
