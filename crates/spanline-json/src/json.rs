@@ -85,9 +85,41 @@ pub struct JsonStats {
 
 #[derive(Debug, Default)]
 struct Counters {
-    lines: AtomicU64,
+    /// Every line adds to it, from every thread: one cache line per shard.
+    lines: Sharded,
     write_errors: AtomicU64,
     reentrant_drops: AtomicU64,
+}
+
+/// A counter that threads add to without sharing a cache line (most of the
+/// time): each thread adds to its own shard; reading sums them.
+#[derive(Debug, Default)]
+struct Sharded([Padded; SHARDS]);
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+impl Sharded {
+    #[inline]
+    fn add(&self) {
+        thread_local! {
+            static SHARD: usize = {
+                static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+            };
+        }
+        let shard = SHARD.try_with(|s| *s).unwrap_or(0);
+        if let Some(Padded(counter)) = self.0.get(shard) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn sum(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 impl JsonStats {
@@ -97,7 +129,7 @@ impl JsonStats {
     /// assert_eq!(spanline_json::JsonLayer::new().stats().lines(), 0);
     /// ```
     pub fn lines(&self) -> u64 {
-        self.inner.lines.load(Ordering::Relaxed)
+        self.inner.lines.sum()
     }
 
     /// Lines whose `write_all` failed.
@@ -293,9 +325,11 @@ where
             .make_writer_for(event.metadata())
             .write_all(line)
         {
-            Ok(()) => counters.lines.fetch_add(1, Ordering::Relaxed),
-            Err(_) => counters.write_errors.fetch_add(1, Ordering::Relaxed),
-        };
+            Ok(()) => counters.lines.add(),
+            Err(_) => {
+                counters.write_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn refused(&self, refusal: Refusal, _event: &LineEvent<'_>) {

@@ -560,3 +560,33 @@ fn a_wide_object_keeps_every_key_once() {
     assert_eq!(l["fields.level"], "mine");
     assert_eq!(l["level"], "INFO");
 }
+
+#[test]
+fn lines_from_many_threads_are_all_counted() {
+    let capture = Capture::new();
+    let json = JsonLayer::builder().with_writer(capture.clone()).build();
+    let stats = json.stats();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(json),
+    );
+    std::thread::scope(|s| {
+        for t in 0..20 {
+            let dispatch = dispatch.clone();
+            s.spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for i in 0..50 {
+                        info!(t, i, "counted");
+                    }
+                });
+            });
+        }
+    });
+    assert_eq!(
+        stats.lines(),
+        1_000,
+        "20 threads (more than the shards), 50 lines each"
+    );
+    assert_eq!(capture.lines().len(), 1_000);
+}
