@@ -273,8 +273,9 @@ impl<K> LineLayer<K> {
 
     /// Caps the capacity the per-thread buffer keeps between lines (default
     /// [`DEFAULT_BUFFER_CAPACITY_LIMIT`](Self::DEFAULT_BUFFER_CAPACITY_LIMIT)):
-    /// after a longer line, the next event on that thread starts from a
-    /// fresh buffer.
+    /// once a thread writes an ordinary line after a longer one, its next
+    /// event starts from a fresh buffer. (A run of long lines keeps the
+    /// buffer, so each does not regrow it.)
     ///
     /// ```
     /// # struct Discard;
@@ -369,7 +370,12 @@ where
             };
             if of.is_none() || shared.of != of {
                 shared.of = None;
-                if shared.bytes.capacity() > self.buffer_limit {
+                // Give memory back after a long line, unless long lines are
+                // what this thread writes now (the last one was long too):
+                // then regrowing the buffer for each would cost more.
+                if shared.bytes.capacity() > self.buffer_limit
+                    && shared.bytes.len() <= self.buffer_limit
+                {
                     shared.bytes = Vec::new();
                 }
                 self.encode(&mut shared.bytes, event, &ctx);
