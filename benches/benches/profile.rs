@@ -1,7 +1,9 @@
-//! A fixed workload for profilers (callgrind, perf): W1 or W2 for one layer.
+//! A fixed workload for profilers (callgrind, perf): W1, W2, W3, a wide
+//! event or a long value, for one layer.
 //!
-//! Run with: `cargo bench -p spanline-benches --bench profile -- LAYER DEPTH EVENTS`
-//! (defaults: spanline-flat, W1's two spans, 200000 events).
+//! Run with: `cargo bench -p spanline-benches --bench profile -- LAYER WORKLOAD EVENTS`
+//! where WORKLOAD is a span depth (W2), `w1` (the default), `w3`, `wide1`,
+//! `wide8`, `wide32` or `long` (a 64 KiB value); 200000 events by default.
 
 #[path = "support.rs"]
 mod support;
@@ -12,16 +14,29 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let layer = args.first().map_or("spanline-flat", String::as_str);
-    let depth: Option<usize> = args.get(1).and_then(|d| d.parse().ok());
+    let workload = args.get(1).map_or("w1", String::as_str);
     let events: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(200_000);
     let dispatch = support::dispatch(layer);
-    tracing::dispatcher::with_default(&dispatch, || {
-        let _spans: Vec<_> = match depth {
-            Some(depth) => support::nest(depth),
-            None => support::w1_spans().into(),
-        };
-        for i in 0..events {
-            support::event(i);
+    let long: String = "abcdefghijklmnopqrstuvwxyz0123456789 "
+        .chars()
+        .cycle()
+        .take(64 << 10)
+        .collect();
+    tracing::dispatcher::with_default(&dispatch, || match workload {
+        "w3" => (0..events).for_each(support::w3),
+        "wide1" => (0..events).for_each(|i| support::wide(1, i)),
+        "wide8" => (0..events).for_each(|i| support::wide(8, i)),
+        "wide32" => (0..events).for_each(|i| support::wide(32, i)),
+        "long" => {
+            let _spans = support::w1_spans();
+            (0..events).for_each(|i| tracing::info!(i, body = long.as_str(), "long"));
+        }
+        other => {
+            let _spans: Vec<_> = match other.parse::<usize>() {
+                Ok(depth) => support::nest(depth),
+                Err(_) => support::w1_spans().into(),
+            };
+            (0..events).for_each(support::event);
         }
     });
 }

@@ -128,10 +128,8 @@ impl<'a> KeySet<'a> {
         }
     }
 
+    #[inline]
     fn find(&self, hash: u32, key: &KeyParts<'_>) -> bool {
-        if let Some(wide) = &self.wide {
-            return wide.contains(key);
-        }
         if self.filter & filter_bit(hash) == 0 {
             return false;
         }
@@ -141,27 +139,21 @@ impl<'a> KeySet<'a> {
     }
 
     pub(crate) fn contains(&self, key: &KeyParts<'_>) -> bool {
-        self.find(key.hash(), key)
+        match &self.wide {
+            Some(wide) => wide.contains(key),
+            None => self.find(key.hash(), key),
+        }
     }
 
     /// Adds `key`; returns false when it was there already.
+    #[inline]
     pub(crate) fn insert(&mut self, key: KeyParts<'a>) -> bool {
-        if let Some(wide) = &mut self.wide {
-            return wide.insert(&key);
+        if self.len == INLINE {
+            return self.insert_wide(key);
         }
         let hash = key.hash();
         if self.find(hash, &key) {
             return false;
-        }
-        if self.len == INLINE {
-            // The object is wide: every key so far moves to the table.
-            let mut wide = Wide::take();
-            for slot in &self.inline {
-                wide.insert(&slot.key);
-            }
-            let added = wide.insert(&key);
-            self.wide = Some(wide);
-            return added;
         }
         self.filter |= filter_bit(hash);
         self.inline[self.len] = Slot { hash, key };
@@ -283,6 +275,24 @@ impl Wide {
             }
             self.index[at] = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
+    }
+}
+
+impl KeySet<'_> {
+    /// Past [`INLINE`] keys: the object is wide, and every key so far moves
+    /// to the table.
+    #[cold]
+    #[inline(never)]
+    fn insert_wide(&mut self, key: KeyParts<'_>) -> bool {
+        let inline = &self.inline;
+        let wide = self.wide.get_or_insert_with(|| {
+            let mut wide = Wide::take();
+            for slot in inline {
+                wide.insert(&slot.key);
+            }
+            wide
+        });
+        wide.insert(&key)
     }
 }
 
