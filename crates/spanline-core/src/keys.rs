@@ -3,7 +3,7 @@
 //!
 //! It lives on the stack for one event: a small inline array for up to
 //! [`INLINE`] keys, where each key carries a cheap hash (length, first and
-//! last byte) and the set keeps a 64-bit filter of them, so most lookups end
+//! last byte) and the set keeps a 128-bit filter of them, so most lookups end
 //! after one AND. A wider object moves to a per-thread hash table: linear in
 //! its number of keys, and no allocation once the thread has written one.
 
@@ -91,7 +91,7 @@ impl<'a> KeyParts<'a> {
     }
 }
 
-const INLINE: usize = 16;
+const INLINE: usize = 48;
 
 #[derive(Clone, Copy)]
 struct Slot<'a> {
@@ -104,25 +104,21 @@ struct Slot<'a> {
 /// table ([`Wide`]) borrowed from the thread, so detecting duplicates stays
 /// linear in the number of keys and allocates nothing once warm.
 pub(crate) struct KeySet<'a> {
-    filter: u64,
-    inline: [Slot<'a>; INLINE],
+    filter: u128,
+    inline: [Option<Slot<'a>>; INLINE],
     len: usize,
     wide: Option<Wide>,
 }
 
-fn filter_bit(hash: u32) -> u64 {
-    1u64 << ((hash ^ (hash >> 16).wrapping_mul(7)) & 63)
+fn filter_bit(hash: u32) -> u128 {
+    1u128 << ((hash ^ (hash >> 16).wrapping_mul(7)) & 127)
 }
 
 impl<'a> KeySet<'a> {
     pub(crate) fn new() -> Self {
-        let empty = Slot {
-            hash: 0,
-            key: KeyParts::plain(""),
-        };
         Self {
             filter: 0,
-            inline: [empty; INLINE],
+            inline: [None; INLINE],
             len: 0,
             wide: None,
         }
@@ -135,6 +131,7 @@ impl<'a> KeySet<'a> {
         }
         self.inline[..self.len]
             .iter()
+            .flatten()
             .any(|s| s.hash == hash && s.key.same(key))
     }
 
@@ -156,7 +153,7 @@ impl<'a> KeySet<'a> {
             return false;
         }
         self.filter |= filter_bit(hash);
-        self.inline[self.len] = Slot { hash, key };
+        self.inline[self.len] = Some(Slot { hash, key });
         self.len += 1;
         true
     }
@@ -220,7 +217,7 @@ impl Wide {
     /// empty slot where it would go.
     fn probe(&self, hash: u64, text: &[u8]) -> (usize, bool) {
         let mask = self.index.len() - 1;
-        let mut at = (hash as usize) & mask;
+        let mut at = bucket(hash, mask);
         loop {
             match self.index[at] {
                 0 => return (at, false),
@@ -269,7 +266,7 @@ impl Wide {
         self.index.resize(size, 0);
         let mask = size - 1;
         for (i, (hash, _, _)) in self.keys.iter().enumerate() {
-            let mut at = (*hash as usize) & mask;
+            let mut at = bucket(*hash, mask);
             while self.index[at] != 0 {
                 at = (at + 1) & mask;
             }
@@ -287,7 +284,7 @@ impl KeySet<'_> {
         let inline = &self.inline;
         let wide = self.wide.get_or_insert_with(|| {
             let mut wide = Wide::take();
-            for slot in inline {
+            for slot in inline.iter().flatten() {
                 wide.insert(&slot.key);
             }
             wide
@@ -309,6 +306,12 @@ impl Drop for Wide {
             w.set(kept.or(Some(buffers)));
         });
     }
+}
+
+/// The first slot for `hash`: its high bits, which the multiply mixes
+/// (the low bits follow the key's first byte).
+fn bucket(hash: u64, mask: usize) -> usize {
+    (hash >> 32) as usize & mask
 }
 
 fn offset(at: usize) -> u32 {

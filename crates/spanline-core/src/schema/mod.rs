@@ -281,7 +281,8 @@ impl Schema {
         // the preset's fixed keys) is written when the message comes by,
         // which is first for events from tracing's macros; otherwise it is
         // inserted in front of the fields already written.
-        let mut field_keys = KeySet::new();
+        // Nested lines keep their fields' keys apart (inside `fields`).
+        let mut field_keys = nested.then(KeySet::new);
         let no_reserved = Reserved::default();
         let mut visitor = EventVisitor {
             schema: self,
@@ -290,7 +291,10 @@ impl Schema {
             header_done: false,
             values: inner.values,
             buf,
-            keys: if nested { &mut field_keys } else { &mut keys },
+            keys: match field_keys.as_mut() {
+                Some(field_keys) => field_keys,
+                None => &mut keys,
+            },
             reserved: if nested {
                 &no_reserved
             } else {
