@@ -70,6 +70,8 @@ pub(crate) enum Slot {
     },
     /// Declared `Empty`; filled later and shared by all descendants.
     Late(Arc<LateSlot>),
+    /// Nothing: the unused inline room of [`Entries`], never in a slice.
+    Unused,
 }
 
 /// A value recorded after the span was created.
@@ -120,6 +122,7 @@ impl Entry {
                 .and_then(|json| std::str::from_utf8(json).ok())
                 .map(f),
             Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json)),
+            Slot::Unused => None,
         }
     }
 
@@ -135,7 +138,99 @@ impl Entry {
                 ..
             } => text.get(*value_at as usize..*end as usize).map(f),
             Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json.as_bytes())),
+            Slot::Unused => None,
         }
+    }
+}
+
+/// How many entries a node keeps without an allocation of its own: a
+/// request span and a child of two fields each fit.
+const INLINE_ENTRIES: usize = 4;
+
+const UNUSED: Entry = Entry {
+    key: Key::Static(""),
+    slot: Slot::Unused,
+};
+
+/// A node's entries: up to [`INLINE_ENTRIES`] inside the node, more on the
+/// heap. Reads as a slice.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // inline on purpose: most nodes need no second allocation
+pub(crate) enum Entries {
+    Inline {
+        len: u8,
+        items: [Entry; INLINE_ENTRIES],
+    },
+    Heap(Vec<Entry>),
+}
+
+impl Entries {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        if n <= INLINE_ENTRIES {
+            Entries::Inline {
+                len: 0,
+                items: [UNUSED; INLINE_ENTRIES],
+            }
+        } else {
+            Entries::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    pub(crate) fn push(&mut self, entry: Entry) {
+        match self {
+            Entries::Inline { len, items } => match items.get_mut(usize::from(*len)) {
+                Some(free) => {
+                    *free = entry;
+                    *len += 1;
+                }
+                None => {
+                    let mut heap = Vec::with_capacity(INLINE_ENTRIES * 2);
+                    heap.extend(items.iter_mut().map(|e| std::mem::replace(e, UNUSED)));
+                    heap.push(entry);
+                    *self = Entries::Heap(heap);
+                }
+            },
+            Entries::Heap(heap) => heap.push(entry),
+        }
+    }
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        match self {
+            Entries::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or_default(),
+            Entries::Heap(heap) => heap,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Entries {
+    fn deref_mut(&mut self) -> &mut [Entry] {
+        match self {
+            Entries::Inline { len, items } => {
+                items.get_mut(..usize::from(*len)).unwrap_or_default()
+            }
+            Entries::Heap(heap) => heap,
+        }
+    }
+}
+
+impl FromIterator<Entry> for Entries {
+    fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut entries = Entries::with_capacity(iter.size_hint().0);
+        for entry in iter {
+            entries.push(entry);
+        }
+        entries
     }
 }
 
@@ -176,8 +271,8 @@ enum Own {
     /// `merged[from..]`: a root span, or a child that only adds keys (the
     /// common case: no second list to allocate).
     Tail(usize),
-    /// A child that redefines a key of an ancestor.
-    Entries(Box<[Entry]>),
+    /// A child that redefines a key of an ancestor (rare: on the heap).
+    Entries(Vec<Entry>),
 }
 
 /// Where a node finds the keys bound with [`set`].
@@ -192,7 +287,7 @@ enum BoundIn {
 #[derive(Debug)]
 pub(crate) struct Node {
     own: Own,
-    pub(crate) merged: Box<[Entry]>,
+    pub(crate) merged: Entries,
     bound: BoundIn,
 }
 
@@ -200,7 +295,7 @@ impl Default for Node {
     fn default() -> Self {
         Self {
             own: Own::Tail(0),
-            merged: Box::default(),
+            merged: Entries::default(),
             bound: BoundIn::Here(Dynamic::default()),
         }
     }
@@ -225,11 +320,11 @@ impl Node {
 
     /// A new node: `own` over the parent's entries (a root when `parent`
     /// is `None`), sharing the parent's bound keys.
-    fn new(parent: Option<&Arc<Node>>, own: Vec<Entry>) -> Self {
+    fn new(parent: Option<&Arc<Node>>, own: Entries) -> Self {
         let Some(parent) = parent else {
             return Self {
                 own: Own::Tail(0),
-                merged: own.into_boxed_slice(),
+                merged: own,
                 bound: BoundIn::Here(Dynamic::default()),
             };
         };
@@ -246,17 +341,18 @@ impl Node {
         if redefines {
             Self {
                 merged: merge(&parent.merged, &own),
-                own: Own::Entries(own.into_boxed_slice()),
+                own: Own::Entries(own.to_vec()),
                 bound,
             }
         } else {
             let from = parent.merged.len();
-            let mut merged = Vec::with_capacity(from + own.len());
-            merged.extend(parent.merged.iter().cloned());
-            merged.extend(own);
+            let mut merged = Entries::with_capacity(from + own.len());
+            for entry in parent.merged.iter().cloned().chain(own.iter().cloned()) {
+                merged.push(entry);
+            }
             Self {
                 own: Own::Tail(from),
-                merged: merged.into_boxed_slice(),
+                merged,
                 bound,
             }
         }
@@ -264,7 +360,7 @@ impl Node {
 
     /// This node with `own` as the span's entries instead (a fixed value
     /// recorded again), over the same ancestors and bound keys.
-    fn rebuilt(self: &Arc<Self>, own: Vec<Entry>, parent_merged: &[Entry]) -> Self {
+    fn rebuilt(self: &Arc<Self>, own: Entries, parent_merged: &[Entry]) -> Self {
         let bound = match &self.bound {
             // A root rebuilt: its bound keys stay where its children see them.
             BoundIn::Here(_) => BoundIn::Root(self.clone()),
@@ -272,7 +368,7 @@ impl Node {
         };
         Self {
             merged: merge(parent_merged, &own),
-            own: Own::Entries(own.into_boxed_slice()),
+            own: Own::Entries(own.to_vec()),
             bound,
         }
     }
@@ -544,7 +640,7 @@ where
             return;
         };
         let mut changed_fixed = Vec::new();
-        for entry in recorded {
+        for entry in recorded.iter().cloned() {
             let own = sc
                 .node
                 .own()
@@ -564,7 +660,7 @@ where
         }
         // A fixed value was recorded again: later children and events of this
         // span see the new value; children created before keep their copy.
-        let mut own = sc.node.own().to_vec();
+        let mut own: Entries = sc.node.own().iter().cloned().collect();
         for entry in changed_fixed {
             match own
                 .iter_mut()
@@ -574,7 +670,7 @@ where
                 None => own.push(entry),
             }
         }
-        let merged = sc.node.merged.clone();
+        let merged = sc.node.merged.to_vec();
         sc.node = Arc::new(sc.node.rebuilt(own, &merged));
     }
 
@@ -597,8 +693,8 @@ where
 
 /// Merges a span's own entries over its parent's: the parent's order is kept,
 /// a key the span redefines takes the span's slot, new keys come last.
-fn merge(parent: &[Entry], own: &[Entry]) -> Box<[Entry]> {
-    let mut merged = Vec::with_capacity(parent.len() + own.len());
+fn merge(parent: &[Entry], own: &[Entry]) -> Entries {
+    let mut merged = Entries::with_capacity(parent.len() + own.len());
     for p in parent {
         match own.iter().find(|o| o.key.as_str() == p.key.as_str()) {
             Some(o) => merged.push(o.clone()),
@@ -610,7 +706,7 @@ fn merge(parent: &[Entry], own: &[Entry]) -> Box<[Entry]> {
             merged.push(o.clone());
         }
     }
-    merged.into_boxed_slice()
+    merged
 }
 
 /// Reusable buffers for encoding a span's fields.
@@ -633,29 +729,26 @@ fn encode_fields(
     values: ValueSink,
     extra: usize,
     record: impl FnOnce(&mut SpanVisitor<'_>),
-    finish: impl FnOnce(&mut Vec<Entry>),
-) -> Vec<Entry> {
+    finish: impl FnOnce(&mut Entries),
+) -> Entries {
     let run = |scratch: &mut Scratch| {
         scratch.text.clear();
         scratch.pairs.clear();
         record(&mut SpanVisitor { values, scratch });
-        let mut own = Vec::with_capacity(scratch.pairs.len() + extra);
+        let mut own = Entries::with_capacity(scratch.pairs.len() + extra);
         if !scratch.pairs.is_empty() {
             let text: Arc<[u8]> = Arc::from(&scratch.text[..]);
-            own.extend(
-                scratch
-                    .pairs
-                    .drain(..)
-                    .map(|(key, start, value_at, end)| Entry {
-                        key,
-                        slot: Slot::Fixed {
-                            text: text.clone(),
-                            start,
-                            value_at,
-                            end,
-                        },
-                    }),
-            );
+            for (key, start, value_at, end) in scratch.pairs.drain(..) {
+                own.push(Entry {
+                    key,
+                    slot: Slot::Fixed {
+                        text: text.clone(),
+                        start,
+                        value_at,
+                        end,
+                    },
+                });
+            }
         }
         finish(&mut own);
         own
@@ -668,7 +761,7 @@ fn encode_fields(
     match (shared, run) {
         (Ok(Some(own)), _) => own,
         (_, Some(run)) => run(&mut Scratch::default()),
-        (_, None) => Vec::new(),
+        (_, None) => Entries::default(),
     }
 }
 
@@ -1291,7 +1384,7 @@ pub fn inherit(id: &Id, from: &CtxView) -> bool {
             dynamic.push(entry);
         }
         sc.node = Arc::new(Node {
-            own: Own::Entries(own.to_vec().into_boxed_slice()),
+            own: Own::Entries(own.to_vec()),
             merged,
             bound: BoundIn::Here(Dynamic::with_entries(dynamic)),
         });

@@ -123,6 +123,7 @@ impl Schema {
                         }
                     }
                 }
+                Slot::Unused => {}
             }
         }
         if let Some(project) = &self.inner.gcp_project {
