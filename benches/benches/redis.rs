@@ -6,7 +6,9 @@
 //!   policy), one channel and job + global;
 //! - `caller`: what `on_event` costs the logging thread, against the JSON
 //!   layer alone for the same event;
-//! - `drop_path`: `on_event` with Redis down and the queue full.
+//! - `drop_path`: `on_event` with Redis down and the queue full;
+//! - and, printed first: `redis-benchmark -P 64` PUBLISH of the same line
+//!   against the same server, the ceiling the sustained rates are held to.
 //!
 //! Run with: `cargo bench -p spanline-benches --bench redis`
 
@@ -169,8 +171,41 @@ fn drop_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// `redis-benchmark -P 64` PUBLISH of the bench's line on `server`: the
+/// rate a tuned client reaches on this machine, in the same window.
+fn redis_benchmark(server: &RedisServer) {
+    let line = String::from_utf8(payload()).unwrap_or_default();
+    let out = std::process::Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &server.port().to_string(),
+            "-P",
+            "64",
+            "-n",
+            "2000000",
+            "-q",
+        ])
+        .args(["PUBLISH", "bench:global", &line])
+        .output();
+    let text = match out {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => format!("redis-benchmark did not run: {e}"),
+    };
+    // Its progress lines end in `\r`; the result is the last line.
+    let result = text
+        .rsplit(['\r', '\n'])
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_fmt(
+        &mut out,
+        format_args!("redis-benchmark -P 64, same server: {}\n", result.trim()),
+    );
+}
+
 fn all(c: &mut Criterion) {
     let server = RedisServer::start();
+    redis_benchmark(&server);
     raw(c, &server);
     sustained(c, &server);
     caller(c, &server);
