@@ -236,11 +236,28 @@ impl Wide {
         if self.index.is_empty() {
             return false;
         }
-        let mut text = Vec::with_capacity(key.name.len() + 16);
-        text.extend_from_slice(key.prefix().as_bytes());
-        text.extend_from_slice(key.name.as_bytes());
-        text.extend_from_slice(key.suffix().as_bytes());
-        self.probe(Self::hash(&text), &text).1
+        let parts = [
+            key.prefix().as_bytes(),
+            key.name.as_bytes(),
+            key.suffix().as_bytes(),
+        ];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        // The key's text, on the stack when it is short (keys are).
+        let mut short = [0u8; 96];
+        let mut long = Vec::new();
+        let text: &mut [u8] = match short.get_mut(..len) {
+            Some(text) => text,
+            None => {
+                long.resize(len, 0);
+                &mut long
+            }
+        };
+        let mut at = 0;
+        for part in parts {
+            text[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        self.probe(Self::hash(text), text).1
     }
 
     fn insert(&mut self, key: &KeyParts<'_>) -> bool {
