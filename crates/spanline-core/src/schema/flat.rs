@@ -25,8 +25,12 @@ impl Schema {
     ) {
         let end = buf.len();
         self.write_header(buf, meta, message);
-        if let Some(moved) = buf.get_mut(start..) {
-            moved.rotate_left(end - start);
+        // Nothing was written since `start` (the message came first, as from
+        // tracing's macros): the header is in place already.
+        if end > start {
+            if let Some(moved) = buf.get_mut(start..) {
+                moved.rotate_left(end - start);
+            }
         }
     }
 
