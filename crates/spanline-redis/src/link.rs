@@ -43,6 +43,10 @@ impl Reply {
     }
 }
 
+/// How far past its deadline a pipeline's wait for a reply may end: the
+/// read timeout is set again only when the time left shrank by more.
+const SLACK: Duration = Duration::from_millis(1);
+
 /// Where to connect.
 pub(crate) enum Target {
     Single(redis::Client),
@@ -181,13 +185,22 @@ impl Link {
                 };
                 con.set_write_timeout(Some(left()))?;
                 con.send_packed_command(packed)?;
+                // The read timeout is a system call to set: set it again only
+                // when the time left has shrunk by more than a millisecond
+                // (most replies are read from one buffered read), so a wait
+                // ends at most that much after the deadline.
+                let mut read_timeout: Option<Duration> = None;
                 for _ in 0..count {
                     if Instant::now() >= deadline {
                         return Err(redis::RedisError::from(std::io::Error::from(
                             std::io::ErrorKind::TimedOut,
                         )));
                     }
-                    con.set_read_timeout(Some(left()))?;
+                    let left = left();
+                    if read_timeout.is_none_or(|set| set > left + SLACK) {
+                        con.set_read_timeout(Some(left))?;
+                        read_timeout = Some(left);
+                    }
                     replies.push(Reply::of(&con.recv_response()?));
                 }
                 Ok(())
