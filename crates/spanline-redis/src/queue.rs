@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::stats::{add, sub, RedisStats};
+use crate::stats::{add, RedisStats};
 
 /// What `on_event` does when the queue is full.
 ///
@@ -71,15 +71,13 @@ impl Queue {
     pub(crate) fn abandon_queued(&self) {
         let c = &self.stats.inner;
         while let Ok(item) = self.rx.try_recv() {
-            sub(&c.queued_bytes, item.line.len() as u64);
-            sub(&c.in_flight, 1);
+            add(&c.dequeued_bytes, item.line.len() as u64);
             add(&c.shutdown, 1);
         }
     }
 
     pub(crate) fn has_room(&self) -> bool {
-        !self.tx.is_full()
-            && self.stats.inner.queued_bytes.load(Ordering::SeqCst) < self.max_queued_bytes
+        !self.tx.is_full() && self.stats.inner.queued_bytes() < self.max_queued_bytes
     }
 
     /// Evicts the oldest queued event; false when the queue was empty.
@@ -87,8 +85,7 @@ impl Queue {
         match self.rx.try_recv() {
             Ok(old) => {
                 let c = &self.stats.inner;
-                sub(&c.queued_bytes, old.line.len() as u64);
-                sub(&c.in_flight, 1);
+                add(&c.dequeued_bytes, old.line.len() as u64);
                 add(&c.evicted, 1);
                 true
             }
@@ -98,8 +95,7 @@ impl Queue {
 
     fn drop_new(&self, item_len: usize, reason: &std::sync::atomic::AtomicU64) {
         let c = &self.stats.inner;
-        sub(&c.queued_bytes, item_len as u64);
-        sub(&c.in_flight, 1);
+        add(&c.dequeued_bytes, item_len as u64);
         add(reason, 1);
     }
 
@@ -107,8 +103,7 @@ impl Queue {
     pub(crate) fn enqueue(&self, item: Item) {
         let c = &self.stats.inner;
         let len = item.line.len();
-        add(&c.in_flight, 1);
-        add(&c.queued_bytes, len as u64);
+        add(&c.enqueued_bytes, len as u64);
         let outcome = match self.overflow {
             Overflow::DropNewest => self
                 .tx
@@ -149,7 +144,7 @@ impl Queue {
     /// Blocking policies also respect the bytes budget: wait (polling, the
     /// rare path) until the worker has drained below it.
     fn wait_for_bytes(&self, deadline: Option<Instant>) {
-        while self.stats.inner.queued_bytes.load(Ordering::SeqCst) > self.max_queued_bytes
+        while self.stats.inner.queued_bytes() > self.max_queued_bytes
             && !self.closed.load(Ordering::SeqCst)
             && deadline.is_none_or(|d| Instant::now() < d)
         {

@@ -5,10 +5,18 @@ use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) emitted: AtomicU64,
-    pub(crate) published: AtomicU64,
+    /// Written by the logging threads on every event.
+    pub(crate) emitted: Padded,
+    /// Bytes put on the queue (logging threads) and taken off it (the
+    /// worker, or eviction): two counters on their own cache lines, so the
+    /// two sides do not fight over one; their difference is what is queued.
+    pub(crate) enqueued_bytes: Padded,
+    pub(crate) dequeued_bytes: Padded,
+    /// Written by the worker.
+    pub(crate) published: Padded,
     pub(crate) failed: AtomicU64,
-    pub(crate) in_flight: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    // Drop reasons: the rare path, written by either side.
     pub(crate) queue_full: AtomicU64,
     pub(crate) evicted: AtomicU64,
     pub(crate) block_timeout: AtomicU64,
@@ -16,16 +24,33 @@ pub(crate) struct Counters {
     pub(crate) shutdown: AtomicU64,
     pub(crate) reentrant: AtomicU64,
     pub(crate) invalid_job_id: AtomicU64,
-    pub(crate) reconnects: AtomicU64,
-    pub(crate) queued_bytes: AtomicU64,
+}
+
+/// A counter alone on its cache line (and the next: prefetchers pair them).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded(AtomicU64);
+
+impl std::ops::Deref for Padded {
+    type Target = AtomicU64;
+
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
+}
+
+impl Counters {
+    /// Bytes on the queue now.
+    pub(crate) fn queued_bytes(&self) -> u64 {
+        let taken = self.dequeued_bytes.load(Ordering::SeqCst);
+        self.enqueued_bytes
+            .load(Ordering::SeqCst)
+            .saturating_sub(taken)
+    }
 }
 
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::SeqCst);
-}
-
-pub(crate) fn sub(counter: &AtomicU64, n: u64) {
-    counter.fetch_sub(n, Ordering::SeqCst);
 }
 
 /// Counters of a [`RedisLayer`](crate::RedisLayer): cheap to clone, shared
@@ -72,8 +97,6 @@ impl RedisStats {
         /// Events sent whose outcome was an error, or unknown (the
         /// connection broke while the batch was on the wire): at most once.
         failed => failed;
-        /// Events queued or being sent.
-        in_flight => in_flight;
         /// Dropped: the queue was full (`DropNewest`).
         dropped_queue_full => queue_full;
         /// Dropped: evicted by newer events (`DropOldest`).
@@ -93,6 +116,20 @@ impl RedisStats {
         invalid_job_ids => invalid_job_id;
         /// Connection attempts that failed (each followed by a back-off).
         reconnects => reconnects;
+    }
+
+    /// Events queued or being sent: every event emitted and not yet
+    /// published, dropped or failed.
+    ///
+    /// ```
+    /// let (layer, _guard) = spanline_redis::RedisLayer::builder("redis://127.0.0.1:1").build().unwrap();
+    /// assert_eq!(layer.stats().in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> u64 {
+        // Settled first: an event settled after this read is still counted
+        // in `emitted`, so the difference never goes below zero.
+        let settled = self.published() + self.dropped() + self.failed();
+        self.emitted().saturating_sub(settled)
     }
 
     /// All drops, whatever the reason.

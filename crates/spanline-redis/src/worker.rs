@@ -12,7 +12,7 @@ use spanline_core::{Channels, Schema};
 use crate::link::{Broken, Link, Reply, Target};
 use crate::queue::{Control, Item, Queue};
 use crate::report::Report;
-use crate::stats::{add, sub};
+use crate::stats::add;
 
 /// Where lines go in Redis.
 ///
@@ -156,8 +156,8 @@ impl Worker {
 
     /// Moves an event from the queue into the batch.
     fn take(&mut self, item: Item) {
-        sub(
-            &self.shared.stats.inner.queued_bytes,
+        add(
+            &self.shared.stats.inner.dequeued_bytes,
             item.line.len() as u64,
         );
         self.batch_bytes += item.line.len();
@@ -248,7 +248,6 @@ impl Worker {
         }
         add(&c.published, published);
         add(&c.failed, failed);
-        sub(&c.in_flight, published + failed);
         self.batch_bytes = kept;
     }
 
@@ -256,7 +255,6 @@ impl Worker {
         let c = &self.shared.stats.inner;
         let n = self.batch.len() as u64;
         add(&c.shutdown, n);
-        sub(&c.in_flight, n);
         self.batch.clear();
         self.done.clear();
         self.batch_bytes = 0;
