@@ -21,6 +21,7 @@
 //! already. A span without fields shares its parent's node.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -717,7 +718,12 @@ struct Scratch {
 }
 
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+    static SCRATCH: Cell<Scratch> = const {
+        Cell::new(Scratch {
+            text: Vec::new(),
+            pairs: Vec::new(),
+        })
+    };
 }
 
 /// Encodes the fields `record` visits into entries that share one buffer
@@ -731,38 +737,33 @@ fn encode_fields(
     record: impl FnOnce(&mut SpanVisitor<'_>),
     finish: impl FnOnce(&mut Entries),
 ) -> Entries {
-    let run = |scratch: &mut Scratch| {
-        scratch.text.clear();
-        scratch.pairs.clear();
-        record(&mut SpanVisitor { values, scratch });
-        let mut own = Entries::with_capacity(scratch.pairs.len() + extra);
-        if !scratch.pairs.is_empty() {
-            let text: Arc<[u8]> = Arc::from(&scratch.text[..]);
-            for (key, start, value_at, end) in scratch.pairs.drain(..) {
-                own.push(Entry {
-                    key,
-                    slot: Slot::Fixed {
-                        text: text.clone(),
-                        start,
-                        value_at,
-                        end,
-                    },
-                });
-            }
-        }
-        finish(&mut own);
-        own
-    };
-    let mut run = Some(run);
-    let shared = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => run.take().map(|run| run(&mut scratch)),
-        Err(_) => None,
+    // The thread's buffers, lent for this span (one opened meanwhile, from a
+    // `Debug` impl, gets new ones) and given back after.
+    let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    scratch.text.clear();
+    scratch.pairs.clear();
+    record(&mut SpanVisitor {
+        values,
+        scratch: &mut scratch,
     });
-    match (shared, run) {
-        (Ok(Some(own)), _) => own,
-        (_, Some(run)) => run(&mut Scratch::default()),
-        (_, None) => Entries::default(),
+    let mut own = Entries::with_capacity(scratch.pairs.len() + extra);
+    if !scratch.pairs.is_empty() {
+        let text: Arc<[u8]> = Arc::from(&scratch.text[..]);
+        for (key, start, value_at, end) in scratch.pairs.drain(..) {
+            own.push(Entry {
+                key,
+                slot: Slot::Fixed {
+                    text: text.clone(),
+                    start,
+                    value_at,
+                    end,
+                },
+            });
+        }
     }
+    finish(&mut own);
+    let _ = SCRATCH.try_with(|s| s.set(scratch));
+    own
 }
 
 /// Encodes each span field as `"key":value` into the shared text.
