@@ -159,6 +159,14 @@ fn long(c: &mut Criterion) {
                 });
             });
         }
+        group.bench_with_input(BenchmarkId::new("escape_str", size), &value, |b, value| {
+            let mut buf = Vec::with_capacity(size + 16);
+            b.iter(|| {
+                buf.clear();
+                spanline_core::escape_str(&mut buf, black_box(value));
+                black_box(&buf);
+            });
+        });
         group.bench_with_input(BenchmarkId::new("memcpy", size), &value, |b, value| {
             let mut buf = Vec::with_capacity(size);
             b.iter(|| {

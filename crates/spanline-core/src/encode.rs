@@ -242,15 +242,32 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// ```
 pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // A long value: copy each clean 64-byte block as it is checked (one
+    // pass over the bytes, while they are in cache).
+    let mut pos = 0;
+    if bytes.len() >= 256 {
+        buf.reserve(bytes.len() + 8);
+        while let Some(block) = bytes.get(pos..pos + 64) {
+            let Ok(block) = <&[u8; 64]>::try_from(block) else {
+                break;
+            };
+            if needs_look(block) {
+                break;
+            }
+            buf.extend_from_slice(block);
+            pos += 64;
+        }
+    }
     // Most strings need no escaping at all: one scan, one copy.
-    let first = clean_prefix_len(bytes);
-    if first == bytes.len() {
-        buf.extend_from_slice(bytes);
+    let rest = bytes.get(pos..).unwrap_or_default();
+    let first = clean_prefix_len(rest);
+    if first == rest.len() {
+        buf.extend_from_slice(rest);
         return;
     }
-    buf.reserve(bytes.len() + 8);
-    buf.extend_from_slice(&bytes[..first]);
-    let mut pos = first;
+    buf.reserve(rest.len() + 8);
+    buf.extend_from_slice(&rest[..first]);
+    pos += first;
     // Copy each clean run in one go (found 16 bytes at a time), then
     // handle the one byte after it, and go on: escapes are rare.
     loop {
@@ -298,6 +315,19 @@ pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Whether a 64-byte block holds a byte worth a look: an ASCII control,
+/// `"`, `\\`, DEL or any non-ASCII byte. Written so the compiler turns it
+/// into vector compares.
+#[inline(always)]
+fn needs_look(block: &[u8; 64]) -> bool {
+    let mut look = 0u8;
+    for &b in block {
+        look |=
+            u8::from(b < 0x20) | u8::from(b >= 0x7f) | u8::from(b == b'"') | u8::from(b == b'\\');
+    }
+    look != 0
+}
+
 /// The length of the longest prefix of `bytes` that needs no escaping.
 /// Long runs go 32 bytes a step, in a form the compiler turns into vector
 /// compares; the rest 8 bytes a step; a block with a byte worth a look
@@ -313,14 +343,7 @@ fn clean_prefix_len(bytes: &[u8]) -> usize {
         let Ok(block) = <&[u8; 64]>::try_from(block) else {
             break;
         };
-        let mut look = 0u8;
-        for &b in block {
-            look |= u8::from(b < 0x20)
-                | u8::from(b >= 0x7f)
-                | u8::from(b == b'"')
-                | u8::from(b == b'\\');
-        }
-        if look != 0 {
+        if needs_look(block) {
             if let Some(i) = block.iter().position(special) {
                 return done + i;
             }
@@ -685,6 +708,24 @@ mod escape_tests {
             let mut fast = Vec::new();
             escape_str(&mut fast, &s);
             assert_eq!(fast, reference(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn long_values_take_the_block_path_and_stay_exact() {
+        let clean = "abcdefghijklmnopqrstuvwxyz0123456789 ".repeat(60);
+        for special in [
+            "\"", "\\", "\n", "\u{7f}", "é", "\u{9b}", "\u{202e}", "—", "😀",
+        ] {
+            for at in [0, 1, 63, 64, 65, 255, 256, 257, 1000, clean.len()] {
+                let mut s = clean.clone();
+                s.insert_str(at, special);
+                let mut fast = b"prefix".to_vec();
+                escape_str(&mut fast, &s);
+                let mut expected = b"prefix".to_vec();
+                expected.extend(reference(&s));
+                assert_eq!(fast, expected, "{special:?} at {at}");
+            }
         }
     }
 }
