@@ -242,21 +242,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// ```
 pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    // A long value: copy each clean 64-byte block as it is checked (one
-    // pass over the bytes, while they are in cache).
     let mut pos = 0;
     if bytes.len() >= 256 {
-        buf.reserve(bytes.len() + 8);
-        while let Some(block) = bytes.get(pos..pos + 64) {
-            let Ok(block) = <&[u8; 64]>::try_from(block) else {
-                break;
-            };
-            if needs_look(block) {
-                break;
-            }
-            buf.extend_from_slice(block);
-            pos += 64;
-        }
+        pos = copy_clean_blocks(buf, bytes);
     }
     // Most strings need no escaping at all: one scan, one copy.
     let rest = bytes.get(pos..).unwrap_or_default();
@@ -313,6 +301,26 @@ pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(&rest[..clean]);
         pos += clean;
     }
+}
+
+/// A long value: copies its clean 64-byte blocks as they are checked (one
+/// pass over the bytes, while they are in cache); returns how many bytes it
+/// copied. Out of line, so short strings do not carry it.
+#[inline(never)]
+fn copy_clean_blocks(buf: &mut Vec<u8>, bytes: &[u8]) -> usize {
+    buf.reserve(bytes.len() + 8);
+    let mut pos = 0;
+    while let Some(block) = bytes.get(pos..pos + 64) {
+        let Ok(block) = <&[u8; 64]>::try_from(block) else {
+            break;
+        };
+        if needs_look(block) {
+            break;
+        }
+        buf.extend_from_slice(block);
+        pos += 64;
+    }
+    pos
 }
 
 /// Whether a 64-byte block holds a byte worth a look: an ASCII control,
