@@ -188,30 +188,78 @@ fn w5(c: &mut Criterion) {
         "tracing-subscriber",
     ] {
         let dispatch = support::dispatch(name);
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                // Two threads log `iters` events between them: the time per
-                // event is the elapsed time over `iters`.
-                let half = iters / 2;
-                let start = std::time::Instant::now();
-                std::thread::scope(|s| {
-                    for t in 0..2u64 {
-                        let dispatch = dispatch.clone();
-                        s.spawn(move || {
-                            tracing::dispatcher::with_default(&dispatch, || {
-                                let _spans = support::w1_spans();
-                                for i in 0..half + (t * (iters % 2)) {
-                                    support::event(i);
-                                }
-                            });
-                        });
-                    }
-                });
-                start.elapsed()
-            });
-        });
+        let pair = ThreadPair::start(&dispatch);
+        group.bench_function(name, |b| b.iter_custom(|iters| pair.run(iters)));
     }
     group.finish();
+}
+
+/// Two logging threads kept for a whole W5 row, so that a sample times the
+/// events alone: spawning two threads per sample costs tens of
+/// microseconds, which would weigh most on the fastest layer.
+struct ThreadPair {
+    /// Events each thread logs next; `u64::MAX` tells them to stop.
+    each: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Three parties: the two threads and the timer, at the start and at
+    /// the end of each sample.
+    barrier: std::sync::Arc<std::sync::Barrier>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadPair {
+    fn start(dispatch: &tracing::Dispatch) -> Self {
+        use std::sync::atomic::Ordering;
+        let each = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let threads = (0..2)
+            .map(|_| {
+                let (dispatch, each, barrier) = (dispatch.clone(), each.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        let _spans = support::w1_spans();
+                        loop {
+                            barrier.wait();
+                            let n = each.load(Ordering::SeqCst);
+                            if n == u64::MAX {
+                                return;
+                            }
+                            for i in 0..n {
+                                support::event(i);
+                            }
+                            barrier.wait();
+                        }
+                    });
+                })
+            })
+            .collect();
+        Self {
+            each,
+            barrier,
+            threads,
+        }
+    }
+
+    /// Logs `iters` events between the two threads; the time per event is
+    /// the elapsed time over `iters`.
+    fn run(&self, iters: u64) -> Duration {
+        self.each
+            .store(iters.div_ceil(2), std::sync::atomic::Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        self.barrier.wait();
+        self.barrier.wait();
+        start.elapsed()
+    }
+}
+
+impl Drop for ThreadPair {
+    fn drop(&mut self) {
+        self.each
+            .store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
+        self.barrier.wait();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn config() -> Criterion {

@@ -10,7 +10,10 @@
 //! - and, printed first: `redis-benchmark -P 64` PUBLISH of the same line
 //!   against the same server, the ceiling the sustained rates are held to.
 //!
-//! Run with: `cargo bench -p spanline-benches --bench redis`
+//! Run with: `cargo bench -p spanline-benches --bench redis`. With
+//! `SPANLINE_BENCH_CPU_SPLIT=N` it runs only the CPU split instead: N lines
+//! published, and the CPU time per line of the logging thread, the worker
+//! and redis-server, beside redis-benchmark's.
 
 #![allow(clippy::expect_used)] // a bench: a failed set-up should stop it loudly
 
@@ -203,8 +206,87 @@ fn redis_benchmark(server: &RedisServer) {
     );
 }
 
+/// CPU seconds of this process's threads (user + system) from a `/proc`
+/// stat file: `thread-self` for the calling thread, `self` for all.
+fn cpu_of(stat: &str) -> f64 {
+    let text = std::fs::read_to_string(stat).unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime is the 12th,
+    // stime the 13th (0-based 11 and 12).
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
+/// redis-server's CPU seconds (user + system), from `INFO cpu`.
+fn server_cpu(server: &RedisServer) -> f64 {
+    let mut con = server.client().get_connection().expect("connect");
+    let info: String = redis::cmd("INFO").arg("cpu").query(&mut con).expect("INFO");
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| l.split_once(':')?.1.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Where the two cores go while lines are published at the sustained rate,
+/// and while redis-benchmark publishes: CPU microseconds per line of the
+/// logging thread, the rest of this process (the worker), and redis-server.
+const N_SPLIT: u64 = 1_000_000;
+
+fn cpu_split(server: &RedisServer, lines: u64) {
+    let n = lines.max(1);
+    let (dispatch, guard) = layer_dispatch(
+        RedisLayer::builder(&server.url())
+            .prefix("bench")
+            .overflow(Overflow::BlockForever),
+        false,
+    );
+    let mut report = String::new();
+    for job in [false, true] {
+        let (app0, all0, srv0) = (
+            cpu_of("/proc/thread-self/stat"),
+            cpu_of("/proc/self/stat"),
+            server_cpu(server),
+        );
+        let start = Instant::now();
+        tracing::dispatcher::with_default(&dispatch, || log_events(n, job));
+        let _ = guard.flush(Duration::from_secs(600));
+        let wall = start.elapsed().as_secs_f64();
+        let app = cpu_of("/proc/thread-self/stat") - app0;
+        let worker = cpu_of("/proc/self/stat") - all0 - app;
+        let srv = server_cpu(server) - srv0;
+        let us = |s: f64| s * 1e6 / n as f64;
+        report += &format!(
+            "cpu per line ({}): wall {:.2} us = {:.0} k/s; logging thread {:.2} us, worker {:.2} us, redis-server {:.2} us\n",
+            if job { "job + global" } else { "global" },
+            us(wall),
+            n as f64 / wall / 1e3,
+            us(app),
+            us(worker),
+            us(srv),
+        );
+    }
+    drop(guard);
+    let srv0 = server_cpu(server);
+    let start = Instant::now();
+    redis_benchmark(server);
+    let wall = start.elapsed().as_secs_f64();
+    let srv = server_cpu(server) - srv0;
+    report += &format!(
+        "cpu per line (redis-benchmark -P 64, 2,000,000 lines): wall {:.2} us, redis-server {:.2} us\n",
+        wall * 1e6 / 2e6,
+        srv * 1e6 / 2e6,
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), report.as_bytes());
+}
+
 fn all(c: &mut Criterion) {
     let server = RedisServer::start();
+    if let Ok(lines) = std::env::var("SPANLINE_BENCH_CPU_SPLIT") {
+        return cpu_split(&server, lines.parse().unwrap_or(N_SPLIT));
+    }
     redis_benchmark(&server);
     raw(c, &server);
     sustained(c, &server);
