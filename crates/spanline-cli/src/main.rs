@@ -1,4 +1,4 @@
-//! The `spanline` command: `tail`, `pretty` and `run`.
+//! The `spanline` command: `tail`, `pretty`, `run` and `web`.
 
 // A command-line tool: stdout and stderr are its interface.
 #![allow(clippy::disallowed_macros)]
@@ -6,6 +6,8 @@
 mod pretty;
 mod run;
 mod tail;
+#[cfg(feature = "web")]
+mod web;
 
 use std::process::ExitCode;
 
@@ -42,6 +44,14 @@ enum Command {
         The command's own spanline logs (ForwardLayer::from_env(), or spanline::init()) come back\n\
         through a pipe and are filtered by RUST_LOG here.")]
     Run(run::Args),
+    /// Serve the live log console: every job's lines in the browser, from Redis.
+    #[cfg(feature = "web")]
+    #[command(after_help = "Examples:\n  \
+        spanline web                                   # http://127.0.0.1:7070/\n  \
+        spanline web --redis redis://10.0.0.5:6379 --prefix logs\n  \
+        spanline web --listen 0.0.0.0:7070 --token \"$(openssl rand -hex 16)\"\n\n\
+        Off loopback a token is required; open the console once with ?token=..., a cookie keeps it.")]
+    Web(web::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +60,8 @@ fn main() -> ExitCode {
         Command::Tail(args) => tail::main(args),
         Command::Pretty(args) => pretty::main(args),
         Command::Run(args) => run::main(args),
+        #[cfg(feature = "web")]
+        Command::Web(args) => web::main(args),
     };
     match result {
         Ok(code) => code,

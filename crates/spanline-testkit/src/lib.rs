@@ -11,10 +11,20 @@
 //! assert_eq!(capture.json_lines()[0]["a"], 1);
 //! ```
 
+#[cfg(feature = "browser")]
+mod browser;
+#[cfg(feature = "browser")]
+pub use crate::browser::Browser;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
 pub use crate::redis::{free_port, RedisCluster, RedisServer, ShardedSubscription, Subscription};
+
+/// A number no other call in this process returns: for unique file names.
+pub fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// This test binary, run again to execute only its test `name` (single
 /// threaded, output shown): the way tests start a real child process that

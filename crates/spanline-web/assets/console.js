@@ -1,0 +1,269 @@
+// The spanline console page: follows one feed over server-sent events and
+// renders each JSON line as the console renderer does. Every value from a
+// line goes into the page as text (textContent), never as markup.
+"use strict";
+(() => {
+  const body = document.body;
+  const root = body.dataset.root || "";
+  const job = body.dataset.job || "";
+  // Rows in the page, and lines kept for re-filtering: a flood leaves the
+  // tab responsive because older lines are let go.
+  const MAX_ROWS = 5000;
+  const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, WARNING: 3, ERROR: 4, CRITICAL: 5, FATAL: 5 };
+  const PINO_LEVELS = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+
+  const $ = (id) => document.getElementById(id);
+  const linesEl = $("lines");
+  const stateEl = $("state");
+  const countsEl = $("counts");
+  const levelEl = $("level");
+  const searchEl = $("search");
+  const followEl = $("follow");
+  const pauseEl = $("pause");
+
+  let kept = []; // records, newest last
+  let pending = []; // records not yet rendered
+  let received = 0;
+  let letGo = 0; // lines no longer kept
+  let paused = false;
+  let flushing = false;
+
+  const first = (obj, keys) => {
+    for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return [k, obj[k]];
+    return [null, undefined];
+  };
+  const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+
+  // One line, read whatever the preset: flat, structlog, nested, ECS, GCP,
+  // pino or bunyan.
+  function parse(raw) {
+    let obj;
+    try {
+      obj = JSON.parse(raw);
+    } catch (_) {
+      return { raw, time: null, level: "INFO", message: raw, target: "", fields: [], errors: [], search: raw.toLowerCase() };
+    }
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) obj = { message: obj };
+    const used = new Set();
+    const take = (keys) => {
+      const [k, v] = first(obj, keys);
+      if (k !== null) used.add(k);
+      return v;
+    };
+    const time = take(["timestamp", "time", "@timestamp", "ts", "t"]);
+    let level = take(["level", "severity", "log.level", "levelname"]);
+    if (typeof level === "number") level = PINO_LEVELS[level] || String(level);
+    level = String(level || "INFO").toUpperCase();
+    if (level === "WARNING") level = "WARN";
+    let message = take(["message", "msg", "event"]);
+    const target = take(["target", "logger", "log.logger", "logger_name", "name"]);
+    const fields = [];
+    const nested = obj.fields && typeof obj.fields === "object" && !Array.isArray(obj.fields) ? obj.fields : null;
+    if (nested) {
+      used.add("fields");
+      if (message === undefined && nested.message !== undefined) message = nested.message;
+      for (const [k, v] of Object.entries(nested)) if (k !== "message") fields.push([k, v]);
+    }
+    const errors = [];
+    const error = take(["error", "error.message", "exception"]);
+    if (error !== undefined) errors.push(show(error));
+    const sources = take(["error.sources", "error_sources"]);
+    if (Array.isArray(sources)) for (const s of sources) errors.push(show(s));
+    const stack = take(["error.stack_trace"]);
+    if (stack !== undefined) errors.push(show(stack));
+    for (const [k, v] of Object.entries(obj)) if (!used.has(k)) fields.push([k, v]);
+    message = message === undefined ? "" : show(message);
+    const search = [message, target || "", ...fields.map(([k, v]) => k + "=" + show(v)), ...errors]
+      .join(" ")
+      .toLowerCase();
+    return { raw, time, level, message, target: target ? show(target) : "", fields, errors, search };
+  }
+
+  // The time in the viewer's zone; epoch seconds or milliseconds too.
+  function localTime(value) {
+    if (value === undefined || value === null) return ["", ""];
+    let date;
+    if (typeof value === "number") date = new Date(value > 1e12 ? value : value * 1000);
+    else date = new Date(value);
+    if (isNaN(date.getTime())) return [show(value), ""];
+    const pad = (n, w) => String(n).padStart(w, "0");
+    const text = pad(date.getHours(), 2) + ":" + pad(date.getMinutes(), 2) + ":" + pad(date.getSeconds(), 2) + "." + pad(date.getMilliseconds(), 3);
+    return [text, date.toString()];
+  }
+
+  function span(cls, text) {
+    const el = document.createElement("span");
+    el.className = cls;
+    el.textContent = text;
+    return el;
+  }
+
+  function row(rec) {
+    const el = document.createElement("div");
+    el.className = "row lvl-" + (LEVELS[rec.level] === undefined ? "INFO" : rec.level);
+    const [time, full] = localTime(rec.time);
+    const t = span("time", time);
+    t.title = full;
+    el.append(t, " ", span("level", rec.level), " ");
+    if (rec.target) el.append(span("target", rec.target + ":"), " ");
+    el.append(span("msg", rec.message));
+    for (const [k, v] of rec.fields) {
+      const kv = span("kv", "");
+      kv.append(" ", span("k", k), "=", span("v", show(v)));
+      el.append(kv);
+    }
+    rec.errors.forEach((e, i) => el.append(span("err", (i === 0 ? "error: " : "caused by: ") + e)));
+    el.addEventListener("click", () => {
+      const open = el.querySelector(".raw");
+      if (open) return open.remove();
+      const pre = document.createElement("pre");
+      pre.className = "raw";
+      try {
+        pre.textContent = JSON.stringify(JSON.parse(rec.raw), null, 2);
+      } catch (_) {
+        pre.textContent = rec.raw;
+      }
+      el.append(pre);
+    });
+    return el;
+  }
+
+  function note(cls, text) {
+    const el = document.createElement("div");
+    el.className = cls;
+    el.textContent = text;
+    return el;
+  }
+
+  const minLevel = () => Number(levelEl.value);
+  function matches(rec) {
+    if (rec.note) return true;
+    const level = LEVELS[rec.level] === undefined ? 2 : LEVELS[rec.level];
+    if (level < minLevel()) return false;
+    const q = searchEl.value.trim().toLowerCase();
+    return q === "" || rec.search.includes(q);
+  }
+  const render = (rec) => (rec.note ? note(rec.note, rec.text) : row(rec));
+
+  function trimRows() {
+    while (linesEl.childElementCount > MAX_ROWS) linesEl.firstElementChild.remove();
+  }
+
+  function follow() {
+    if (followEl.checked) linesEl.scrollTop = linesEl.scrollHeight;
+  }
+
+  function counts() {
+    let text = received.toLocaleString() + " lines, " + linesEl.childElementCount.toLocaleString() + " shown";
+    if (letGo > 0) text += ", " + letGo.toLocaleString() + " older not kept";
+    if (paused && pending.length > 0) text += ", " + pending.length.toLocaleString() + " new while paused";
+    countsEl.textContent = text;
+  }
+
+  function flush() {
+    flushing = false;
+    if (!paused && pending.length > 0) {
+      const batch = pending.filter(matches).slice(-MAX_ROWS);
+      pending = [];
+      const frag = document.createDocumentFragment();
+      for (const rec of batch) frag.append(render(rec));
+      linesEl.append(frag);
+      trimRows();
+      follow();
+    }
+    counts();
+  }
+
+  function add(rec) {
+    kept.push(rec);
+    pending.push(rec);
+    if (kept.length > MAX_ROWS * 1.2) {
+      const n = kept.length - MAX_ROWS;
+      kept = kept.slice(n);
+      letGo += n;
+    }
+    if (pending.length > MAX_ROWS * 1.2) pending = pending.slice(-MAX_ROWS);
+    if (!flushing) {
+      flushing = true;
+      setTimeout(flush, 50);
+    }
+  }
+
+  // A filter changed: render the kept lines again.
+  function rerender() {
+    pending = [];
+    linesEl.replaceChildren();
+    const frag = document.createDocumentFragment();
+    for (const rec of kept.filter(matches).slice(-MAX_ROWS)) frag.append(render(rec));
+    linesEl.append(frag);
+    follow();
+    counts();
+  }
+
+  function setState(cls, text) {
+    stateEl.className = "state " + cls;
+    stateEl.textContent = text;
+  }
+
+  levelEl.addEventListener("change", rerender);
+  searchEl.addEventListener("input", rerender);
+  pauseEl.addEventListener("click", () => {
+    paused = !paused;
+    pauseEl.textContent = paused ? "resume" : "pause";
+    if (paused) counts();
+    else rerender();
+  });
+  linesEl.addEventListener("scroll", () => {
+    const atBottom = linesEl.scrollTop + linesEl.clientHeight >= linesEl.scrollHeight - 24;
+    followEl.checked = atBottom;
+  });
+  followEl.addEventListener("change", follow);
+
+  // The feed.
+  const source = new EventSource(root + (job ? "/jobs/" + encodeURIComponent(job) : "") + "/events");
+  source.addEventListener("line", (e) => {
+    received += 1;
+    add(parse(e.data));
+  });
+  source.addEventListener("gap", (e) => add({ note: "gap", text: "lines may be missing here: " + e.data }));
+  source.addEventListener("state", (e) => {
+    let s;
+    try {
+      s = JSON.parse(e.data);
+    } catch (_) {
+      return;
+    }
+    if (s.state === "live") setState("live", "live (" + (s.source === "streams" ? "streams" : "pub/sub") + ")");
+    else setState("unavailable", "Redis unavailable: " + (s.reason || "unknown") + " (retrying)");
+  });
+  source.addEventListener("error", () => setState("reconnecting", "reconnecting to the console"));
+
+  // The global page lists recent jobs.
+  if (!job) {
+    $("jobs-panel").hidden = false;
+    const jobsEl = $("jobs");
+    const refresh = async () => {
+      try {
+        const res = await fetch(root + "/api/jobs", { credentials: "same-origin" });
+        if (!res.ok) return;
+        const data = await res.json();
+        const items = data.jobs.map((j) => {
+          const li = document.createElement("li");
+          const a = document.createElement("a");
+          a.href = root + "/jobs/" + encodeURIComponent(j.job_id);
+          a.textContent = j.job_id;
+          const [time] = localTime(j.time);
+          const meta = span("meta", " " + [time, j.level || "", j.lines + " lines"].filter(Boolean).join("  "));
+          li.className = "lvl-" + (j.level || "INFO");
+          li.append(a, document.createElement("br"), meta);
+          return li;
+        });
+        jobsEl.replaceChildren(...items);
+      } catch (_) {
+        // The console is unreachable: the state badge says so.
+      }
+    };
+    refresh();
+    setInterval(refresh, 2000);
+  }
+})();

@@ -1,0 +1,485 @@
+//! The console: its options, its axum router (pages, the jobs list, event
+//! streams), the token check and the headers every response carries.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use spanline_core::Channels;
+
+use crate::follow::{is_entry_id, Follow, Item, Link, Source};
+use crate::jobs::{Indexer, Jobs, SharedJobs};
+use crate::ConsoleError;
+
+/// Lines of backlog a page starts with.
+const DEFAULT_BACKLOG: usize = 2_000;
+/// Lines of the global stream read to build the jobs list at start.
+const INDEX_BACKLOG: usize = 10_000;
+/// Items buffered between a follower thread and its page's stream.
+const PAGE_BUFFER: usize = 4_096;
+
+const PAGE: &str = include_str!("../assets/console.html");
+const SCRIPT: &str = include_str!("../assets/console.js");
+const STYLE: &str = include_str!("../assets/console.css");
+
+/// What every response says about where its content may come from: the
+/// page runs only its own script, and no value from a log line can load or
+/// run anything.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                   connect-src 'self'; img-src 'self'; base-uri 'none'; \
+                   form-action 'none'; frame-ancestors 'none'";
+
+/// The name of the cookie that keeps the token after the first page.
+const COOKIE: &str = "spanline_token";
+
+/// The live log console: a global feed with the list of recent jobs, and a
+/// page per job, streamed from Redis.
+///
+/// Build it with [`Console::builder`], then either nest its
+/// [`router`](Console::router) into your own axum app or
+/// [`serve`](Console::serve) it alone (what `spanline web` does).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), spanline_web::ConsoleError> {
+/// let console = spanline_web::Console::builder("redis://127.0.0.1:6379").build()?;
+/// let app = axum::Router::new().nest("/logs", console.router());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Console {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the client: its connection info holds the password.
+        f.debug_struct("Console")
+            .field("redis", &self.redis_address())
+            .field("prefix", &self.inner.channels.prefix())
+            .field("source", &self.inner.source)
+            .field("token", &self.inner.token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    client: redis::Client,
+    channels: Channels,
+    source: Source,
+    token: Option<String>,
+    backlog: usize,
+    jobs: SharedJobs,
+    index_started: std::sync::Once,
+}
+
+/// Options of a [`Console`].
+///
+/// ```
+/// let builder = spanline_web::Console::builder("redis://127.0.0.1:6379")
+///     .prefix("logs")
+///     .token("s3cret")
+///     .backlog(500);
+/// assert!(builder.build().is_ok());
+/// ```
+#[derive(Clone)]
+pub struct ConsoleBuilder {
+    url: String,
+    prefix: String,
+    source: Source,
+    token: Option<String>,
+    backlog: usize,
+}
+
+impl std::fmt::Debug for ConsoleBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the URL (it may hold a password) nor the token.
+        f.debug_struct("ConsoleBuilder")
+            .field("prefix", &self.prefix)
+            .field("source", &self.source)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("backlog", &self.backlog)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// Options for a console reading the Redis at `url` (`redis://`,
+    /// `rediss://` with the publisher's `tls` feature, `unix://`).
+    pub fn builder(url: impl Into<String>) -> ConsoleBuilder {
+        ConsoleBuilder {
+            url: url.into(),
+            prefix: Channels::DEFAULT_PREFIX.into(),
+            source: Source::Auto,
+            token: None,
+            backlog: DEFAULT_BACKLOG,
+        }
+    }
+
+    /// The console's routes, to serve alone or nest under a path of your
+    /// app (`Router::nest("/logs", console.router())`): `/` the global
+    /// feed and recent jobs, `/jobs/{job_id}` one job, `/api/jobs` the jobs
+    /// list as JSON, `/events` and `/jobs/{job_id}/events` the server-sent
+    /// event streams, `/assets/*` the page's script and style.
+    ///
+    /// With a token set, every route (the event streams too) answers 401
+    /// without it: `?token=` (which also sets a cookie for the page's
+    /// later requests), the cookie, or `Authorization: Bearer`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(global_page))
+            .route("/jobs/{job_id}", get(job_page))
+            .route("/api/jobs", get(jobs_list))
+            .route("/events", get(global_events))
+            .route("/jobs/{job_id}/events", get(job_events))
+            .route("/assets/console.js", get(script))
+            .route("/assets/console.css", get(style))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), guard))
+            .with_state(self.clone())
+    }
+
+    /// Serves the console alone on `listen` until the task is dropped.
+    ///
+    /// # Errors
+    /// [`ConsoleError::TokenRequired`] when `listen` is not a loopback
+    /// address and no token is set; [`ConsoleError::Io`] when the address
+    /// cannot be bound.
+    pub async fn serve(&self, listen: SocketAddr) -> Result<(), ConsoleError> {
+        if !listen.ip().is_loopback() && self.inner.token.is_none() {
+            return Err(ConsoleError::TokenRequired(listen));
+        }
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        axum::serve(listener, self.router()).await?;
+        Ok(())
+    }
+
+    /// Where the console reads Redis, without the password, for a log line
+    /// or a banner.
+    pub fn redis_address(&self) -> String {
+        self.inner.client.get_connection_info().addr().to_string()
+    }
+
+    fn follow(&self, key: String, after: Option<String>, resumed: bool) -> Follow {
+        Follow {
+            client: self.inner.client.clone(),
+            key,
+            global_key: self.inner.channels.global(),
+            source: self.inner.source,
+            after,
+            backlog: self.inner.backlog,
+            resumed,
+        }
+    }
+
+    /// Starts following the global feed for the jobs list, once.
+    fn index(&self) {
+        self.inner.index_started.call_once(|| {
+            let mut follow = self.follow(self.inner.channels.global(), None, false);
+            follow.backlog = INDEX_BACKLOG;
+            follow.spawn(Indexer(Arc::downgrade(&self.inner.jobs)));
+        });
+    }
+
+    /// An event stream of `key`, resuming after the browser's
+    /// `Last-Event-ID`.
+    fn events(&self, key: String, headers: &HeaderMap) -> Response {
+        let last = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let after = last.clone().filter(|id| is_entry_id(id));
+        let (tx, rx) = tokio::sync::mpsc::channel(PAGE_BUFFER);
+        self.follow(key, after, last.is_some()).spawn(tx);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            let item = rx.recv().await?;
+            Some((Ok::<_, Infallible>(event(item)), rx))
+        });
+        let mut response = Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response();
+        // No proxy may hold the stream back.
+        response
+            .headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    }
+}
+
+impl ConsoleBuilder {
+    /// The channel and stream prefix the publisher uses (default `logs`:
+    /// `logs:global`, `logs:{job_id}`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Streams, pub/sub, or decided per connection (the default).
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Requires this token on every request. [`Console::serve`] refuses to
+    /// listen off loopback without one.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into()).filter(|t: &String| !t.is_empty());
+        self
+    }
+
+    /// Lines of backlog a page starts with when the feed is a stream
+    /// (default 2,000).
+    pub fn backlog(mut self, lines: usize) -> Self {
+        self.backlog = lines.max(1);
+        self
+    }
+
+    /// The console; nothing connects until a page asks.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Redis`] for a URL that does not parse,
+    /// [`ConsoleError::Prefix`] for an invalid prefix.
+    pub fn build(self) -> Result<Console, ConsoleError> {
+        let client = redis::Client::open(self.url.as_str()).map_err(ConsoleError::Redis)?;
+        let channels = Channels::new(&self.prefix).map_err(ConsoleError::Prefix)?;
+        Ok(Console {
+            inner: Arc::new(Inner {
+                client,
+                channels,
+                source: self.source,
+                token: self.token,
+                backlog: self.backlog,
+                jobs: Arc::new(Mutex::new(Jobs::default())),
+                index_started: std::sync::Once::new(),
+            }),
+        })
+    }
+}
+
+/// An item as a server-sent event: `line` (with the stream entry id, or
+/// `live` on pub/sub so that the browser's reconnect says it had lines),
+/// `state` and `gap`.
+fn event(item: Item) -> Event {
+    match item {
+        Item::Line { id, line } => Event::default()
+            .event("line")
+            .id(id.unwrap_or_else(|| "live".into()))
+            .data(line),
+        Item::State(link) => {
+            let state = match link {
+                Link::Live { streams } => serde_json::json!({
+                    "state": "live",
+                    "source": if streams { "streams" } else { "pubsub" },
+                }),
+                Link::Unavailable(reason) => serde_json::json!({
+                    "state": "unavailable",
+                    "reason": reason,
+                }),
+            };
+            Event::default().event("state").data(state.to_string())
+        }
+        Item::Gap(reason) => Event::default().event("gap").data(reason),
+    }
+}
+
+/// Checks the token, and sets the headers every response carries.
+async fn guard(State(console): State<Console>, request: Request, next: Next) -> Response {
+    let mut set_cookie = None;
+    if let Some(token) = &console.inner.token {
+        let query_token = request
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let cookie = request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='));
+        let ok = |given: Option<&str>| given.is_some_and(|g| same(g.as_bytes(), token.as_bytes()));
+        if ok(query_token) {
+            set_cookie = Some(format!(
+                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+            ));
+        } else if !ok(bearer) && !ok(cookie) {
+            let mut response = (
+                StatusCode::UNAUTHORIZED,
+                "this console needs its token: open it with ?token=...",
+            )
+                .into_response();
+            secure(response.headers_mut());
+            return response;
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    secure(response.headers_mut());
+    response
+}
+
+fn secure(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// Compares in time independent of where the inputs differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The path the console is mounted at, from the original request path and
+/// the path inside the console (`/logs` for `/logs/jobs/x` and `/jobs/x`,
+/// and for `/logs` and `/`); empty when served alone.
+fn root(original: &OriginalUri, inner: &str) -> String {
+    let path = original.path();
+    let root = match inner {
+        "/" => path,
+        _ => path.strip_suffix(inner).unwrap_or(""),
+    };
+    root.trim_end_matches('/').to_owned()
+}
+
+fn page(root: &str, job: Option<&str>) -> Response {
+    let html = PAGE
+        .replace(
+            "{{home}}",
+            &escape(if root.is_empty() { "/" } else { root }),
+        )
+        .replace("{{root}}", &escape(root))
+        .replace("{{job}}", &escape(job.unwrap_or("")))
+        .replace(
+            "{{title}}",
+            &escape(&job.map_or("spanline: all logs".into(), |j| format!("spanline: {j}"))),
+        );
+    Html(html).into_response()
+}
+
+async fn global_page(original: OriginalUri) -> Response {
+    page(&root(&original, "/"), None)
+}
+
+async fn job_page(original: OriginalUri, Path(job_id): Path<String>) -> Response {
+    if let Err(e) = spanline_core::check_job_id(&job_id) {
+        return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+    }
+    page(&root(&original, &format!("/jobs/{job_id}")), Some(&job_id))
+}
+
+async fn jobs_list(State(console): State<Console>) -> Response {
+    console.index();
+    let Ok(jobs) = console.inner.jobs.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let state = match &jobs.link {
+        Some(Link::Live { .. }) => serde_json::json!({"state": "live"}),
+        Some(Link::Unavailable(reason)) => {
+            serde_json::json!({"state": "unavailable", "reason": reason})
+        }
+        None => serde_json::json!({"state": "connecting"}),
+    };
+    Json(serde_json::json!({ "jobs": jobs.list(), "redis": state })).into_response()
+}
+
+async fn global_events(State(console): State<Console>, headers: HeaderMap) -> Response {
+    console.index();
+    console.events(console.inner.channels.global(), &headers)
+}
+
+async fn job_events(
+    State(console): State<Console>,
+    Path(job_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match console.inner.channels.job(&job_id) {
+        Ok(key) => console.events(key, &headers),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
+
+/// Text for an HTML attribute or element.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+        assert!(!same(b"", b"a"));
+    }
+
+    #[test]
+    fn attribute_text_is_escaped() {
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn the_debug_form_hides_the_url_and_token() {
+        let builder = Console::builder("redis://:hunter2@127.0.0.1:6379").token("s3cret");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        let console = builder.build().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{console:?}").contains("hunter2"));
+        assert!(!console.redis_address().contains("hunter2"));
+    }
+}

@@ -1,0 +1,305 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use spanline_redis::Mode;
+use spanline_testkit::{Browser, RedisServer};
+use spanline_web::{Console, Source};
+
+use crate::{publish, serve};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The rows on the page.
+const ROWS: &str = "document.querySelectorAll('#lines .row').length";
+/// The messages of the rows, in order.
+const MESSAGES: &str = "[...document.querySelectorAll('#lines .row .msg')].map(e => e.textContent)";
+
+/// Where screenshots go: the target directory, and docs/img when
+/// `SPANLINE_UPDATE_SCREENSHOTS` is set.
+fn screenshot(browser: &mut Browser, name: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    browser.screenshot(&path);
+    assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{path:?}");
+    if std::env::var_os("SPANLINE_UPDATE_SCREENSHOTS").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/img");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&path, docs.join(name)).unwrap();
+    }
+}
+
+fn messages(browser: &mut Browser) -> Vec<String> {
+    serde_json::from_value(browser.eval(MESSAGES)).unwrap()
+}
+
+#[test]
+fn a_job_page_shows_its_backlog_then_live_lines_and_markup_as_text() {
+    let redis = RedisServer::start();
+    let payload = r#"<img src=x onerror="window.hacked=1">"#;
+    publish(&redis, Mode::Both, Some("import_42"), || {
+        tracing::info!(rows = 1200, table = "users", "import started");
+        tracing::warn!(payload, "odd input");
+        let error = std::io::Error::other("disk full");
+        tracing::error!(error = &error as &dyn std::error::Error, "write failed");
+    });
+    let served = serve(Console::builder(redis.url()));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/import_42", served.base));
+    browser.wait_for(&format!("{ROWS} === 3"), WAIT);
+    assert_eq!(
+        messages(&mut browser),
+        ["import started", "odd input", "write failed"]
+    );
+    // Published while the page is open.
+    publish(&redis, Mode::Both, Some("import_42"), || {
+        tracing::info!(rows = 1200, "import finished");
+    });
+    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
+    // The payload is text: shown as written, no element made, nothing run.
+    let shown = browser.eval("document.querySelectorAll('#lines .row')[1].textContent");
+    assert!(shown.as_str().unwrap().contains(payload), "{shown}");
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines img').length"),
+        0
+    );
+    assert_eq!(browser.eval("window.hacked === undefined"), true);
+    // Fields and the level.
+    let first = browser.eval("document.querySelectorAll('#lines .row')[0].textContent");
+    assert!(first.as_str().unwrap().contains("rows=1200"), "{first}");
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines .row')[2].className"),
+        "row lvl-ERROR"
+    );
+    let error = browser.eval("document.querySelector('#lines .row .err').textContent");
+    assert_eq!(error, "error: disk full");
+    assert_eq!(
+        browser.eval("document.getElementById('state').textContent"),
+        "live (streams)"
+    );
+    // A click shows the raw JSON.
+    let raw = browser.eval(
+        "document.querySelectorAll('#lines .row')[0].click(); \
+         JSON.parse(document.querySelector('#lines .raw').textContent).message",
+    );
+    assert_eq!(raw, "import started");
+    screenshot(&mut browser, "console-job.png");
+}
+
+#[test]
+fn the_global_page_lists_recent_jobs_and_follows_every_line() {
+    let redis = RedisServer::start();
+    publish(&redis, Mode::Both, Some("build_7"), || {
+        tracing::info!(step = 1, "compiling");
+        tracing::warn!(step = 2, "slow test");
+    });
+    publish(&redis, Mode::Both, Some("report_9"), || {
+        tracing::info!(pages = 3, "rendering");
+        tracing::error!(page = 2, "chart failed");
+    });
+    publish(&redis, Mode::Both, None, || {
+        tracing::info!("health check ok")
+    });
+    let served = serve(Console::builder(redis.url()));
+    let mut browser = Browser::start();
+    browser.open(&served.base);
+    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
+    let jobs = browser.wait_for(
+        "(() => { const j = [...document.querySelectorAll('#jobs a')].map(a => a.textContent); \
+         return j.length === 2 && j; })()",
+        WAIT,
+    );
+    // Newest first, each linking to its page under the console's path.
+    assert_eq!(jobs, serde_json::json!(["report_9", "build_7"]));
+    let href = browser.eval("document.querySelector('#jobs a').getAttribute('href')");
+    assert_eq!(href, "/logs/jobs/report_9");
+    let meta = browser.eval("document.querySelector('#jobs .meta').textContent");
+    assert!(meta.as_str().unwrap().contains("ERROR"), "{meta}");
+    screenshot(&mut browser, "console-global.png");
+}
+
+#[test]
+fn after_a_redis_restart_lines_resume_with_none_missing_and_none_twice() {
+    let mut redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()).source(Source::Streams));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/etl_1", served.base));
+    publish(&redis, Mode::Streams, Some("etl_1"), || {
+        for i in 0..5 {
+            tracing::info!("line {i}");
+        }
+    });
+    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
+    redis.stop();
+    let state = browser.wait_for(
+        "(() => { const s = document.getElementById('state').textContent; \
+         return s.startsWith('Redis unavailable') && s; })()",
+        WAIT,
+    );
+    assert!(state.as_str().unwrap().contains("retrying"), "{state}");
+    redis.restart();
+    publish(&redis, Mode::Streams, Some("etl_1"), || {
+        for i in 5..10 {
+            tracing::info!("line {i}");
+        }
+    });
+    browser.wait_for(&format!("{ROWS} === 10"), WAIT);
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'live (streams)'",
+        WAIT,
+    );
+    // Nothing more arrives: no line twice.
+    std::thread::sleep(Duration::from_millis(800));
+    let expected: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
+    assert_eq!(messages(&mut browser), expected);
+}
+
+#[test]
+fn on_pub_sub_a_reconnect_marks_where_lines_may_be_missing() {
+    let mut redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()).source(Source::PubSub));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/live_1", served.base));
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'live (pub/sub)'",
+        WAIT,
+    );
+    publish(&redis, Mode::PubSub, Some("live_1"), || {
+        tracing::info!("before")
+    });
+    browser.wait_for(&format!("{ROWS} === 1"), WAIT);
+    redis.restart();
+    browser.wait_for(
+        "document.querySelectorAll('#lines .gap').length === 1",
+        WAIT,
+    );
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'live (pub/sub)'",
+        WAIT,
+    );
+    publish(&redis, Mode::PubSub, Some("live_1"), || {
+        tracing::info!("after")
+    });
+    browser.wait_for(&format!("{ROWS} === 2"), WAIT);
+    let order = browser.eval(
+        "[...document.querySelectorAll('#lines > div')].map(e => e.classList.contains('gap') ? 'gap' : e.querySelector('.msg').textContent)",
+    );
+    assert_eq!(order, serde_json::json!(["before", "gap", "after"]));
+}
+
+#[test]
+fn the_level_filter_and_search_choose_the_rows() {
+    let redis = RedisServer::start();
+    publish(&redis, Mode::Streams, Some("mixed_1"), || {
+        tracing::debug!(user = "ann", "cache miss");
+        tracing::info!(user = "bob", "login");
+        tracing::warn!(user = "ann", "slow query");
+        tracing::error!(user = "cid", "payment failed");
+    });
+    let served = serve(Console::builder(redis.url()));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/mixed_1", served.base));
+    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
+    let set_level = |b: &mut Browser, v: u8| {
+        b.eval(&format!(
+            "(() => {{ const s = document.getElementById('level'); s.value = '{v}'; \
+             s.dispatchEvent(new Event('change')); }})()"
+        ));
+    };
+    set_level(&mut browser, 3);
+    assert_eq!(messages(&mut browser), ["slow query", "payment failed"]);
+    set_level(&mut browser, 0);
+    let search = |b: &mut Browser, q: &str| {
+        b.eval(&format!(
+            "(() => {{ const s = document.getElementById('search'); s.value = '{q}'; \
+             s.dispatchEvent(new Event('input')); }})()"
+        ));
+    };
+    // Over fields...
+    search(&mut browser, "user=ann");
+    assert_eq!(messages(&mut browser), ["cache miss", "slow query"]);
+    // ...and the message, whatever the case.
+    search(&mut browser, "PAYMENT");
+    assert_eq!(messages(&mut browser), ["payment failed"]);
+    search(&mut browser, "");
+    assert_eq!(messages(&mut browser).len(), 4);
+    // Paused, new lines wait; resumed, they show.
+    browser.eval("document.getElementById('pause').click()");
+    publish(&redis, Mode::Streams, Some("mixed_1"), || {
+        tracing::info!("while paused")
+    });
+    browser.wait_for(
+        "document.getElementById('counts').textContent.includes('1 new while paused')",
+        WAIT,
+    );
+    assert_eq!(browser.eval(ROWS), 4);
+    browser.eval("document.getElementById('pause').click()");
+    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
+}
+
+#[test]
+fn a_flood_of_lines_keeps_the_row_count_bounded_and_the_page_responsive() {
+    let redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()).source(Source::Streams));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/flood_1", served.base));
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'live (streams)'",
+        WAIT,
+    );
+    // 20,000 lines at once, written straight to the job's stream.
+    let mut con = redis.client().get_connection().unwrap();
+    for chunk in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            let n = chunk * 1000 + i;
+            let line = format!(
+                r#"{{"timestamp":"2026-12-02T12:00:00Z","level":"INFO","message":"flood {n}","job_id":"flood_1","n":{n}}}"#
+            );
+            pipe.cmd("XADD")
+                .arg("logs:flood_1")
+                .arg("*")
+                .arg("line")
+                .arg(line)
+                .ignore();
+        }
+        pipe.exec(&mut con).unwrap();
+    }
+    browser.wait_for(
+        "document.getElementById('counts').textContent.startsWith('20,000 lines')",
+        Duration::from_secs(60),
+    );
+    let rows = browser.eval(ROWS).as_u64().unwrap();
+    assert!((1..=5000).contains(&rows), "{rows} rows");
+    // The newest lines are the ones kept, in order.
+    let last = browser.eval("document.querySelector('#lines .row:last-child .msg').textContent");
+    assert_eq!(last, "flood 19999");
+    // The page still answers, and filters the kept lines at once.
+    browser.eval(
+        "(() => { const s = document.getElementById('search'); s.value = 'flood 19998'; \
+         s.dispatchEvent(new Event('input')); })()",
+    );
+    assert_eq!(messages(&mut browser), ["flood 19998"]);
+}
+
+#[test]
+fn a_console_with_a_token_opens_with_it_and_streams_on_its_cookie() {
+    let redis = RedisServer::start();
+    publish(&redis, Mode::Streams, Some("secret_1"), || {
+        tracing::info!("hidden")
+    });
+    let served = serve(Console::builder(redis.url()).token("t0ken"));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/secret_1", served.base));
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines').length"),
+        0,
+        "without the token there is no page"
+    );
+    browser.open(&format!("{}/jobs/secret_1?token=t0ken", served.base));
+    browser.wait_for(&format!("{ROWS} === 1"), WAIT);
+    assert_eq!(messages(&mut browser), ["hidden"]);
+}
