@@ -28,6 +28,13 @@ pub mod redis {
     pub use spanline_redis::*;
 }
 
+/// The live log console (re-export of `spanline-web`, feature `web`): an
+/// axum router to nest into your app, showing every job's lines from Redis.
+#[cfg(feature = "web")]
+pub mod web {
+    pub use spanline_web::*;
+}
+
 /// Child-process forwarding (re-export of `spanline-pipe`, feature `pipe`),
 /// and [`forwarder`](pipe::forwarder), which also hands the child the
 /// current context.

@@ -33,6 +33,8 @@ const decoder = new StringDecoder("utf8");
 let buffer = "";
 let nextId = 1;
 const waiting = new Map();
+const events = []; // { method, resolve }: waiting for an event
+const nextEvent = (method) => new Promise((resolve) => events.push({ method, resolve }));
 chrome.stdio[4].on("data", (chunk) => {
   buffer += decoder.write(chunk);
   let end;
@@ -41,6 +43,9 @@ chrome.stdio[4].on("data", (chunk) => {
     buffer = buffer.slice(end + 1);
     const resolve = msg.id !== undefined && waiting.get(msg.id);
     if (resolve) { waiting.delete(msg.id); resolve(msg); }
+    if (msg.method) for (const waiter of events.splice(0)) {
+      if (waiter.method === msg.method) waiter.resolve(msg); else events.push(waiter);
+    }
   }
 });
 const send = (method, params = {}, sessionId) => new Promise((resolve) => {
@@ -59,8 +64,10 @@ async function run(cmd) {
       session = attached.result.sessionId;
       await send("Page.enable", {}, session);
     }
+    const loaded = nextEvent("Page.loadEventFired");
     const nav = await send("Page.navigate", { url: cmd.open }, session);
     if (nav.error || nav.result.errorText) return { error: JSON.stringify(nav.error || nav.result.errorText) };
+    await loaded;
     return { ok: true };
   }
   if (cmd.eval !== undefined) {
