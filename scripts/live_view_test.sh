@@ -32,9 +32,10 @@ job_page=$(curl -s -o /dev/null -w '%{redirect_url}' -X POST "http://127.0.0.1:$
 case "$job_page" in */logs/jobs/report_*) ;; *) echo "no job page: $job_page" >&2; exit 1 ;; esac
 # Let the job finish (about 3 s), then open its page: the backlog is all there.
 for _ in $(seq 100); do grep -q "job finished" "$work/app.log" && break; sleep 0.1; done
+sleep 0.5 # and its span close
 
 # Headless Chromium, driven by the testkit's DevTools script (no npm packages).
-wait_rows='new Promise((ok) => { const t = setInterval(() => { const m = [...document.querySelectorAll("#lines .msg")].map((e) => e.textContent); if (m.length >= 7) { clearInterval(t); ok({ messages: m, state: document.getElementById("state").textContent }); } }, 100); })'
+wait_rows='new Promise((ok) => { const t = setInterval(() => { const m = [...document.querySelectorAll("#lines .msg")].map((e) => e.textContent); if (m.length >= 8) { clearInterval(t); ok({ messages: m, state: document.getElementById("state").textContent }); } }, 100); })'
 python3 -c 'import json, sys; print(json.dumps({"open": sys.argv[1]})); print(json.dumps({"eval": sys.argv[2]}))' "$job_page" "$wait_rows" \
     | timeout 60 node crates/spanline-testkit/src/cdp.mjs > "$work/page.json"
 
@@ -43,9 +44,9 @@ import json, sys
 replies = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
 assert all("error" not in r for r in replies), replies
 page = replies[-1]["value"]
-expected = ["job started", "step done", "step done", "slow step", "step done", "step done", "job finished"]
+expected = ["job started", "step done", "step done", "slow step", "step done", "step done", "job finished", "job ended"]
 assert page["messages"] == expected, f"lines on the page: {page['messages']!r}"
-assert page["state"] == "live (streams)", page["state"]
+assert page["state"] == "job ended", page["state"]
 print(f"live view: the job's {len(expected)} lines on its console page, in order; {page['state']}")
 PY
 curl -sf "http://127.0.0.1:$app_port/logs" | grep -q 'data-root="/logs"'

@@ -976,6 +976,34 @@ impl CtxView {
         })
     }
 
+    /// The context of span `id`, looked up through a layer's `ctx` (in
+    /// `on_close`, say, where the span is still there).
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, prelude::*, registry::LookupSpan, Layer};
+    /// struct OnClose;
+    /// impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for OnClose {
+    ///     fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+    ///         let view = spanline_core::CtxView::of_span_in(&ctx, &id).unwrap();
+    ///         assert_eq!(view.get("job_id").unwrap().to_string(), "j-1");
+    ///     }
+    /// }
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(OnClose);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::info_span!("job", job_id = "j-1").in_scope(|| {});
+    /// });
+    /// ```
+    pub fn of_span_in<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Self>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = ctx.span(id)?;
+        let ext = span.extensions();
+        ext.get::<SpanContext>().map(|sc| Self {
+            node: sc.node.clone(),
+        })
+    }
+
     /// A context with no keys.
     ///
     /// ```

@@ -4,16 +4,27 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use spanline_core::{Channels, LineEvent, LineLayer, LineSink, Refusal, Schema};
+use spanline_core::{Channels, CtxView, LineEvent, LineLayer, LineSink, Refusal, Schema};
+use tracing_core::span::Id;
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::queue::{Item, Overflow, Queue};
+use crate::report::Report;
 use crate::stats::add;
 
 /// Publishes every event's JSON line to Redis: to `{prefix}:global`, and to
 /// `{prefix}:{job_id}` when the event's context holds a valid `job_id`.
+///
+/// When the span that brought a `job_id` into the context closes (the
+/// job's root span), the layer publishes one more line, to the job's
+/// channel (and stream) only: an INFO event of target `spanline::job`
+/// with the fields `job_id` and `job_end = true` and the message
+/// `job ended`, encoded with the layer's schema. A live view (the
+/// `spanline web` console, `spanline tail`) knows from it that the job is
+/// over. Only the job's channel gets this line: the global feed stays
+/// exactly the lines the application logged.
 ///
 /// `on_event` encodes the line (or reuses the JSON layer's, see
 /// [`RedisLayerBuilder::schema`](crate::RedisLayerBuilder::schema)) and puts it on a bounded queue; a worker
@@ -89,6 +100,8 @@ pub(crate) struct RedisSink {
     /// Lines go to the global channel too.
     pub(crate) global: bool,
     pub(crate) max_payload: usize,
+    /// Encodes the job-end lines.
+    pub(crate) report: Report,
 }
 
 /// The last job channel built on this thread: (channels, job id as JSON, channel).
@@ -99,6 +112,49 @@ thread_local! {
 }
 
 impl RedisSink {
+    /// Counts an event and says whether the queue takes it (the overflow
+    /// policy decides when it is full).
+    fn room(&self) -> bool {
+        let queue = &*self.queue;
+        let c = &queue.stats.inner;
+        add(&c.emitted, 1);
+        if queue.closed.load(Ordering::SeqCst) {
+            add(&c.shutdown, 1);
+            return false;
+        }
+        // Check for room before any other work: under overflow, the job
+        // lookup and the encoding would be wasted.
+        match queue.overflow {
+            Overflow::DropNewest if !queue.has_room() => {
+                add(&c.queue_full, 1);
+                return false;
+            }
+            Overflow::DropOldest => while !queue.has_room() && queue.evict_one() {},
+            _ => {}
+        }
+        true
+    }
+
+    /// The job's root span closed: publish its end line.
+    fn job_ended(&self, job_id: &str) {
+        let Ok(channel) = self.channels.job(job_id) else {
+            return;
+        };
+        if !self.room() {
+            return;
+        }
+        let line = self.report.job_ended(job_id);
+        if line.len() > self.max_payload {
+            add(&self.queue.stats.inner.oversize, 1);
+            return;
+        }
+        self.queue.enqueue(Item {
+            line: line.into(),
+            job: Some(Arc::from(channel)),
+            job_only: true,
+        });
+    }
+
     /// The event's job channel, `{prefix}:{job_id}`, when its context holds
     /// a valid `job_id` (an invalid one is counted).
     fn job_channel(&self, event: &LineEvent<'_>) -> Option<Arc<str>> {
@@ -139,29 +195,12 @@ impl LineSink for RedisSink {
     fn ready(&self, event: &LineEvent<'_>) -> bool {
         // No loop to guard against here: the worker's thread logs to a
         // no-op dispatcher, so nothing it (or the redis crate) logs comes back.
-        let queue = &*self.queue;
-        let c = &queue.stats.inner;
         // Without the global channel, an event outside any job has nowhere
         // to go: not this layer's business, not counted.
         if !self.global && self.job_channel(event).is_none() {
             return false;
         }
-        add(&c.emitted, 1);
-        if queue.closed.load(Ordering::SeqCst) {
-            add(&c.shutdown, 1);
-            return false;
-        }
-        // Check for room before any other work: under overflow, the job
-        // lookup and the encoding would be wasted.
-        match queue.overflow {
-            Overflow::DropNewest if !queue.has_room() => {
-                add(&c.queue_full, 1);
-                return false;
-            }
-            Overflow::DropOldest => while !queue.has_room() && queue.evict_one() {},
-            _ => {}
-        }
-        true
+        self.room()
     }
 
     fn accept(&self, line: &[u8], event: &LineEvent<'_>) {
@@ -170,6 +209,7 @@ impl LineSink for RedisSink {
         self.queue.enqueue(Item {
             line: line.into(),
             job,
+            job_only: false,
         });
     }
 
@@ -193,5 +233,20 @@ where
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         self.line.on_event(event, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let job_of = |id: &Id| {
+            let view = CtxView::of_span_in(&ctx, id)?;
+            let job = view.get("job_id")?.as_str()?.into_owned();
+            Some(job)
+        };
+        let Some(job) = job_of(&id) else { return };
+        // The job's root: its parent is outside the job (or another job).
+        let parent = ctx.span(&id).and_then(|span| span.parent().map(|p| p.id()));
+        if parent.and_then(|p| job_of(&p)).as_deref() == Some(job.as_str()) {
+            return;
+        }
+        self.line.sink().job_ended(&job);
     }
 }

@@ -43,6 +43,9 @@ pub(crate) struct Item {
     pub(crate) line: Box<[u8]>,
     /// The job's channel (and stream key): `{prefix}:{job_id}`.
     pub(crate) job: Option<std::sync::Arc<str>>,
+    /// To the job's channel only, not the global one (a job's end line:
+    /// the global feed stays exactly the lines the application logged).
+    pub(crate) job_only: bool,
 }
 
 /// Messages from the guard to the worker.

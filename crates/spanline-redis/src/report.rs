@@ -1,9 +1,11 @@
-//! The drop report: a WARN line encoded with the layer's own schema, so a
-//! live view reads it like any other line (structlog keys under the
-//! structlog preset, ECS keys under ECS, the service and static fields).
+//! The lines the layer writes itself, encoded with the layer's own schema
+//! so that a live view reads them like any other line (structlog keys under
+//! the structlog preset, ECS keys under ECS, the service and static
+//! fields): the drop report (a WARN line from the worker) and a job's end
+//! (an INFO line when the span that brought its `job_id` closes).
 //!
-//! The line is a real `tracing` event, dispatched on the worker's thread to
-//! a private subscriber that encodes it and nothing else.
+//! Each line is a real `tracing` event, dispatched to a private subscriber
+//! that encodes it and nothing else.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,11 +19,15 @@ use crate::RedisStats;
 
 /// The drop report's target.
 pub(crate) const TARGET: &str = "spanline::redis";
+/// The target of a job's end line.
+pub(crate) const JOB_TARGET: &str = "spanline::job";
 
-/// Encodes drop reports.
+/// Encodes the layer's own lines.
 pub(crate) struct Report {
     dispatch: Dispatch,
     line: Arc<Mutex<Vec<u8>>>,
+    /// One line at a time: the line is written by the event, then taken.
+    turn: Mutex<()>,
 }
 
 impl std::fmt::Debug for Report {
@@ -40,11 +46,10 @@ impl<S> Layer<S> for Encode
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    // Only the report's own callsite, and nothing below WARN: this
-    // subscriber must not lower the application's level ceiling or make any
-    // other callsite more expensive.
+    // Only its own callsites, and nothing below INFO: this subscriber must
+    // not make any other callsite more expensive.
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.target() == TARGET {
+        if ours(meta) {
             Interest::always()
         } else {
             Interest::never()
@@ -52,11 +57,11 @@ where
     }
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        meta.target() == TARGET
+        ours(meta)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(LevelFilter::WARN)
+        Some(LevelFilter::INFO)
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -66,6 +71,10 @@ where
             self.schema.encode_event(event, &ctx, at, &mut line);
         }
     }
+}
+
+fn ours(meta: &Metadata<'_>) -> bool {
+    meta.target() == TARGET || meta.target() == JOB_TARGET
 }
 
 impl Report {
@@ -78,14 +87,39 @@ impl Report {
         Self {
             dispatch: Dispatch::new(subscriber),
             line,
+            turn: Mutex::new(()),
         }
+    }
+
+    /// Runs `log` (which logs one event) on the private subscriber and
+    /// returns the line, without its newline.
+    fn encode(&self, log: impl FnOnce()) -> Vec<u8> {
+        let _turn = self.turn.lock();
+        tracing_core::dispatcher::with_default(&self.dispatch, log);
+        let mut line = self
+            .line
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default();
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        line
+    }
+
+    /// The line that says job `job_id` ended: its span (the one that
+    /// brought the `job_id`) closed.
+    pub(crate) fn job_ended(&self, job_id: &str) -> Vec<u8> {
+        self.encode(|| {
+            tracing::info!(target: "spanline::job", job_id, job_end = true, "job ended");
+        })
     }
 
     /// The report line (without its newline): `dropped` since the last
     /// report (`dropped_total` minus `reported`), and the counts by reason.
     pub(crate) fn drops(&self, stats: &RedisStats, reported: u64) -> Vec<u8> {
         let total = stats.dropped();
-        tracing_core::dispatcher::with_default(&self.dispatch, || {
+        self.encode(|| {
             tracing::warn!(
                 target: "spanline::redis",
                 dropped = total.saturating_sub(reported),
@@ -99,15 +133,6 @@ impl Report {
                 failed = stats.failed(),
                 "spanline-redis dropped log lines"
             );
-        });
-        let mut line = self
-            .line
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default();
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        line
+        })
     }
 }

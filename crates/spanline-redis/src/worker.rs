@@ -379,7 +379,7 @@ impl Worker {
         let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
         let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
         let job = item.job.is_some();
-        let global = self.cfg.global;
+        let global = self.cfg.global && !item.job_only;
         u8::from(pubsub && global)
             | u8::from(pubsub && job) << 1
             | u8::from(streams && global) << 2
@@ -415,8 +415,9 @@ impl Worker {
                     owners.push(Some((event, slot)));
                 }
             };
+            let global_too = self.cfg.global && !item.job_only;
             if pubsub {
-                if self.cfg.global {
+                if global_too {
                     emit_for(1, &[publish, global, line]);
                 }
                 if let Some(channel) = job {
@@ -424,7 +425,7 @@ impl Worker {
                 }
             }
             if streams {
-                if self.cfg.global {
+                if global_too {
                     emit_for(
                         4,
                         &[

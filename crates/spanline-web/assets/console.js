@@ -27,6 +27,7 @@
   let letGo = 0; // lines no longer kept
   let paused = false;
   let flushing = false;
+  let ended = false;
 
   const first = (obj, keys) => {
     for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return [k, obj[k]];
@@ -76,7 +77,9 @@
     const search = [message, target || "", ...fields.map(([k, v]) => k + "=" + show(v)), ...errors]
       .join(" ")
       .toLowerCase();
-    return { raw, time, level, message, target: target ? show(target) : "", fields, errors, search };
+    // The publisher's mark of a job's end (its root span closed).
+    const end = target === "spanline::job" && fields.some(([k, v]) => k === "job_end" && v === true);
+    return { raw, time, level, message, target: target ? show(target) : "", fields, errors, search, end };
   }
 
   // The time in the viewer's zone; epoch seconds or milliseconds too.
@@ -100,7 +103,7 @@
 
   function row(rec) {
     const el = document.createElement("div");
-    el.className = "row lvl-" + (LEVELS[rec.level] === undefined ? "INFO" : rec.level);
+    el.className = "row lvl-" + (LEVELS[rec.level] === undefined ? "INFO" : rec.level) + (rec.end ? " end" : "");
     const [time, full] = localTime(rec.time);
     const t = span("time", time);
     t.title = full;
@@ -201,6 +204,8 @@
   }
 
   function setState(cls, text) {
+    // A job that ended stays ended while the connection is fine.
+    if (ended && cls === "live") [cls, text] = ["ended", "job ended"];
     stateEl.className = "state " + cls;
     stateEl.textContent = text;
   }
@@ -223,7 +228,12 @@
   const source = new EventSource(root + (job ? "/jobs/" + encodeURIComponent(job) : "") + "/events");
   source.addEventListener("line", (e) => {
     received += 1;
-    add(parse(e.data));
+    const rec = parse(e.data);
+    add(rec);
+    if (rec.end && job) {
+      ended = true;
+      setState("ended", "job ended");
+    }
   });
   source.addEventListener("gap", (e) => add({ note: "gap", text: "lines may be missing here: " + e.data }));
   source.addEventListener("state", (e) => {

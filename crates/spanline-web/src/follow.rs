@@ -111,21 +111,16 @@ impl Follow {
                     backoff = Duration::from_millis(100);
                     let streams = self.use_streams(&mut con)?;
                     said = None;
-                    if !sink.send(Item::State(Link::Live { streams })) {
-                        return Ok(());
-                    }
                     if streams {
+                        if !sink.send(Item::State(Link::Live { streams })) {
+                            return Ok(());
+                        }
                         self.follow_stream(con, &mut sink)
                     } else {
-                        if connected_before || self.resumed {
-                            let gap = "reconnected: lines published meanwhile are not shown \
-                                       (pub/sub keeps no backlog)";
-                            if !sink.send(Item::Gap(gap.into())) {
-                                return Ok(());
-                            }
-                        }
+                        // Lines may be missing from before this connection.
+                        let gap = connected_before || self.resumed;
                         connected_before = true;
-                        self.follow_channel(con, &mut sink)
+                        self.follow_channel(con, &mut sink, gap)
                     }
                 });
             let Err(error) = outcome else { return };
@@ -256,14 +251,25 @@ impl Follow {
         true
     }
 
+    /// Subscribes, then says so (and marks a gap when `gap`): a line
+    /// published after the page sees "live" is shown.
     fn follow_channel(
         &mut self,
         mut con: Connection,
         sink: &mut impl Sink,
+        gap: bool,
     ) -> redis::RedisResult<()> {
         let mut pubsub = con.as_pubsub();
         pubsub.subscribe(&self.key)?;
         pubsub.set_read_timeout(Some(POLL))?;
+        if !sink.send(Item::State(Link::Live { streams: false })) {
+            return Ok(());
+        }
+        let reason =
+            "reconnected: lines published meanwhile are not shown (pub/sub keeps no backlog)";
+        if gap && !sink.send(Item::Gap(reason.into())) {
+            return Ok(());
+        }
         while sink.open() {
             match pubsub.get_message() {
                 Ok(msg) => {

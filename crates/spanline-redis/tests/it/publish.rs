@@ -88,21 +88,65 @@ fn job_lines_reach_their_channel_and_global_byte_identical_and_in_order() {
         info!(n = 4, "after the job");
     });
     assert!(setup.flush(5).complete);
-    let messages = sub.wait_for(8, Duration::from_secs(5));
+    let messages = sub.wait_for(9, Duration::from_secs(5));
     let written: Vec<String> = setup.capture.lines();
     assert_eq!(
         sub.payloads("logs:global"),
         written,
         "global: every line, in order, the JSON layer's bytes"
     );
+    let job_lines = sub.payloads(&job_channel);
     assert_eq!(
-        sub.payloads(&job_channel),
+        job_lines[..3],
         written[1..4],
         "job channel: the job's lines only"
     );
-    assert_eq!(messages.len(), 8);
+    // Then the job's end, when its span closed: on the job's channel only.
+    assert_eq!(job_lines.len(), 4, "{job_lines:?}");
+    let end: serde_json::Value = serde_json::from_str(&job_lines[3]).unwrap();
+    assert_eq!(end["message"], "job ended");
+    assert_eq!(end["target"], "spanline::job");
+    assert_eq!(end["job_end"], true);
+    assert_eq!(end["job_id"], job.as_str());
+    assert_eq!(messages.len(), 9);
     setup.assert_accounted();
-    assert_eq!(setup.stats.published(), 5);
+    assert_eq!(setup.stats.published(), 6);
+}
+
+#[test]
+fn a_job_ends_once_when_its_root_span_closes_whatever_spans_it_has_inside() {
+    let server = RedisServer::start();
+    let job = spanline_context::JobId::new("nested");
+    let job_channel = format!("logs:{job}");
+    let sub = Subscription::new(&server.url(), &[&job_channel]);
+    let setup = Setup::new(quick(&server.url()));
+    setup.run(|| {
+        let root = info_span!("job", job_id = %job);
+        root.in_scope(|| {
+            // Inner spans, one repeating the same job_id: not the root.
+            info_span!("step", n = 1).in_scope(|| info!("one"));
+            info_span!("again", job_id = %job).in_scope(|| info!("two"));
+        });
+        // A clone of the root's handle: the job ends when the last closes.
+        let handle = root.clone();
+        drop(root);
+        handle.in_scope(|| info!("three"));
+    });
+    assert!(setup.flush(5).complete);
+    sub.wait_for(4, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let lines: Vec<String> = sub.payloads(&job_channel);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let ends = lines
+        .iter()
+        .filter(|l| l.contains(r#""job_end":true"#))
+        .count();
+    assert_eq!(ends, 1, "{lines:?}");
+    assert!(
+        lines.last().unwrap().contains(r#""job_end":true"#),
+        "{lines:?}"
+    );
+    setup.assert_accounted();
 }
 
 #[test]

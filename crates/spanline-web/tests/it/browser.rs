@@ -37,27 +37,39 @@ fn messages(browser: &mut Browser) -> Vec<String> {
 }
 
 #[test]
-fn a_job_page_shows_its_backlog_then_live_lines_and_markup_as_text() {
+fn a_job_page_shows_live_lines_its_end_then_the_backlog_and_markup_as_text() {
     let redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()).source(Source::Streams));
+    let mut browser = Browser::start();
+    let page = format!("{}/jobs/import_42", served.base);
+    browser.open(&page);
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'live (streams)'",
+        WAIT,
+    );
     let payload = r#"<img src=x onerror="window.hacked=1">"#;
+    // Published while the page is open; the job's span closes at the end.
     publish(&redis, Mode::Both, Some("import_42"), || {
         tracing::info!(rows = 1200, table = "users", "import started");
         tracing::warn!(payload, "odd input");
         let error = std::io::Error::other("disk full");
         tracing::error!(error = &error as &dyn std::error::Error, "write failed");
     });
-    let served = serve(Console::builder(redis.url()));
-    let mut browser = Browser::start();
-    browser.open(&format!("{}/jobs/import_42", served.base));
-    browser.wait_for(&format!("{ROWS} === 3"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
     assert_eq!(
         messages(&mut browser),
-        ["import started", "odd input", "write failed"]
+        ["import started", "odd input", "write failed", "job ended"]
     );
-    // Published while the page is open.
-    publish(&redis, Mode::Both, Some("import_42"), || {
-        tracing::info!(rows = 1200, "import finished");
-    });
+    assert_eq!(
+        browser.eval("document.getElementById('state').textContent"),
+        "job ended"
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines .row.end').length"),
+        1
+    );
+    // Opened again: the backlog, all of it.
+    browser.open(&page);
     browser.wait_for(&format!("{ROWS} === 4"), WAIT);
     // The payload is text: shown as written, no element made, nothing run.
     let shown = browser.eval("document.querySelectorAll('#lines .row')[1].textContent");
@@ -76,10 +88,6 @@ fn a_job_page_shows_its_backlog_then_live_lines_and_markup_as_text() {
     );
     let error = browser.eval("document.querySelector('#lines .row .err').textContent");
     assert_eq!(error, "error: disk full");
-    assert_eq!(
-        browser.eval("document.getElementById('state').textContent"),
-        "live (streams)"
-    );
     // A click shows the raw JSON.
     let raw = browser.eval(
         "document.querySelectorAll('#lines .row')[0].click(); \
@@ -132,7 +140,7 @@ fn after_a_redis_restart_lines_resume_with_none_missing_and_none_twice() {
             tracing::info!("line {i}");
         }
     });
-    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 6"), WAIT);
     redis.stop();
     let state = browser.wait_for(
         "(() => { const s = document.getElementById('state').textContent; \
@@ -146,14 +154,17 @@ fn after_a_redis_restart_lines_resume_with_none_missing_and_none_twice() {
             tracing::info!("line {i}");
         }
     });
-    browser.wait_for(&format!("{ROWS} === 10"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 12"), WAIT);
     browser.wait_for(
-        "document.getElementById('state').textContent === 'live (streams)'",
+        "document.getElementById('state').textContent === 'job ended'",
         WAIT,
     );
     // Nothing more arrives: no line twice.
     std::thread::sleep(Duration::from_millis(800));
-    let expected: Vec<String> = (0..10).map(|i| format!("line {i}")).collect();
+    let mut expected: Vec<String> = (0..5).map(|i| format!("line {i}")).collect();
+    expected.push("job ended".into());
+    expected.extend((5..10).map(|i| format!("line {i}")));
+    expected.push("job ended".into());
     assert_eq!(messages(&mut browser), expected);
 }
 
@@ -170,24 +181,24 @@ fn on_pub_sub_a_reconnect_marks_where_lines_may_be_missing() {
     publish(&redis, Mode::PubSub, Some("live_1"), || {
         tracing::info!("before")
     });
-    browser.wait_for(&format!("{ROWS} === 1"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 2"), WAIT);
     redis.restart();
+    // The mark comes once the channel is subscribed again.
     browser.wait_for(
         "document.querySelectorAll('#lines .gap').length === 1",
-        WAIT,
-    );
-    browser.wait_for(
-        "document.getElementById('state').textContent === 'live (pub/sub)'",
         WAIT,
     );
     publish(&redis, Mode::PubSub, Some("live_1"), || {
         tracing::info!("after")
     });
-    browser.wait_for(&format!("{ROWS} === 2"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
     let order = browser.eval(
         "[...document.querySelectorAll('#lines > div')].map(e => e.classList.contains('gap') ? 'gap' : e.querySelector('.msg').textContent)",
     );
-    assert_eq!(order, serde_json::json!(["before", "gap", "after"]));
+    assert_eq!(
+        order,
+        serde_json::json!(["before", "job ended", "gap", "after", "job ended"])
+    );
 }
 
 #[test]
@@ -202,7 +213,7 @@ fn the_level_filter_and_search_choose_the_rows() {
     let served = serve(Console::builder(redis.url()));
     let mut browser = Browser::start();
     browser.open(&format!("{}/jobs/mixed_1", served.base));
-    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
     let set_level = |b: &mut Browser, v: u8| {
         b.eval(&format!(
             "(() => {{ const s = document.getElementById('level'); s.value = '{v}'; \
@@ -225,19 +236,19 @@ fn the_level_filter_and_search_choose_the_rows() {
     search(&mut browser, "PAYMENT");
     assert_eq!(messages(&mut browser), ["payment failed"]);
     search(&mut browser, "");
-    assert_eq!(messages(&mut browser).len(), 4);
+    assert_eq!(messages(&mut browser).len(), 5);
     // Paused, new lines wait; resumed, they show.
     browser.eval("document.getElementById('pause').click()");
     publish(&redis, Mode::Streams, Some("mixed_1"), || {
         tracing::info!("while paused")
     });
     browser.wait_for(
-        "document.getElementById('counts').textContent.includes('1 new while paused')",
+        "document.getElementById('counts').textContent.includes('2 new while paused')",
         WAIT,
     );
-    assert_eq!(browser.eval(ROWS), 4);
+    assert_eq!(browser.eval(ROWS), 5);
     browser.eval("document.getElementById('pause').click()");
-    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
+    browser.wait_for(&format!("{ROWS} === 7"), WAIT);
 }
 
 #[test]
@@ -300,6 +311,6 @@ fn a_console_with_a_token_opens_with_it_and_streams_on_its_cookie() {
         "without the token there is no page"
     );
     browser.open(&format!("{}/jobs/secret_1?token=t0ken", served.base));
-    browser.wait_for(&format!("{ROWS} === 1"), WAIT);
-    assert_eq!(messages(&mut browser), ["hidden"]);
+    browser.wait_for(&format!("{ROWS} === 2"), WAIT);
+    assert_eq!(messages(&mut browser), ["hidden", "job ended"]);
 }

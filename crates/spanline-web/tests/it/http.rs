@@ -112,9 +112,9 @@ fn a_stream_resumes_after_the_last_event_id() {
     });
     let served = serve(Console::builder(redis.url()));
     let url = format!("{}/jobs/job_1/events", served.base);
-    let all = get(&url, &[], |got| got.contains("line 3"));
+    let all = get(&url, &[], |got| got.contains("job ended"));
     let ids: Vec<&str> = all.lines().filter_map(|l| l.strip_prefix("id: ")).collect();
-    assert_eq!(ids.len(), 4, "{all}");
+    assert_eq!(ids.len(), 5, "four lines and the job's end: {all}");
     assert!(
         all.contains(r#"data: {"state":"live","source":"streams"}"#),
         "{all}"
@@ -126,8 +126,9 @@ fn a_stream_resumes_after_the_last_event_id() {
         .lines()
         .filter(|l| l.starts_with("data: {\"timestamp\""))
         .collect();
-    assert_eq!(messages.len(), 2, "{resumed}");
+    assert_eq!(messages.len(), 3, "{resumed}");
     assert!(messages[0].contains("line 2") && messages[1].contains("line 3"));
+    assert!(messages[2].contains(r#""job_end":true"#));
 }
 
 #[test]
