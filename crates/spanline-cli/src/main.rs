@@ -6,6 +6,7 @@
 mod pretty;
 mod run;
 mod tail;
+mod view;
 #[cfg(feature = "web")]
 mod web;
 
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
 /// When to colour output.
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
 pub(crate) enum Color {
-    /// When stdout is a terminal.
+    /// When stdout is a terminal, unless NO_COLOR is set.
     #[default]
     Auto,
     /// Always.
@@ -88,7 +89,11 @@ impl Color {
     pub(crate) fn enabled(self) -> bool {
         use std::io::IsTerminal;
         match self {
-            Color::Auto => std::io::stdout().is_terminal(),
+            // https://no-color.org: set and not empty turns colour off.
+            Color::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
             Color::Always => true,
             Color::Never => false,
         }

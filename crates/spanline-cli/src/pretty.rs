@@ -3,24 +3,16 @@
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-use spanline_json::{neutralize, PrettyLine};
-
+use crate::view::ViewArgs;
 use crate::Color;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// When to colour the output.
+    /// When to colour the output (`auto`: on a terminal, unless NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
-}
-
-/// Renders one line: a JSON object as the pretty renderer does; anything
-/// else passed through, marked, with control characters neutralised.
-pub(crate) fn render(line: &str, ansi: bool) -> String {
-    match PrettyLine::from_json(line) {
-        Some(pretty) => pretty.render(ansi),
-        None => format!("[unparsed] {}\n", neutralize(line)),
-    }
+    #[command(flatten)]
+    view: ViewArgs,
 }
 
 pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
@@ -40,7 +32,12 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         if line.is_empty() {
             continue;
         }
-        if let Err(e) = out.write_all(render(line, ansi).as_bytes()) {
+        // A JSON object as the console renderer shows it; anything else
+        // passed through, marked, with control characters neutralised.
+        let Some(rendered) = args.view.render(line, ansi) else {
+            continue;
+        };
+        if let Err(e) = out.write_all(rendered.as_bytes()) {
             // A closed pipe (`| head`) ends the output quietly.
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(ExitCode::SUCCESS);

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
+use crate::view::ViewArgs;
 use crate::Color;
 
 #[derive(Debug, clap::Args)]
@@ -36,9 +37,11 @@ pub(crate) struct Args {
     /// Show only lines these directives enable, in RUST_LOG syntax (`warn,billing=debug`).
     #[arg(long)]
     filter: Option<String>,
-    /// When to colour the output.
+    /// When to colour the output (`auto`: on a terminal, unless NO_COLOR is set).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
+    #[command(flatten)]
+    view: ViewArgs,
     /// Stop after this many lines.
     #[arg(long)]
     count: Option<u64>,
@@ -46,6 +49,7 @@ pub(crate) struct Args {
 
 struct Output {
     json: bool,
+    view: ViewArgs,
     ansi: bool,
     filter: Option<Targets>,
     left: Option<u64>,
@@ -56,8 +60,12 @@ impl Output {
     /// Prints one payload if the filter lets it through; false once `--count` is reached.
     fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
         let text = String::from_utf8_lossy(payload);
+        let parsed = spanline_json::PrettyLine::from_json(&text);
+        if self.view.filters() && !parsed.as_ref().is_some_and(|l| self.view.keeps(l)) {
+            return Ok(true);
+        }
         if let Some(filter) = &self.filter {
-            if let Some(line) = spanline_json::PrettyLine::from_json(&text) {
+            if let Some(line) = &parsed {
                 let level = match line.level.as_str() {
                     "trace" => tracing::Level::TRACE,
                     "debug" => tracing::Level::DEBUG,
@@ -73,7 +81,10 @@ impl Output {
         let rendered = if self.json {
             format!("{}\n", spanline_json::neutralize(&text))
         } else {
-            crate::pretty::render(&text, self.ansi)
+            match self.view.render(&text, self.ansi) {
+                Some(rendered) => rendered,
+                None => return Ok(true),
+            }
         };
         let mut out = self.out.lock();
         out.write_all(rendered.as_bytes())?;
@@ -113,6 +124,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     };
     let mut out = Output {
         json: args.json,
+        view: args.view.clone(),
         ansi: args.color.enabled(),
         filter,
         left: args.count,

@@ -354,3 +354,93 @@ fn tail_rejects_a_hostile_job_id() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("job id"));
 }
+
+/// `spanline pretty` with `args` on `input`, in the environment `env`.
+fn pretty_with(args: &[&str], env: &[(&str, &str)], input: &str) -> String {
+    let mut child = Command::new(BIN)
+        .arg("pretty")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn pretty_keeps_key_order_filters_and_shows_local_and_epoch_times() {
+    let input = concat!(
+        r#"{"service":"api","timestamp":"2026-12-02T13:00:01Z","level":"INFO","message":"login","target":"app","user":"bob","http":{"method":"GET","status":200}}"#,
+        "\n",
+        r#"{"time":1796216402000,"level":40,"msg":"slow","name":"pino-app","user":"ann"}"#,
+        "\n",
+        r#"{"timestamp":"2026-12-02T13:00:03Z","level":"ERROR","message":"failed","user":"ann"}"#,
+        "\n",
+    );
+    let all = pretty_with(&["--color", "always"], &[("TZ", "UTC")], input);
+    let lines: Vec<&str> = all.lines().collect();
+    // The line's own order: service first, then the event's fields; nested
+    // objects as dotted pairs.
+    let plain = pretty_with(&[], &[], input);
+    assert!(
+        plain
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("[app] service=api user=bob http.method=GET http.status=200"),
+        "{plain}"
+    );
+    // pino's epoch milliseconds.
+    assert!(
+        plain
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("2026-12-02 13:00:02 [warning"),
+        "{plain}"
+    );
+    assert!(
+        lines[0].contains("\u{1b}["),
+        "--color always colours: {all}"
+    );
+    // NO_COLOR is for `auto`; `always` is asked for.
+    let no_color = pretty_with(&["--color", "auto"], &[("NO_COLOR", "1")], input);
+    assert!(!no_color.contains('\u{1b}'), "{no_color}");
+    // A minimum level and a field filter.
+    let warn_ann = pretty_with(&["--level", "warn", "--where", "user=ann"], &[], input);
+    let messages: Vec<&str> = warn_ann
+        .lines()
+        .map(|l| {
+            if l.contains("slow") {
+                "slow"
+            } else if l.contains("failed") {
+                "failed"
+            } else {
+                l
+            }
+        })
+        .collect();
+    assert_eq!(messages, ["slow", "failed"], "{warn_ann}");
+    let nested = pretty_with(&["--where", "http.status=200"], &[], input);
+    assert_eq!(nested.lines().count(), 1, "{nested}");
+    // Local times, in the zone TZ names (a POSIX rule: no tz database needed).
+    let local = pretty_with(&["--local"], &[("TZ", "XYZ-2")], input);
+    assert!(local.starts_with("2026-12-02 15:00:01 "), "{local}");
+    // A bad level is a clear error.
+    let bad = Command::new(BIN)
+        .args(["pretty", "--level", "loud"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown level"));
+}
