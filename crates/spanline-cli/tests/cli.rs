@@ -22,8 +22,15 @@ fn golden(preset: &str) -> String {
 
 /// `spanline pretty --color never` on `input`.
 fn pretty(input: &str) -> std::process::Output {
+    run_pretty(&["--color", "never"], &[], input)
+}
+
+/// `spanline pretty` with `args` on `input`, in the environment `env`.
+fn run_pretty(args: &[&str], env: &[(&str, &str)], input: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
-        .args(["pretty", "--color", "never"])
+        .arg("pretty")
+        .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -355,23 +362,9 @@ fn tail_rejects_a_hostile_job_id() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("job id"));
 }
 
-/// `spanline pretty` with `args` on `input`, in the environment `env`.
+/// What `spanline pretty` with `args` prints, having succeeded.
 fn pretty_with(args: &[&str], env: &[(&str, &str)], input: &str) -> String {
-    let mut child = Command::new(BIN)
-        .arg("pretty")
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_pretty(args, env, input);
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap()
 }

@@ -112,6 +112,13 @@ impl Browser {
         }
     }
 
+    /// The page's JavaScript heap in use after a garbage collection, in bytes.
+    pub fn heap_used(&mut self) -> u64 {
+        self.call(json!({ "heap": true }))["value"]
+            .as_f64()
+            .unwrap_or_default() as u64
+    }
+
     /// Saves a PNG of the page.
     pub fn screenshot(&mut self, path: &Path) {
         self.call(json!({ "screenshot": path }));

@@ -82,6 +82,12 @@ async function run(cmd) {
     writeFileSync(cmd.screenshot, Buffer.from(res.result.data, "base64"));
     return { ok: true };
   }
+  if (cmd.heap !== undefined) {
+    await send("HeapProfiler.collectGarbage", {}, session);
+    const res = await send("Runtime.getHeapUsage", {}, session);
+    if (res.error) return { error: JSON.stringify(res.error) };
+    return { value: res.result.usedSize };
+  }
   return { error: `unknown command ${JSON.stringify(cmd)}` };
 }
 

@@ -47,13 +47,18 @@ fn job_channels_are_published_to_their_shard() {
         }
     });
     assert!(guard.flush(Duration::from_secs(10)).complete, "{stats:?}");
-    assert_eq!(stats.published(), 18, "{stats:?}");
+    // 18 lines, and each job's end line.
+    assert_eq!(stats.published(), 24, "{stats:?}");
     for (job, sub) in jobs.iter().zip(&subs) {
-        let got = sub.wait_for(3, Duration::from_secs(5));
-        assert_eq!(got.len(), 3, "{job}: {got:?}");
+        let got = sub.wait_for(4, Duration::from_secs(5));
+        assert_eq!(got.len(), 4, "{job}: {got:?}");
         assert!(got
             .iter()
             .all(|line| line.contains(&format!("\"job_id\":\"{job}\""))));
+        assert!(got[3].contains(r#""job_end":true"#), "{got:?}");
     }
+    // The global feed: the application's lines only.
     assert_eq!(global.wait_for(18, Duration::from_secs(5)).len(), 18);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(global.wait_for(18, Duration::from_millis(10)).len(), 18);
 }

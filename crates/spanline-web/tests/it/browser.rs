@@ -32,6 +32,15 @@ fn screenshot(browser: &mut Browser, name: &str) {
     }
 }
 
+/// Sets the value of the page's element `id`, as a user would (`event`
+/// tells the page).
+fn set_input(browser: &mut Browser, id: &str, value: &str, event: &str) {
+    browser.eval(&format!(
+        "(() => {{ const e = document.getElementById('{id}'); e.value = {value:?}; \
+         e.dispatchEvent(new Event('{event}')); }})()"
+    ));
+}
+
 fn messages(browser: &mut Browser) -> Vec<String> {
     serde_json::from_value(browser.eval(MESSAGES)).unwrap()
 }
@@ -214,21 +223,11 @@ fn the_level_filter_and_search_choose_the_rows() {
     let mut browser = Browser::start();
     browser.open(&format!("{}/jobs/mixed_1", served.base));
     browser.wait_for(&format!("{ROWS} === 5"), WAIT);
-    let set_level = |b: &mut Browser, v: u8| {
-        b.eval(&format!(
-            "(() => {{ const s = document.getElementById('level'); s.value = '{v}'; \
-             s.dispatchEvent(new Event('change')); }})()"
-        ));
-    };
+    let set_level = |b: &mut Browser, v: u8| set_input(b, "level", &v.to_string(), "change");
     set_level(&mut browser, 3);
     assert_eq!(messages(&mut browser), ["slow query", "payment failed"]);
     set_level(&mut browser, 0);
-    let search = |b: &mut Browser, q: &str| {
-        b.eval(&format!(
-            "(() => {{ const s = document.getElementById('search'); s.value = '{q}'; \
-             s.dispatchEvent(new Event('input')); }})()"
-        ));
-    };
+    let search = |b: &mut Browser, q: &str| set_input(b, "search", q, "input");
     // Over fields...
     search(&mut browser, "user=ann");
     assert_eq!(messages(&mut browser), ["cache miss", "slow query"]);
@@ -289,10 +288,7 @@ fn a_flood_of_lines_keeps_the_row_count_bounded_and_the_page_responsive() {
     let last = browser.eval("document.querySelector('#lines .row:last-child .msg').textContent");
     assert_eq!(last, "flood 19999");
     // The page still answers, and filters the kept lines at once.
-    browser.eval(
-        "(() => { const s = document.getElementById('search'); s.value = 'flood 19998'; \
-         s.dispatchEvent(new Event('input')); })()",
-    );
+    set_input(&mut browser, "search", "flood 19998", "input");
     assert_eq!(messages(&mut browser), ["flood 19998"]);
 }
 
