@@ -4,7 +4,9 @@
 //!   a page never falls behind a job logging that fast);
 //! - and, printed first: the page's JavaScript heap in headless Chromium
 //!   after 1,000,000 lines have streamed through it (bounded: the page
-//!   keeps the last 5,000 rows), set by `SPANLINE_BENCH_PAGE_LINES`.
+//!   keeps the last 5,000 rows), set by `SPANLINE_BENCH_PAGE_LINES`
+//!   (`SPANLINE_BENCH_PAGE_SEARCH=zzz` filters every row out: the cost of
+//!   receiving and reading the lines alone).
 //!
 //! Run with: `cargo bench -p spanline-benches --bench console`
 
@@ -91,6 +93,17 @@ fn page_memory(server: &RedisServer, addr: &str) {
         "document.getElementById('state').textContent === 'live (streams)'",
         Duration::from_secs(20),
     );
+    // With a search that matches nothing, no row is built: the cost of
+    // receiving and reading lines alone.
+    if let Ok(query) = std::env::var("SPANLINE_BENCH_PAGE_SEARCH") {
+        browser.eval(&format!(
+            "(() => {{ const e = document.getElementById('search'); e.value = {query:?}; \
+             e.dispatchEvent(new Event('input')); }})()"
+        ));
+    }
+    if std::env::var_os("SPANLINE_BENCH_PAGE_NOFOLLOW").is_some() {
+        browser.eval("document.getElementById('follow').checked = false");
+    }
     let before = browser.heap_used();
     let start = Instant::now();
     fill(server, "logs:page_1", 0, lines);

@@ -9,6 +9,9 @@
   // Rows in the page, and lines kept for re-filtering: a flood leaves the
   // tab responsive because older lines are let go.
   const MAX_ROWS = 5000;
+  // Rows drawn per flush (every 100 ms) at most: under a flood the page
+  // draws the newest and says how many it skipped, so it stays responsive.
+  const MAX_DRAWN = 1000;
   const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, WARNING: 3, ERROR: 4, CRITICAL: 5, FATAL: 5 };
   const PINO_LEVELS = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 
@@ -116,20 +119,27 @@
       el.append(kv);
     }
     rec.errors.forEach((e, i) => el.append(span("err", (i === 0 ? "error: " : "caused by: ") + e)));
-    el.addEventListener("click", () => {
-      const open = el.querySelector(".raw");
-      if (open) return open.remove();
-      const pre = document.createElement("pre");
-      pre.className = "raw";
-      try {
-        pre.textContent = JSON.stringify(JSON.parse(rec.raw), null, 2);
-      } catch (_) {
-        pre.textContent = rec.raw;
-      }
-      el.append(pre);
-    });
+    records.set(el, rec);
     return el;
   }
+
+  // One listener for every row: a click shows the row's raw JSON.
+  const records = new WeakMap();
+  linesEl.addEventListener("click", (e) => {
+    const el = e.target.closest(".row");
+    const rec = el && records.get(el);
+    if (!rec) return;
+    const open = el.querySelector(".raw");
+    if (open) return open.remove();
+    const pre = document.createElement("pre");
+    pre.className = "raw";
+    try {
+      pre.textContent = JSON.stringify(JSON.parse(rec.raw), null, 2);
+    } catch (_) {
+      pre.textContent = rec.raw;
+    }
+    el.append(pre);
+  });
 
   function note(cls, text) {
     const el = document.createElement("div");
@@ -139,17 +149,22 @@
   }
 
   const minLevel = () => Number(levelEl.value);
-  function matches(rec) {
+  // The filter's inputs are read once per batch, not once per line.
+  function matches(rec, min, query) {
     if (rec.note) return true;
     const level = LEVELS[rec.level] === undefined ? 2 : LEVELS[rec.level];
-    if (level < minLevel()) return false;
-    const q = searchEl.value.trim().toLowerCase();
-    return q === "" || rec.search.includes(q);
+    return level >= min && (query === "" || rec.search.includes(query));
   }
   const render = (rec) => (rec.note ? note(rec.note, rec.text) : row(rec));
 
+  // Older rows go in one operation, not one by one.
   function trimRows() {
-    while (linesEl.childElementCount > MAX_ROWS) linesEl.firstElementChild.remove();
+    const excess = linesEl.childElementCount - MAX_ROWS;
+    if (excess <= 0) return;
+    const range = document.createRange();
+    range.setStartBefore(linesEl.firstElementChild);
+    range.setEndBefore(linesEl.children[excess]);
+    range.deleteContents();
   }
 
   function follow() {
@@ -166,9 +181,16 @@
   function flush() {
     flushing = false;
     if (!paused && pending.length > 0) {
-      const batch = pending.filter(matches).slice(-MAX_ROWS);
+      const level = minLevel();
+      const query = searchEl.value.trim().toLowerCase();
+      const matching = pending.filter((rec) => matches(rec, level, query));
+      const batch = matching.slice(-MAX_DRAWN);
       pending = [];
       const frag = document.createDocumentFragment();
+      const skipped = matching.length - batch.length;
+      if (skipped > 0) {
+        frag.append(note("note", skipped.toLocaleString() + " lines not drawn to keep up with the flood (pause to see the last " + MAX_ROWS.toLocaleString() + ")"));
+      }
       for (const rec of batch) frag.append(render(rec));
       linesEl.append(frag);
       trimRows();
@@ -188,7 +210,7 @@
     if (pending.length > MAX_ROWS * 1.2) pending = pending.slice(-MAX_ROWS);
     if (!flushing) {
       flushing = true;
-      setTimeout(flush, 50);
+      setTimeout(flush, 100);
     }
   }
 
@@ -197,7 +219,9 @@
     pending = [];
     linesEl.replaceChildren();
     const frag = document.createDocumentFragment();
-    for (const rec of kept.filter(matches).slice(-MAX_ROWS)) frag.append(render(rec));
+    const level = minLevel();
+    const query = searchEl.value.trim().toLowerCase();
+    for (const rec of kept.filter((rec) => matches(rec, level, query)).slice(-MAX_ROWS)) frag.append(render(rec));
     linesEl.append(frag);
     follow();
     counts();
