@@ -437,3 +437,46 @@ fn pretty_keeps_key_order_filters_and_shows_local_and_epoch_times() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown level"));
 }
+
+#[test]
+fn web_refuses_to_listen_off_loopback_without_a_token_and_serves_on_loopback() {
+    let refused = Command::new(BIN)
+        .args(["web", "--listen", "0.0.0.0:0"])
+        .env_remove("SPANLINE_WEB_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("without a token"), "{said}");
+
+    let redis = RedisServer::start();
+    let port = spanline_testkit::free_port();
+    let _web = KillOnDrop(
+        Command::new(BIN)
+            .args(["web", "--redis", &redis.url(), "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    let page = loop {
+        if let Ok(mut con) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            write!(
+                con,
+                "GET /jobs/job_1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut page = String::new();
+            con.read_to_string(&mut page).unwrap();
+            break page;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "spanline web did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains(r#"data-job="job_1""#), "{page}");
+}
