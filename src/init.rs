@@ -39,6 +39,88 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// Where lines are written.
+///
+/// ```
+/// let output: spanline::Output = "stderr".parse().unwrap();
+/// assert_eq!(output, spanline::Output::Stderr);
+/// assert!("syslog".parse::<spanline::Output>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Standard output (the default).
+    #[default]
+    Stdout,
+    /// Standard error: stdout stays the program's own.
+    Stderr,
+}
+
+impl std::str::FromStr for Output {
+    type Err = InitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stdout" | "" => Ok(Output::Stdout),
+            "stderr" => Ok(Output::Stderr),
+            other => Err(InitError::Invalid {
+                name: "SPANLINE_OUTPUT",
+                value: other.to_string(),
+                expected: "stdout, stderr",
+            }),
+        }
+    }
+}
+
+impl Output {
+    fn is_terminal(self) -> bool {
+        match self {
+            Output::Stdout => std::io::stdout().is_terminal(),
+            Output::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// The `MakeWriter` of an [`Output`].
+#[derive(Clone, Copy, Debug)]
+struct StdStream(Output);
+
+/// stdout or stderr, as one writer type.
+enum StdWriter {
+    Out(std::io::Stdout),
+    Err(std::io::Stderr),
+}
+
+impl std::io::Write for StdWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            StdWriter::Out(w) => w.write(buf),
+            StdWriter::Err(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            StdWriter::Out(w) => w.write_all(buf),
+            StdWriter::Err(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            StdWriter::Out(w) => w.flush(),
+            StdWriter::Err(w) => w.flush(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StdStream {
+    type Writer = StdWriter;
+    fn make_writer(&'a self) -> StdWriter {
+        match self.0 {
+            Output::Stdout => StdWriter::Out(std::io::stdout()),
+            Output::Stderr => StdWriter::Err(std::io::stderr()),
+        }
+    }
+}
+
 /// Why [`try_init`] or [`Builder::try_init`] failed.
 ///
 /// ```
@@ -61,6 +143,17 @@ pub enum InitError {
     RedisNotBuilt,
     /// A global subscriber was set already.
     AlreadySet(String),
+    /// An option's value is not one it takes (`SPANLINE_OUTPUT`,
+    /// `SPANLINE_REDIS_MODE`, `SPANLINE_REDIS_CAPACITY`,
+    /// `SPANLINE_REDIS_OVERFLOW`).
+    Invalid {
+        /// The option, as its environment variable.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// The values it takes.
+        expected: &'static str,
+    },
 }
 
 impl fmt::Display for InitError {
@@ -79,6 +172,11 @@ impl fmt::Display for InitError {
             InitError::AlreadySet(e) => {
                 write!(f, "a global tracing subscriber is set already: {e}")
             }
+            InitError::Invalid {
+                name,
+                value,
+                expected,
+            } => write!(f, "{name}={value:?} is not one of {expected}"),
         }
     }
 }
@@ -95,21 +193,53 @@ impl std::error::Error for InitError {
     }
 }
 
-/// Keeps what must outlive logging: flushes Redis (up to its shutdown
-/// timeout) when dropped. Keep it in `main`.
+/// Flushes Redis (up to its shutdown timeout) when dropped: keep it in
+/// `main` so that the last lines are published before the process exits.
+/// Dropping it early does not stop publishing (`let _ = spanline::init()`
+/// still publishes every line); [`flush`](crate::flush) flushes at any time.
 ///
 /// ```
 /// let guard = spanline::builder().format(spanline::Format::Json).try_init().expect("first init");
 /// tracing::info!("work");
 /// assert!(guard.flush(std::time::Duration::from_secs(1)));
 /// ```
-#[must_use = "dropping the guard flushes and stops Redis publishing; keep it in main"]
+#[must_use = "dropping the guard flushes Redis now; keep it in main to flush the last lines at exit"]
 #[derive(Debug, Default)]
 pub struct Guard {
     #[cfg(feature = "redis")]
-    redis: Option<spanline_redis::RedisGuard>,
+    redis: Option<&'static spanline_redis::RedisGuard>,
     #[cfg(feature = "redis")]
     redis_stats: Option<spanline_redis::RedisStats>,
+}
+
+/// The Redis guard of the stack [`init`] installed: it lives as long as the
+/// process, so that publishing goes on whatever becomes of the [`Guard`].
+#[cfg(feature = "redis")]
+static REDIS: std::sync::OnceLock<spanline_redis::RedisGuard> = std::sync::OnceLock::new();
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = self.redis {
+            redis.flush(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT);
+        }
+    }
+}
+
+/// Publishes what is queued for Redis, waiting up to `timeout`; `true` when
+/// every line logged before was settled (or [`init`] set up no Redis). For
+/// a program that did not keep its [`Guard`], or a panic hook.
+///
+/// ```
+/// assert!(spanline::flush(std::time::Duration::from_millis(10)));
+/// ```
+pub fn flush(timeout: std::time::Duration) -> bool {
+    #[cfg(feature = "redis")]
+    if let Some(redis) = REDIS.get() {
+        return redis.flush(timeout).complete;
+    }
+    let _ = timeout;
+    true
 }
 
 impl Guard {
@@ -134,7 +264,7 @@ impl Guard {
     /// ```
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
         #[cfg(feature = "redis")]
-        if let Some(redis) = &self.redis {
+        if let Some(redis) = self.redis {
             return redis.flush(timeout).complete;
         }
         let _ = timeout;
@@ -149,16 +279,21 @@ impl Guard {
 ///     .filter("info,my_crate=debug")      // else RUST_LOG, else info
 ///     .format(spanline::Format::Json)     // or .format_name("json"); else SPANLINE_FORMAT
 ///     .preset("structlog")                // else SPANLINE_PRESET, else flat
-///     .service("billing")
+///     .service("billing")                 // else SPANLINE_SERVICE
+///     .output(spanline::Output::Stderr)   // else SPANLINE_OUTPUT, else stdout
 ///     .context_key("batch_id")            // spans with it keep their fields at any level
 ///     .redis_url("redis://127.0.0.1:6379") // else SPANLINE_REDIS_URL, if set
+///     .redis_mode(spanline::redis::Mode::Both)          // else SPANLINE_REDIS_MODE, else pub/sub
+///     .redis_capacity(100_000)                          // else SPANLINE_REDIS_CAPACITY
+///     .redis_overflow(spanline::redis::Overflow::DropOldest) // else SPANLINE_REDIS_OVERFLOW
 ///     .forward(true)                      // to a parent Forwarder, when started by one
 ///     .try_init()
 ///     .expect("logging set up");
 /// ```
 ///
-/// Every option is also read from the environment (see [`init`]); the
-/// builder's value wins.
+/// Every option is also read from the environment (see [`init`]), and from
+/// an application's configuration file through [`Builder::config`]: the
+/// builder's own value wins, then the environment, then the file.
 ///
 /// ```
 /// let builder = spanline::builder().format_name("json").service("billing");
@@ -170,9 +305,14 @@ pub struct Builder {
     format: Option<String>,
     preset: Option<String>,
     service: Option<String>,
+    output: Option<String>,
     redis_url: Option<String>,
+    redis_mode: Option<String>,
+    redis_capacity: Option<usize>,
+    redis_overflow: Option<String>,
     forward: Option<bool>,
     context_keys: Vec<String>,
+    config: Option<crate::Config>,
 }
 
 impl Builder {
@@ -219,12 +359,90 @@ impl Builder {
         self
     }
 
-    /// A `service` field on every line.
+    /// A `service` field on every line, in the pretty format too (default:
+    /// `SPANLINE_SERVICE`, if set).
     ///
     /// See [`Builder`]'s example.
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
+        self
+    }
+
+    /// Where lines are written (default: `SPANLINE_OUTPUT`, else stdout).
+    ///
+    /// See [`Builder`]'s example.
+    #[must_use]
+    pub fn output(mut self, output: Output) -> Self {
+        self.output = Some(
+            match output {
+                Output::Stdout => "stdout",
+                Output::Stderr => "stderr",
+            }
+            .to_string(),
+        );
+        self
+    }
+
+    /// Pub/sub, streams or both (default: `SPANLINE_REDIS_MODE`, else
+    /// pub/sub; see [`Mode`](spanline_redis::Mode)).
+    ///
+    /// See [`Builder`]'s example.
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn redis_mode(mut self, mode: spanline_redis::Mode) -> Self {
+        self.redis_mode = Some(
+            match mode {
+                spanline_redis::Mode::Streams => "streams",
+                spanline_redis::Mode::Both => "both",
+                _ => "pubsub",
+            }
+            .to_string(),
+        );
+        self
+    }
+
+    /// Lines queued for Redis at most (default: `SPANLINE_REDIS_CAPACITY`,
+    /// else 8,192); the queue's bytes budget is 1 KiB a line, at least
+    /// 8 MiB.
+    ///
+    /// See [`Builder`]'s example.
+    #[must_use]
+    pub fn redis_capacity(mut self, lines: usize) -> Self {
+        self.redis_capacity = Some(lines);
+        self
+    }
+
+    /// What happens to a line when the Redis queue is full (default:
+    /// `SPANLINE_REDIS_OVERFLOW`, else drop the newest; see
+    /// [`Overflow`](spanline_redis::Overflow)).
+    ///
+    /// See [`Builder`]'s example.
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn redis_overflow(mut self, overflow: spanline_redis::Overflow) -> Self {
+        self.redis_overflow = Some(match overflow {
+            spanline_redis::Overflow::DropOldest => "drop-oldest".to_string(),
+            spanline_redis::Overflow::Block { max_wait } => {
+                format!("block:{}", max_wait.as_millis())
+            }
+            spanline_redis::Overflow::BlockForever => "block-forever".to_string(),
+            _ => "drop-newest".to_string(),
+        });
+        self
+    }
+
+    /// Options from an application's configuration file (see [`Config`](crate::Config)):
+    /// used where neither the builder nor the environment sets them.
+    ///
+    /// ```
+    /// let config: spanline::Config = serde_json::from_str(r#"{"service": "billing"}"#).unwrap();
+    /// let builder = spanline::builder().config(config);
+    /// assert!(format!("{builder:?}").contains("billing"));
+    /// ```
+    #[must_use]
+    pub fn config(mut self, config: crate::Config) -> Self {
+        self.config = Some(config);
         self
     }
 
@@ -298,7 +516,14 @@ impl Builder {
         problem: &mut dyn FnMut(InitError) -> Result<(), InitError>,
     ) -> Result<Guard, InitError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let directives = self.filter.or_else(|| env("RUST_LOG")).unwrap_or_default();
+        // Each option: the builder's, else the environment's, else the
+        // configuration file's.
+        let config = self.config.unwrap_or_default();
+        let directives = self
+            .filter
+            .or_else(|| env("RUST_LOG"))
+            .or(config.filter)
+            .unwrap_or_default();
         let (filter, bad) = crate::filter::parse_lenient(&directives);
         if !bad.is_empty() {
             problem(InitError::Filter(crate::filter::FilterError::new(bad)))?;
@@ -306,66 +531,146 @@ impl Builder {
         let format: Format = match self
             .format
             .or_else(|| env("SPANLINE_FORMAT"))
+            .or(config.format)
             .unwrap_or_default()
             .parse()
         {
             Ok(format) => format,
             Err(e) => problem(e).map(|()| Format::Auto)?,
         };
-        let preset = match self.preset.or_else(|| env("SPANLINE_PRESET")) {
+        let preset = match self
+            .preset
+            .or_else(|| env("SPANLINE_PRESET"))
+            .or(config.preset)
+        {
             Some(name) => match name.parse::<Preset>() {
                 Ok(preset) => preset,
                 Err(e) => problem(InitError::UnknownPreset(e)).map(|()| Preset::Flat)?,
             },
             None => Preset::Flat,
         };
+        let output: Output = match self
+            .output
+            .or_else(|| env("SPANLINE_OUTPUT"))
+            .or(config.output)
+            .unwrap_or_default()
+            .parse()
+        {
+            Ok(output) => output,
+            Err(e) => problem(e).map(|()| Output::Stdout)?,
+        };
+        let service = self
+            .service
+            .or_else(|| env("SPANLINE_SERVICE"))
+            .or(config.service);
         let pretty = match format {
             Format::Pretty => true,
             Format::Json => false,
-            Format::Auto => std::io::stdout().is_terminal(),
+            Format::Auto => output.is_terminal(),
         };
         let mut context = ContextLayer::new();
-        for key in &self.context_keys {
+        for key in self.context_keys.iter().chain(&config.context_keys) {
             context = context.context_key(key.clone());
         }
-        let mut schema = Schema::builder(preset);
-        if let Some(service) = &self.service {
-            schema = schema.service(service.clone());
+        // Fields on every line: the service, and the context handed down by
+        // a parent process (TRACEPARENT, BAGGAGE), below anything logged here.
+        let mut fields: Vec<(String, String)> = Vec::new();
+        if let Some(service) = &service {
+            fields.push(("service".into(), service.clone()));
         }
-        // Context handed down by a parent process (TRACEPARENT, BAGGAGE):
-        // on every line of this process, below anything logged here.
         let inherited =
             spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
         if let Some(tp) = inherited.traceparent() {
-            schema = schema.static_field("trace_id", tp.trace_id());
+            fields.push(("trace_id".into(), tp.trace_id().to_string()));
         }
         for (key, value) in inherited.iter() {
-            schema = schema.static_field(key, value);
+            fields.push((key.to_string(), value.to_string()));
+        }
+        let mut schema = Schema::builder(preset);
+        if let Some(service) = &service {
+            schema = schema.service(service.clone());
+        }
+        for (key, value) in fields.iter().filter(|(k, _)| k != "service") {
+            schema = schema.static_field(key.clone(), value.clone());
         }
         let schema = schema.build();
-        let json = JsonLayer::builder().schema(schema.clone()).build();
+        let json = JsonLayer::builder()
+            .schema(schema.clone())
+            .with_writer(StdStream(output))
+            .build();
+        // Colours on a terminal, unless NO_COLOR (https://no-color.org) is set.
+        let ansi = output.is_terminal() && env("NO_COLOR").is_none();
+        let pretty_layer = fields.iter().fold(
+            PrettyLayer::new()
+                .with_writer(StdStream(output))
+                .with_ansi(ansi),
+            |layer, (k, v)| layer.with_field(k.clone(), v.clone()),
+        );
 
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut guard = Guard::default();
-        let redis_url = self.redis_url.or_else(|| env("SPANLINE_REDIS_URL"));
+        let redis_url = self
+            .redis_url
+            .or_else(|| env("SPANLINE_REDIS_URL"))
+            .or(config.redis_url);
+        let redis_mode = self
+            .redis_mode
+            .or_else(|| env("SPANLINE_REDIS_MODE"))
+            .or(config.redis_mode);
+        let redis_capacity = match self.redis_capacity.or(config.redis_capacity) {
+            Some(lines) => env("SPANLINE_REDIS_CAPACITY")
+                .map_or(Ok(lines), |v| v.parse())
+                .map(Some),
+            None => env("SPANLINE_REDIS_CAPACITY")
+                .map(|v| v.parse())
+                .transpose(),
+        };
+        let redis_overflow = self
+            .redis_overflow
+            .or_else(|| env("SPANLINE_REDIS_OVERFLOW"))
+            .or(config.redis_overflow);
         #[cfg(feature = "redis")]
-        let redis = match redis_url {
-            Some(url) => match spanline_redis::RedisLayer::builder(&url)
-                .schema(schema)
-                .build()
-            {
-                Ok((layer, redis_guard)) => {
-                    guard.redis_stats = Some(layer.stats());
-                    guard.redis = Some(redis_guard);
-                    Some(layer)
+        let (redis, redis_guard) = match redis_url {
+            Some(url) => {
+                let mut builder = spanline_redis::RedisLayer::builder(&url).schema(schema);
+                if let Some(mode) = redis_mode {
+                    match parse_mode(&mode) {
+                        Ok(mode) => builder = builder.mode(mode),
+                        Err(e) => problem(e)?,
+                    }
                 }
-                Err(e) => problem(InitError::Redis(e)).map(|()| None)?,
-            },
-            None => None,
+                match redis_capacity {
+                    Ok(Some(lines)) => {
+                        let bytes = (lines.saturating_mul(1024))
+                            .max(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES);
+                        builder = builder.capacity(lines.max(1), bytes);
+                    }
+                    Ok(None) => {}
+                    Err(_) => problem(InitError::Invalid {
+                        name: "SPANLINE_REDIS_CAPACITY",
+                        value: env("SPANLINE_REDIS_CAPACITY").unwrap_or_default(),
+                        expected: "a number of lines",
+                    })?,
+                }
+                if let Some(overflow) = redis_overflow {
+                    match parse_overflow(&overflow) {
+                        Ok(overflow) => builder = builder.overflow(overflow),
+                        Err(e) => problem(e)?,
+                    }
+                }
+                match builder.build() {
+                    Ok((layer, redis_guard)) => {
+                        guard.redis_stats = Some(layer.stats());
+                        (Some(layer), Some(redis_guard))
+                    }
+                    Err(e) => problem(InitError::Redis(e)).map(|()| (None, None))?,
+                }
+            }
+            None => (None, None),
         };
         #[cfg(not(feature = "redis"))]
         {
-            let _ = schema;
+            let _ = (schema, redis_mode, redis_capacity, redis_overflow);
             if redis_url.is_some() {
                 problem(InitError::RedisNotBuilt)?;
             }
@@ -373,6 +678,7 @@ impl Builder {
         #[cfg(all(feature = "pipe", unix))]
         let forward = self
             .forward
+            .or(config.forward)
             .unwrap_or(true)
             .then(spanline_pipe::ForwardLayer::from_env)
             .flatten();
@@ -389,7 +695,7 @@ impl Builder {
         // layers have no filter of their own.
         let registry = tracing_subscriber::registry()
             .with(context.filter(filter))
-            .with((local && pretty).then(PrettyLayer::new))
+            .with((local && pretty).then_some(pretty_layer))
             .with((local && !pretty).then_some(json));
         #[cfg(feature = "redis")]
         let registry = registry.with(redis);
@@ -399,10 +705,55 @@ impl Builder {
             problem(InitError::AlreadySet(e.to_string()))?;
             return Ok(Guard::default());
         }
+        // Publishing lives as long as the process: the guard only flushes.
+        #[cfg(feature = "redis")]
+        if let Some(redis_guard) = redis_guard {
+            if REDIS.set(redis_guard).is_ok() {
+                guard.redis = REDIS.get();
+            }
+        }
         // Records of the `log` crate become events; another logger may be
         // set already, which is the application's choice.
         let _ = tracing_log::LogTracer::init();
         Ok(guard)
+    }
+}
+
+/// `pubsub`, `streams` or `both`.
+#[cfg(feature = "redis")]
+fn parse_mode(text: &str) -> Result<spanline_redis::Mode, InitError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "pubsub" | "pub/sub" => Ok(spanline_redis::Mode::PubSub),
+        "streams" => Ok(spanline_redis::Mode::Streams),
+        "both" => Ok(spanline_redis::Mode::Both),
+        other => Err(InitError::Invalid {
+            name: "SPANLINE_REDIS_MODE",
+            value: other.to_string(),
+            expected: "pubsub, streams, both",
+        }),
+    }
+}
+
+/// `drop-newest`, `drop-oldest`, `block:<ms>` or `block-forever`.
+#[cfg(feature = "redis")]
+fn parse_overflow(text: &str) -> Result<spanline_redis::Overflow, InitError> {
+    use spanline_redis::Overflow;
+    let text = text.trim().to_ascii_lowercase();
+    match text.as_str() {
+        "drop-newest" => return Ok(Overflow::DropNewest),
+        "drop-oldest" => return Ok(Overflow::DropOldest),
+        "block-forever" => return Ok(Overflow::BlockForever),
+        _ => {}
+    }
+    match text.strip_prefix("block:").map(str::parse::<u64>) {
+        Some(Ok(ms)) => Ok(Overflow::Block {
+            max_wait: std::time::Duration::from_millis(ms),
+        }),
+        _ => Err(InitError::Invalid {
+            name: "SPANLINE_REDIS_OVERFLOW",
+            value: text,
+            expected: "drop-newest, drop-oldest, block:<milliseconds>, block-forever",
+        }),
     }
 }
 
@@ -417,6 +768,7 @@ impl InitError {
             InitError::Redis(_) => "lines are not published to Redis",
             InitError::RedisNotBuilt => "lines are not published to Redis",
             InitError::AlreadySet(_) => "keeping it; spanline is not installed",
+            InitError::Invalid { .. } => "using the default",
         }
     }
 }

@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod config;
 pub mod filter;
 mod init;
 
-pub use init::{builder, init, try_init, Builder, Format, Guard, InitError};
+pub use config::Config;
+pub use init::{builder, flush, init, try_init, Builder, Format, Guard, InitError, Output};
 pub use spanline_core::{
     set, ContextKeys, ContextLayer, CtxView, FieldValue, LineEvent, LineLayer, LineSink,
     NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,

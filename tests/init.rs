@@ -15,13 +15,23 @@ fn child() {
     let Ok(lines) = std::env::var("SPANLINE_INIT_CHILD") else {
         return;
     };
-    let guard = match spanline::try_init() {
+    // The application's own configuration file, when the test gives one.
+    let mut builder = spanline::builder();
+    if let Ok(config) = std::env::var("SPANLINE_INIT_CONFIG") {
+        builder = builder.config(serde_json::from_str(&config).unwrap());
+    }
+    let guard = match builder.try_init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("init failed: {e}");
             std::process::exit(2);
         }
     };
+    let stats = guard.redis_stats().cloned();
+    // `let _ = spanline::init()`: the guard dropped at once.
+    let guard = std::env::var_os("SPANLINE_INIT_DISCARD_GUARD")
+        .is_none()
+        .then_some(guard);
     let _request =
         tracing::info_span!(target: "spanline::request", "request", request_id = "r-init")
             .entered();
@@ -30,7 +40,13 @@ fn child() {
     }
     tracing::warn!("a warning");
     log::info!(target: "legacy", "from the log crate");
+    if guard.is_none() {
+        assert!(spanline::flush(Duration::from_secs(10)));
+    }
     drop(guard); // flushes Redis before the process exits
+    if let Some(stats) = stats {
+        eprintln!("redis stats: queue_full={}", stats.dropped_queue_full());
+    }
 }
 
 fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
@@ -39,6 +55,9 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("RUST_LOG")
         .env_remove("SPANLINE_FORMAT")
         .env_remove("SPANLINE_REDIS_URL")
+        .env_remove("SPANLINE_SERVICE")
+        .env_remove("SPANLINE_OUTPUT")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -112,6 +131,11 @@ fn misconfiguration_is_a_clear_error() {
         ("SPANLINE_PRESET", "xml", "SPANLINE_PRESET=\"xml\""),
         ("RUST_LOG", "info,[=", "invalid log filter"),
         ("SPANLINE_REDIS_URL", "not a url", "the Redis layer"),
+        (
+            "SPANLINE_OUTPUT",
+            "syslog",
+            "SPANLINE_OUTPUT=\"syslog\" is not one of stdout, stderr",
+        ),
     ] {
         let out = run_child(1, &[(key, value)]);
         assert_eq!(out.status.code(), Some(2), "{key}={value}: {out:?}");
@@ -163,4 +187,115 @@ fn context_from_the_parent_environment_is_on_every_line() {
         // The process's own span wins over the inherited value.
         assert_eq!(v["request_id"], "r-init", "{line}");
     }
+}
+
+#[test]
+fn dropping_the_guard_at_once_does_not_stop_publishing() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let out = run_child(
+        100,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", &server.url()),
+            ("SPANLINE_INIT_DISCARD_GUARD", "1"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sub.wait_for(102, Duration::from_secs(10)).len(), 102);
+}
+
+#[test]
+fn output_service_and_redis_options_come_from_the_environment() {
+    // stderr: nothing on stdout but the test harness's own lines.
+    let out = run_child(
+        1,
+        &[("SPANLINE_FORMAT", "json"), ("SPANLINE_OUTPUT", "stderr")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(log_lines(&out).is_empty(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("\"message\":\"hello\"").count(), 1, "{err}");
+    // The service, in the pretty format too.
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_FORMAT", "pretty"),
+            ("SPANLINE_SERVICE", "billing"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("service=billing"), "{text}");
+    // Streams, from SPANLINE_REDIS_MODE.
+    let server = RedisServer::start();
+    let out = run_child(
+        5,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", &server.url()),
+            ("SPANLINE_REDIS_MODE", "streams"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let mut con = server.client().get_connection().unwrap();
+    let len: usize = redis::cmd("XLEN")
+        .arg("logs:global")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(len, 7);
+    // A small queue, Redis unreachable: said once, and the overflow counted.
+    let closed = format!("redis://127.0.0.1:{}", spanline_testkit::free_port());
+    let out = run_child(
+        50,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", &closed),
+            ("SPANLINE_REDIS_CAPACITY", "10"),
+            ("SPANLINE_REDIS_OVERFLOW", "drop-newest"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("cannot reach Redis at 127.0.0.1:").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("up to 10 lines"), "{err}");
+    let dropped: u64 = err
+        .split("queue_full=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no stats: {err}"));
+    assert!(dropped >= 40, "{err}");
+    for (key, value) in [
+        ("SPANLINE_REDIS_MODE", "sometimes"),
+        ("SPANLINE_REDIS_OVERFLOW", "maybe"),
+        ("SPANLINE_REDIS_CAPACITY", "lots"),
+    ] {
+        let out = run_child(1, &[("SPANLINE_REDIS_URL", &closed), (key, value)]);
+        assert_eq!(out.status.code(), Some(2), "{key}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}
+
+#[test]
+fn a_configuration_file_sets_options_and_the_environment_overrides_it() {
+    let config = r#"{"format": "json", "service": "from-file", "preset": "structlog", "context_keys": ["tenant"]}"#;
+    let out = run_child(1, &[("SPANLINE_INIT_CONFIG", config)]);
+    assert!(out.status.success(), "{out:?}");
+    let lines = log_lines(&out);
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["service"], "from-file", "{first}");
+    assert_eq!(first["event"], "hello", "structlog from the file: {first}");
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_INIT_CONFIG", config),
+            ("SPANLINE_SERVICE", "from-env"),
+        ],
+    );
+    let first: serde_json::Value = serde_json::from_str(&log_lines(&out)[0]).unwrap();
+    assert_eq!(first["service"], "from-env", "{first}");
 }

@@ -53,6 +53,8 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
     make_writer: W,
     ansi: bool,
     clock: Clock,
+    /// Pairs shown on every line, after the line's own (a service name).
+    fields: Vec<(String, String)>,
 }
 
 impl PrettyLayer {
@@ -64,6 +66,7 @@ impl PrettyLayer {
             make_writer: io::stdout,
             ansi: io::stdout().is_terminal(),
             clock: Clock::system(),
+            fields: Vec::new(),
         }
     }
 }
@@ -87,7 +90,24 @@ impl<W> PrettyLayer<W> {
             make_writer,
             ansi: false,
             clock: self.clock,
+            fields: self.fields,
         }
+    }
+
+    /// Shows `key=value` on every line, after the line's own fields and
+    /// context (the JSON layer's static fields, such as the service name).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let out = spanline_testkit::Capture::new();
+    /// let pretty = spanline_json::PrettyLayer::new().with_writer(out.clone()).with_field("service", "billing");
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(pretty), || tracing::info!(n = 1, "hi"));
+    /// assert!(out.text().ends_with("n=1 service=billing\n"), "{}", out.text());
+    /// ```
+    #[must_use]
+    pub fn with_field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.fields.push((key.into(), value.into()));
+        self
     }
 
     /// Turns ANSI colours on or off.
@@ -178,6 +198,11 @@ where
                 if !line.pairs.iter().any(|(k, _)| *k == key) {
                     line.pairs.push((key.into_owned(), value.to_string()));
                 }
+            }
+        }
+        for (key, value) in &self.fields {
+            if !line.pairs.iter().any(|(k, _)| k == key) {
+                line.pairs.push((key.clone(), value.clone()));
             }
         }
         // A failed write has nowhere better to go: the console is the sink.

@@ -73,6 +73,15 @@ impl Target {
         Target::Single(redis::Client::open(info).unwrap_or(client))
     }
 
+    /// The address, without any password: for messages.
+    pub(crate) fn address(&self) -> String {
+        match self {
+            Target::Single(client) => client.get_connection_info().addr().to_string(),
+            #[cfg(feature = "cluster")]
+            Target::Cluster(_) => "the cluster".to_string(),
+        }
+    }
+
     pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Link> {
         match self {
             Target::Single(client) => client

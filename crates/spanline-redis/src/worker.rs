@@ -80,6 +80,9 @@ pub(crate) struct Worker {
     batch_bytes: usize,
     /// Permanent errors already said on stderr.
     said: Vec<String>,
+    /// Connected once, or said that Redis cannot be reached: the first
+    /// failure to connect is said once on stderr, never again.
+    met: bool,
     /// The batch's commands in the Redis protocol, reused between batches.
     packed: Vec<u8>,
     shutdown: Option<(Instant, Sender<()>)>,
@@ -111,6 +114,7 @@ impl Worker {
             done: Vec::new(),
             batch_bytes: 0,
             said: Vec::new(),
+            met: false,
             packed: Vec::new(),
             shutdown: None,
             last_report: Instant::now(),
@@ -191,9 +195,14 @@ impl Worker {
                 Ok(con) => {
                     self.backoff = BACKOFF_START;
                     self.con = Some(con);
+                    self.met = true;
                 }
                 Err(e) => {
                     add(&self.shared.stats.inner.reconnects, 1);
+                    if !self.met {
+                        self.met = true;
+                        self.say_unreachable(&e);
+                    }
                     return Err(!is_transient(&e));
                 }
             }
@@ -271,6 +280,28 @@ impl Worker {
             );
             self.said.push(code);
         }
+    }
+
+    /// Says once, on stderr, that Redis cannot be reached at start, and
+    /// what happens to lines meanwhile.
+    #[allow(clippy::disallowed_macros)] // said once, where the operator looks
+    fn say_unreachable(&self, error: &redis::RedisError) {
+        let capacity = self.shared.tx.capacity().unwrap_or_default();
+        let overflow = match self.shared.overflow {
+            crate::Overflow::DropNewest => "new lines are dropped".to_string(),
+            crate::Overflow::DropOldest => "the oldest lines are dropped".to_string(),
+            crate::Overflow::Block { max_wait } => {
+                format!("logging waits up to {max_wait:?} a line, then drops it")
+            }
+            _ => "logging waits until Redis answers".to_string(),
+        };
+        eprintln!(
+            "spanline-redis: cannot reach Redis at {} ({}); lines wait in the queue \
+             (up to {capacity} lines) and are published when it answers; once the queue is \
+             full, {overflow} (counted in RedisStats). Retrying in the background.",
+            self.target.address(),
+            error,
+        );
     }
 
     fn send_batch(&mut self) {
