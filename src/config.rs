@@ -23,6 +23,7 @@ use serde::Deserialize;
 /// redis_capacity = 100000        # SPANLINE_REDIS_CAPACITY: lines queued at most
 /// redis_overflow = "drop-oldest" # SPANLINE_REDIS_OVERFLOW: drop-newest, drop-oldest, block:<ms>, block-forever
 /// context_keys = ["tenant"]      # spans with these fields keep their context at any level
+/// redact = ["password", "authorization"]  # SPANLINE_REDACT: values written as [redacted]
 /// ```
 ///
 /// ```
@@ -63,4 +64,8 @@ pub struct Config {
     pub forward: Option<bool>,
     /// More context keys (see [`Builder::context_key`](crate::Builder::context_key)).
     pub context_keys: Vec<String>,
+    /// Keys whose values are hidden on every line (see
+    /// [`Builder::redact`](crate::Builder::redact)); added to
+    /// `SPANLINE_REDACT`'s.
+    pub redact: Vec<String>,
 }

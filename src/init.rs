@@ -312,6 +312,7 @@ pub struct Builder {
     redis_overflow: Option<String>,
     forward: Option<bool>,
     context_keys: Vec<String>,
+    redact: Vec<String>,
     config: Option<crate::Config>,
 }
 
@@ -429,6 +430,26 @@ impl Builder {
             spanline_redis::Overflow::BlockForever => "block-forever".to_string(),
             _ => "drop-newest".to_string(),
         });
+        self
+    }
+
+    /// Hides the values of these keys on every line of every sink (JSON,
+    /// pretty, Redis, the pipe to a parent): event fields, span fields and
+    /// context alike are written as `[redacted]` (see
+    /// [`Redact`](spanline_core::Redact)). Added to `SPANLINE_REDACT`
+    /// (comma-separated) and the configuration file's `redact`.
+    ///
+    /// ```
+    /// let builder = spanline::builder().redact(["password", "authorization"]);
+    /// assert!(format!("{builder:?}").contains("authorization"));
+    /// ```
+    #[must_use]
+    pub fn redact<I, T>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.redact.extend(keys.into_iter().map(Into::into));
         self
     }
 
@@ -586,7 +607,15 @@ impl Builder {
         for (key, value) in inherited.iter() {
             fields.push((key.to_string(), value.to_string()));
         }
-        let mut schema = Schema::builder(preset);
+        // Hidden values: the builder's keys, the environment's and the file's.
+        let mut redact = self.redact;
+        redact.extend(
+            env("SPANLINE_REDACT")
+                .iter()
+                .flat_map(|v| v.split(',').map(str::to_string)),
+        );
+        redact.extend(config.redact.iter().cloned());
+        let mut schema = Schema::builder(preset).redact(&redact);
         if let Some(service) = &service {
             schema = schema.service(service.clone());
         }
@@ -603,7 +632,8 @@ impl Builder {
         let pretty_layer = fields.iter().fold(
             PrettyLayer::new()
                 .with_writer(StdStream(output))
-                .with_ansi(ansi),
+                .with_ansi(ansi)
+                .redact(&redact),
             |layer, (k, v)| layer.with_field(k.clone(), v.clone()),
         );
 
@@ -681,7 +711,8 @@ impl Builder {
             .or(config.forward)
             .unwrap_or(true)
             .then(spanline_pipe::ForwardLayer::from_env)
-            .flatten();
+            .flatten()
+            .map(|forward| forward.redact(&redact));
         // Started by a Forwarder: the parent re-emits every line, so this
         // process prints nothing itself (or each line would show twice).
         #[cfg(all(feature = "pipe", unix))]

@@ -299,3 +299,31 @@ fn a_configuration_file_sets_options_and_the_environment_overrides_it() {
     let first: serde_json::Value = serde_json::from_str(&log_lines(&out)[0]).unwrap();
     assert_eq!(first["service"], "from-env", "{first}");
 }
+
+#[test]
+fn redaction_from_the_environment_and_the_file_covers_json_and_pretty() {
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDACT", "request_id, i"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    for line in log_lines(&out) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["request_id"], "[redacted]", "{line}");
+    }
+    let first: serde_json::Value = serde_json::from_str(&log_lines(&out)[0]).unwrap();
+    assert_eq!(first["i"], "[redacted]", "{first}");
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_FORMAT", "pretty"),
+            ("SPANLINE_INIT_CONFIG", r#"{"redact": ["request_id"]}"#),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("request_id=[redacted]"), "{text}");
+    assert!(!text.contains("r-init"), "{text}");
+}

@@ -123,6 +123,7 @@ pub struct JsonFields<'b> {
     buf: &'b mut Vec<u8>,
     values: ValueSink,
     first: bool,
+    redact: Option<&'b crate::Redact>,
 }
 
 impl<'b> JsonFields<'b> {
@@ -134,7 +135,33 @@ impl<'b> JsonFields<'b> {
             buf,
             values: ValueSink { numbers },
             first: true,
+            redact: None,
         }
+    }
+
+    /// Writes the values of the keys `redact` hides as `"[redacted]"`.
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, prelude::*, Layer};
+    /// struct Fields(spanline_core::Redact);
+    /// impl<S: tracing::Subscriber> Layer<S> for Fields {
+    ///     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+    ///         let mut buf = Vec::new();
+    ///         event.record(&mut spanline_core::JsonFields::new(&mut buf, Default::default()).redacting(&self.0));
+    ///         assert_eq!(buf, br#""message":"hi","password":"[redacted]""#);
+    ///     }
+    /// }
+    /// let layer = Fields(spanline_core::Redact::new(["password"]));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || tracing::info!(password = "hunter2", "hi"));
+    /// ```
+    #[must_use]
+    pub fn redacting(mut self, redact: &'b crate::Redact) -> Self {
+        self.redact = Some(redact).filter(|r| !r.is_empty());
+        self
+    }
+
+    fn hides(&self, name: &str) -> bool {
+        self.redact.is_some_and(|r| r.hides(name))
     }
 
     fn key(&mut self, name: &str) {
@@ -148,11 +175,17 @@ impl<'b> JsonFields<'b> {
 
     fn value(&mut self, field: &tracing_core::field::Field, v: Val<'_>) {
         self.key(field.name());
+        if self.hides(field.name()) {
+            return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
+        }
         self.values.write(self.buf, v);
     }
 
     fn error(&mut self, field: &tracing_core::field::Field, err: &(dyn Error + 'static)) {
         self.key(field.name());
+        if self.hides(field.name()) {
+            return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
+        }
         encode::write_display(self.buf, &err);
         if err.source().is_some() {
             let mut key = String::with_capacity(field.name().len() + 8);

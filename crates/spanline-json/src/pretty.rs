@@ -55,6 +55,8 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
     clock: Clock,
     /// Pairs shown on every line, after the line's own (a service name).
     fields: Vec<(String, String)>,
+    /// Keys whose values are shown as `[redacted]`.
+    redact: spanline_core::Redact,
 }
 
 impl PrettyLayer {
@@ -67,6 +69,7 @@ impl PrettyLayer {
             ansi: io::stdout().is_terminal(),
             clock: Clock::system(),
             fields: Vec::new(),
+            redact: spanline_core::Redact::default(),
         }
     }
 }
@@ -91,7 +94,28 @@ impl<W> PrettyLayer<W> {
             ansi: false,
             clock: self.clock,
             fields: self.fields,
+            redact: self.redact,
         }
+    }
+
+    /// Shows the values of these keys as `[redacted]`: event fields, span
+    /// fields and context alike (see [`Redact`](spanline_core::Redact)).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let out = spanline_testkit::Capture::new();
+    /// let pretty = spanline_json::PrettyLayer::new().with_writer(out.clone()).redact(["password"]);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(pretty), || tracing::info!(password = "hunter2", "login"));
+    /// assert!(out.text().contains("password=[redacted]") && !out.text().contains("hunter2"));
+    /// ```
+    #[must_use]
+    pub fn redact<I, T>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.redact = spanline_core::Redact::new(keys);
+        self
     }
 
     /// Shows `key=value` on every line, after the line's own fields and
@@ -203,6 +227,18 @@ where
         for (key, value) in &self.fields {
             if !line.pairs.iter().any(|(k, _)| k == key) {
                 line.pairs.push((key.clone(), value.clone()));
+            }
+        }
+        if !self.redact.is_empty() {
+            for (key, value) in &mut line.pairs {
+                if self.redact.hides(key) {
+                    *value = spanline_core::Redact::MASK.to_string();
+                }
+            }
+            for (key, chain) in &mut line.errors {
+                if self.redact.hides(key) {
+                    *chain = vec![spanline_core::Redact::MASK.to_string()];
+                }
             }
         }
         // A failed write has nowhere better to go: the console is the sink.

@@ -141,6 +141,8 @@ pub struct ForwardLayer {
     /// Spans with these keys go to the parent whatever their level: the
     /// parent keeps them too (see `spanline_core::ContextLayer`).
     keys: spanline_core::ContextKeys,
+    /// Values hidden before they leave the process.
+    redact: spanline_core::Redact,
     stats: ForwardStats,
     pid: u32,
 }
@@ -300,6 +302,7 @@ impl ForwardLayer {
             sink,
             max_level: spec.max_level,
             keys: spanline_core::ContextKeys::default(),
+            redact: spanline_core::Redact::default(),
             stats,
             pid: std::process::id(),
         };
@@ -320,6 +323,23 @@ impl ForwardLayer {
     /// ```
     pub fn stats(&self) -> ForwardStats {
         self.stats.clone()
+    }
+
+    /// Writes the values of these keys as `"[redacted]"` in every record
+    /// sent to the parent (event and span fields): they never reach the pipe.
+    ///
+    /// ```
+    /// let forward = spanline_pipe::ForwardLayer::from_env().map(|f| f.redact(["password", "token"]));
+    /// assert!(forward.is_none(), "a doctest is not started by a Forwarder");
+    /// ```
+    #[must_use]
+    pub fn redact<I, T>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.redact = spanline_core::Redact::new(keys);
+        self
     }
 
     fn send(&self, record: Record) {
@@ -469,7 +489,7 @@ where
         if !self.sends_span(meta) {
             return;
         }
-        let fields = fields_map(|v| attrs.record(v));
+        let fields = fields_map(&self.redact, |v| attrs.record(v));
         // Spans above the parent's level were never sent: name the nearest
         // ancestor that was, so the parent keeps the chain.
         let parent = ctx
@@ -491,7 +511,7 @@ where
         if self.stats.inner.broken.load(Ordering::Relaxed) {
             return;
         }
-        let fields = fields_map(|v| values.record(v));
+        let fields = fields_map(&self.redact, |v| values.record(v));
         self.send(Record::Rec {
             pid: self.pid,
             id: id.into_u64(),
@@ -515,7 +535,7 @@ where
             let Ok(mut buf) = cell.try_borrow_mut() else {
                 return false;
             };
-            encode_event(&mut buf, self.pid, now, span, event);
+            encode_event(&mut buf, self.pid, now, span, event, &self.redact);
             if buf.len() > MAX_RECORD {
                 return false;
             }
@@ -523,7 +543,7 @@ where
             true
         });
         if fast != Ok(true) {
-            let fields = fields_map(|v| event.record(v));
+            let fields = fields_map(&self.redact, |v| event.record(v));
             self.send(Record::Ev {
                 pid: self.pid,
                 ts: (now.unix_secs(), now.subsec_nanos()),

@@ -60,22 +60,63 @@ impl RedisServer {
     /// `["--user", "logger", "on", ">secret", "&logs:*", "+publish"]`.
     #[track_caller]
     pub fn start_with(args: &[&str]) -> Self {
+        // A port found free may be taken before the server binds it (another
+        // process on this machine): a server that exits at once is started
+        // again on another port.
+        for _ in 0..3 {
+            if let Some(server) = Self::try_start_on(free_port(), args) {
+                return server;
+            }
+        }
         Self::start_on(free_port(), args)
+    }
+
+    /// Like [`start_on`](Self::start_on), `None` when the server exits
+    /// before it answers (its port was taken meanwhile).
+    #[track_caller]
+    fn try_start_on(port: u16, args: &[&str]) -> Option<Self> {
+        let mut server = Self::unstarted(port, args);
+        server.spawn_process();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if ping(server.port) {
+                return Some(server);
+            }
+            let exited = server
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server on port {} did not answer PING within 10 s",
+            server.port
+        );
+    }
+
+    fn unstarted(port: u16, args: &[&str]) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("spanline-redis-{}-{port}", std::process::id()));
+        // A directory left by a killed run of a process with the same pid
+        // may hold another cluster's nodes.conf.
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        Self {
+            port,
+            child: None,
+            dir,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// Starts a server on `port` (one a test reserved earlier, to start
     /// Redis after the application).
     #[track_caller]
     pub fn start_on(port: u16, args: &[&str]) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("spanline-redis-{}-{port}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let mut server = Self {
-            port,
-            child: None,
-            dir,
-            args: args.iter().map(|s| s.to_string()).collect(),
-        };
+        let mut server = Self::unstarted(port, args);
         server.spawn();
         server
     }

@@ -32,6 +32,7 @@ pub struct SchemaBuilder {
     service: Option<String>,
     gcp_project: Option<String>,
     hostname: Option<String>,
+    redact: crate::Redact,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -48,7 +49,26 @@ impl SchemaBuilder {
             service: None,
             gcp_project: None,
             hostname: None,
+            redact: crate::Redact::default(),
         }
+    }
+
+    /// Writes the values of these keys as `"[redacted]"`: event fields, span
+    /// fields and context alike (see [`Redact`](crate::Redact)). Every sink
+    /// on this schema (the JSON layer, Redis) gets the same lines.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).redact(["password"]).build();
+    /// assert!(schema.redact().hides("password"));
+    /// ```
+    #[must_use]
+    pub fn redact<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.redact = crate::Redact::new(keys);
+        self
     }
 
     /// Renames a reserved key, for example the level to `severity`.
@@ -269,6 +289,7 @@ impl SchemaBuilder {
                 statics: self.statics,
                 source_location,
                 gcp_project,
+                redact: self.redact,
             }),
         }
     }

@@ -91,8 +91,18 @@ impl Schema {
         keys: &mut KeySet<'n>,
     ) {
         let reserved = &self.inner.reserved;
+        // Checked once here: with nothing to hide, the loop is as before.
+        let redact = (!self.inner.redact.is_empty()).then_some(&self.inner.redact);
         for entry in node.merged.iter() {
             let parts = reserved.user_key(entry.key.as_str());
+            if redact.is_some_and(|r| r.hides(entry.key.as_str())) {
+                if !matches!(entry.slot, Slot::Unused) && keys.insert(parts) {
+                    buf.push(b',');
+                    write_key(buf, &parts);
+                    buf.extend_from_slice(crate::Redact::MASK_JSON);
+                }
+                continue;
+            }
             match &entry.slot {
                 // The common case: the pre-encoded `"key":value`, one copy.
                 Slot::Fixed {
@@ -199,6 +209,8 @@ pub(super) struct EventVisitor<'b, 'k> {
     pub(super) keys: &'b mut KeySet<'k>,
     pub(super) reserved: &'b Reserved,
     pub(super) is_log: bool,
+    /// The schema's redaction, when it hides anything.
+    pub(super) redact: Option<&'b crate::Redact>,
 }
 
 impl EventVisitor<'_, '_> {
@@ -236,6 +248,9 @@ impl EventVisitor<'_, '_> {
         if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
             return;
         }
+        if self.redact.is_some_and(|r| r.hides(name)) {
+            return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
+        }
         self.values.write(self.buf, v);
     }
 
@@ -246,6 +261,9 @@ impl EventVisitor<'_, '_> {
         }
         if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
             return;
+        }
+        if self.redact.is_some_and(|r| r.hides(name)) {
+            return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
         }
         encode::write_display(self.buf, &err);
         if err.source().is_some() && self.key(name, true) {

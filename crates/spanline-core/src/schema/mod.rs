@@ -97,6 +97,8 @@ struct Inner {
     source_location: Option<[String; 2]>,
     /// Set only for presets that write Cloud Logging's trace.
     gcp_project: Option<String>,
+    /// Keys whose values are written as `"[redacted]"`.
+    redact: crate::Redact,
 }
 
 impl Schema {
@@ -189,6 +191,15 @@ impl Schema {
     /// ```
     pub fn gcp_project(&self) -> Option<&str> {
         self.inner.gcp_project.as_deref()
+    }
+
+    /// The keys whose values are hidden (see [`SchemaBuilder::redact`]).
+    ///
+    /// ```
+    /// assert!(spanline_core::Schema::default().redact().is_empty());
+    /// ```
+    pub fn redact(&self) -> &crate::Redact {
+        &self.inner.redact
     }
 }
 
@@ -301,6 +312,7 @@ impl Schema {
                 &inner.reserved
             },
             is_log: normalized.is_some(),
+            redact: (!inner.redact.is_empty()).then_some(&inner.redact),
         };
         event.record(&mut visitor);
         let (start, header_done) = (visitor.start, visitor.header_done);
@@ -321,17 +333,29 @@ impl Schema {
         // and must not run while a span lock is held.
         let node = crate::context::event_node(ctx, event);
         let dynamic = node.as_ref().map(|n| n.dynamic().load());
+        let redact = &inner.redact;
         if nested {
-            nested::write_spans(event, ctx, buf);
+            nested::write_spans(event, ctx, buf, redact);
         } else if let Some(node) = node.as_deref() {
             self.write_context(node, buf, &mut keys);
         }
         for (k, v) in dynamic.iter().flat_map(|d| d.iter()).flat_map(|d| d.iter()) {
-            flat::write_user_pair(buf, &mut keys, &inner.reserved, k, v.as_bytes());
+            flat::write_user_pair(
+                buf,
+                &mut keys,
+                &inner.reserved,
+                k,
+                redact.json(k, v.as_bytes()),
+            );
         }
         for (k, v) in &inner.statics {
             if !inner.reserved.contains(k) {
-                flat::write_pair(buf, &mut keys, KeyParts::plain(k), v.as_bytes());
+                flat::write_pair(
+                    buf,
+                    &mut keys,
+                    KeyParts::plain(k),
+                    redact.json(k, v.as_bytes()),
+                );
             }
         }
         buf.extend_from_slice(b"}\n");

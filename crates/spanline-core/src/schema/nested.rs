@@ -11,8 +11,12 @@ use crate::encode;
 use crate::keys::{KeyParts, KeySet};
 
 /// tracing-subscriber's `span` (the leaf) and `spans` (root to leaf).
-pub(super) fn write_spans<S>(event: &Event<'_>, ctx: &Context<'_, S>, buf: &mut Vec<u8>)
-where
+pub(super) fn write_spans<S>(
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+    buf: &mut Vec<u8>,
+    redact: &crate::Redact,
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(scope) = ctx.event_scope(event) else {
@@ -20,19 +24,19 @@ where
     };
     if let Some(leaf) = ctx.event_span(event) {
         buf.extend_from_slice(b",\"span\":");
-        write_span_object(&leaf, buf);
+        write_span_object(&leaf, buf, redact);
     }
     buf.extend_from_slice(b",\"spans\":[");
     for (i, span) in scope.from_root().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
-        write_span_object(&span, buf);
+        write_span_object(&span, buf, redact);
     }
     buf.push(b']');
 }
 
-fn write_span_object<R>(span: &SpanRef<'_, R>, buf: &mut Vec<u8>)
+fn write_span_object<R>(span: &SpanRef<'_, R>, buf: &mut Vec<u8>, redact: &crate::Redact)
 where
     R: for<'a> LookupSpan<'a>,
 {
@@ -53,7 +57,11 @@ where
                     return;
                 }
                 write_key(buf, &parts);
-                buf.extend_from_slice(json);
+                if redact.hides(key) {
+                    buf.extend_from_slice(crate::Redact::MASK_JSON);
+                } else {
+                    buf.extend_from_slice(json);
+                }
                 buf.push(b',');
             });
         }

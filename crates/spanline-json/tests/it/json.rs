@@ -590,3 +590,98 @@ fn lines_from_many_threads_are_all_counted() {
     );
     assert_eq!(capture.lines().len(), 1_000);
 }
+
+/// Every place a secret can be, in one request: a span field, a field
+/// recorded late, a key bound with `set`, an event field, an error with a
+/// cause, any letter case.
+fn log_secrets() {
+    let req = info_span!(
+        "request",
+        request_id = "r-1",
+        password = "hunter2",
+        token = field::Empty
+    )
+    .entered();
+    req.record("token", "tok-hunter2");
+    spanline_core::set("Authorization", "Bearer hunter2").unwrap();
+    let _inner = info_span!("inner", step = 1).entered();
+    let cause = std::io::Error::other("hunter2 leaked in a cause");
+    let wrapped = std::io::Error::other(Wrapped(cause));
+    tracing::error!(
+        PASSWORD = "hunter2",
+        secret = &wrapped as &dyn std::error::Error,
+        user = "ann",
+        "login failed"
+    );
+}
+
+#[derive(Debug)]
+struct Wrapped(std::io::Error);
+impl fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "wrapped: {}", self.0)
+    }
+}
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn redacted_keys_never_reach_a_line_in_any_preset() {
+    let keys = ["password", "token", "authorization", "secret"];
+    for preset in [Preset::Flat, Preset::Structlog, Preset::Nested, Preset::Ecs] {
+        let capture = Capture::new();
+        let json = JsonLayer::builder()
+            .schema(spanline_core::Schema::builder(preset).redact(keys))
+            .with_writer(capture.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(json);
+        tracing::subscriber::with_default(subscriber, log_secrets);
+        let text = capture.text();
+        assert!(!text.contains("hunter2"), "{preset:?}: {text}");
+        assert!(text.contains("[redacted]"), "{preset:?}: {text}");
+        assert!(
+            text.contains("\"ann\""),
+            "{preset:?}: other values stay: {text}"
+        );
+        assert!(
+            !text.contains("sources\":[\""),
+            "{preset:?}: no cause chain: {text}"
+        );
+    }
+    // Flat: each key is there, masked.
+    let capture = Capture::new();
+    let json = JsonLayer::builder()
+        .schema(spanline_core::Schema::builder(Preset::Flat).redact(keys))
+        .with_writer(capture.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(json);
+    tracing::subscriber::with_default(subscriber, log_secrets);
+    let line = &capture.json_lines()[0];
+    for key in ["PASSWORD", "secret", "password", "token", "Authorization"] {
+        assert_eq!(line[key], "[redacted]", "{key}: {line:?}");
+    }
+}
+
+#[test]
+fn the_pretty_layer_redacts_too() {
+    let capture = Capture::new();
+    let pretty = spanline_json::PrettyLayer::new()
+        .with_writer(capture.clone())
+        .redact(["password", "token", "authorization", "secret"]);
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(pretty);
+    tracing::subscriber::with_default(subscriber, log_secrets);
+    let text = capture.text();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("PASSWORD=[redacted]"), "{text}");
+    assert!(text.contains("Authorization=[redacted]"), "{text}");
+    assert!(text.contains("user=ann"), "{text}");
+}

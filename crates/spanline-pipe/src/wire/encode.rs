@@ -22,6 +22,7 @@ pub(crate) fn encode_event(
     now: spanline_core::Timestamp,
     span: Option<u64>,
     event: &Event<'_>,
+    redact: &spanline_core::Redact,
 ) {
     let meta = event.metadata();
     let mut num = itoa::Buffer::new();
@@ -50,14 +51,17 @@ pub(crate) fn encode_event(
         buf.extend_from_slice(num.format(line).as_bytes());
     }
     buf.extend_from_slice(b",\"fields\":{");
-    event.record(&mut JsonFields::new(buf, numbers()));
+    event.record(&mut JsonFields::new(buf, numbers()).redacting(redact));
     buf.extend_from_slice(b"}}\n");
 }
 
 /// Fields recorded by `record`, as a JSON map (the slow path and spans).
-pub(crate) fn fields_map(record: impl FnOnce(&mut JsonFields<'_>)) -> Map<String, Value> {
+pub(crate) fn fields_map(
+    redact: &spanline_core::Redact,
+    record: impl FnOnce(&mut JsonFields<'_>),
+) -> Map<String, Value> {
     let mut buf = vec![b'{'];
-    record(&mut JsonFields::new(&mut buf, numbers()));
+    record(&mut JsonFields::new(&mut buf, numbers()).redacting(redact));
     buf.push(b'}');
     // The writer's output is valid JSON; a map that did not parse would be
     // a bug, and an empty map is the safe rendering of it.
@@ -90,7 +94,7 @@ mod tests {
         fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
             let now = spanline_core::Timestamp::from_unix(1_700_000_000, 5);
             let mut fast = Vec::new();
-            encode_event(&mut fast, 7, now, Some(3), event);
+            encode_event(&mut fast, 7, now, Some(3), event, &Default::default());
             let meta = event.metadata();
             let record = Record::Ev {
                 pid: 7,
@@ -100,7 +104,7 @@ mod tests {
                 target: meta.target().into(),
                 file: meta.file().map(Into::into),
                 line: meta.line(),
-                fields: fields_map(|v| event.record(v)),
+                fields: fields_map(&Default::default(), |v| event.record(v)),
             };
             let (slow, _) = record.encode(usize::MAX);
             self.0.lock().unwrap().push((fast, slow));

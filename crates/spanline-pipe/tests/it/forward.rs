@@ -60,7 +60,13 @@ fn child() {
     } else {
         OnFull::Block
     };
-    let forward = ForwardLayer::from_env_with(on_full);
+    let forward = ForwardLayer::from_env_with(on_full).map(|forward| {
+        if role == "secret" {
+            forward.redact(["password", "Authorization"])
+        } else {
+            forward
+        }
+    });
     let stats = forward.as_ref().map(ForwardLayer::stats);
     if role == "grandchild" {
         // Inherited SPANLINE_FORWARD, but not the pipe: must run standalone.
@@ -76,6 +82,12 @@ fn child() {
     }
     tracing_subscriber::registry().with(forward).init();
     match role.as_str() {
+        "secret" => {
+            let _login = info_span!("login", password = "hunter2", user = "ann").entered();
+            info!(authorization = "Bearer hunter2", "logged in");
+            let cause = std::io::Error::other("hunter2 was wrong");
+            tracing::error!(password = &cause as &dyn std::error::Error, "rejected");
+        }
         "nested" => {
             let _job = info_span!("job", job_id = "j-1", attempt = 2).entered();
             let _step = debug_span!(target: "child_crate::steps", "step", n = 1).entered();
@@ -653,4 +665,19 @@ fn a_childs_non_finite_float_is_written_as_the_parent_writes_one() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["ratio"], Value::Null, "the child's");
     assert_eq!(lines[1]["ratio"], Value::Null, "the parent's own");
+}
+
+#[test]
+fn redacted_values_never_cross_the_pipe() {
+    let (lines, status) = run_gated("secret", "info");
+    assert!(status.success());
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(!text.contains("hunter2"), "{text}");
+    let logged_in = line(&lines, "logged in");
+    assert_eq!(logged_in["authorization"], "[redacted]");
+    assert_eq!(logged_in["password"], "[redacted]", "the span's field");
+    assert_eq!(logged_in["user"], "ann");
+    let rejected = line(&lines, "rejected");
+    assert_eq!(rejected["password"], "[redacted]");
+    assert!(rejected.get("password.sources").is_none(), "{rejected:?}");
 }

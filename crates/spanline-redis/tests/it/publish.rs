@@ -715,3 +715,30 @@ fn build_never_connects_and_rejects_bad_options() {
         .to_string();
     assert!(!err.contains("topsecret"), "{err}");
 }
+
+#[test]
+fn redacted_values_are_not_published() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let (layer, guard) = quick(&server.url())
+        .schema(
+            spanline_core::Schema::builder(spanline_core::Preset::Flat)
+                .redact(["password", "token"]),
+        )
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let _login = info_span!("login", token = "tok-hunter2").entered();
+        info!(password = "hunter2", user = "ann", "logged in");
+    });
+    assert!(guard.flush(Duration::from_secs(5)).complete);
+    let got = sub.wait_for(1, Duration::from_secs(5));
+    let line: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(line["password"], "[redacted]");
+    assert_eq!(line["token"], "[redacted]");
+    assert_eq!(line["user"], "ann");
+    assert!(!got[0].1.contains("hunter2"), "{got:?}");
+}

@@ -120,7 +120,7 @@ fn a_stream_resumes_after_the_last_event_id() {
         "{all}"
     );
     let resumed = get(&url, &[("Last-Event-ID", ids[1])], |got| {
-        got.contains("line 3")
+        got.contains("job ended")
     });
     let messages: Vec<&str> = resumed
         .lines()
