@@ -628,20 +628,27 @@ impl std::error::Error for Wrapped {
     }
 }
 
+const SECRET_KEYS: [&str; 4] = ["password", "token", "authorization", "secret"];
+
+/// What the JSON layer writes of `log_secrets` with `preset`, hiding
+/// `SECRET_KEYS`.
+fn redacted_lines(preset: Preset) -> Capture {
+    let capture = Capture::new();
+    let json = JsonLayer::builder()
+        .schema(spanline_core::Schema::builder(preset).redact(SECRET_KEYS))
+        .with_writer(capture.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(json);
+    tracing::subscriber::with_default(subscriber, log_secrets);
+    capture
+}
+
 #[test]
 fn redacted_keys_never_reach_a_line_in_any_preset() {
-    let keys = ["password", "token", "authorization", "secret"];
     for preset in [Preset::Flat, Preset::Structlog, Preset::Nested, Preset::Ecs] {
-        let capture = Capture::new();
-        let json = JsonLayer::builder()
-            .schema(spanline_core::Schema::builder(preset).redact(keys))
-            .with_writer(capture.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(json);
-        tracing::subscriber::with_default(subscriber, log_secrets);
-        let text = capture.text();
+        let text = redacted_lines(preset).text();
         assert!(!text.contains("hunter2"), "{preset:?}: {text}");
         assert!(text.contains("[redacted]"), "{preset:?}: {text}");
         assert!(
@@ -654,16 +661,7 @@ fn redacted_keys_never_reach_a_line_in_any_preset() {
         );
     }
     // Flat: each key is there, masked.
-    let capture = Capture::new();
-    let json = JsonLayer::builder()
-        .schema(spanline_core::Schema::builder(Preset::Flat).redact(keys))
-        .with_writer(capture.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(json);
-    tracing::subscriber::with_default(subscriber, log_secrets);
-    let line = &capture.json_lines()[0];
+    let line = &redacted_lines(Preset::Flat).json_lines()[0];
     for key in ["PASSWORD", "secret", "password", "token", "Authorization"] {
         assert_eq!(line[key], "[redacted]", "{key}: {line:?}");
     }
@@ -674,7 +672,7 @@ fn the_pretty_layer_redacts_too() {
     let capture = Capture::new();
     let pretty = spanline_json::PrettyLayer::new()
         .with_writer(capture.clone())
-        .redact(["password", "token", "authorization", "secret"]);
+        .redact(SECRET_KEYS);
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
         .with(pretty);
