@@ -236,17 +236,23 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let job_of = |id: &Id| {
-            let view = CtxView::of_span_in(&ctx, id)?;
-            let job = view.get("job_id")?.as_str()?.into_owned();
-            Some(job)
-        };
-        let Some(job) = job_of(&id) else { return };
-        // The job's root: its parent is outside the job (or another job).
-        let parent = ctx.span(&id).and_then(|span| span.parent().map(|p| p.id()));
-        if parent.and_then(|p| job_of(&p)).as_deref() == Some(job.as_str()) {
+        // Every span closes here: compare the raw JSON of the job ids, and
+        // allocate only at a job's end.
+        let Some(view) = CtxView::of_span_in(&ctx, &id) else {
             return;
+        };
+        // The job's root: its parent is outside the job (or in another).
+        let ended = view.with_json("job_id", |own| {
+            let inside = ctx
+                .span(&id)
+                .and_then(|span| span.parent())
+                .and_then(|p| CtxView::of_span_in(&ctx, &p.id()))
+                .and_then(|p| p.with_json("job_id", |theirs| theirs == own));
+            (inside != Some(true))
+                .then(|| spanline_core::decode_json_str(own).map(|id| id.into_owned()))
+        });
+        if let Some(Some(Some(job))) = ended {
+            self.line.sink().job_ended(&job);
         }
-        self.line.sink().job_ended(&job);
     }
 }
