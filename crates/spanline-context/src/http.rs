@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
-use tracing::{field, Span};
+use tracing::{field, Level, Span};
 
 use crate::TraceParent;
 
@@ -43,7 +43,8 @@ pub struct RequestId(pub String);
 ///   query), and `user_id`, `status`, `latency_ms` filled later
 ///   (`spanline_context::set("user_id", …)` after authentication);
 /// - logs one "request finished" line with `status` and `latency_ms` (INFO,
-///   ERROR for 5xx), and sets `x-request-id` on the response.
+///   or the level of [`finish_level`](Self::finish_level); ERROR for 5xx),
+///   and sets `x-request-id` on the response.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -51,14 +52,36 @@ pub struct RequestId(pub String);
 ///
 /// let app: Router = Router::new()
 ///     .route("/users/{id}", get(|| async { "hello" }))
-///     .layer(RequestContextLayer::new());
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(
+///         RequestContextLayer::new()
+///             .skip_path("/health")                 // no span, no line
+///             .request_id_header(http::HeaderName::from_static("x-correlation-id"))
+///             .finish_level(tracing::Level::DEBUG), // 5xx stay ERROR
+///     );
 /// ```
 ///
 /// Apply it with `Router::layer` so the route template is known.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RequestContextLayer {
     trust_incoming: bool,
     stats: RequestStats,
+    /// Paths without context or line: exact, or a prefix before `*`.
+    skip: Arc<[String]>,
+    header: HeaderName,
+    finish_level: Level,
+}
+
+impl Default for RequestContextLayer {
+    fn default() -> Self {
+        Self {
+            trust_incoming: false,
+            stats: RequestStats::default(),
+            skip: Arc::from([]),
+            header: HeaderName::from_static("x-request-id"),
+            finish_level: Level::INFO,
+        }
+    }
 }
 
 /// Counters of the middleware; cheap to clone.
@@ -128,6 +151,49 @@ impl RequestContextLayer {
     pub fn trust_incoming_request_id(mut self, trust: bool) -> Self {
         self.trust_incoming = trust;
         self
+    }
+
+    /// Requests to `path` pass through untouched: no span, no context, no
+    /// "request finished" line, no request-id header (health checks, metrics
+    /// scrapes). A path ending in `*` skips every path that starts with the
+    /// rest (`/internal/*`). Repeat for more paths.
+    ///
+    /// See [`RequestContextLayer`]'s example.
+    #[must_use]
+    pub fn skip_path(mut self, path: impl Into<String>) -> Self {
+        let mut paths = self.skip.to_vec();
+        paths.push(path.into());
+        self.skip = Arc::from(paths);
+        self
+    }
+
+    /// The header the request id is read from (with
+    /// [`trust_incoming_request_id`](Self::trust_incoming_request_id), and
+    /// kept as `client_request_id`) and written to on the response
+    /// (default `x-request-id`).
+    ///
+    /// See [`RequestContextLayer`]'s example.
+    #[must_use]
+    pub fn request_id_header(mut self, name: HeaderName) -> Self {
+        self.header = name;
+        self
+    }
+
+    /// The level of the "request finished" line (default INFO); a 5xx
+    /// response or an error is always ERROR.
+    ///
+    /// See [`RequestContextLayer`]'s example.
+    #[must_use]
+    pub fn finish_level(mut self, level: Level) -> Self {
+        self.finish_level = level;
+        self
+    }
+
+    fn skips(&self, path: &str) -> bool {
+        self.skip.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == p,
+        })
     }
 
     /// The layer's counters.
@@ -203,10 +269,19 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
+        if self.layer.skips(req.uri().path()) {
+            return ResponseFuture {
+                inner: self.inner.call(req),
+                span: Span::none(),
+                start,
+                header: None,
+                finish: None,
+            };
+        }
         let counters = &self.layer.stats.inner;
         counters.requests.fetch_add(1, Ordering::Relaxed);
 
-        let client_id = match req.headers().get("x-request-id") {
+        let client_id = match req.headers().get(&self.layer.header) {
             Some(value) => {
                 let valid = valid_request_id(value).map(str::to_string);
                 if valid.is_none() {
@@ -250,7 +325,8 @@ where
             inner,
             span,
             start,
-            header,
+            header: header.map(|h| (self.layer.header.clone(), h)),
+            finish: Some(self.layer.finish_level),
         }
     }
 }
@@ -269,7 +345,9 @@ pin_project! {
         inner: F,
         span: Span,
         start: Instant,
-        header: Option<HeaderValue>,
+        header: Option<(HeaderName, HeaderValue)>,
+        // The finish line's level; `None` for a skipped path.
+        finish: Option<Level>,
     }
 }
 
@@ -283,6 +361,9 @@ where
         let this = self.project();
         let _entered = this.span.enter();
         let mut result = ready!(this.inner.poll(cx));
+        let Some(level) = *this.finish else {
+            return Poll::Ready(result);
+        };
         // Milliseconds with microsecond resolution.
         let latency_ms = (this.start.elapsed().as_micros() as f64) / 1000.0;
         this.span.record("latency_ms", latency_ms);
@@ -290,17 +371,34 @@ where
             Ok(response) => {
                 let status = response.status().as_u16();
                 this.span.record("status", status);
-                if let Some(header) = this.header.take() {
-                    response.headers_mut().insert("x-request-id", header);
+                if let Some((name, value)) = this.header.take() {
+                    response.headers_mut().insert(name, value);
                 }
-                if status >= 500 {
-                    tracing::error!(target: REQUEST_TARGET, status, latency_ms, "request finished");
-                } else {
-                    tracing::info!(target: REQUEST_TARGET, status, latency_ms, "request finished");
-                }
+                let level = if status >= 500 { Level::ERROR } else { level };
+                finished(level, status, latency_ms);
             }
             Err(_) => tracing::error!(target: REQUEST_TARGET, latency_ms, "request failed"),
         }
         Poll::Ready(result)
+    }
+}
+
+/// The "request finished" line at `level` (tracing's macros take a
+/// constant level).
+fn finished(level: Level, status: u16, latency_ms: f64) {
+    match level {
+        Level::TRACE => {
+            tracing::trace!(target: REQUEST_TARGET, status, latency_ms, "request finished")
+        }
+        Level::DEBUG => {
+            tracing::debug!(target: REQUEST_TARGET, status, latency_ms, "request finished")
+        }
+        Level::INFO => {
+            tracing::info!(target: REQUEST_TARGET, status, latency_ms, "request finished")
+        }
+        Level::WARN => {
+            tracing::warn!(target: REQUEST_TARGET, status, latency_ms, "request finished")
+        }
+        _ => tracing::error!(target: REQUEST_TARGET, status, latency_ms, "request finished"),
     }
 }

@@ -4,6 +4,10 @@
 /// The HTTP middleware with an EnvFilter (features `axum`, `env-filter`).
 #[cfg(all(feature = "axum", feature = "env-filter"))]
 mod http_filter;
+/// The HTTP middleware's options, and tower-http's TraceLayer composed
+/// with it (feature `axum`).
+#[cfg(feature = "axum")]
+mod http_options;
 /// Context across tasks and threads (feature `tokio`).
 #[cfg(feature = "tokio")]
 mod propagation;
