@@ -24,6 +24,8 @@ use serde::Deserialize;
 /// redis_overflow = "drop-oldest" # SPANLINE_REDIS_OVERFLOW: drop-newest, drop-oldest, block:<ms>, block-forever
 /// context_keys = ["tenant"]      # spans with these fields keep their context at any level
 /// redact = ["password", "authorization"]  # SPANLINE_REDACT: values written as [redacted]
+/// time = "local"                 # SPANLINE_TIME: local, utc (the pretty format; feature local-time)
+/// threads = "names"              # SPANLINE_THREADS: names, ids, both, none (the pretty format)
 /// ```
 ///
 /// ```
@@ -68,4 +70,9 @@ pub struct Config {
     /// [`Builder::redact`](crate::Builder::redact)); added to
     /// `SPANLINE_REDACT`'s.
     pub redact: Vec<String>,
+    /// `local` or `utc`: the pretty format's times (`SPANLINE_TIME`).
+    pub time: Option<String>,
+    /// `names`, `ids`, `both` or `none`: the thread on pretty lines
+    /// (`SPANLINE_THREADS`).
+    pub threads: Option<String>,
 }

@@ -313,6 +313,8 @@ pub struct Builder {
     forward: Option<bool>,
     context_keys: Vec<String>,
     redact: Vec<String>,
+    time: Option<String>,
+    threads: Option<String>,
     config: Option<crate::Config>,
 }
 
@@ -450,6 +452,41 @@ impl Builder {
         T: Into<String>,
     {
         self.redact.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// Times of the pretty format in the local zone (`TZ`, else the
+    /// system's) instead of UTC (default: `SPANLINE_TIME=local|utc`, else
+    /// UTC). Needs the feature `local-time`; JSON lines stay UTC (RFC 3339).
+    ///
+    /// ```
+    /// let builder = spanline::builder().local_time(true);
+    /// assert!(format!("{builder:?}").contains("local"));
+    /// ```
+    #[must_use]
+    pub fn local_time(mut self, on: bool) -> Self {
+        self.time = Some(if on { "local" } else { "utc" }.to_string());
+        self
+    }
+
+    /// The thread's name and id on every line of the pretty format
+    /// (default: `SPANLINE_THREADS=names|ids|both|none`, else none).
+    ///
+    /// ```
+    /// let builder = spanline::builder().threads(true, false);
+    /// assert!(format!("{builder:?}").contains("names"));
+    /// ```
+    #[must_use]
+    pub fn threads(mut self, names: bool, ids: bool) -> Self {
+        self.threads = Some(
+            match (names, ids) {
+                (true, true) => "both",
+                (true, false) => "names",
+                (false, true) => "ids",
+                (false, false) => "none",
+            }
+            .to_string(),
+        );
         self
     }
 
@@ -629,13 +666,61 @@ impl Builder {
             .build();
         // Colours on a terminal, unless NO_COLOR (https://no-color.org) is set.
         let ansi = output.is_terminal() && env("NO_COLOR").is_none();
+        let (thread_names, thread_ids) = match self
+            .threads
+            .or_else(|| env("SPANLINE_THREADS"))
+            .or(config.threads)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "none" => (false, false),
+            "names" => (true, false),
+            "ids" => (false, true),
+            "both" => (true, true),
+            other => problem(InitError::Invalid {
+                name: "SPANLINE_THREADS",
+                value: other.to_string(),
+                expected: "names, ids, both, none",
+            })
+            .map(|()| (false, false))?,
+        };
         let pretty_layer = fields.iter().fold(
             PrettyLayer::new()
                 .with_writer(StdStream(output))
                 .with_ansi(ansi)
-                .redact(&redact),
+                .redact(&redact)
+                .with_thread_names(thread_names)
+                .with_thread_ids(thread_ids),
             |layer, (k, v)| layer.with_field(k.clone(), v.clone()),
         );
+        let local_time = match self
+            .time
+            .or_else(|| env("SPANLINE_TIME"))
+            .or(config.time)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "utc" => false,
+            "local" if cfg!(feature = "local-time") => true,
+            other => problem(InitError::Invalid {
+                name: "SPANLINE_TIME",
+                value: other.to_string(),
+                expected: if cfg!(feature = "local-time") {
+                    "local, utc"
+                } else {
+                    "utc (local needs spanline's `local-time` feature)"
+                },
+            })
+            .map(|()| false)?,
+        };
+        #[cfg(feature = "local-time")]
+        let pretty_layer = pretty_layer.with_local_time(local_time);
+        #[cfg(not(feature = "local-time"))]
+        let _ = local_time;
 
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut guard = Guard::default();

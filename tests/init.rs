@@ -58,6 +58,8 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("SPANLINE_SERVICE")
         .env_remove("SPANLINE_OUTPUT")
         .env_remove("NO_COLOR")
+        .env_remove("SPANLINE_TIME")
+        .env_remove("SPANLINE_THREADS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -326,4 +328,41 @@ fn redaction_from_the_environment_and_the_file_covers_json_and_pretty() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("request_id=[redacted]"), "{text}");
     assert!(!text.contains("r-init"), "{text}");
+}
+
+#[test]
+fn pretty_lines_show_the_thread_and_local_time_when_asked() {
+    let out = run_child(
+        1,
+        &[("SPANLINE_FORMAT", "pretty"), ("SPANLINE_THREADS", "both")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(" thread=") && text.contains(" thread_id="),
+        "{text}"
+    );
+    // The same second in UTC and two hours east (a POSIX TZ rule: no tz
+    // database needed).
+    let minutes = |env: &[(&str, &str)]| -> i64 {
+        let out = run_child(1, env);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.contains("hello"))
+            .unwrap()
+            .to_string();
+        let (h, m): (i64, i64) = (line[11..13].parse().unwrap(), line[14..16].parse().unwrap());
+        h * 60 + m
+    };
+    let utc = minutes(&[("SPANLINE_FORMAT", "pretty"), ("TZ", "XYZ-2")]);
+    let local = minutes(&[
+        ("SPANLINE_FORMAT", "pretty"),
+        ("SPANLINE_TIME", "local"),
+        ("TZ", "XYZ-2"),
+    ]);
+    let shift = (local - utc).rem_euclid(24 * 60);
+    assert!((119..=121).contains(&shift), "local {local} utc {utc}");
+    let bad = run_child(1, &[("SPANLINE_TIME", "martian")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SPANLINE_TIME"));
 }

@@ -76,23 +76,12 @@ impl ViewArgs {
             return None;
         }
         if self.local {
-            let zone = jiff::tz::TimeZone::system();
-            if let Some(local) = line.time.and_then(|t| zoned_time(t, &zone)) {
+            if let Some(local) = line.time.and_then(spanline_json::local_time) {
                 line.timestamp = local;
             }
         }
         Some(line.render(ansi))
     }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in `zone`.
-fn zoned_time(t: spanline_core::Timestamp, zone: &jiff::tz::TimeZone) -> Option<String> {
-    let at = jiff::Timestamp::new(t.unix_secs(), t.subsec_nanos() as i32).ok()?;
-    Some(
-        at.to_zoned(zone.clone())
-            .strftime("%Y-%m-%d %H:%M:%S")
-            .to_string(),
-    )
 }
 
 #[cfg(test)]
@@ -151,17 +140,5 @@ mod tests {
             "[unparsed] not json\n"
         );
         assert!(warn.render(LINES[3], false).unwrap().contains("failed"));
-    }
-
-    #[test]
-    fn local_times_follow_the_zone() {
-        let t = spanline_core::Timestamp::from_unix(1_796_216_401, 0);
-        let utc = zoned_time(t, &jiff::tz::TimeZone::UTC);
-        assert_eq!(utc.as_deref(), Some("2026-12-02 13:00:01"));
-        let plus_5_30 = jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(19_800).unwrap());
-        assert_eq!(
-            zoned_time(t, &plus_5_30).as_deref(),
-            Some("2026-12-02 18:30:01")
-        );
     }
 }

@@ -5,4 +5,4 @@ mod json;
 mod pretty;
 
 pub use json::{JsonLayer, JsonLayerBuilder, JsonStats};
-pub use pretty::{neutralize, PrettyLayer, PrettyLine};
+pub use pretty::{local_time, neutralize, PrettyLayer, PrettyLine};

@@ -57,6 +57,11 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
     fields: Vec<(String, String)>,
     /// Keys whose values are shown as `[redacted]`.
     redact: spanline_core::Redact,
+    /// Show the thread's name (`thread=`) and id (`thread_id=`).
+    thread_names: bool,
+    thread_ids: bool,
+    /// Times in the local zone instead of UTC (feature `local-time`).
+    local_time: bool,
 }
 
 impl PrettyLayer {
@@ -66,10 +71,15 @@ impl PrettyLayer {
     pub fn new() -> Self {
         Self {
             make_writer: io::stdout,
-            ansi: io::stdout().is_terminal(),
+            // https://no-color.org: NO_COLOR set and not empty turns colours off.
+            ansi: io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             clock: Clock::system(),
             fields: Vec::new(),
             redact: spanline_core::Redact::default(),
+            thread_names: false,
+            thread_ids: false,
+            local_time: false,
         }
     }
 }
@@ -95,7 +105,51 @@ impl<W> PrettyLayer<W> {
             clock: self.clock,
             fields: self.fields,
             redact: self.redact,
+            thread_names: self.thread_names,
+            thread_ids: self.thread_ids,
+            local_time: self.local_time,
         }
+    }
+
+    /// Shows the name of the thread that logged (`thread=worker-1`, or
+    /// `thread=<unnamed>`) on every line.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let out = spanline_testkit::Capture::new();
+    /// let writer = out.clone();
+    /// std::thread::Builder::new().name("worker-1".into()).spawn(move || {
+    ///     let pretty = spanline_json::PrettyLayer::new().with_writer(writer).with_thread_names(true).with_thread_ids(true);
+    ///     tracing::subscriber::with_default(tracing_subscriber::registry().with(pretty), || tracing::info!("hi"));
+    /// }).unwrap().join().unwrap();
+    /// assert!(out.text().contains("thread=worker-1 thread_id="), "{}", out.text());
+    /// ```
+    #[must_use]
+    pub fn with_thread_names(mut self, on: bool) -> Self {
+        self.thread_names = on;
+        self
+    }
+
+    /// Shows the id of the thread that logged (`thread_id=3`) on every line.
+    ///
+    /// See [`with_thread_names`](Self::with_thread_names)' example.
+    #[must_use]
+    pub fn with_thread_ids(mut self, on: bool) -> Self {
+        self.thread_ids = on;
+        self
+    }
+
+    /// Shows times in the local zone (`TZ`, else the system's) instead of
+    /// UTC (feature `local-time`).
+    ///
+    /// ```
+    /// let _pretty = spanline_json::PrettyLayer::new().with_local_time(true);
+    /// ```
+    #[cfg(feature = "local-time")]
+    #[must_use]
+    pub fn with_local_time(mut self, on: bool) -> Self {
+        self.local_time = on;
+        self
     }
 
     /// Shows the values of these keys as `[redacted]`: event fields, span
@@ -153,6 +207,31 @@ impl<W> PrettyLayer<W> {
     }
 }
 
+/// `t` as `YYYY-MM-DD HH:MM:SS` in the local zone (`TZ`, else the
+/// system's); `None` without the `local-time` feature or for a time out of
+/// range.
+///
+/// ```
+/// let t = spanline_core::Timestamp::from_unix(0, 0);
+/// assert_eq!(spanline_json::local_time(t).is_some(), cfg!(feature = "local-time"));
+/// ```
+pub fn local_time(t: spanline_core::Timestamp) -> Option<String> {
+    #[cfg(feature = "local-time")]
+    {
+        let at = jiff::Timestamp::new(t.unix_secs(), t.subsec_nanos() as i32).ok()?;
+        Some(
+            at.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+        )
+    }
+    #[cfg(not(feature = "local-time"))]
+    {
+        let _ = t;
+        None
+    }
+}
+
 /// Colours, as structlog's defaults.
 struct Style {
     on: bool,
@@ -198,7 +277,10 @@ where
         event.record(&mut fields);
         let now = self.clock.now();
         let mut ts = Vec::with_capacity(19);
-        now.write_human(&mut ts);
+        match self.local_time.then(|| local_time(now)).flatten() {
+            Some(local) => ts.extend_from_slice(local.as_bytes()),
+            None => now.write_human(&mut ts),
+        }
         let (level, _) = level_style(*meta.level());
         let mut line = PrettyLine {
             timestamp: String::from_utf8_lossy(&ts).into_owned(),
@@ -227,6 +309,19 @@ where
         for (key, value) in &self.fields {
             if !line.pairs.iter().any(|(k, _)| k == key) {
                 line.pairs.push((key.clone(), value.clone()));
+            }
+        }
+        if self.thread_names || self.thread_ids {
+            let thread = std::thread::current();
+            if self.thread_names {
+                let name = thread.name().unwrap_or("<unnamed>").to_string();
+                line.pairs.push(("thread".into(), name));
+            }
+            if self.thread_ids {
+                // `ThreadId(3)` as `3`.
+                let id = format!("{:?}", thread.id());
+                let id = id.trim_start_matches("ThreadId(").trim_end_matches(')');
+                line.pairs.push(("thread_id".into(), id.to_string()));
             }
         }
         if !self.redact.is_empty() {
