@@ -36,7 +36,7 @@ pub(crate) enum Item {
     Line { id: Option<String>, line: String },
     /// The connection to Redis changed.
     State(Link),
-    /// Lines may be missing here (pub/sub reconnected, stream trimmed).
+    /// Lines may be missing here (pub/sub reconnected, stream trimmed or lost).
     Gap(String),
 }
 
@@ -191,7 +191,9 @@ impl Follow {
                 }
             }
             Some(after) => {
-                // Trimmed past the last line shown: say so.
+                // The stream's first entry is newer than the last line shown:
+                // what came between is gone (trimmed by MAXLEN, or lost when
+                // Redis restarted without its data). Say so.
                 let first: Value = redis::cmd("XRANGE")
                     .arg(&self.key)
                     .arg("-")
@@ -201,9 +203,11 @@ impl Follow {
                     .query(&mut con)?;
                 if let Some((id, _)) = entries(&first).first() {
                     if after != "0-0"
-                        && newer(&after, id)
+                        && newer(id, &after)
                         && !sink.send(Item::Gap(
-                            "the stream was trimmed: older lines are gone".into(),
+                            "the stream no longer holds the lines after the last one shown \
+                             (trimmed, or lost in a Redis restart): some may be missing"
+                                .into(),
                         ))
                     {
                         return Ok(());

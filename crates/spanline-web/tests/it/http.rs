@@ -129,6 +129,24 @@ fn a_stream_resumes_after_the_last_event_id() {
     assert_eq!(messages.len(), 3, "{resumed}");
     assert!(messages[0].contains("line 2") && messages[1].contains("line 3"));
     assert!(messages[2].contains(r#""job_end":true"#));
+    assert!(
+        !resumed.contains("event: gap"),
+        "nothing is missing: {resumed}"
+    );
+    // Trimmed past the last line shown: the stream says lines may be missing.
+    let mut con = redis.client().get_connection().unwrap();
+    redis::cmd("XTRIM")
+        .arg("logs:job_1")
+        .arg("MAXLEN")
+        .arg(2)
+        .exec(&mut con)
+        .unwrap();
+    let trimmed = get(&url, &[("Last-Event-ID", ids[0])], |got| {
+        got.contains("job ended")
+    });
+    let gap = trimmed.find("event: gap").expect("a gap is marked");
+    assert!(gap < trimmed.find("line 3").unwrap(), "{trimmed}");
+    assert!(!trimmed.contains("line 1"), "{trimmed}");
 }
 
 #[test]
