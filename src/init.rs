@@ -577,50 +577,36 @@ impl Builder {
         // Each option: the builder's, else the environment's, else the
         // configuration file's.
         let config = self.config.unwrap_or_default();
-        let directives = self
-            .filter
-            .or_else(|| env("RUST_LOG"))
-            .or(config.filter)
-            .unwrap_or_default();
+        let pick = |own: Option<String>, name: &str, file: Option<String>| {
+            own.or_else(|| env(name)).or(file)
+        };
+        let directives = pick(self.filter, "RUST_LOG", config.filter).unwrap_or_default();
         let (filter, bad) = crate::filter::parse_lenient(&directives);
         if !bad.is_empty() {
             problem(InitError::Filter(crate::filter::FilterError::new(bad)))?;
         }
-        let format: Format = match self
-            .format
-            .or_else(|| env("SPANLINE_FORMAT"))
-            .or(config.format)
+        let format: Format = match pick(self.format, "SPANLINE_FORMAT", config.format)
             .unwrap_or_default()
             .parse()
         {
             Ok(format) => format,
             Err(e) => problem(e).map(|()| Format::Auto)?,
         };
-        let preset = match self
-            .preset
-            .or_else(|| env("SPANLINE_PRESET"))
-            .or(config.preset)
-        {
+        let preset = match pick(self.preset, "SPANLINE_PRESET", config.preset) {
             Some(name) => match name.parse::<Preset>() {
                 Ok(preset) => preset,
                 Err(e) => problem(InitError::UnknownPreset(e)).map(|()| Preset::Flat)?,
             },
             None => Preset::Flat,
         };
-        let output: Output = match self
-            .output
-            .or_else(|| env("SPANLINE_OUTPUT"))
-            .or(config.output)
+        let output: Output = match pick(self.output, "SPANLINE_OUTPUT", config.output)
             .unwrap_or_default()
             .parse()
         {
             Ok(output) => output,
             Err(e) => problem(e).map(|()| Output::Stdout)?,
         };
-        let service = self
-            .service
-            .or_else(|| env("SPANLINE_SERVICE"))
-            .or(config.service);
+        let service = pick(self.service, "SPANLINE_SERVICE", config.service);
         let pretty = match format {
             Format::Pretty => true,
             Format::Json => false,
@@ -666,26 +652,24 @@ impl Builder {
             .build();
         // Colours on a terminal, unless NO_COLOR (https://no-color.org) is set.
         let ansi = output.is_terminal() && env("NO_COLOR").is_none();
-        let (thread_names, thread_ids) = match self
-            .threads
-            .or_else(|| env("SPANLINE_THREADS"))
-            .or(config.threads)
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "" | "none" => (false, false),
-            "names" => (true, false),
-            "ids" => (false, true),
-            "both" => (true, true),
-            other => problem(InitError::Invalid {
-                name: "SPANLINE_THREADS",
-                value: other.to_string(),
-                expected: "names, ids, both, none",
-            })
-            .map(|()| (false, false))?,
-        };
+        let (thread_names, thread_ids) =
+            match pick(self.threads, "SPANLINE_THREADS", config.threads)
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "" | "none" => (false, false),
+                "names" => (true, false),
+                "ids" => (false, true),
+                "both" => (true, true),
+                other => problem(InitError::Invalid {
+                    name: "SPANLINE_THREADS",
+                    value: other.to_string(),
+                    expected: "names, ids, both, none",
+                })
+                .map(|()| (false, false))?,
+            };
         let pretty_layer = fields.iter().fold(
             PrettyLayer::new()
                 .with_writer(StdStream(output))
@@ -695,10 +679,7 @@ impl Builder {
                 .with_thread_ids(thread_ids),
             |layer, (k, v)| layer.with_field(k.clone(), v.clone()),
         );
-        let local_time = match self
-            .time
-            .or_else(|| env("SPANLINE_TIME"))
-            .or(config.time)
+        let local_time = match pick(self.time, "SPANLINE_TIME", config.time)
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase()
@@ -724,14 +705,8 @@ impl Builder {
 
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut guard = Guard::default();
-        let redis_url = self
-            .redis_url
-            .or_else(|| env("SPANLINE_REDIS_URL"))
-            .or(config.redis_url);
-        let redis_mode = self
-            .redis_mode
-            .or_else(|| env("SPANLINE_REDIS_MODE"))
-            .or(config.redis_mode);
+        let redis_url = pick(self.redis_url, "SPANLINE_REDIS_URL", config.redis_url);
+        let redis_mode = pick(self.redis_mode, "SPANLINE_REDIS_MODE", config.redis_mode);
         let redis_capacity = match self.redis_capacity.or(config.redis_capacity) {
             Some(lines) => env("SPANLINE_REDIS_CAPACITY")
                 .map_or(Ok(lines), |v| v.parse())
@@ -740,10 +715,11 @@ impl Builder {
                 .map(|v| v.parse())
                 .transpose(),
         };
-        let redis_overflow = self
-            .redis_overflow
-            .or_else(|| env("SPANLINE_REDIS_OVERFLOW"))
-            .or(config.redis_overflow);
+        let redis_overflow = pick(
+            self.redis_overflow,
+            "SPANLINE_REDIS_OVERFLOW",
+            config.redis_overflow,
+        );
         #[cfg(feature = "redis")]
         let (redis, redis_guard) = match redis_url {
             Some(url) => {
