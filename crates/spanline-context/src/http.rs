@@ -295,15 +295,16 @@ where
             (Some(id), true) => id.clone(),
             _ => uuid::Uuid::now_v7().to_string(),
         };
-        let trace_id = req.headers().get("traceparent").and_then(|v| {
+        let traceparent = req.headers().get("traceparent").and_then(|v| {
             let parsed = v.to_str().ok().and_then(|s| s.parse::<TraceParent>().ok());
             if parsed.is_none() {
                 counters
                     .invalid_traceparents
                     .fetch_add(1, Ordering::Relaxed);
             }
-            parsed.map(|tp| tp.trace_id())
+            parsed
         });
+        let trace_id = traceparent.map(|tp| tp.trace_id());
 
         let span = tracing::info_span!(
             target: REQUEST_TARGET,
@@ -318,6 +319,10 @@ where
             status = field::Empty,
             latency_ms = field::Empty,
         );
+        #[cfg(feature = "opentelemetry")]
+        if let Some(parent) = traceparent {
+            crate::otel::continue_trace(&span, parent);
+        }
         let header = HeaderValue::from_str(&request_id).ok();
         req.extensions_mut().insert(RequestId(request_id));
         let inner = span.in_scope(|| self.inner.call(req));

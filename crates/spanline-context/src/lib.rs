@@ -6,6 +6,8 @@ mod filter;
 #[cfg(feature = "tower")]
 mod http;
 mod job;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod snapshot;
 #[cfg(feature = "tokio")]
 mod task;

@@ -74,6 +74,9 @@ pub const DEFAULT_KEYS: &[&str] = spanline_core::CONTEXT_KEYS;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContextSnapshot {
     traceparent: Option<TraceParent>,
+    /// The traceparent names a real span (OpenTelemetry's current span), so
+    /// an outgoing call's `traceparent` is it, not a made-up child.
+    parent_is_span: bool,
     tracestate: Option<String>,
     entries: Vec<(String, SnapshotValue)>,
     dropped: usize,
@@ -394,7 +397,17 @@ impl ContextSnapshot {
     /// # });
     /// ```
     pub fn capture_keys(keys: &[&str]) -> Self {
-        Self::from_view(&crate::current(), keys)
+        #[allow(unused_mut)] // set again only with OpenTelemetry
+        let mut snap = Self::from_view(&crate::current(), keys);
+        // The next hop's spans are children of the current OpenTelemetry
+        // span, in its trace (the same trace id as the context's, once the
+        // trace continued an incoming one).
+        #[cfg(feature = "opentelemetry")]
+        if let Some(tp) = crate::otel::current_traceparent() {
+            snap.traceparent = Some(tp);
+            snap.parent_is_span = true;
+        }
+        snap
     }
 
     /// Like [`capture`](Self::capture), carrying `extra` keys beside the
@@ -590,6 +603,7 @@ impl ContextSnapshot {
     /// ```
     pub fn set_traceparent(&mut self, traceparent: Option<TraceParent>) {
         self.traceparent = traceparent;
+        self.parent_is_span = false;
     }
 
     /// Members of outside input (or captured values) that were left out
@@ -775,7 +789,8 @@ impl ContextSnapshot {
             }
         };
         if let Some(tp) = &self.traceparent {
-            put("traceparent", tp.child().to_string());
+            let tp = if self.parent_is_span { *tp } else { tp.child() };
+            put("traceparent", tp.to_string());
         }
         if let Some(ts) = &self.tracestate {
             put("tracestate", ts.clone());
@@ -852,6 +867,10 @@ impl ContextSnapshot {
     pub fn restore(&self, name: &str) -> Span {
         let span =
             tracing::info_span!(target: "spanline::context", parent: None, "restored", task = name);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(parent) = self.traceparent {
+            crate::otel::continue_trace(&span, parent);
+        }
         if let Some(id) = span.id() {
             if let Some(tp) = &self.traceparent {
                 let _ = spanline_core::set_in(&id, "trace_id", tp.trace_id());
@@ -1054,6 +1073,7 @@ impl ContextSnapshot {
         }
         Ok(Self {
             traceparent,
+            parent_is_span: false,
             tracestate: wire.tracestate,
             entries,
             dropped: 0,

@@ -162,6 +162,31 @@ impl FromStr for TraceParent {
     }
 }
 
+#[cfg(feature = "opentelemetry")]
+impl TraceParent {
+    /// An OpenTelemetry context whose remote parent is this traceparent.
+    pub(crate) fn to_otel(self) -> opentelemetry::Context {
+        use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+        let parent = SpanContext::new(
+            opentelemetry::TraceId::from_bytes(self.trace_id),
+            opentelemetry::SpanId::from_bytes(self.parent_id),
+            TraceFlags::new(self.flags),
+            true,
+            TraceState::default(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(parent)
+    }
+
+    /// The traceparent of an OpenTelemetry span context, when it is valid.
+    pub(crate) fn from_otel(sc: &opentelemetry::trace::SpanContext) -> Option<Self> {
+        sc.is_valid().then(|| Self {
+            trace_id: sc.trace_id().to_bytes(),
+            parent_id: sc.span_id().to_bytes(),
+            flags: sc.trace_flags().to_u8(),
+        })
+    }
+}
+
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

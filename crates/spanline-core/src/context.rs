@@ -446,6 +446,10 @@ pub struct ContextLayer<F = Identity> {
     values: ValueSink,
     keys: ContextKeys,
     filter: F,
+    /// The subscriber this layer is part of: tracing-opentelemetry answers
+    /// for a span through it (inside a dispatch, `get_default` gives none).
+    #[cfg(feature = "opentelemetry")]
+    dispatch: Arc<std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>>,
 }
 
 impl Default for ContextLayer {
@@ -464,6 +468,8 @@ impl ContextLayer {
             values: ValueSink::default(),
             keys: ContextKeys::default(),
             filter: Identity::new(),
+            #[cfg(feature = "opentelemetry")]
+            dispatch: Arc::default(),
         }
     }
 }
@@ -495,6 +501,8 @@ impl<F> ContextLayer<F> {
             values: self.values,
             keys: self.keys,
             filter,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: self.dispatch,
         }
     }
 
@@ -542,6 +550,8 @@ where
     F: Layer<S>,
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        #[cfg(feature = "opentelemetry")]
+        let _ = self.dispatch.set(subscriber.downgrade());
         self.filter.on_register_dispatch(subscriber);
     }
 
@@ -681,12 +691,24 @@ where
         // layer's unfiltered view: a span that an output layer's own filter
         // hides still contributes its fields to that layer's lines.
         let key = crate::event::next_event(event);
-        let node = ctx
-            .event_span(event)
+        let span = ctx.event_span(event);
+        let node = span
+            .as_ref()
             .and_then(|s| s.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+        // Asked with no span lock held: tracing-opentelemetry takes its own.
+        #[cfg(feature = "opentelemetry")]
+        let otel = span.and_then(|s| {
+            let dispatch = self.dispatch.get()?.upgrade()?;
+            crate::otel::OtelIds::of_span(&s.id(), &dispatch)
+        });
         let _ = EVENT_CTX.try_with(|slot| {
             if let Ok(mut slot) = slot.try_borrow_mut() {
-                *slot = StoredContext { event: key, node };
+                *slot = StoredContext {
+                    event: key,
+                    node,
+                    #[cfg(feature = "opentelemetry")]
+                    otel,
+                };
             }
         });
     }
@@ -822,12 +844,39 @@ thread_local! {
     /// The context of the event being dispatched on this thread, keyed by
     /// the event (see [`crate::event`]), stored by `ContextLayer::on_event`.
     static EVENT_CTX: std::cell::RefCell<StoredContext> =
-        const { std::cell::RefCell::new(StoredContext { event: None, node: None }) };
+        const {
+            std::cell::RefCell::new(StoredContext {
+                event: None,
+                node: None,
+                #[cfg(feature = "opentelemetry")]
+                otel: None,
+            })
+        };
 }
 
 struct StoredContext {
     event: Option<crate::event::EventKey>,
     node: Option<Arc<Node>>,
+    /// The OpenTelemetry ids of the event's span.
+    #[cfg(feature = "opentelemetry")]
+    otel: Option<crate::otel::OtelIds>,
+}
+
+/// The OpenTelemetry ids the context layer found for `event`'s span.
+#[cfg(feature = "opentelemetry")]
+pub(crate) fn stored_event_otel(event: &Event<'_>) -> Option<crate::otel::OtelIds> {
+    let key = crate::event::event_key(event)?;
+    EVENT_CTX
+        .try_with(|slot| {
+            let slot = slot.try_borrow().ok()?;
+            if slot.event == Some(key) {
+                slot.otel
+            } else {
+                None
+            }
+        })
+        .ok()
+        .flatten()
 }
 
 /// The node stored for `event` by the context layer: `Some(None)` when the

@@ -8,6 +8,8 @@ mod fields;
 mod job;
 mod keep;
 mod keys;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod redact;
 mod schema;
 mod sink;

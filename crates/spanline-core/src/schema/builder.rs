@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::preset::{HeadKey, Reserved, ReservedKey, GCP_TRACE, NESTED_KEYS, NESTED_MESSAGE};
+use super::preset::{
+    HeadKey, Reserved, ReservedKey, GCP_SPAN, GCP_TRACE, NESTED_KEYS, NESTED_MESSAGE,
+};
 use super::{Inner, Preset, Schema, ECS_VERSION};
 use crate::encode::{self, NumberPolicy};
 use crate::event::Clock;
@@ -253,6 +255,7 @@ impl SchemaBuilder {
         let gcp_project = self.gcp_project.filter(|_| spec.gcp_trace);
         if gcp_project.is_some() {
             reserved.push(GCP_TRACE.to_string());
+            reserved.push(GCP_SPAN.to_string());
         }
         let source_location = self.source_location.then(|| {
             reserved.extend(spec.source_keys.map(String::from));

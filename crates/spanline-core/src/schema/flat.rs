@@ -6,7 +6,7 @@ use std::error::Error;
 use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
-use super::preset::{Reserved, GCP_TRACE};
+use super::preset::{Reserved, GCP_SPAN, GCP_TRACE};
 use super::Schema;
 use crate::context::{Node, Slot};
 use crate::encode;
@@ -140,23 +140,46 @@ impl Schema {
                 Slot::Unused => {}
             }
         }
-        if let Some(project) = &self.inner.gcp_project {
-            {
-                let trace = node.merged.iter().find(|e| e.key.as_str() == "trace_id");
-                if let Some(entry) = trace {
-                    entry.with_json(|json| {
-                        if let Some(id) = encode::decode_str(json) {
-                            buf.extend_from_slice(b",\"");
-                            buf.extend_from_slice(GCP_TRACE.as_bytes());
-                            buf.extend_from_slice(b"\":\"projects/");
-                            encode::escape_str(buf, project);
-                            buf.extend_from_slice(b"/traces/");
-                            encode::escape_str(buf, &id);
-                            buf.push(b'"');
-                        }
-                    });
+    }
+
+    /// Cloud Logging's trace (and span, from OpenTelemetry) for a `Gcp`
+    /// schema with a project: OpenTelemetry's trace id when the line has
+    /// one, else the context's `trace_id`.
+    pub(super) fn write_gcp_trace(
+        &self,
+        node: Option<&Node>,
+        otel: Option<(&str, &str)>,
+        buf: &mut Vec<u8>,
+    ) {
+        let Some(project) = &self.inner.gcp_project else {
+            return;
+        };
+        let mut write = |id: &str| {
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(GCP_TRACE.as_bytes());
+            buf.extend_from_slice(b"\":\"projects/");
+            encode::escape_str(buf, project);
+            buf.extend_from_slice(b"/traces/");
+            encode::escape_str(buf, id);
+            buf.push(b'"');
+        };
+        if let Some((trace_id, _)) = otel {
+            write(trace_id);
+        } else if let Some(entry) =
+            node.and_then(|n| n.merged.iter().find(|e| e.key.as_str() == "trace_id"))
+        {
+            entry.with_json(|json| {
+                if let Some(id) = encode::decode_str(json) {
+                    write(&id);
                 }
-            }
+            });
+        }
+        if let Some((_, span_id)) = otel {
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(GCP_SPAN.as_bytes());
+            buf.extend_from_slice(b"\":\"");
+            buf.extend_from_slice(span_id.as_bytes());
+            buf.push(b'"');
         }
     }
 }

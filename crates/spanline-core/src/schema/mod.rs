@@ -334,11 +334,31 @@ impl Schema {
         let node = crate::context::event_node(ctx, event);
         let dynamic = node.as_ref().map(|n| n.dynamic().load());
         let redact = &inner.redact;
+        // OpenTelemetry's ids come before the context, so that they win
+        // over a `trace_id` the context holds (the same id once the trace
+        // continues an incoming `traceparent`), and lose to event fields.
+        #[cfg(feature = "opentelemetry")]
+        let otel = crate::context::stored_event_otel(event);
+        #[cfg(feature = "opentelemetry")]
+        let otel = otel.as_ref().map(|ids| {
+            flat::write_user_pair(
+                buf,
+                &mut keys,
+                &inner.reserved,
+                "trace_id",
+                &ids.trace_json(),
+            );
+            flat::write_user_pair(buf, &mut keys, &inner.reserved, "span_id", &ids.span_json());
+            (ids.trace_id(), ids.span_id())
+        });
+        #[cfg(not(feature = "opentelemetry"))]
+        let otel = None;
         if nested {
             nested::write_spans(event, ctx, buf, redact);
         } else if let Some(node) = node.as_deref() {
             self.write_context(node, buf, &mut keys);
         }
+        self.write_gcp_trace(node.as_deref(), otel, buf);
         for (k, v) in dynamic.iter().flat_map(|d| d.iter()).flat_map(|d| d.iter()) {
             flat::write_user_pair(
                 buf,

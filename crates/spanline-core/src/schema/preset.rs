@@ -287,6 +287,8 @@ pub(crate) const NESTED_KEYS: [&str; 3] = ["fields", "span", "spans"];
 
 /// The key of Google Cloud Logging's trace.
 pub(crate) const GCP_TRACE: &str = "logging.googleapis.com/trace";
+/// Cloud Logging's span id, written beside the trace when OpenTelemetry gives one.
+pub(crate) const GCP_SPAN: &str = "logging.googleapis.com/spanId";
 
 pub(crate) fn write_level(buf: &mut Vec<u8>, level: Level, style: LevelStyle) {
     let text: &[u8] = match (style, level) {
