@@ -299,7 +299,7 @@ impl Guard {
 /// let builder = spanline::builder().format_name("json").service("billing");
 /// assert!(format!("{builder:?}").contains("billing"));
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Default)]
 pub struct Builder {
     filter: Option<String>,
     format: Option<String>,
@@ -316,9 +316,57 @@ pub struct Builder {
     time: Option<String>,
     threads: Option<String>,
     config: Option<crate::Config>,
+    layers: Vec<ExtraLayer>,
+}
+
+/// A layer of the application's own, put under spanline's.
+type ExtraLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("filter", &self.filter)
+            .field("format", &self.format)
+            .field("preset", &self.preset)
+            .field("service", &self.service)
+            .field("output", &self.output)
+            .field("redis_url", &self.redis_url)
+            .field("redis_mode", &self.redis_mode)
+            .field("redis_capacity", &self.redis_capacity)
+            .field("redis_overflow", &self.redis_overflow)
+            .field("forward", &self.forward)
+            .field("context_keys", &self.context_keys)
+            .field("redact", &self.redact)
+            .field("time", &self.time)
+            .field("threads", &self.threads)
+            .field("config", &self.config)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
 }
 
 impl Builder {
+    /// Adds a layer of your own to the stack `init()` installs: for
+    /// example tracing-opentelemetry's, which gives every line its
+    /// OpenTelemetry `trace_id` and `span_id` (feature `opentelemetry`,
+    /// see docs/opentelemetry.md), or tokio-console's. Layers added here
+    /// sit on the registry under spanline's own, in the order added, and
+    /// see what `RUST_LOG` keeps.
+    ///
+    /// ```
+    /// use tracing_subscriber::Layer;
+    /// let builder = spanline::builder().with_layer(tracing_subscriber::fmt::layer().with_writer(std::io::sink).boxed());
+    /// assert!(format!("{builder:?}").contains("layers: 1"));
+    /// ```
+    #[must_use]
+    pub fn with_layer(
+        mut self,
+        layer: impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    ) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
     /// Filter directives in `RUST_LOG` syntax (default: `RUST_LOG`, else `info`).
     ///
     /// See [`Builder`]'s example.
@@ -786,6 +834,7 @@ impl Builder {
         // are kept whatever it says (see ContextLayer's docs). The output
         // layers have no filter of their own.
         let registry = tracing_subscriber::registry()
+            .with(self.layers)
             .with(context.filter(filter))
             .with((local && pretty).then_some(pretty_layer))
             .with((local && !pretty).then_some(json));
