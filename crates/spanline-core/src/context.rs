@@ -37,6 +37,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::encode::{self, NumberPolicy};
 use crate::fields::{forward_visit, Val, ValueSink};
 use crate::keep::ContextKeys;
+use crate::span_close::Timing;
 
 // ==== storage ====
 
@@ -446,9 +447,11 @@ pub struct ContextLayer<F = Identity> {
     values: ValueSink,
     keys: ContextKeys,
     filter: F,
-    /// The subscriber this layer is part of: tracing-opentelemetry answers
-    /// for a span through it (inside a dispatch, `get_default` gives none).
-    #[cfg(feature = "opentelemetry")]
+    /// Whether a closing span gets a line of its own ([`span_close_lines`](Self::span_close_lines)).
+    span_close: bool,
+    /// The subscriber this layer is part of: span-close lines are dispatched
+    /// through it, and tracing-opentelemetry answers for a span through it
+    /// (inside a dispatch, `get_default` gives none).
     dispatch: Arc<std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>>,
 }
 
@@ -468,7 +471,7 @@ impl ContextLayer {
             values: ValueSink::default(),
             keys: ContextKeys::default(),
             filter: Identity::new(),
-            #[cfg(feature = "opentelemetry")]
+            span_close: false,
             dispatch: Arc::default(),
         }
     }
@@ -501,9 +504,48 @@ impl<F> ContextLayer<F> {
             values: self.values,
             keys: self.keys,
             filter,
-            #[cfg(feature = "opentelemetry")]
+            span_close: self.span_close,
             dispatch: self.dispatch,
         }
+    }
+
+    /// Writes one more line when a span closes, with how long it lived
+    /// (`duration_ms`, `busy_ms`, `idle_ms`): what tracing-subscriber's
+    /// `FmtSpan::CLOSE` gives, on every sink (default off). The line is the
+    /// span's child, with its level and target, so the filter decides on
+    /// it as on the span's other lines: under `RUST_LOG=warn` an INFO
+    /// span's close line is not written, even when its context is kept.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use tracing_subscriber::prelude::*;
+    /// use spanline_core::{ContextLayer, LineEvent, LineLayer, LineSink, Schema};
+    ///
+    /// #[derive(Clone, Default)]
+    /// struct Memory(Arc<Mutex<String>>);
+    /// impl LineSink for Memory {
+    ///     fn accept(&self, line: &[u8], _event: &LineEvent<'_>) {
+    ///         self.0.lock().unwrap().push_str(std::str::from_utf8(line).unwrap());
+    ///     }
+    /// }
+    ///
+    /// let memory = Memory::default();
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(ContextLayer::new().span_close_lines(true))
+    ///     .with(LineLayer::new(Schema::default(), memory.clone()));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _query = tracing::info_span!("query", table = "users").entered();
+    /// });
+    /// let line: serde_json::Value = serde_json::from_str(&memory.0.lock().unwrap()).unwrap();
+    /// assert_eq!(line["message"], "span closed");
+    /// assert_eq!(line["span"], "query");
+    /// assert_eq!(line["table"], "users");
+    /// assert!(line["duration_ms"].as_f64().unwrap() >= line["busy_ms"].as_f64().unwrap());
+    /// ```
+    #[must_use]
+    pub fn span_close_lines(mut self, on: bool) -> Self {
+        self.span_close = on;
+        self
     }
 
     /// Makes `key` a context key too: a span with a field of that name is
@@ -544,13 +586,38 @@ impl<F> ContextLayer<F> {
     }
 }
 
+impl<F> ContextLayer<F> {
+    /// Dispatches the close line of span `id`, if the filter lets a line
+    /// of its level and target through (a context span may be kept below
+    /// the filter; its close line is not).
+    fn close_line<S>(&self, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        F: Layer<S>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let meta = span.metadata();
+        let Some(timing) = span.extensions_mut().remove::<Timing>() else {
+            return;
+        };
+        // The span's lock is released before the line is dispatched: the
+        // output layers read the span's context.
+        drop(span);
+        if !self.filter.enabled(meta, ctx.clone()) {
+            return;
+        }
+        if let Some(dispatch) = self.dispatch.get().and_then(|d| d.upgrade()) {
+            crate::span_close::emit(&dispatch, id, meta, &timing);
+        }
+    }
+}
+
 impl<S, F> Layer<S> for ContextLayer<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     F: Layer<S>,
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        #[cfg(feature = "opentelemetry")]
         let _ = self.dispatch.set(subscriber.downgrade());
         self.filter.on_register_dispatch(subscriber);
     }
@@ -590,14 +657,31 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.span_close {
+            if let Some(span) = ctx.span(id) {
+                if let Some(timing) = span.extensions_mut().get_mut::<Timing>() {
+                    timing.enter();
+                }
+            }
+        }
         self.filter.on_enter(id, ctx);
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if self.span_close {
+            if let Some(span) = ctx.span(id) {
+                if let Some(timing) = span.extensions_mut().get_mut::<Timing>() {
+                    timing.exit();
+                }
+            }
+        }
         self.filter.on_exit(id, ctx);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.span_close {
+            self.close_line(&id, &ctx);
+        }
         self.filter.on_close(id, ctx);
     }
 
@@ -639,6 +723,9 @@ where
         let mut extensions = span.extensions_mut();
         if extensions.get_mut::<SpanContext>().is_none() {
             extensions.insert(ext);
+        }
+        if self.span_close && extensions.get_mut::<Timing>().is_none() {
+            extensions.insert(Timing::new());
         }
     }
 

@@ -13,6 +13,7 @@ mod otel;
 mod redact;
 mod schema;
 mod sink;
+mod span_close;
 mod time;
 
 pub use context::{

@@ -6,3 +6,5 @@ mod context;
 mod filter;
 /// `LineLayer` and `LineSink`: one encoding shared, room, oversize.
 mod sink;
+/// `ContextLayer::span_close_lines`: a line per closed span, with its duration.
+mod span_close;
