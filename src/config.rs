@@ -26,6 +26,7 @@ use serde::Deserialize;
 /// redact = ["password", "authorization"]  # SPANLINE_REDACT: values written as [redacted]
 /// time = "local"                 # SPANLINE_TIME: local, utc (the pretty format; feature local-time)
 /// threads = "names"              # SPANLINE_THREADS: names, ids, both, none (the pretty format)
+/// span_close = true              # SPANLINE_SPAN_CLOSE: a line when a span closes, with its duration
 /// ```
 ///
 /// ```
@@ -75,4 +76,6 @@ pub struct Config {
     /// `names`, `ids`, `both` or `none`: the thread on pretty lines
     /// (`SPANLINE_THREADS`).
     pub threads: Option<String>,
+    /// A line when a span closes, with its duration (`SPANLINE_SPAN_CLOSE`).
+    pub span_close: Option<bool>,
 }

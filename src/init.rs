@@ -315,6 +315,7 @@ pub struct Builder {
     redact: Vec<String>,
     time: Option<String>,
     threads: Option<String>,
+    span_close: Option<bool>,
     config: Option<crate::Config>,
     layers: Vec<ExtraLayer>,
 }
@@ -339,6 +340,7 @@ impl std::fmt::Debug for Builder {
             .field("redact", &self.redact)
             .field("time", &self.time)
             .field("threads", &self.threads)
+            .field("span_close", &self.span_close)
             .field("config", &self.config)
             .field("layers", &self.layers.len())
             .finish()
@@ -538,6 +540,23 @@ impl Builder {
         self
     }
 
+    /// One more line when a span closes, with how long it lived
+    /// (`duration_ms`, `busy_ms`, `idle_ms`), in JSON, the pretty format
+    /// and every other sink: what tracing-subscriber's `FmtSpan::CLOSE`
+    /// gives (default: `SPANLINE_SPAN_CLOSE=true|false`, else off). The
+    /// line has the span's level and target and follows `RUST_LOG` like
+    /// the span's other lines.
+    ///
+    /// ```
+    /// let builder = spanline::builder().span_close(true);
+    /// assert!(format!("{builder:?}").contains("span_close: Some(true)"));
+    /// ```
+    #[must_use]
+    pub fn span_close(mut self, on: bool) -> Self {
+        self.span_close = Some(on);
+        self
+    }
+
     /// Options from an application's configuration file (see [`Config`](crate::Config)):
     /// used where neither the builder nor the environment sets them.
     ///
@@ -660,7 +679,22 @@ impl Builder {
             Format::Json => false,
             Format::Auto => output.is_terminal(),
         };
-        let mut context = ContextLayer::new();
+        let span_close = match self.span_close {
+            Some(on) => on,
+            None => match env("SPANLINE_SPAN_CLOSE") {
+                Some(value) => match parse_bool(&value) {
+                    Some(on) => on,
+                    None => problem(InitError::Invalid {
+                        name: "SPANLINE_SPAN_CLOSE",
+                        value,
+                        expected: "true, false",
+                    })
+                    .map(|()| false)?,
+                },
+                None => config.span_close.unwrap_or(false),
+            },
+        };
+        let mut context = ContextLayer::new().span_close_lines(span_close);
         for key in self.context_keys.iter().chain(&config.context_keys) {
             context = context.context_key(key.clone());
         }
@@ -834,7 +868,9 @@ impl Builder {
         // are kept whatever it says (see ContextLayer's docs). The output
         // layers have no filter of their own.
         let registry = tracing_subscriber::registry()
-            .with(self.layers)
+            // An empty Vec of layers disables every callsite (its interest is
+            // `never`); `None` is neutral.
+            .with((!self.layers.is_empty()).then_some(self.layers))
             .with(context.filter(filter))
             .with((local && pretty).then_some(pretty_layer))
             .with((local && !pretty).then_some(json));
@@ -857,6 +893,15 @@ impl Builder {
         // set already, which is the application's choice.
         let _ = tracing_log::LogTracer::init();
         Ok(guard)
+    }
+}
+
+/// `true`/`false` as environment variables spell them.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
     }
 }
 

@@ -20,6 +20,11 @@ fn child() {
     if let Ok(config) = std::env::var("SPANLINE_INIT_CONFIG") {
         builder = builder.config(serde_json::from_str(&config).unwrap());
     }
+    // A layer of the application's own, beside spanline's.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    if std::env::var_os("SPANLINE_INIT_WITH_LAYER").is_some() {
+        builder = builder.with_layer(Counter(seen.clone()));
+    }
     let guard = match builder.try_init() {
         Ok(guard) => guard,
         Err(e) => {
@@ -47,6 +52,21 @@ fn child() {
     if let Some(stats) = stats {
         eprintln!("redis stats: queue_full={}", stats.dropped_queue_full());
     }
+    if std::env::var_os("SPANLINE_INIT_WITH_LAYER").is_some() {
+        eprintln!(
+            "extra layer saw {} events",
+            seen.load(std::sync::atomic::Ordering::SeqCst)
+        );
+    }
+}
+
+/// Counts the events it sees.
+struct Counter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counter {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
@@ -60,6 +80,7 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("NO_COLOR")
         .env_remove("SPANLINE_TIME")
         .env_remove("SPANLINE_THREADS")
+        .env_remove("SPANLINE_SPAN_CLOSE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -73,6 +94,7 @@ fn log_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with('{') || l.contains("[info") || l.contains("[warn"))
+        .filter(|l| !l.contains("span closed"))
         .map(str::to_string)
         .collect()
 }
@@ -367,4 +389,101 @@ fn pretty_lines_show_the_thread_and_local_time_when_asked() {
     let bad = run_child(1, &[("SPANLINE_TIME", "martian")]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SPANLINE_TIME"));
+}
+
+/// The lines of closed spans in the child's output.
+fn close_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("span closed"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn span_close_lines_from_the_environment_the_file_and_in_every_format() {
+    // JSON: the request span's close line, with its context and duration.
+    let out = run_child(
+        1,
+        &[("SPANLINE_FORMAT", "json"), ("SPANLINE_SPAN_CLOSE", "true")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let closed = close_lines(&out);
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let line: serde_json::Value = serde_json::from_str(&closed[0]).unwrap();
+    assert_eq!(line["span"], "request");
+    assert_eq!(line["request_id"], "r-init");
+    assert_eq!(line["target"], "spanline::request");
+    assert!(line["duration_ms"].as_f64().unwrap() >= line["busy_ms"].as_f64().unwrap());
+    // Pretty: the same line, readable.
+    let out = run_child(
+        1,
+        &[("SPANLINE_FORMAT", "pretty"), ("SPANLINE_SPAN_CLOSE", "1")],
+    );
+    let closed = close_lines(&out);
+    assert_eq!(closed.len(), 1, "{out:?}");
+    assert!(
+        closed[0].contains("duration_ms=") && closed[0].contains("span=request"),
+        "{closed:?}"
+    );
+    // The configuration file's key, and the environment overriding it.
+    let config = r#"{"format": "json", "span_close": true}"#;
+    assert_eq!(
+        close_lines(&run_child(1, &[("SPANLINE_INIT_CONFIG", config)])).len(),
+        1
+    );
+    let off = run_child(
+        1,
+        &[
+            ("SPANLINE_INIT_CONFIG", config),
+            ("SPANLINE_SPAN_CLOSE", "false"),
+        ],
+    );
+    assert!(close_lines(&off).is_empty(), "{off:?}");
+    // Off by default.
+    assert!(close_lines(&run_child(1, &[("SPANLINE_FORMAT", "json")])).is_empty());
+    // RUST_LOG=warn: the INFO request span keeps its context, writes no close line.
+    let warn = run_child(
+        1,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_SPAN_CLOSE", "true"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    assert!(close_lines(&warn).is_empty(), "{warn:?}");
+    assert!(String::from_utf8_lossy(&warn.stdout).contains("r-init"));
+    // A value that is not a boolean is an error that names the variable.
+    let bad = run_child(1, &[("SPANLINE_SPAN_CLOSE", "sometimes")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SPANLINE_SPAN_CLOSE"));
+}
+
+#[test]
+fn a_layer_given_to_the_builder_sees_what_rust_log_keeps() {
+    let out = run_child(
+        3,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_INIT_WITH_LAYER", "1"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        log_lines(&out).len(),
+        5,
+        "spanline's lines are all there: {out:?}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("extra layer saw 5 events"), "{err}");
+    let warn = run_child(
+        3,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_INIT_WITH_LAYER", "1"),
+            ("RUST_LOG", "warn"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&warn.stderr);
+    assert!(err.contains("extra layer saw 1 events"), "{err}");
 }
