@@ -4,7 +4,7 @@
 //! snapshot, all with the same `request_id` (and `user_id` once known).
 //!
 //! Run with: `cargo run --example axum_service`, then
-//! `curl -i localhost:3000/users/7` (`PORT` changes the port; `RUST_LOG`
+//! `curl -i localhost:3001/users/7` (`PORT` changes the port; `RUST_LOG`
 //! filters; JSON lines when stdout is not a terminal).
 
 use axum::extract::{Extension, Path};
@@ -119,7 +119,7 @@ async fn main() -> std::io::Result<()> {
     // context on WARN lines whatever RUST_LOG says.
     let _guard = spanline::builder().service("axum_service").init();
 
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_string());
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3001".to_string());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app(RequestContextLayer::new())).await

@@ -487,3 +487,52 @@ fn a_layer_given_to_the_builder_sees_what_rust_log_keeps() {
     let err = String::from_utf8_lossy(&warn.stderr);
     assert!(err.contains("extra layer saw 1 events"), "{err}");
 }
+
+/// docs/guide.md's table lists every variable `init()` reads and every key
+/// of `Config`: a new option cannot land undocumented.
+#[test]
+fn the_guide_lists_every_variable_and_config_key() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+    let guide = read("docs/guide.md");
+    let table: String = guide
+        .lines()
+        .skip_while(|l| !l.starts_with("| variable | config key |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!table.is_empty(), "the guide has no options table");
+    let init = read("src/init.rs");
+    let mut vars: Vec<&str> = init
+        .match_indices("\"SPANLINE_")
+        .map(|(at, _)| {
+            let rest = &init[at + 1..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    vars.extend(["RUST_LOG", "NO_COLOR", "TRACEPARENT", "BAGGAGE"]);
+    vars.sort_unstable();
+    vars.dedup();
+    for var in vars {
+        assert!(
+            table.contains(&format!("`{var}`")),
+            "{var} is not in docs/guide.md's table"
+        );
+    }
+    let config = read("src/config.rs");
+    let keys: Vec<&str> = config
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub "))
+        .filter_map(|l| l.split_once(": ").map(|(name, _)| name))
+        .collect();
+    assert!(keys.len() >= 15, "{keys:?}");
+    for key in keys {
+        assert!(
+            table.contains(&format!("`{key}`")),
+            "config key {key} is not in docs/guide.md's table"
+        );
+    }
+}

@@ -52,10 +52,8 @@ use crate::Schema;
 /// }
 /// ```
 ///
-/// [`examples/custom_sink.rs`] is a complete sink that sends lines to a
-/// socket, with its accounting.
-///
-/// [`examples/custom_sink.rs`]: https://example.invalid/spanline/blob/main/examples/custom_sink.rs
+/// `examples/custom_sink.rs` in spanline's sources is a complete sink that
+/// sends lines to a socket, with its accounting.
 pub trait LineSink: Send + Sync + 'static {
     /// Whether to encode and offer this event at all; asked before any
     /// encoding, so a full queue or an uninteresting event costs nothing.

@@ -327,8 +327,8 @@ impl RedisLayerBuilder {
 
     /// Publish with `SPUBLISH` (sharded pub/sub, Redis 7+): on a Redis
     /// Cluster each channel stays on the shard that owns it. Subscribers use
-    /// `SSUBSCRIBE`. With the `cluster` feature and a cluster URL list, see
-    /// [`RedisLayer::builder_cluster`].
+    /// `SSUBSCRIBE`. For a cluster's URL list, see `RedisLayer::builder_cluster`
+    /// (feature `cluster`).
     ///
     /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
