@@ -47,7 +47,9 @@ impl fmt::Display for JobIdError {
                 f,
                 "job id has {found:?} at byte {at}; allowed are A-Z a-z 0-9 _ : -"
             ),
-            JobIdError::Global => f.write_str("`global` is the global channel, not a job id"),
+            JobIdError::Global => {
+                f.write_str("`global` and `global:…` name the global feed, not a job")
+            }
         }
     }
 }
@@ -142,6 +144,11 @@ impl Channels {
         &self.start[..self.start.len() - 1]
     }
 
+    /// `{prefix}:`.
+    pub(crate) fn start(&self) -> &str {
+        &self.start
+    }
+
     /// The global channel, `{prefix}:global`.
     ///
     /// ```
@@ -153,15 +160,17 @@ impl Channels {
     }
 
     /// A job's channel, `{prefix}:{job_id}`, when `job_id` is a valid job id
-    /// other than `global`.
+    /// other than `global` and not under it (`global:…` names the global
+    /// feed's shards, see [`global_shards`](Self::global_shards)).
     ///
     /// ```
     /// let channels = spanline_core::Channels::default();
     /// assert_eq!(channels.job("a b"), Err(spanline_core::JobIdError::InvalidChar { found: ' ', at: 1 }));
+    /// assert_eq!(channels.job("global:shards"), Err(spanline_core::JobIdError::Global));
     /// ```
     pub fn job(&self, job_id: &str) -> Result<String, JobIdError> {
         check_job_id(job_id)?;
-        if job_id == "global" {
+        if job_id == "global" || job_id.starts_with("global:") {
             return Err(JobIdError::Global);
         }
         Ok(format!("{}{job_id}", self.start))

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cluster;
 mod context;
 mod encode;
 mod event;
@@ -16,6 +17,7 @@ mod sink;
 mod span_close;
 mod time;
 
+pub use cluster::{key_slot, CLUSTER_SLOTS, MAX_GLOBAL_SHARDS};
 pub use context::{
     inherit, set, set_in, ContextLayer, ContextValue, CtxView, FieldValue, RawJson, SetError,
 };

@@ -62,6 +62,7 @@ pub struct RedisLayerBuilder {
     pub(crate) job_maxlen: usize,
     pub(crate) job_stream_ttl: Duration,
     pub(crate) sharded: bool,
+    pub(crate) global_shards: usize,
     pub(crate) schema: Option<Schema>,
     /// With the `cluster` feature: the cluster's seed nodes.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
@@ -76,6 +77,7 @@ impl fmt::Debug for RedisLayerBuilder {
             .field("mode", &self.mode)
             .field("overflow", &self.overflow)
             .field("capacity", &self.capacity)
+            .field("global_shards", &self.global_shards)
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +156,13 @@ impl RedisLayer {
     /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), 2);
     /// ```
     pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+    /// How many shards [`builder_cluster`](Self::builder_cluster) spreads
+    /// the global feed over, by default.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_CLUSTER_GLOBAL_SHARDS, 16);
+    /// ```
+    pub const DEFAULT_CLUSTER_GLOBAL_SHARDS: usize = 16;
 
     /// Starts a builder for the Redis at `url`:
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
@@ -167,15 +176,18 @@ impl RedisLayer {
     /// Starts a builder for a Redis Cluster (feature `cluster`), given some
     /// of its nodes (`redis://host:port` each). Lines are published with
     /// `SPUBLISH` (sharded pub/sub): each channel stays on the shard that
-    /// owns its slot, and subscribers use `SSUBSCRIBE`. The global channel
-    /// lives on one shard.
+    /// owns its slot, and subscribers use `SSUBSCRIBE`. The global feed is
+    /// spread over [`DEFAULT_CLUSTER_GLOBAL_SHARDS`](Self::DEFAULT_CLUSTER_GLOBAL_SHARDS)
+    /// shards ([`global_shards`](RedisLayerBuilder::global_shards)), so no
+    /// master takes every line; a job's channel and stream stay one key.
     ///
     /// See [`RedisLayer`]'s example.
     #[cfg(feature = "cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {
-        let mut builder =
-            RedisLayerBuilder::new(nodes.first().copied().unwrap_or_default()).sharded(true);
+        let mut builder = RedisLayerBuilder::new(nodes.first().copied().unwrap_or_default())
+            .sharded(true)
+            .global_shards(Self::DEFAULT_CLUSTER_GLOBAL_SHARDS);
         builder.cluster_nodes = nodes.iter().map(|n| n.to_string()).collect();
         builder
     }
@@ -202,6 +214,7 @@ impl RedisLayerBuilder {
             job_maxlen: 10_000,
             job_stream_ttl: Duration::from_secs(3600),
             sharded: false,
+            global_shards: 1,
             schema: None,
             cluster_nodes: Vec::new(),
         }
@@ -214,6 +227,25 @@ impl RedisLayerBuilder {
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// Spreads the global feed over `n` channels (and streams)
+    /// `{prefix}:global:{T}`, each line to the next in turn, so that on a
+    /// Redis Cluster no one master takes every line (default 1: the one
+    /// `{prefix}:global`; 16 from [`RedisLayer::builder_cluster`]). The
+    /// names are [`Channels::global_shards`]; the count is stored in
+    /// `{prefix}:global:shards` for consumers. For an even spread, use the
+    /// number of masters or a multiple of it. 1 to
+    /// [`MAX_GLOBAL_SHARDS`](spanline_core::MAX_GLOBAL_SHARDS).
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").global_shards(3);
+    /// assert!(format!("{builder:?}").contains("global_shards: 3"));
+    /// ```
+    #[must_use]
+    pub fn global_shards(mut self, n: usize) -> Self {
+        self.global_shards = n;
         self
     }
 
@@ -374,6 +406,9 @@ impl RedisLayerBuilder {
                 "capacity, batch size and payload limit must be above 0",
             ));
         }
+        if !(1..=spanline_core::MAX_GLOBAL_SHARDS).contains(&self.global_shards) {
+            return Err(BuildError::InvalidOption("global shards must be 1 to 1024"));
+        }
         if !self.global && self.mode == Mode::Streams && self.job_maxlen == 0 {
             return Err(BuildError::InvalidOption(
                 "job stream length must be above 0",
@@ -414,6 +449,7 @@ impl RedisLayerBuilder {
         let config = WorkerConfig {
             channels: channels.clone(),
             global: self.global,
+            global_shards: self.global_shards,
             mode: self.mode,
             sharded: self.sharded,
             batch_size: self.batch_size,

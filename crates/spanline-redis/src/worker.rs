@@ -38,6 +38,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) channels: Channels,
     /// Lines go to the global channel (and stream) too.
     pub(crate) global: bool,
+    /// The global feed's shards (one: `{prefix}:global`); each line goes
+    /// to the next in turn.
+    pub(crate) global_shards: usize,
     pub(crate) mode: Mode,
     /// SPUBLISH (sharded pub/sub) instead of PUBLISH.
     pub(crate) sharded: bool,
@@ -88,7 +91,12 @@ pub(crate) struct Worker {
     shutdown: Option<(Instant, Sender<()>)>,
     last_report: Instant,
     reported: u64,
-    global_channel: String,
+    /// The global feed's channels (and stream keys): one, or its shards.
+    globals: Vec<String>,
+    /// Per event of the batch, the global shard it goes to.
+    turns: Vec<u16>,
+    /// The shard the next event taken goes to.
+    next_turn: usize,
     report: Report,
 }
 
@@ -101,7 +109,9 @@ impl Worker {
     ) -> Self {
         let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Self {
-            global_channel: cfg.channels.global(),
+            globals: cfg.channels.global_shards(cfg.global_shards),
+            turns: Vec::new(),
+            next_turn: 0,
             report: Report::new(cfg.schema.clone()),
             shared,
             ctrl,
@@ -167,6 +177,10 @@ impl Worker {
         self.batch_bytes += item.line.len();
         self.batch.push(item);
         self.done.push(0);
+        // Round robin: the global feed's shards get the same load.
+        self.turns
+            .push(u16::try_from(self.next_turn).unwrap_or_default());
+        self.next_turn = (self.next_turn + 1) % self.globals.len().max(1);
     }
 
     /// Takes what is queued, up to the batch limits.
@@ -192,8 +206,16 @@ impl Worker {
                 r.min(self.cfg.connect_timeout)
             });
             match self.target.connect(timeout.max(Duration::from_millis(1))) {
-                Ok(con) => {
+                Ok(mut con) => {
                     self.backoff = BACKOFF_START;
+                    if self.globals.len() > 1 {
+                        // Consumers learn how many shards to follow here.
+                        let _ = con.query(
+                            redis::cmd("SET")
+                                .arg(self.cfg.channels.global_shards_key())
+                                .arg(self.globals.len()),
+                        );
+                    }
                     self.con = Some(con);
                     self.met = true;
                 }
@@ -244,7 +266,8 @@ impl Worker {
         let (mut published, mut failed) = (0, 0);
         let batch = std::mem::take(&mut self.batch);
         let done = std::mem::take(&mut self.done);
-        for ((item, mask), fate) in batch.into_iter().zip(done).zip(fates) {
+        let turns = std::mem::take(&mut self.turns);
+        for (((item, mask), turn), fate) in batch.into_iter().zip(done).zip(turns).zip(fates) {
             match fate {
                 Fate::Published => published += 1,
                 Fate::Failed => failed += 1,
@@ -252,6 +275,7 @@ impl Worker {
                     kept += item.line.len();
                     self.batch.push(item);
                     self.done.push(mask);
+                    self.turns.push(turn);
                 }
             }
         }
@@ -266,6 +290,7 @@ impl Worker {
         add(&c.shutdown, n);
         self.batch.clear();
         self.done.clear();
+        self.turns.clear();
         self.batch_bytes = 0;
     }
 
@@ -428,9 +453,12 @@ impl Worker {
         };
         let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
         let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
-        let global = self.global_channel.as_bytes();
+        // The global length limit is the whole feed's: each shard keeps its part.
         let (global_maxlen, job_maxlen) = (
-            self.cfg.global_maxlen.to_string(),
+            self.cfg
+                .global_maxlen
+                .div_ceil(self.globals.len().max(1))
+                .to_string(),
             self.cfg.job_maxlen.to_string(),
         );
         let mut owners = Vec::with_capacity(self.batch.len() * 2);
@@ -439,6 +467,8 @@ impl Worker {
             // The producer built the job's channel name: `{prefix}:{job_id}`.
             let job = item.job.as_deref();
             let line = &*item.line;
+            let turn = usize::from(self.turns.get(event).copied().unwrap_or(0));
+            let global = self.globals.get(turn).map_or(&b""[..], |g| g.as_bytes());
             let done = self.done.get(event).copied().unwrap_or(0);
             let mut emit_for = |slot: u8, args: &[&[u8]]| {
                 if done & slot == 0 {
@@ -517,15 +547,17 @@ impl Worker {
         } else {
             "PUBLISH"
         });
-        cmd.arg(&self.global_channel).arg(&line);
+        // Any shard: consumers of the global feed follow them all.
+        let global = self.globals.first().cloned().unwrap_or_default();
+        cmd.arg(&global).arg(&line);
         // Stream readers see the gap too: the report goes where the lines go.
         let streams = matches!(self.cfg.mode, Mode::Streams | Mode::Both);
         let pubsub = matches!(self.cfg.mode, Mode::PubSub | Mode::Both);
         let mut xadd = redis::cmd("XADD");
-        xadd.arg(&self.global_channel)
+        xadd.arg(&global)
             .arg("MAXLEN")
             .arg("~")
-            .arg(self.cfg.global_maxlen)
+            .arg(self.cfg.global_maxlen.div_ceil(self.globals.len().max(1)))
             .arg("*")
             .arg("line")
             .arg(&line);

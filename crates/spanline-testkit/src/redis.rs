@@ -409,8 +409,9 @@ fn listen(
     }
 }
 
-/// A Redis Cluster of `masters` nodes on loopback (no replicas), made with
-/// `redis-cli --cluster create`.
+/// A Redis Cluster on loopback: `masters` nodes, and with
+/// [`start_with_replicas`](Self::start_with_replicas) a replica of each,
+/// made with `redis-cli --cluster create`.
 ///
 /// # Panics
 ///
@@ -422,10 +423,17 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
-    /// Starts the nodes and joins them into a cluster.
+    /// Starts `masters` nodes and joins them into a cluster (no replicas).
     #[track_caller]
     pub fn start(masters: usize) -> Self {
-        let nodes: Vec<RedisServer> = (0..masters)
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// Starts `masters * (1 + replicas)` nodes: `masters` masters with
+    /// `replicas` replicas each, which take over when their master dies.
+    #[track_caller]
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| {
                 RedisServer::start_with(&[
                     "--cluster-enabled",
@@ -445,7 +453,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -454,12 +462,124 @@ impl RedisCluster {
             });
         assert!(status.success(), "redis-cli --cluster create failed");
         let cluster = Self { nodes };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !cluster.nodes.iter().all(cluster_ok) {
-            assert!(Instant::now() < deadline, "cluster not ready within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
+        cluster.wait_ok(Duration::from_secs(20));
+        if replicas > 0 {
+            // Replicas take a moment to sync; a failover needs them synced.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while cluster.masters().len() != masters || !cluster.replicas_synced() {
+                assert!(
+                    Instant::now() < deadline,
+                    "replicas not in sync within 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         cluster
+    }
+
+    /// Waits until every running node says `cluster_state:ok`.
+    ///
+    /// # Panics
+    ///
+    /// When that takes longer than `timeout`.
+    #[track_caller]
+    pub fn wait_ok(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .all(cluster_ok)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "cluster not ok within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `key`'s slot is served by a running master (after
+    /// [`kill_master_of`](Self::kill_master_of): until a replica took
+    /// over) and the cluster is ok again; returns that master's port.
+    ///
+    /// # Panics
+    ///
+    /// When that takes longer than `timeout`.
+    #[track_caller]
+    pub fn wait_served(&self, key: &str, timeout: Duration) -> u16 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let owner = self.node_for(key);
+            if owner.child.is_some() && role(owner).as_deref() == Some("master") {
+                self.wait_ok(deadline.saturating_duration_since(Instant::now()));
+                return owner.port();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key} not served within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The running nodes that are masters now.
+    pub fn masters(&self) -> Vec<&RedisServer> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some() && role(n).as_deref() == Some("master"))
+            .collect()
+    }
+
+    /// True when every running replica's link to its master is up.
+    fn replicas_synced(&self) -> bool {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some() && role(n).as_deref() == Some("slave"))
+            .all(|n| info(n, "replication").is_some_and(|i| i.contains("master_link_status:up")))
+    }
+
+    /// Kills the master that owns `key`'s slot (SIGKILL: no goodbye to its
+    /// clients or peers) and returns its port. With replicas, one of its
+    /// replicas is promoted after the node timeout.
+    #[track_caller]
+    pub fn kill_master_of(&mut self, key: &str) -> u16 {
+        let port = self.node_for(key).port();
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.port() == port) {
+            node.stop();
+        }
+        port
+    }
+
+    /// `INFO commandstats`' call count of `command` (lower case, e.g.
+    /// `spublish`) on each running master, by port.
+    pub fn command_calls(&self, command: &str) -> Vec<(u16, u64)> {
+        self.masters()
+            .into_iter()
+            .map(|n| {
+                let calls = info(n, "commandstats")
+                    .and_then(|text| {
+                        let line = text
+                            .lines()
+                            .find(|l| l.starts_with(&format!("cmdstat_{command}:")))?
+                            .to_string();
+                        let calls = line.split("calls=").nth(1)?.split(',').next()?.to_string();
+                        calls.parse().ok()
+                    })
+                    .unwrap_or(0);
+                (n.port(), calls)
+            })
+            .collect()
+    }
+
+    /// `CONFIG RESETSTAT` on every running node: command counts start at 0.
+    pub fn reset_stats(&self) {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            if let Ok(mut con) = node.client().get_connection() {
+                let _: redis::RedisResult<()> =
+                    redis::cmd("CONFIG").arg("RESETSTAT").query(&mut con);
+            }
+        }
     }
 
     /// The nodes' URLs.
@@ -470,7 +590,10 @@ impl RedisCluster {
     /// The node that owns `key`'s slot (a sharded channel lives there).
     #[track_caller]
     pub fn node_for(&self, key: &str) -> &RedisServer {
-        let mut con = self.nodes[0]
+        let Some(asked) = self.nodes.iter().find(|n| n.child.is_some()) else {
+            panic!("no node is running");
+        };
+        let mut con = asked
             .client()
             .get_connection()
             .unwrap_or_else(|e| panic!("connect: {e}"));
@@ -508,6 +631,19 @@ impl RedisCluster {
             .find(|n| Some(n.port()) == port)
             .unwrap_or_else(|| panic!("no node owns slot {slot}"))
     }
+}
+
+/// A section of `INFO` on `node`.
+fn info(node: &RedisServer, section: &str) -> Option<String> {
+    let mut con = node.client().get_connection().ok()?;
+    redis::cmd("INFO").arg(section).query(&mut con).ok()
+}
+
+/// `master` or `slave`, from `INFO replication`.
+fn role(node: &RedisServer) -> Option<String> {
+    let text = info(node, "replication")?;
+    let line = text.lines().find(|l| l.starts_with("role:"))?;
+    Some(line.trim_start_matches("role:").trim().to_string())
 }
 
 fn cluster_ok(node: &RedisServer) -> bool {
