@@ -18,7 +18,9 @@ use serde::Deserialize;
 /// preset = "structlog"           # SPANLINE_PRESET
 /// service = "billing"            # SPANLINE_SERVICE
 /// output = "stderr"              # SPANLINE_OUTPUT: stdout, stderr
-/// redis_url = "redis://127.0.0.1:6379"   # SPANLINE_REDIS_URL
+/// redis_url = "redis://127.0.0.1:6379"   # SPANLINE_REDIS_URL (a cluster: comma-separated nodes)
+/// redis_cluster = false          # SPANLINE_REDIS_CLUSTER: the URLs are a Redis Cluster's nodes
+/// redis_global_shards = 16       # SPANLINE_REDIS_GLOBAL_SHARDS: the global feed's shards
 /// redis_mode = "both"            # SPANLINE_REDIS_MODE: pubsub, streams, both
 /// redis_capacity = 100000        # SPANLINE_REDIS_CAPACITY: lines queued at most
 /// redis_overflow = "drop-oldest" # SPANLINE_REDIS_OVERFLOW: drop-newest, drop-oldest, block:<ms>, block-forever
@@ -55,6 +57,12 @@ pub struct Config {
     pub output: Option<String>,
     /// Publish every line to this Redis (`SPANLINE_REDIS_URL`).
     pub redis_url: Option<String>,
+    /// The URLs are a Redis Cluster's nodes (`SPANLINE_REDIS_CLUSTER`;
+    /// feature `redis-cluster`).
+    pub redis_cluster: Option<bool>,
+    /// How many shards the global feed is spread over
+    /// (`SPANLINE_REDIS_GLOBAL_SHARDS`).
+    pub redis_global_shards: Option<usize>,
     /// `pubsub`, `streams` or `both` (`SPANLINE_REDIS_MODE`).
     pub redis_mode: Option<String>,
     /// Lines queued for Redis at most (`SPANLINE_REDIS_CAPACITY`).

@@ -141,6 +141,7 @@ pub enum InitError {
     Redis(spanline_redis::BuildError),
     /// `SPANLINE_REDIS_URL` is set but spanline was built without the `redis` feature.
     RedisNotBuilt,
+
     /// A global subscriber was set already.
     AlreadySet(String),
     /// An option's value is not one it takes (`SPANLINE_OUTPUT`,
@@ -169,6 +170,7 @@ impl fmt::Display for InitError {
             InitError::RedisNotBuilt => f.write_str(
                 "SPANLINE_REDIS_URL is set, but spanline was built without its `redis` feature",
             ),
+
             InitError::AlreadySet(e) => {
                 write!(f, "a global tracing subscriber is set already: {e}")
             }
@@ -307,6 +309,8 @@ pub struct Builder {
     service: Option<String>,
     output: Option<String>,
     redis_url: Option<String>,
+    redis_cluster: Option<bool>,
+    redis_global_shards: Option<usize>,
     redis_mode: Option<String>,
     redis_capacity: Option<usize>,
     redis_overflow: Option<String>,
@@ -331,7 +335,9 @@ impl std::fmt::Debug for Builder {
             .field("preset", &self.preset)
             .field("service", &self.service)
             .field("output", &self.output)
-            .field("redis_url", &self.redis_url)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "…"))
+            .field("redis_cluster", &self.redis_cluster)
+            .field("redis_global_shards", &self.redis_global_shards)
             .field("redis_mode", &self.redis_mode)
             .field("redis_capacity", &self.redis_capacity)
             .field("redis_overflow", &self.redis_overflow)
@@ -592,6 +598,43 @@ impl Builder {
         self
     }
 
+    /// Publish every line to the Redis Cluster of these nodes (some or
+    /// all of them, `redis://host:port` each; default:
+    /// `SPANLINE_REDIS_CLUSTER=true` with comma-separated URLs in
+    /// `SPANLINE_REDIS_URL`). Sharded pub/sub, and the global feed spread
+    /// over [`redis_global_shards`](Self::redis_global_shards) shards.
+    /// Needs the feature `redis-cluster`; see docs/scale.md.
+    ///
+    /// ```
+    /// let builder = spanline::builder().redis_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]);
+    /// assert!(format!("{builder:?}").contains("redis_cluster: Some(true)"));
+    /// ```
+    #[must_use]
+    pub fn redis_cluster<I, T>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        self.redis_url = Some(nodes.join(","));
+        self.redis_cluster = Some(true);
+        self
+    }
+
+    /// How many shards the global feed is spread over (default:
+    /// `SPANLINE_REDIS_GLOBAL_SHARDS`, else 16 on a cluster and 1 on one
+    /// server); see docs/scale.md.
+    ///
+    /// ```
+    /// let builder = spanline::builder().redis_global_shards(6);
+    /// assert!(format!("{builder:?}").contains("redis_global_shards: Some(6)"));
+    /// ```
+    #[must_use]
+    pub fn redis_global_shards(mut self, n: usize) -> Self {
+        self.redis_global_shards = Some(n);
+        self
+    }
+
     /// Whether to forward to a parent `Forwarder` when started by one
     /// (default: yes, when `SPANLINE_FORWARD` is set).
     ///
@@ -802,49 +845,91 @@ impl Builder {
             "SPANLINE_REDIS_OVERFLOW",
             config.redis_overflow,
         );
+        let redis_cluster = match self.redis_cluster {
+            Some(on) => on,
+            None => match env("SPANLINE_REDIS_CLUSTER") {
+                Some(value) => match parse_bool(&value) {
+                    Some(on) => on,
+                    None => problem(InitError::Invalid {
+                        name: "SPANLINE_REDIS_CLUSTER",
+                        value,
+                        expected: "true, false",
+                    })
+                    .map(|()| false)?,
+                },
+                None => config.redis_cluster.unwrap_or(false),
+            },
+        };
+        let redis_shards = match self.redis_global_shards {
+            Some(n) => Some(n),
+            None => match env("SPANLINE_REDIS_GLOBAL_SHARDS") {
+                Some(value) => match value.trim().parse::<usize>() {
+                    Ok(n) => Some(n),
+                    Err(_) => problem(InitError::Invalid {
+                        name: "SPANLINE_REDIS_GLOBAL_SHARDS",
+                        value,
+                        expected: "a number of shards, 1 to 1024",
+                    })
+                    .map(|()| None)?,
+                },
+                None => config.redis_global_shards,
+            },
+        };
         #[cfg(feature = "redis")]
         let (redis, redis_guard) = match redis_url {
-            Some(url) => {
-                let mut builder = spanline_redis::RedisLayer::builder(&url).schema(schema);
-                if let Some(mode) = redis_mode {
-                    match parse_mode(&mode) {
-                        Ok(mode) => builder = builder.mode(mode),
-                        Err(e) => problem(e)?,
+            Some(url) => match redis_layer_builder(&url, redis_cluster) {
+                Err(e) => problem(e).map(|()| (None, None))?,
+                Ok(builder) => {
+                    let mut builder = builder.schema(schema);
+                    if let Some(n) = redis_shards {
+                        builder = builder.global_shards(n);
+                    }
+                    if let Some(mode) = redis_mode {
+                        match parse_mode(&mode) {
+                            Ok(mode) => builder = builder.mode(mode),
+                            Err(e) => problem(e)?,
+                        }
+                    }
+                    match redis_capacity {
+                        Ok(Some(lines)) => {
+                            let bytes = (lines.saturating_mul(1024))
+                                .max(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES);
+                            builder = builder.capacity(lines.max(1), bytes);
+                        }
+                        Ok(None) => {}
+                        Err(_) => problem(InitError::Invalid {
+                            name: "SPANLINE_REDIS_CAPACITY",
+                            value: env("SPANLINE_REDIS_CAPACITY").unwrap_or_default(),
+                            expected: "a number of lines",
+                        })?,
+                    }
+                    if let Some(overflow) = redis_overflow {
+                        match parse_overflow(&overflow) {
+                            Ok(overflow) => builder = builder.overflow(overflow),
+                            Err(e) => problem(e)?,
+                        }
+                    }
+                    match builder.build() {
+                        Ok((layer, redis_guard)) => {
+                            guard.redis_stats = Some(layer.stats());
+                            (Some(layer), Some(redis_guard))
+                        }
+                        Err(e) => problem(InitError::Redis(e)).map(|()| (None, None))?,
                     }
                 }
-                match redis_capacity {
-                    Ok(Some(lines)) => {
-                        let bytes = (lines.saturating_mul(1024))
-                            .max(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES);
-                        builder = builder.capacity(lines.max(1), bytes);
-                    }
-                    Ok(None) => {}
-                    Err(_) => problem(InitError::Invalid {
-                        name: "SPANLINE_REDIS_CAPACITY",
-                        value: env("SPANLINE_REDIS_CAPACITY").unwrap_or_default(),
-                        expected: "a number of lines",
-                    })?,
-                }
-                if let Some(overflow) = redis_overflow {
-                    match parse_overflow(&overflow) {
-                        Ok(overflow) => builder = builder.overflow(overflow),
-                        Err(e) => problem(e)?,
-                    }
-                }
-                match builder.build() {
-                    Ok((layer, redis_guard)) => {
-                        guard.redis_stats = Some(layer.stats());
-                        (Some(layer), Some(redis_guard))
-                    }
-                    Err(e) => problem(InitError::Redis(e)).map(|()| (None, None))?,
-                }
-            }
+            },
             None => (None, None),
         };
         #[cfg(not(feature = "redis"))]
         {
-            let _ = (schema, redis_mode, redis_capacity, redis_overflow);
-            if redis_url.is_some() {
+            let _ = (
+                schema,
+                redis_mode,
+                redis_capacity,
+                redis_overflow,
+                redis_shards,
+            );
+            if redis_url.is_some() || redis_cluster {
                 problem(InitError::RedisNotBuilt)?;
             }
         }
@@ -894,6 +979,33 @@ impl Builder {
         let _ = tracing_log::LogTracer::init();
         Ok(guard)
     }
+}
+
+/// The Redis layer's builder for `urls`: one server, or (`cluster`) the
+/// cluster of these comma-separated nodes.
+#[cfg(feature = "redis")]
+fn redis_layer_builder(
+    urls: &str,
+    cluster: bool,
+) -> Result<spanline_redis::RedisLayerBuilder, InitError> {
+    let nodes: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if !cluster {
+        if nodes.len() > 1 {
+            return Err(InitError::Invalid {
+                name: "SPANLINE_REDIS_URL",
+                value: format!("{} URLs", nodes.len()),
+                expected:
+                    "one URL (several are a cluster's nodes: set SPANLINE_REDIS_CLUSTER=true)",
+            });
+        }
+        return Ok(spanline_redis::RedisLayer::builder(urls.trim()));
+    }
+    // Without spanline-redis's `cluster` feature, building it says so.
+    Ok(spanline_redis::RedisLayer::builder_cluster(&nodes))
 }
 
 /// `true`/`false` as environment variables spell them.

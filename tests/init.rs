@@ -8,7 +8,7 @@
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use spanline_testkit::{RedisServer, Subscription};
+use spanline_testkit::{RedisCluster, RedisServer, ShardedSubscription, Subscription};
 
 #[test]
 fn child() {
@@ -81,6 +81,8 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("SPANLINE_TIME")
         .env_remove("SPANLINE_THREADS")
         .env_remove("SPANLINE_SPAN_CLOSE")
+        .env_remove("SPANLINE_REDIS_CLUSTER")
+        .env_remove("SPANLINE_REDIS_GLOBAL_SHARDS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -535,4 +537,57 @@ fn the_guide_lists_every_variable_and_config_key() {
             "config key {key} is not in docs/guide.md's table"
         );
     }
+}
+
+/// `SPANLINE_REDIS_CLUSTER=true` with the nodes in `SPANLINE_REDIS_URL`:
+/// every line on the global feed's shards (here 3, from the environment),
+/// spread over the masters; from the configuration file too.
+#[test]
+fn a_cluster_from_the_environment_and_the_file() {
+    let cluster = RedisCluster::start(3);
+    let channels = spanline::core::Channels::default();
+    let follow = || -> Vec<ShardedSubscription> {
+        channels
+            .global_shards(3)
+            .iter()
+            .map(|shard| ShardedSubscription::new(cluster.node_for(shard), shard))
+            .collect()
+    };
+    let urls = cluster.urls().join(",");
+    let shards = follow();
+    let out = run_child(
+        300,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_CLUSTER", "true"),
+            ("SPANLINE_REDIS_URL", &urls),
+            ("SPANLINE_REDIS_GLOBAL_SHARDS", "3"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let got: Vec<usize> = shards
+        .iter()
+        .map(|s| s.wait_for(100, Duration::from_secs(10)).len())
+        .collect();
+    assert_eq!(got.iter().sum::<usize>(), 302, "every line once: {got:?}");
+    assert!(
+        got.iter().all(|&n| (100..=101).contains(&n)),
+        "one line in three each: {got:?}"
+    );
+    // The same from the application's configuration file.
+    let shards = follow();
+    let config = format!(
+        r#"{{"format": "json", "redis_url": "{urls}", "redis_cluster": true, "redis_global_shards": 3}}"#
+    );
+    let out = run_child(30, &[("SPANLINE_INIT_CONFIG", &config)]);
+    assert!(out.status.success(), "{out:?}");
+    let got: usize = shards
+        .iter()
+        .map(|s| s.wait_for(10, Duration::from_secs(10)).len())
+        .sum();
+    assert_eq!(got, 32);
+    // Several URLs without saying it is a cluster: a clear error.
+    let bad = run_child(1, &[("SPANLINE_REDIS_URL", &urls)]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SPANLINE_REDIS_CLUSTER=true"));
 }

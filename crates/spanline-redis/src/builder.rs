@@ -64,8 +64,7 @@ pub struct RedisLayerBuilder {
     pub(crate) sharded: bool,
     pub(crate) global_shards: usize,
     pub(crate) schema: Option<Schema>,
-    /// With the `cluster` feature: the cluster's seed nodes.
-    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    /// A cluster's seed nodes (empty: one server).
     pub(crate) cluster_nodes: Vec<String>,
 }
 
@@ -103,6 +102,9 @@ pub enum BuildError {
     InvalidOption(&'static str),
     /// The worker thread could not be started.
     Spawn(std::io::Error),
+    /// A cluster was asked for ([`RedisLayer::builder_cluster`]) but this
+    /// build lacks the `cluster` feature.
+    ClusterNotBuilt,
 }
 
 impl fmt::Display for BuildError {
@@ -117,6 +119,9 @@ impl fmt::Display for BuildError {
             BuildError::Spawn(e) => {
                 write!(f, "could not start the spanline-redis worker thread: {e}")
             }
+            BuildError::ClusterNotBuilt => f.write_str(
+                "a Redis Cluster needs spanline-redis's `cluster` feature (spanline's `redis-cluster`)",
+            ),
         }
     }
 }
@@ -180,10 +185,13 @@ impl RedisLayer {
     /// spread over [`DEFAULT_CLUSTER_GLOBAL_SHARDS`](Self::DEFAULT_CLUSTER_GLOBAL_SHARDS)
     /// shards ([`global_shards`](RedisLayerBuilder::global_shards)), so no
     /// master takes every line; a job's channel and stream stay one key.
+    /// Without the `cluster` feature, [`build`](RedisLayerBuilder::build)
+    /// says so ([`BuildError::ClusterNotBuilt`]).
     ///
-    /// See [`RedisLayer`]'s example.
-    #[cfg(feature = "cluster")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder_cluster(&["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
+    /// assert!(format!("{builder:?}").contains("global_shards: 16"));
+    /// ```
     pub fn builder_cluster(nodes: &[&str]) -> RedisLayerBuilder {
         let mut builder = RedisLayerBuilder::new(nodes.first().copied().unwrap_or_default())
             .sharded(true)
@@ -359,8 +367,8 @@ impl RedisLayerBuilder {
 
     /// Publish with `SPUBLISH` (sharded pub/sub, Redis 7+): on a Redis
     /// Cluster each channel stays on the shard that owns it. Subscribers use
-    /// `SSUBSCRIBE`. For a cluster's URL list, see `RedisLayer::builder_cluster`
-    /// (feature `cluster`).
+    /// `SSUBSCRIBE`. For a cluster's URL list, see
+    /// [`RedisLayer::builder_cluster`].
     ///
     /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
@@ -413,6 +421,10 @@ impl RedisLayerBuilder {
             return Err(BuildError::InvalidOption(
                 "job stream length must be above 0",
             ));
+        }
+        #[cfg(not(feature = "cluster"))]
+        if !self.cluster_nodes.is_empty() {
+            return Err(BuildError::ClusterNotBuilt);
         }
         #[cfg(feature = "cluster")]
         if !self.cluster_nodes.is_empty() {

@@ -364,7 +364,11 @@ fn a_master_killed_mid_stream_is_survived_with_exact_accounting() {
     );
     let lost = setup.stats.failed() + setup.stats.dropped();
     assert_eq!(setup.stats.published() + lost, next, "{:?}", setup.stats);
-    assert!(lost > 0, "the window without a master is counted: {:?}", setup.stats);
+    assert!(
+        lost > 0,
+        "the window without a master is counted: {:?}",
+        setup.stats
+    );
     assert!(
         slowest < Duration::from_secs(2),
         "logging never waited on Redis: slowest {slowest:?}"
