@@ -3,6 +3,7 @@
 // A command-line tool: stdout and stderr are its interface.
 #![allow(clippy::disallowed_macros)]
 
+mod cluster;
 mod pretty;
 mod run;
 mod tail;
@@ -29,7 +30,8 @@ enum Command {
         spanline tail --job report_0193a5f0e8c47b3d9f1a2e6c5d4b3a21\n  \
         spanline tail --global --filter 'warn,billing=debug'\n  \
         spanline tail --pattern 'logs:build_*' --json\n  \
-        spanline tail --global --since 0          # replay the global stream, then follow\n\n\
+        spanline tail --global --since 0          # replay the global stream, then follow\n  \
+        spanline tail --cluster --redis redis://10.0.0.1:6379,redis://10.0.0.2:6379 --global\n\n\
         The Redis URL comes from --redis, else SPANLINE_REDIS_URL, else redis://127.0.0.1:6379.")]
     Tail(tail::Args),
     /// Render JSON log lines from stdin for people; malformed lines pass through, marked.

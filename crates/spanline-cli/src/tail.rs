@@ -21,8 +21,17 @@ pub(crate) struct Args {
     #[arg(long)]
     pattern: Option<String>,
     /// The Redis URL (default: SPANLINE_REDIS_URL, else redis://127.0.0.1:6379). Never printed.
+    /// With --cluster, some or all of the cluster's nodes, comma-separated.
     #[arg(long)]
     redis: Option<String>,
+    /// The Redis is a cluster (default: SPANLINE_REDIS_CLUSTER=true): follow
+    /// sharded channels on their shards and the global feed's shards merged.
+    #[arg(long)]
+    cluster: bool,
+    /// How many shards the global feed is spread over on the cluster
+    /// (default: what the publisher stored, else 16).
+    #[arg(long, requires = "cluster")]
+    shards: Option<usize>,
     /// The channel prefix the publisher uses.
     #[arg(long, default_value = "logs")]
     prefix: String,
@@ -47,7 +56,7 @@ pub(crate) struct Args {
     count: Option<u64>,
 }
 
-struct Output {
+pub(crate) struct Output {
     json: bool,
     view: ViewArgs,
     ansi: bool,
@@ -57,8 +66,26 @@ struct Output {
 }
 
 impl Output {
+    fn new(args: &Args) -> io::Result<Self> {
+        let filter = match &args.filter {
+            Some(f) => Some(
+                f.parse::<Targets>()
+                    .map_err(|e| io::Error::other(format!("invalid --filter: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Output {
+            json: args.json,
+            view: args.view.clone(),
+            ansi: args.color.enabled(),
+            filter,
+            left: args.count,
+            out: io::stdout(),
+        })
+    }
+
     /// Prints one payload if the filter lets it through; false once `--count` is reached.
-    fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
+    pub(crate) fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
         let text = String::from_utf8_lossy(payload);
         let parsed = spanline_json::PrettyLine::from_json(&text);
         if self.view.filters() && !parsed.as_ref().is_some_and(|l| self.view.keeps(l)) {
@@ -103,10 +130,20 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         .clone()
         .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str())
-        .map_err(|e| io::Error::other(format!("invalid Redis URL ({:?})", e.kind())))?;
+    let cluster = args.cluster
+        || std::env::var("SPANLINE_REDIS_CLUSTER").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        });
     let channels = spanline_core::Channels::new(&args.prefix)
         .map_err(|e| io::Error::other(format!("invalid --prefix: {e}")))?;
+    if cluster {
+        return follow_cluster(&args, &url, &channels);
+    }
+    let client = redis::Client::open(url.as_str())
+        .map_err(|e| io::Error::other(format!("invalid Redis URL ({:?})", e.kind())))?;
     let (channel, pattern) = match (&args.job, &args.pattern) {
         (Some(job), _) => match channels.job(job) {
             Ok(channel) => (channel, false),
@@ -115,21 +152,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         (None, Some(pattern)) => (pattern.clone(), true),
         (None, None) => (channels.global(), false),
     };
-    let filter = match &args.filter {
-        Some(f) => Some(
-            f.parse::<Targets>()
-                .map_err(|e| io::Error::other(format!("invalid --filter: {e}")))?,
-        ),
-        None => None,
-    };
-    let mut out = Output {
-        json: args.json,
-        view: args.view.clone(),
-        ansi: args.color.enabled(),
-        filter,
-        left: args.count,
-        out: io::stdout(),
-    };
+    let mut out = Output::new(&args)?;
     if args.count == Some(0) {
         return Ok(ExitCode::SUCCESS);
     }
@@ -139,6 +162,43 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         )),
         Some(since) => follow_stream(&client, &channel, since, &mut out),
         None => follow_channel(&client, &channel, pattern, &mut out),
+    }
+}
+
+/// `tail --cluster`: the job's channel or the global feed's shards, live
+/// or from their streams.
+fn follow_cluster(
+    args: &Args,
+    urls: &str,
+    channels: &spanline_core::Channels,
+) -> io::Result<ExitCode> {
+    if args.pattern.is_some() {
+        return Err(io::Error::other(
+            "--pattern is not available on a cluster: sharded pub/sub has no patterns; \
+             use --job or --global",
+        ));
+    }
+    let cluster = crate::cluster::Cluster::new(urls)?;
+    let names = match &args.job {
+        Some(job) => vec![channels
+            .job(job)
+            .map_err(|e| io::Error::other(format!("invalid --job {job:?}: {e}")))?],
+        None => {
+            let n = match args.shards {
+                Some(n) if (1..=spanline_core::MAX_GLOBAL_SHARDS).contains(&n) => n,
+                Some(n) => return Err(io::Error::other(format!("--shards {n}: 1 to 1024"))),
+                None => crate::cluster::global_shards(&cluster, channels),
+            };
+            channels.global_shards(n)
+        }
+    };
+    let mut out = Output::new(args)?;
+    if args.count == Some(0) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &args.since {
+        Some(since) => crate::cluster::follow_streams(&cluster, &names, since, &mut out),
+        None => crate::cluster::follow_channels(&cluster, &names, &mut out),
     }
 }
 
@@ -159,7 +219,7 @@ fn connect(client: &redis::Client, attempt: &mut u32) -> redis::Connection {
 }
 
 /// Waits before the next connection attempt: 100 ms, doubling to 2 s.
-fn backoff(attempt: &mut u32) {
+pub(crate) fn backoff(attempt: &mut u32) {
     let ms = 100u64 << (*attempt).min(5);
     std::thread::sleep(Duration::from_millis(ms.min(2000)));
     *attempt += 1;

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use spanline_testkit::{KillOnDrop, RedisServer};
+use spanline_testkit::{KillOnDrop, RedisCluster, RedisServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spanline");
 
@@ -479,4 +479,170 @@ fn web_refuses_to_listen_off_loopback_without_a_token_and_serves_on_loopback() {
     };
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains(r#"data-job="job_1""#), "{page}");
+}
+
+// ==== on a Redis Cluster ====
+
+/// Subscribers of the sharded `channel` on the node that owns it.
+fn shard_subscribers(cluster: &RedisCluster, channel: &str) -> i64 {
+    let Ok(mut con) = cluster.node_for(channel).client().get_connection() else {
+        return 0;
+    };
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg(channel)
+        .query(&mut con)
+        .unwrap_or_default();
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+fn spublish(cluster: &RedisCluster, channel: &str, payload: &str) {
+    let mut con = cluster.node_for(channel).client().get_connection().unwrap();
+    let _: i64 = redis::cmd("SPUBLISH")
+        .arg(channel)
+        .arg(payload)
+        .query(&mut con)
+        .unwrap();
+}
+
+fn tail_cluster(cluster: &RedisCluster, args: &[&str]) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "tail",
+                "--cluster",
+                "--redis",
+                &cluster.urls().join(","),
+                "--json",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits for the tail to end; its stdout's messages and its stderr.
+fn finished(mut tail: KillOnDrop) -> (Vec<String>, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tail.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "tail did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    tail.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    tail.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let messages = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    (messages, stderr)
+}
+
+fn line(msg: &str) -> String {
+    format!(r#"{{"level":"INFO","message":"{msg}","target":"app"}}"#)
+}
+
+#[test]
+fn tail_cluster_follows_a_job_and_the_sharded_global_feed() {
+    let cluster = RedisCluster::start(3);
+    let channels = spanline_core::Channels::default();
+    let shards = channels.global_shards(3);
+    // The publisher's count of shards: the tail finds all three from it.
+    let key = channels.global_shards_key();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(3)
+        .query(&mut cluster.node_for(&key).client().get_connection().unwrap())
+        .unwrap();
+    let global = tail_cluster(&cluster, &["--global", "--count", "9"]);
+    let job = tail_cluster(&cluster, &["--job", "build_1", "--count", "2"]);
+    wait_until("the tail's subscriptions", || {
+        shards.iter().all(|s| shard_subscribers(&cluster, s) == 1)
+            && shard_subscribers(&cluster, "logs:build_1") == 1
+    });
+    for i in 0..9 {
+        spublish(&cluster, &shards[i % 3], &line(&format!("g{i}")));
+    }
+    spublish(&cluster, "logs:build_1", &line("j0"));
+    spublish(&cluster, "logs:build_1", &line("j1"));
+    let (mut messages, _) = finished(global);
+    messages.sort();
+    assert_eq!(
+        messages,
+        (0..9).map(|i| format!("g{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(finished(job).0, ["j0", "j1"]);
+    // No patterns on a cluster: said, not silently empty.
+    let (_, stderr) = finished(tail_cluster(&cluster, &["--pattern", "logs:*"]));
+    assert!(stderr.contains("no patterns"), "{stderr}");
+}
+
+#[test]
+fn tail_cluster_merges_the_global_streams_in_time_order() {
+    let cluster = RedisCluster::start(3);
+    let shards = spanline_core::Channels::default().global_shards(2);
+    // 1,200 entries over two shards: the first 600 on one, the rest on the
+    // other, more than a page (512) each: a merge that showed each page as
+    // read would print the second shard's first page before the first
+    // shard's last 88 entries.
+    for i in 0..1_200u64 {
+        let key = &shards[usize::from(i >= 600)];
+        let _: String = redis::cmd("XADD")
+            .arg(key)
+            .arg(format!("{}-0", i + 1))
+            .arg("line")
+            .arg(line(&format!("m{i}")))
+            .query(&mut cluster.node_for(key).client().get_connection().unwrap())
+            .unwrap();
+    }
+    let (messages, stderr) = finished(tail_cluster(
+        &cluster,
+        &[
+            "--global", "--shards", "2", "--since", "0", "--count", "1200",
+        ],
+    ));
+    assert_eq!(
+        messages,
+        (0..1_200).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "in time order: {stderr}"
+    );
+}
+
+#[test]
+fn tail_cluster_survives_a_master_failover_and_says_what_may_be_missing() {
+    let mut cluster = RedisCluster::start_with_replicas(3, 1);
+    let channel = "logs:build_7";
+    let tail = tail_cluster(&cluster, &["--job", "build_7", "--count", "2"]);
+    wait_until("the tail's subscription", || {
+        shard_subscribers(&cluster, channel) == 1
+    });
+    spublish(&cluster, channel, &line("before"));
+    let killed = cluster.kill_master_of(channel);
+    let promoted = cluster.wait_served(channel, Duration::from_secs(30));
+    assert_ne!(promoted, killed);
+    wait_until("the tail's subscription on the new master", || {
+        shard_subscribers(&cluster, channel) == 1
+    });
+    spublish(&cluster, channel, &line("after"));
+    let (messages, stderr) = finished(tail);
+    assert_eq!(messages, ["before", "after"]);
+    assert!(
+        stderr.contains("lost a node") && stderr.contains("missing"),
+        "{stderr}"
+    );
 }

@@ -21,6 +21,15 @@ use crate::Channels;
 /// ```
 pub const CLUSTER_SLOTS: u16 = 16384;
 
+/// How many shards the global feed is spread over on a cluster, unless
+/// the publisher is told otherwise (consumers assume it when the publisher
+/// stored no count).
+///
+/// ```
+/// assert_eq!(spanline_core::cluster::DEFAULT_GLOBAL_SHARDS, 16);
+/// ```
+pub const DEFAULT_GLOBAL_SHARDS: usize = 16;
+
 /// The most shards the global feed can be spread over.
 ///
 /// ```

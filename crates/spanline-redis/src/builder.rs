@@ -167,7 +167,7 @@ impl RedisLayer {
     /// ```
     /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_CLUSTER_GLOBAL_SHARDS, 16);
     /// ```
-    pub const DEFAULT_CLUSTER_GLOBAL_SHARDS: usize = 16;
+    pub const DEFAULT_CLUSTER_GLOBAL_SHARDS: usize = spanline_core::cluster::DEFAULT_GLOBAL_SHARDS;
 
     /// Starts a builder for the Redis at `url`:
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
