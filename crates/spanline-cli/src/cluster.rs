@@ -16,140 +16,58 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Value};
+use redis::Value;
+use spanline_redis::ClusterMap;
 
 use crate::tail::Output;
 
-/// Who owns which slots: (first slot, last slot, the master's address).
-#[derive(Debug, Default)]
-struct Topology {
-    ranges: Vec<(u16, u16, (String, u16))>,
-}
+const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The cluster to follow: its seed nodes (with their credentials and TLS
-/// settings, which every node shares).
+/// The cluster to follow.
 pub(crate) struct Cluster {
-    seeds: Vec<ConnectionInfo>,
+    map: ClusterMap,
 }
 
 impl Cluster {
     /// The cluster of the comma-separated `urls`.
     pub(crate) fn new(urls: &str) -> io::Result<Self> {
-        let seeds = urls
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(|u| {
-                u.into_connection_info()
-                    .map_err(|e| io::Error::other(format!("invalid Redis URL ({:?})", e.kind())))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
-        if seeds.is_empty() {
-            return Err(io::Error::other("--redis: no node URL"));
-        }
-        Ok(Self { seeds })
+        ClusterMap::new(urls)
+            .map(|map| Self { map })
+            .map_err(|e| io::Error::other(format!("invalid --redis ({:?})", e.kind())))
     }
 
-    /// The connection settings of node `host:port`: a seed's, with its address.
-    fn node(&self, (host, port): &(String, u16)) -> ConnectionInfo {
-        let seed = self.seeds[0].clone();
-        let mut addr = seed.addr().clone();
-        match &mut addr {
-            ConnectionAddr::Tcp(h, p)
-            | ConnectionAddr::TcpTls {
-                host: h, port: p, ..
-            } => {
-                h.clone_from(host);
-                *p = *port;
-            }
-            _ => {}
-        }
-        seed.set_addr(addr)
-    }
-
-    /// Asks the seeds, then known masters, who owns which slots; retries
-    /// with back-off until one answers, saying once that none does.
-    fn topology(&self, said: &mut bool) -> Topology {
+    /// Retries `f` with back-off until it works, saying once that the
+    /// cluster does not answer.
+    fn retry<T>(
+        &self,
+        said: &mut bool,
+        mut f: impl FnMut(&ClusterMap) -> redis::RedisResult<T>,
+    ) -> T {
         let mut attempt = 0;
         loop {
-            for seed in &self.seeds {
-                if let Some(topology) = slots_of(seed) {
+            match f(&self.map) {
+                Ok(value) => {
                     *said = false;
-                    return topology;
+                    return value;
+                }
+                Err(e) => {
+                    if !*said {
+                        eprintln!(
+                            "spanline: the cluster does not answer ({:?}); retrying",
+                            e.kind()
+                        );
+                        *said = true;
+                    }
+                    crate::tail::backoff(&mut attempt);
                 }
             }
-            if !*said {
-                eprintln!("spanline: no node of the cluster answers; retrying");
-                *said = true;
-            }
-            crate::tail::backoff(&mut attempt);
         }
     }
 
-    /// A connection to the owner of `key`, asking for the topology again
-    /// until one is made.
+    /// A connection to the owner of `key`, retried until made.
     fn owner_connection(&self, key: &str, said: &mut bool) -> redis::Connection {
-        let mut attempt = 0;
-        loop {
-            let topology = self.topology(said);
-            if let Some(owner) = topology.owner(key) {
-                let client = redis::Client::open(self.node(owner));
-                if let Ok(con) =
-                    client.and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
-                {
-                    return con;
-                }
-            }
-            crate::tail::backoff(&mut attempt);
-        }
+        self.retry(said, |map| map.connect(key, TIMEOUT))
     }
-}
-
-impl Topology {
-    fn owner(&self, key: &str) -> Option<&(String, u16)> {
-        let slot = spanline_core::key_slot(key.as_bytes());
-        self.ranges
-            .iter()
-            .find(|(first, last, _)| (*first..=*last).contains(&slot))
-            .map(|(_, _, owner)| owner)
-    }
-}
-
-/// `CLUSTER SLOTS` of the node at `info`; `None` when it does not answer.
-fn slots_of(info: &ConnectionInfo) -> Option<Topology> {
-    let client = redis::Client::open(info.clone()).ok()?;
-    let mut con = client
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .ok()?;
-    let _ = con.set_read_timeout(Some(Duration::from_secs(2)));
-    let reply: Vec<Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut con).ok()?;
-    let asked = match info.addr() {
-        ConnectionAddr::Tcp(host, _) | ConnectionAddr::TcpTls { host, .. } => host.clone(),
-        _ => String::new(),
-    };
-    let ranges: Vec<_> = reply
-        .into_iter()
-        .filter_map(|entry| {
-            let Value::Array(parts) = entry else {
-                return None;
-            };
-            let first: u16 = redis::from_redis_value(parts.first()?.clone()).ok()?;
-            let last: u16 = redis::from_redis_value(parts.get(1)?.clone()).ok()?;
-            let Value::Array(master) = parts.get(2)?.clone() else {
-                return None;
-            };
-            let host: String = redis::from_redis_value(master.first()?.clone()).ok()?;
-            let port: u16 = redis::from_redis_value(master.get(1)?.clone()).ok()?;
-            // An empty host means "the address you asked me on".
-            let host = if host.is_empty() || host == "?" {
-                asked.clone()
-            } else {
-                host
-            };
-            Some((first, last, (host, port)))
-        })
-        .collect();
-    (!ranges.is_empty()).then_some(Topology { ranges })
 }
 
 /// How many shards the publisher spread the global feed over: what it
@@ -209,14 +127,13 @@ fn subscribe(cluster: &Cluster, channels: Vec<String>, tx: &mpsc::Sender<Event>,
     let mut attempt = 0;
     let mut left = channels;
     while !left.is_empty() {
-        let topology = cluster.topology(said);
         let mut by_owner: BTreeMap<(String, u16), Vec<String>> = BTreeMap::new();
         for channel in left.drain(..) {
-            let owner = topology.owner(&channel).cloned().unwrap_or_default();
+            let owner = cluster.retry(said, |map| map.owner(&channel));
             by_owner.entry(owner).or_default().push(channel);
         }
-        for (owner, group) in by_owner {
-            match ssubscribe(&cluster.node(&owner), &group) {
+        for (_, group) in by_owner {
+            match cluster.map.ssubscribe(&group, TIMEOUT) {
                 Ok(con) => {
                     let tx = tx.clone();
                     std::thread::spawn(move || read_messages(con, group, &tx));
@@ -229,25 +146,6 @@ fn subscribe(cluster: &Cluster, channels: Vec<String>, tx: &mpsc::Sender<Event>,
             crate::tail::backoff(&mut attempt);
         }
     }
-}
-
-/// A connection subscribed to `channels` with `SSUBSCRIBE`.
-fn ssubscribe(node: &ConnectionInfo, channels: &[String]) -> redis::RedisResult<redis::Connection> {
-    let client = redis::Client::open(node.clone())?;
-    let mut con = client.get_connection_with_timeout(Duration::from_secs(2))?;
-    con.set_read_timeout(Some(Duration::from_secs(2)))?;
-    con.send_packed_command(&redis::cmd("SSUBSCRIBE").arg(channels).get_packed_command())?;
-    // One confirmation per channel; an error (MOVED: not the owner) fails it.
-    for _ in channels {
-        if let Value::ServerError(e) = con.recv_response()? {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "SSUBSCRIBE refused",
-                format!("{e:?}"),
-            )));
-        }
-    }
-    Ok(con)
 }
 
 /// Reads messages until the connection goes or the server unsubscribes

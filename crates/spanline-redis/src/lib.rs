@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod cluster_map;
 mod guard;
 mod layer;
 mod link;
@@ -11,6 +12,7 @@ mod stats;
 mod worker;
 
 pub use builder::{BuildError, RedisLayerBuilder};
+pub use cluster_map::ClusterMap;
 pub use guard::{FlushOutcome, RedisGuard};
 pub use layer::RedisLayer;
 pub use queue::Overflow;
