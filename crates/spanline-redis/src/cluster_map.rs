@@ -153,8 +153,11 @@ impl ClusterMap {
     }
 }
 
-/// `CLUSTER SLOTS` of the node at `info`: (first, last, master).
-fn slots_of(info: &ConnectionInfo) -> RedisResult<Vec<(u16, u16, (String, u16))>> {
+/// A range of slots and the master that owns them: (first, last, (host, port)).
+type SlotRange = (u16, u16, (String, u16));
+
+/// `CLUSTER SLOTS` of the node at `info`.
+fn slots_of(info: &ConnectionInfo) -> RedisResult<Vec<SlotRange>> {
     let client = redis::Client::open(info.clone())?;
     let mut con = client.get_connection_with_timeout(Duration::from_secs(2))?;
     con.set_read_timeout(Some(Duration::from_secs(2)))?;
