@@ -8,8 +8,16 @@ use spanline_web::{Console, Source};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The Redis URL (default: SPANLINE_REDIS_URL, else redis://127.0.0.1:6379). Never shown.
+    /// With --cluster, some or all of the cluster's nodes, comma-separated.
     #[arg(long)]
     redis: Option<String>,
+    /// The Redis is a cluster (default: SPANLINE_REDIS_CLUSTER=true).
+    #[arg(long)]
+    cluster: bool,
+    /// On a cluster, how many shards the global feed has (default: what the
+    /// publisher stored, else 16).
+    #[arg(long, requires = "cluster")]
+    shards: Option<usize>,
     /// Where to listen. Off loopback, a token is required.
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
@@ -40,7 +48,15 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
         .redis
         .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let cluster = args.cluster
+        || std::env::var("SPANLINE_REDIS_CLUSTER").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        });
     let mut builder = Console::builder(url)
+        .cluster(cluster)
         .prefix(args.prefix)
         .backlog(args.backlog)
         .source(match args.source {
@@ -48,6 +64,9 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
             SourceArg::Streams => Source::Streams,
             SourceArg::Pubsub => Source::PubSub,
         });
+    if let Some(n) = args.shards {
+        builder = builder.global_shards(n);
+    }
     if let Some(token) = args
         .token
         .or_else(|| std::env::var("SPANLINE_WEB_TOKEN").ok())

@@ -14,7 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use spanline_core::Channels;
 
-use crate::follow::{is_entry_id, Follow, Item, Link, Source};
+use spanline_redis::ClusterMap;
+
+use crate::follow::{is_entry_id, Follow, Item, Link, Redis, Source};
 use crate::jobs::{Indexer, Jobs, SharedJobs};
 use crate::ConsoleError;
 
@@ -72,7 +74,12 @@ impl std::fmt::Debug for Console {
 }
 
 struct Inner {
-    client: redis::Client,
+    redis: Redis,
+    /// The global feed's channels: one, or (on a cluster) its shards,
+    /// learned at the first page.
+    globals: std::sync::OnceLock<Vec<String>>,
+    /// The shards asked for with [`ConsoleBuilder::global_shards`].
+    shards: Option<usize>,
     channels: Channels,
     source: Source,
     token: Option<String>,
@@ -93,6 +100,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct ConsoleBuilder {
     url: String,
+    cluster: bool,
+    shards: Option<usize>,
     prefix: String,
     source: Source,
     token: Option<String>,
@@ -107,6 +116,7 @@ impl std::fmt::Debug for ConsoleBuilder {
             .field("source", &self.source)
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("backlog", &self.backlog)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +127,8 @@ impl Console {
     pub fn builder(url: impl Into<String>) -> ConsoleBuilder {
         ConsoleBuilder {
             url: url.into(),
+            cluster: false,
+            shards: None,
             prefix: Channels::DEFAULT_PREFIX.into(),
             source: Source::Auto,
             token: None,
@@ -164,14 +176,39 @@ impl Console {
     /// Where the console reads Redis, without the password, for a log line
     /// or a banner.
     pub fn redis_address(&self) -> String {
-        self.inner.client.get_connection_info().addr().to_string()
+        self.inner.redis.address()
+    }
+
+    /// The global feed's channels: `{prefix}:global`, or on a cluster its
+    /// shards (as many as the builder says, else as the publisher stored
+    /// in `{prefix}:global:shards`, else the default).
+    fn globals(&self) -> &[String] {
+        self.inner.globals.get_or_init(|| {
+            let channels = &self.inner.channels;
+            let Redis::Cluster(_) = &self.inner.redis else {
+                return vec![channels.global()];
+            };
+            let n = self.inner.shards.unwrap_or_else(|| {
+                let key = channels.global_shards_key();
+                self.inner
+                    .redis
+                    .connect(&key)
+                    .and_then(|mut con| {
+                        redis::cmd("GET").arg(&key).query::<Option<usize>>(&mut con)
+                    })
+                    .ok()
+                    .flatten()
+                    .unwrap_or(spanline_core::cluster::DEFAULT_GLOBAL_SHARDS)
+            });
+            channels.global_shards(n)
+        })
     }
 
     fn follow(&self, key: String, after: Option<String>, resumed: bool) -> Follow {
         Follow {
-            client: self.inner.client.clone(),
+            redis: self.inner.redis.clone(),
+            global_key: self.globals().first().cloned().unwrap_or_default(),
             key,
-            global_key: self.inner.channels.global(),
             source: self.inner.source,
             after,
             backlog: self.inner.backlog,
@@ -182,22 +219,35 @@ impl Console {
     /// Starts following the global feed for the jobs list, once.
     fn index(&self) {
         self.inner.index_started.call_once(|| {
-            let mut follow = self.follow(self.inner.channels.global(), None, false);
-            follow.backlog = INDEX_BACKLOG;
-            follow.spawn(Indexer(Arc::downgrade(&self.inner.jobs)));
+            for global in self.globals() {
+                let mut follow = self.follow(global.clone(), None, false);
+                follow.backlog = INDEX_BACKLOG;
+                follow.spawn(Indexer(Arc::downgrade(&self.inner.jobs)));
+            }
         });
     }
 
     /// An event stream of `key`, resuming after the browser's
     /// `Last-Event-ID`.
-    fn events(&self, key: String, headers: &HeaderMap) -> Response {
+    fn events(&self, keys: Vec<String>, headers: &HeaderMap) -> Response {
         let last = headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let after = last.clone().filter(|id| is_entry_id(id));
         let (tx, rx) = tokio::sync::mpsc::channel(PAGE_BUFFER);
-        self.follow(key, after, last.is_some()).spawn(tx);
+        // Several keys (a cluster's global shards): streams merged in time
+        // order (pub/sub lines pass as they come), each resuming after the
+        // page's last entry id.
+        match <[String; 1]>::try_from(keys) {
+            Ok([key]) => self.follow(key, after, last.is_some()).spawn(tx),
+            Err(keys) => {
+                let sinks = crate::merge::merged(tx, keys.len());
+                for (key, sink) in keys.into_iter().zip(sinks) {
+                    self.follow(key, after.clone(), last.is_some()).spawn(sink);
+                }
+            }
+        }
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             let item = rx.recv().await?;
             Some((Ok::<_, Infallible>(event(item)), rx))
@@ -234,6 +284,34 @@ impl ConsoleBuilder {
         self
     }
 
+    /// The URL given to [`Console::builder`] holds a Redis Cluster's nodes,
+    /// comma-separated (some or all): each feed is read on the master that
+    /// owns it, channels with `SSUBSCRIBE`, and the global feed from all
+    /// its shards (see docs/scale.md).
+    ///
+    /// ```
+    /// let builder = spanline_web::Console::builder("redis://10.0.0.1:6379,redis://10.0.0.2:6379").cluster(true);
+    /// assert!(format!("{builder:?}").contains("cluster: true"));
+    /// assert!(builder.build().is_ok());
+    /// ```
+    pub fn cluster(mut self, on: bool) -> Self {
+        self.cluster = on;
+        self
+    }
+
+    /// On a cluster, how many shards the global feed is spread over
+    /// (default: what the publisher stored in `{prefix}:global:shards`,
+    /// else 16).
+    ///
+    /// ```
+    /// let builder = spanline_web::Console::builder("redis://10.0.0.1:6379").cluster(true).global_shards(3);
+    /// assert!(builder.build().is_ok());
+    /// ```
+    pub fn global_shards(mut self, n: usize) -> Self {
+        self.shards = Some(n.clamp(1, spanline_core::MAX_GLOBAL_SHARDS));
+        self
+    }
+
     /// Lines of backlog a page starts with when the feed is a stream
     /// (default 2,000).
     pub fn backlog(mut self, lines: usize) -> Self {
@@ -247,11 +325,17 @@ impl ConsoleBuilder {
     /// [`ConsoleError::Redis`] for a URL that does not parse,
     /// [`ConsoleError::Prefix`] for an invalid prefix.
     pub fn build(self) -> Result<Console, ConsoleError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(ConsoleError::Redis)?;
+        let redis = if self.cluster {
+            Redis::Cluster(ClusterMap::new(&self.url).map_err(ConsoleError::Redis)?)
+        } else {
+            Redis::Single(redis::Client::open(self.url.as_str()).map_err(ConsoleError::Redis)?)
+        };
         let channels = Channels::new(&self.prefix).map_err(ConsoleError::Prefix)?;
         Ok(Console {
             inner: Arc::new(Inner {
-                client,
+                redis,
+                globals: std::sync::OnceLock::new(),
+                shards: self.shards,
                 channels,
                 source: self.source,
                 token: self.token,
@@ -408,7 +492,7 @@ async fn jobs_list(State(console): State<Console>) -> Response {
 
 async fn global_events(State(console): State<Console>, headers: HeaderMap) -> Response {
     console.index();
-    console.events(console.inner.channels.global(), &headers)
+    console.events(console.globals().to_vec(), &headers)
 }
 
 async fn job_events(
@@ -417,7 +501,7 @@ async fn job_events(
     headers: HeaderMap,
 ) -> Response {
     match console.inner.channels.job(&job_id) {
-        Ok(key) => console.events(key, &headers),
+        Ok(key) => console.events(vec![key], &headers),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }

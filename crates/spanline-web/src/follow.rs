@@ -6,6 +6,45 @@
 use std::time::Duration;
 
 use redis::{Connection, Value};
+use spanline_redis::ClusterMap;
+
+/// The Redis a console reads: one server, or a cluster (where each key is
+/// read on the master that owns it, and channels are sharded).
+#[derive(Clone, Debug)]
+pub(crate) enum Redis {
+    Single(redis::Client),
+    Cluster(ClusterMap),
+}
+
+impl Redis {
+    /// A connection where `key` lives.
+    pub(crate) fn connect(&self, key: &str) -> redis::RedisResult<Connection> {
+        match self {
+            Redis::Single(client) => client.get_connection_with_timeout(Duration::from_secs(2)),
+            Redis::Cluster(map) => map.connect(key, Duration::from_secs(2)),
+        }
+    }
+
+    /// The password, to keep it out of error texts.
+    fn password(&self) -> Option<String> {
+        match self {
+            Redis::Single(client) => client
+                .get_connection_info()
+                .redis_settings()
+                .password()
+                .map(str::to_owned),
+            Redis::Cluster(map) => map.password().map(str::to_owned),
+        }
+    }
+
+    /// Where it is, without the password.
+    pub(crate) fn address(&self) -> String {
+        match self {
+            Redis::Single(client) => client.get_connection_info().addr().to_string(),
+            Redis::Cluster(map) => format!("the cluster of {}", map.address()),
+        }
+    }
+}
 
 /// Where the console reads a feed from.
 ///
@@ -53,6 +92,11 @@ pub(crate) enum Link {
 pub(crate) trait Sink: Send + 'static {
     fn send(&mut self, item: Item) -> bool;
     fn open(&self) -> bool;
+    /// The stream has nothing older left to deliver (its last read
+    /// returned less than a full chunk): for [`crate::merge`].
+    fn caught_up(&mut self) -> bool {
+        true
+    }
 }
 
 impl Sink for tokio::sync::mpsc::Sender<Item> {
@@ -68,7 +112,7 @@ impl Sink for tokio::sync::mpsc::Sender<Item> {
 /// One feed to follow.
 #[derive(Clone, Debug)]
 pub(crate) struct Follow {
-    pub(crate) client: redis::Client,
+    pub(crate) redis: Redis,
     /// The feed's channel, which is also its stream's key.
     pub(crate) key: String,
     /// The global stream's key: its existence says the publisher writes
@@ -104,25 +148,22 @@ impl Follow {
         let mut said: Option<String> = None;
         let mut connected_before = false;
         while sink.open() {
-            let outcome = self
-                .client
-                .get_connection_with_timeout(Duration::from_secs(2))
-                .and_then(|mut con| {
-                    backoff = Duration::from_millis(100);
-                    let streams = self.use_streams(&mut con)?;
-                    said = None;
-                    if streams {
-                        if !sink.send(Item::State(Link::Live { streams })) {
-                            return Ok(());
-                        }
-                        self.follow_stream(con, &mut sink)
-                    } else {
-                        // Lines may be missing from before this connection.
-                        let gap = connected_before || self.resumed;
-                        connected_before = true;
-                        self.follow_channel(con, &mut sink, gap)
+            let outcome = self.redis.connect(&self.key).and_then(|mut con| {
+                backoff = Duration::from_millis(100);
+                let streams = self.use_streams(&mut con)?;
+                said = None;
+                if streams {
+                    if !sink.send(Item::State(Link::Live { streams })) {
+                        return Ok(());
                     }
-                });
+                    self.follow_stream(con, &mut sink)
+                } else {
+                    // Lines may be missing from before this connection.
+                    let gap = connected_before || self.resumed;
+                    connected_before = true;
+                    self.follow_channel(con, &mut sink, gap)
+                }
+            });
             let Err(error) = outcome else { return };
             let reason = self.scrub(&error);
             if said.as_ref() != Some(&reason) {
@@ -139,13 +180,8 @@ impl Follow {
     /// An error's text with the Redis password taken out.
     fn scrub(&self, error: &redis::RedisError) -> String {
         let text = error.to_string();
-        match self
-            .client
-            .get_connection_info()
-            .redis_settings()
-            .password()
-        {
-            Some(password) if !password.is_empty() => text.replace(password, "***"),
+        match self.redis.password() {
+            Some(password) if !password.is_empty() => text.replace(&password, "***"),
             _ => text,
         }
     }
@@ -160,7 +196,14 @@ impl Follow {
             Source::Auto => {
                 self.after.is_some()
                     || type_of(con, &self.key)? == "stream"
-                    || type_of(con, &self.global_key)? == "stream"
+                    || match &self.redis {
+                        Redis::Single(_) => type_of(con, &self.global_key)? == "stream",
+                        // Another key may live on another master.
+                        Redis::Cluster(_) => {
+                            type_of(&mut self.redis.connect(&self.global_key)?, &self.global_key)?
+                                == "stream"
+                        }
+                    }
             }
         })
     }
@@ -238,7 +281,8 @@ impl Follow {
                 Value::Map(streams) => streams.first().map(|(_, e)| entries(e)).unwrap_or_default(),
                 _ => Vec::new(),
             };
-            if !self.deliver(found, sink) {
+            let caught_up = found.len() < CHUNK;
+            if !self.deliver(found, sink) || (caught_up && !sink.caught_up()) {
                 return Ok(());
             }
         }
@@ -263,6 +307,11 @@ impl Follow {
         sink: &mut impl Sink,
         gap: bool,
     ) -> redis::RedisResult<()> {
+        if let Redis::Cluster(map) = &self.redis {
+            drop(con);
+            let con = map.ssubscribe(std::slice::from_ref(&self.key), POLL)?;
+            return self.follow_shard_channel(con, sink, gap);
+        }
         let mut pubsub = con.as_pubsub();
         pubsub.subscribe(&self.key)?;
         pubsub.set_read_timeout(Some(POLL))?;
@@ -290,13 +339,76 @@ impl Follow {
     }
 }
 
-/// A stream entry id is `ms-seq`: is `a` after `b`?
-fn newer(a: &str, b: &str) -> bool {
-    fn parse(id: &str) -> (u64, u64) {
-        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+impl Follow {
+    /// [`follow_channel`](Self::follow_channel) on a cluster: the channel
+    /// is sharded, subscribed with `SSUBSCRIBE` on its master. When its
+    /// slot moves (a failover), the server unsubscribes it: an error, so
+    /// the follower finds its new master and marks the gap.
+    fn follow_shard_channel(
+        &mut self,
+        mut con: Connection,
+        sink: &mut impl Sink,
+        gap: bool,
+    ) -> redis::RedisResult<()> {
+        if !sink.send(Item::State(Link::Live { streams: false })) {
+            return Ok(());
+        }
+        let reason =
+            "reconnected: lines published meanwhile are not shown (pub/sub keeps no backlog)";
+        if gap && !sink.send(Item::Gap(reason.into())) {
+            return Ok(());
+        }
+        let mut pinged = false;
+        while sink.open() {
+            let reply = con.recv_response();
+            if reply.is_ok() {
+                pinged = false;
+            }
+            match reply {
+                Ok(Value::Array(parts)) | Ok(Value::Push { data: parts, .. }) => {
+                    match parts.first().and_then(text).as_deref() {
+                        Some("smessage") => {
+                            if let Some(line) = parts.get(2).and_then(text) {
+                                if !sink.send(Item::Line { id: None, line }) {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                        Some("sunsubscribe") => {
+                            return Err(redis::RedisError::from((
+                                redis::ErrorKind::Io,
+                                "the channel moved to another master",
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                // Quiet is normal; a node that does not answer a PING
+                // within a poll is not (frozen, or cut off).
+                Err(e) if e.is_timeout() => {
+                    if pinged {
+                        return Err(e);
+                    }
+                    con.send_packed_command(&redis::cmd("PING").get_packed_command())?;
+                    pinged = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
-    parse(a) > parse(b)
+}
+
+/// A stream entry id `ms-seq` as its order.
+pub(crate) fn order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// Is entry id `a` after `b`?
+fn newer(a: &str, b: &str) -> bool {
+    order(a) > order(b)
 }
 
 /// Is `id` a stream entry id (`ms-seq`), as a browser sends back?

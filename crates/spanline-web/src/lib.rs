@@ -46,6 +46,7 @@
 mod console;
 mod follow;
 mod jobs;
+mod merge;
 
 pub use console::{Console, ConsoleBuilder};
 pub use follow::Source;

@@ -5,6 +5,8 @@
 
 /// The pages in Chromium: backlog, live lines, restarts, filters, floods.
 mod browser;
+/// On a Redis Cluster: sharded channels, the global feed's shards.
+mod cluster;
 /// The HTTP surface: tokens, headers, errors, secrets.
 mod http;
 

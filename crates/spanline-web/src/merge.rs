@@ -1,0 +1,177 @@
+//! One page fed by several streams (a cluster's global shards), in time
+//! order: lines are held until no stream still being read can hold an
+//! older one, then released by entry id.
+//!
+//! Each stream's follower says when it is caught up (its last read
+//! returned less than a full chunk). A stream that is not caught up may
+//! still hold entries older than its last one delivered; a caught-up
+//! stream holds none older than what is next. So a line is released once
+//! its id is at most the last id of every stream that is not caught up.
+//! States and gaps pass through at once. Ids are the masters' clocks in
+//! milliseconds: the order is as true as those clocks agree.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::follow::{order, Item, Link, Sink};
+
+struct State<S> {
+    sink: S,
+    /// Per stream: the last id delivered while it is catching up; `None`
+    /// once caught up.
+    behind: Vec<Option<(u64, u64)>>,
+    /// Held lines by (id, arrival).
+    held: BTreeMap<((u64, u64), u64), Item>,
+    arrivals: u64,
+    open: bool,
+}
+
+/// The sink of stream `index` of a merge; see the module docs.
+pub(crate) struct Merged<S> {
+    state: Arc<Mutex<State<S>>>,
+    index: usize,
+}
+
+/// Sinks for `n` streams, merged into `sink`.
+pub(crate) fn merged<S: Sink>(sink: S, n: usize) -> Vec<Merged<S>> {
+    let state = Arc::new(Mutex::new(State {
+        sink,
+        // Nothing is known of any stream before its backlog arrives.
+        behind: vec![Some((0, 0)); n],
+        held: BTreeMap::new(),
+        arrivals: 0,
+        open: true,
+    }));
+    (0..n)
+        .map(|index| Merged {
+            state: state.clone(),
+            index,
+        })
+        .collect()
+}
+
+impl<S: Sink> State<S> {
+    /// Sends every held line no stream still catching up can precede.
+    fn release(&mut self) -> bool {
+        let bar = self.behind.iter().flatten().min().copied();
+        while let Some(entry) = self.held.first_entry() {
+            if bar.is_some_and(|bar| entry.key().0 > bar) {
+                break;
+            }
+            let item = entry.remove();
+            if !self.sink.send(item) {
+                self.open = false;
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl<S: Sink> Sink for Merged<S> {
+    fn send(&mut self, item: Item) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.open {
+            return false;
+        }
+        match item {
+            Item::Line { id: Some(id), line } => {
+                let at = order(&id);
+                if let Some(slot) = state.behind.get_mut(self.index) {
+                    *slot = Some(at);
+                }
+                state.arrivals += 1;
+                let arrival = state.arrivals;
+                state
+                    .held
+                    .insert((at, arrival), Item::Line { id: Some(id), line });
+                true
+            }
+            other => {
+                // A stream that cannot be read holds nothing back: the
+                // others' lines keep coming while it is away.
+                let away = matches!(other, Item::State(Link::Unavailable(_)));
+                let open = state.sink.send(other);
+                state.open &= open;
+                if away {
+                    if let Some(slot) = state.behind.get_mut(self.index) {
+                        *slot = None;
+                    }
+                    return open && state.release();
+                }
+                open
+            }
+        }
+    }
+
+    fn caught_up(&mut self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = state.behind.get_mut(self.index) {
+            *slot = None;
+        }
+        state.release()
+    }
+
+    fn open(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.open && state.sink.open()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Memory(Vec<String>);
+    impl Sink for Memory {
+        fn send(&mut self, item: Item) -> bool {
+            if let Item::Line { id: Some(id), .. } = item {
+                self.0.push(id);
+            }
+            true
+        }
+        fn open(&self) -> bool {
+            true
+        }
+    }
+
+    fn line(id: &str) -> Item {
+        Item::Line {
+            id: Some(id.into()),
+            line: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_stream_still_catching_up_holds_back_newer_lines() {
+        let mut sinks = merged(Memory::default(), 2);
+        let (mut a, mut b) = (sinks.remove(0), sinks.remove(0));
+        // A's backlog: 1, 4; caught up. B has not answered: nothing yet.
+        assert!(a.send(line("1-0")) && a.send(line("4-0")) && a.caught_up());
+        assert!(a.state.lock().unwrap().sink.0.is_empty());
+        // B's first page: 2, 3, more to come: only what B cannot precede.
+        assert!(b.send(line("2-0")) && b.send(line("3-0")));
+        assert!(a.caught_up());
+        assert_eq!(a.state.lock().unwrap().sink.0, ["1-0", "2-0", "3-0"]);
+        // B's next page: 5; caught up: everything, in order.
+        assert!(b.send(line("5-0")) && b.caught_up());
+        assert_eq!(
+            a.state.lock().unwrap().sink.0,
+            ["1-0", "2-0", "3-0", "4-0", "5-0"]
+        );
+    }
+
+    #[test]
+    fn a_stream_that_cannot_be_read_holds_nothing_back() {
+        let mut sinks = merged(Memory::default(), 2);
+        let (mut a, mut b) = (sinks.remove(0), sinks.remove(0));
+        assert!(a.send(line("1-0")) && a.caught_up());
+        assert!(
+            a.state.lock().unwrap().sink.0.is_empty(),
+            "b has not answered yet"
+        );
+        assert!(b.send(Item::State(Link::Unavailable("down".into()))));
+        assert_eq!(a.state.lock().unwrap().sink.0, ["1-0"]);
+    }
+}
