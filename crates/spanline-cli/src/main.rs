@@ -75,6 +75,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A yes/no environment variable: `1`, `true`, `yes` or `on`.
+pub(crate) fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
 /// When to colour output.
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
 pub(crate) enum Color {

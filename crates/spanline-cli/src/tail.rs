@@ -130,13 +130,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         .clone()
         .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let cluster = args.cluster
-        || std::env::var("SPANLINE_REDIS_CLUSTER").is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "yes" | "on"
-            )
-        });
+    let cluster = args.cluster || crate::env_flag("SPANLINE_REDIS_CLUSTER");
     let channels = spanline_core::Channels::new(&args.prefix)
         .map_err(|e| io::Error::other(format!("invalid --prefix: {e}")))?;
     if cluster {

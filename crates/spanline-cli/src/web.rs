@@ -48,13 +48,7 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
         .redis
         .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let cluster = args.cluster
-        || std::env::var("SPANLINE_REDIS_CLUSTER").is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "1" | "true" | "yes" | "on"
-            )
-        });
+    let cluster = args.cluster || crate::env_flag("SPANLINE_REDIS_CLUSTER");
     let mut builder = Console::builder(url)
         .cluster(cluster)
         .prefix(args.prefix)
