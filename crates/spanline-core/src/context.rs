@@ -907,7 +907,8 @@ impl SpanVisitor<'_> {
         encode::write_display(&mut self.scratch.text, &err);
         self.finish(Key::Static(field.name()), at);
         if err.source().is_some() {
-            let key: Arc<str> = Arc::from(format!("{}.sources", field.name()));
+            let key: Arc<str> =
+                Arc::from(format!("{}{}", field.name(), crate::keys::SOURCES_SUFFIX));
             let at = self.key(&key);
             self.values.write_sources(&mut self.scratch.text, err);
             self.finish(Key::Shared(key), at);

@@ -103,7 +103,7 @@ pub const MAX_SOURCES: usize = 32;
 /// Writes fields as `"name":value` pairs separated by commas (no braces),
 /// the way every spanline line writes values: strings escaped, numbers by
 /// the [`NumberPolicy`], `Debug` values as strings, bytes as hex, an error
-/// as its message plus `"name.sources"`, the chain of its causes.
+/// as its message plus `"name_sources"`, the chain of its causes.
 ///
 /// ```
 /// use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -190,7 +190,7 @@ impl<'b> JsonFields<'b> {
         if err.source().is_some() {
             let mut key = String::with_capacity(field.name().len() + 8);
             key.push_str(field.name());
-            key.push_str(".sources");
+            key.push_str(crate::keys::SOURCES_SUFFIX);
             self.key(&key);
             self.values.write_sources(self.buf, err);
         }

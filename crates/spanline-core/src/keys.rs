@@ -1,5 +1,8 @@
 //! The set of keys already written to one JSON object, so no key is ever
-//! written twice.
+//! written twice, and no key is both a value and, followed by a dot, the
+//! start of another (`a` beside `a.b`): Elasticsearch, OpenSearch and
+//! Datadog expand dotted keys into objects, and reject or mangle such a
+//! line. The check costs nothing on a line without dotted keys.
 //!
 //! It lives on the stack for one event: a small inline array for up to
 //! [`INLINE`] keys, where each key carries a cheap hash (length, first and
@@ -9,7 +12,7 @@
 
 /// A key as written: `fields.` prefixes (a user key renamed away from a
 /// reserved key, or away from another renamed key), the name, and an
-/// optional `.sources` suffix (an error's chain), without building the
+/// optional `_sources` suffix (an error's chain), without building the
 /// string.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct KeyParts<'a> {
@@ -20,7 +23,10 @@ pub(crate) struct KeyParts<'a> {
 }
 
 pub(crate) const FIELDS_PREFIX: &str = "fields.";
-pub(crate) const SOURCES_SUFFIX: &str = ".sources";
+/// An error's chain: `<name>_sources`, with no dot, so that no key is both
+/// a value and the start of a dotted path (Elasticsearch and others expand
+/// dots into objects, and reject a line whose `error` is both).
+pub(crate) const SOURCES_SUFFIX: &str = "_sources";
 
 impl<'a> KeyParts<'a> {
     pub(crate) fn plain(name: &'a str) -> Self {
@@ -74,6 +80,44 @@ impl<'a> KeyParts<'a> {
         (len as u32) << 16 | u32::from(first) << 8 | u32::from(last)
     }
 
+    /// The written key holds a dot (a `fields.` prefix counts).
+    fn has_dot(&self) -> bool {
+        self.prefixes > 0 || self.name.contains('.') || self.suffix().contains('.')
+    }
+
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.prefix()
+            .bytes()
+            .chain(self.name.bytes())
+            .chain(self.suffix().bytes())
+    }
+
+    /// This key is `base` followed by a dot and more.
+    fn extends(&self, base: &KeyParts<'_>) -> bool {
+        let mut mine = self.bytes();
+        base.bytes().all(|b| mine.next() == Some(b)) && mine.next() == Some(b'.')
+    }
+
+    /// Calls `f` with each key this one extends (the text before each of
+    /// its dots) until `f` says true; returns whether it did.
+    fn any_dotted_base(&self, mut f: impl FnMut(&KeyParts<'_>) -> bool) -> bool {
+        // In the prefix: `fields` and `fields.fields`.
+        if self.prefixes >= 1 && f(&KeyParts::plain("fields")) {
+            return true;
+        }
+        if self.prefixes >= 2 && f(&KeyParts::plain("fields.fields")) {
+            return true;
+        }
+        // In the name (the suffix holds no dot).
+        self.name.match_indices('.').any(|(at, _)| {
+            f(&KeyParts {
+                name: &self.name[..at],
+                prefixes: self.prefixes,
+                sources: false,
+            })
+        })
+    }
+
     fn same(&self, other: &KeyParts<'_>) -> bool {
         if self.prefixes == other.prefixes && self.sources == other.sources {
             return self.name == other.name;
@@ -92,6 +136,9 @@ impl<'a> KeyParts<'a> {
 }
 
 const INLINE: usize = 48;
+/// Dotted keys remembered for the prefix check; past that, every key is
+/// looked at (rare: a line with more than this many dotted keys).
+const DOTTED: usize = 16;
 
 #[derive(Clone, Copy)]
 struct Slot<'a> {
@@ -108,6 +155,10 @@ pub(crate) struct KeySet<'a> {
     inline: [Option<Slot<'a>>; INLINE],
     len: usize,
     wide: Option<Wide>,
+    /// The dotted keys written, for the prefix check.
+    dotted: [Option<KeyParts<'a>>; DOTTED],
+    /// How many dotted keys were written (may pass [`DOTTED`]).
+    dotted_len: usize,
 }
 
 fn filter_bit(hash: u32) -> u128 {
@@ -121,6 +172,50 @@ impl<'a> KeySet<'a> {
             inline: [None; INLINE],
             len: 0,
             wide: None,
+            dotted: [None; DOTTED],
+            dotted_len: 0,
+        }
+    }
+
+    /// True when writing `key` would make a key both a value and the start
+    /// of a dotted path: a key it extends is written, or a written key
+    /// extends it.
+    fn conflicts(&self, key: &KeyParts<'_>) -> bool {
+        if key.has_dot() && key.any_dotted_base(|base| self.contains(base)) {
+            return true;
+        }
+        if self.dotted_len == 0 {
+            return false;
+        }
+        if self.dotted_len <= DOTTED {
+            return self.dotted.iter().flatten().any(|d| d.extends(key));
+        }
+        match &self.wide {
+            Some(wide) => wide.any_extends(key),
+            None => self.inline[..self.len]
+                .iter()
+                .flatten()
+                .any(|s| s.key.extends(key)),
+        }
+    }
+
+    /// Adds `key`, or, when it is taken or would conflict (see
+    /// [`conflicts`](Self::conflicts)), the same key a `fields.` deeper,
+    /// as a user key renamed away from a reserved one. `None` when the key
+    /// itself is taken (a nearer definition won), or no depth is free.
+    pub(crate) fn insert_renaming(&mut self, key: KeyParts<'a>) -> Option<KeyParts<'a>> {
+        let mut parts = key;
+        loop {
+            if self.insert(parts) {
+                return Some(parts);
+            }
+            if parts.prefixes == key.prefixes && self.contains(&parts) {
+                return None;
+            }
+            if parts.prefixes >= KeyParts::MAX_PREFIXES {
+                return None;
+            }
+            parts.prefixes += 1;
         }
     }
 
@@ -142,9 +237,26 @@ impl<'a> KeySet<'a> {
         }
     }
 
-    /// Adds `key`; returns false when it was there already.
+    /// Adds `key`; returns false when it was there already, or when it
+    /// would make a key both a value and the start of a dotted path.
     #[inline]
     pub(crate) fn insert(&mut self, key: KeyParts<'a>) -> bool {
+        let dotted = key.has_dot();
+        if (dotted || self.dotted_len > 0) && self.conflicts(&key) {
+            return false;
+        }
+        let inserted = self.insert_exact(key);
+        if inserted && dotted {
+            if let Some(slot) = self.dotted.get_mut(self.dotted_len) {
+                *slot = Some(key);
+            }
+            self.dotted_len += 1;
+        }
+        inserted
+    }
+
+    #[inline]
+    fn insert_exact(&mut self, key: KeyParts<'a>) -> bool {
         if self.len == INLINE {
             return self.insert_wide(key);
         }
@@ -260,6 +372,18 @@ impl Wide {
         self.probe(Self::hash(text), text).1
     }
 
+    /// Some key in the table extends `base` (see [`KeyParts::extends`]).
+    fn any_extends(&self, base: &KeyParts<'_>) -> bool {
+        self.keys.iter().any(|&(_, start, end)| {
+            let text = self
+                .text
+                .get(start as usize..end as usize)
+                .unwrap_or_default();
+            let mut mine = text.iter().copied();
+            base.bytes().all(|b| mine.next() == Some(b)) && mine.next() == Some(b'.')
+        })
+    }
+
     fn insert(&mut self, key: &KeyParts<'_>) -> bool {
         if (self.keys.len() + 1) * 2 > self.index.len() {
             self.grow();
@@ -349,7 +473,7 @@ mod tests {
             prefixes: 0,
             sources: true
         }));
-        assert!(set.contains(&KeyParts::plain("error.sources")));
+        assert!(set.contains(&KeyParts::plain("error_sources")));
         assert!(!set.contains(&KeyParts::plain("error")));
         assert!(set.insert(KeyParts::plain("")));
         assert!(!set.insert(KeyParts::plain("")));
@@ -374,6 +498,47 @@ mod tests {
         assert!(!outer.contains(&KeyParts::plain("k151")));
         assert!(outer.insert(KeyParts::prefixed("k1")));
         assert!(!outer.insert(KeyParts::plain("fields.k1")));
+    }
+
+    #[test]
+    fn no_key_is_a_value_and_the_start_of_a_dotted_path() {
+        let mut set = KeySet::new();
+        assert!(set.insert(KeyParts::plain("a")));
+        assert!(!set.insert(KeyParts::plain("a.b")), "a is a value");
+        assert!(
+            set.insert(KeyParts::plain("ab.c")),
+            "not a dotted path of a"
+        );
+        assert!(!set.insert(KeyParts::plain("ab")), "ab.c is a path");
+        assert_eq!(
+            set.insert_renaming(KeyParts::plain("a.b"))
+                .map(|k| k.prefixes),
+            Some(1),
+            "renamed fields.a.b"
+        );
+        assert!(
+            !set.insert(KeyParts::plain("fields")),
+            "fields.a.b is written"
+        );
+        assert!(
+            set.insert_renaming(KeyParts::plain("a")).is_none(),
+            "a is taken"
+        );
+        // A renamed key's `fields` prefix counts as a path too (which is why
+        // the schema never writes a user key `fields` as a value).
+        let mut set = KeySet::new();
+        assert!(set.insert(KeyParts::plain("fields")));
+        assert!(!set.insert(KeyParts::prefixed("level")));
+        assert!(!set.insert(KeyParts::plain("fields.level")));
+        // Past the dotted keys remembered, and in a wide object.
+        let names: Vec<String> = (0..100).map(|i| format!("p{i}.x")).collect();
+        let mut set = KeySet::new();
+        for n in &names {
+            assert!(set.insert(KeyParts::plain(n)));
+        }
+        assert!(!set.insert(KeyParts::plain("p99")));
+        assert!(!set.insert(KeyParts::plain("p3")));
+        assert!(set.insert(KeyParts::plain("p100")));
     }
 
     #[test]

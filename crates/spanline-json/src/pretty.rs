@@ -463,7 +463,12 @@ impl PrettyLine {
         };
         for (key, value) in &map {
             if let (Some(base), serde_json::Value::Array(causes)) =
-                (key.strip_suffix(".sources"), value)
+                // `_sources`; `.sources` from spanline before 0.1's release.
+                (
+                    key.strip_suffix("_sources")
+                        .or_else(|| key.strip_suffix(".sources")),
+                    value,
+                )
             {
                 let mut chain = vec![map.get(base).map(text_of).unwrap_or_default()];
                 chain.extend(causes.iter().map(text_of));

@@ -105,7 +105,9 @@ pub(crate) struct Key {
 pub(crate) const GENERIC_TARGET: &str = "spanline_pipe::overflow";
 
 /// Field names of the generic callsite used past the cap.
-pub(crate) const GENERIC_FIELDS: &[&str] = &["message", "target", "fields"];
+// Named so as not to meet a reserved key (`target`) or make a renamed
+// key's path (`fields`).
+pub(crate) const GENERIC_FIELDS: &[&str] = &["message", "child_target", "child_fields"];
 
 #[derive(Default)]
 pub(crate) struct Interner {

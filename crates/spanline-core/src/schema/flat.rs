@@ -96,7 +96,10 @@ impl Schema {
         for entry in node.merged.iter() {
             let parts = reserved.user_key(entry.key.as_str());
             if redact.is_some_and(|r| r.hides(entry.key.as_str())) {
-                if !matches!(entry.slot, Slot::Unused) && keys.insert(parts) {
+                if let Some(parts) = (!matches!(entry.slot, Slot::Unused))
+                    .then(|| keys.insert_renaming(parts))
+                    .flatten()
+                {
                     buf.push(b',');
                     write_key(buf, &parts);
                     buf.extend_from_slice(crate::Redact::MASK_JSON);
@@ -111,7 +114,7 @@ impl Schema {
                     value_at,
                     end,
                 } => {
-                    if keys.insert(parts) {
+                    if let Some(parts) = keys.insert_renaming(parts) {
                         buf.push(b',');
                         let (start, value_at, end) =
                             (*start as usize, *value_at as usize, *end as usize);
@@ -126,7 +129,7 @@ impl Schema {
                 Slot::Late(cell) => {
                     let value = cell.value.load();
                     if let Some(json) = value.as_deref() {
-                        if keys.insert(parts) {
+                        if let Some(parts) = keys.insert_renaming(parts) {
                             buf.push(b',');
                             if parts.prefixes > 0 {
                                 write_key(buf, &parts);
@@ -193,7 +196,8 @@ pub(super) fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
     buf.extend_from_slice(b"\":");
 }
 
-/// Writes `,"key":json` unless the key was written already.
+/// Writes `,"key":json` unless the key was written already (renamed
+/// `fields.<key>` when it would start or extend another's dotted path).
 #[inline]
 pub(super) fn write_pair<'k>(
     buf: &mut Vec<u8>,
@@ -201,7 +205,7 @@ pub(super) fn write_pair<'k>(
     key: KeyParts<'k>,
     json: &[u8],
 ) {
-    if keys.insert(key) {
+    if let Some(key) = keys.insert_renaming(key) {
         buf.push(b',');
         write_key(buf, &key);
         buf.extend_from_slice(json);

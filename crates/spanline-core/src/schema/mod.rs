@@ -50,12 +50,19 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// reserved key is kept as `fields.<key>`; a context value shadowed by an
 /// event field or a nearer span is left out of that line.
 ///
+/// No key is both a value and, followed by a dot, the start of another key
+/// (`a` beside `a.b`, `log` beside ECS's `log.level`): Elasticsearch,
+/// OpenSearch and Datadog expand dotted keys into objects, and reject such
+/// a line. The key written later is renamed `fields.<key>` as in a
+/// collision; a user key named `fields` is always `fields.fields`.
+///
 /// # Encoding
 ///
 /// Strings are escaped (`"`, `\`, control characters, DEL); numbers follow
 /// the [`NumberPolicy`]; `Debug` values become strings; byte slices become
 /// lower-case hex strings; an error recorded with `record_error` becomes its
-/// `Display` plus `<field>.sources`, the chain of `source()` messages.
+/// `Display` plus `<field>_sources`, the chain of `source()` messages (no
+/// dot, so `error` is not also an object).
 /// Records from the `log` crate take their target, file and line from the
 /// `log.*` fields, which are not printed.
 ///

@@ -53,9 +53,11 @@ where
                 } else {
                     KeyParts::plain(key)
                 };
-                if keys.contains(&parts) {
+                // Renamed `fields.<key>` when it would start or extend
+                // another key's dotted path.
+                let Some(parts) = keys.insert_renaming(parts) else {
                     return;
-                }
+                };
                 write_key(buf, &parts);
                 if redact.hides(key) {
                     buf.extend_from_slice(crate::Redact::MASK_JSON);

@@ -326,15 +326,21 @@ pub(crate) struct Reserved {
     /// A filter over (length, first byte) of the names, so most keys are
     /// cleared without a string comparison.
     filter: u64,
-    /// Some reserved name starts with `fields.`, the prefix that renamed
-    /// user keys get: then reserved names must also be checked per line.
+    /// Some reserved name starts with `fields.` (the prefix renamed user
+    /// keys get) or holds a dot: then reserved names go into each line's
+    /// key set.
     pub(crate) shadows_prefixed: bool,
 }
 
 impl Reserved {
     pub(crate) fn new(names: Vec<String>) -> Self {
         let filter = names.iter().fold(0, |m, n| m | reserved_bit(n));
-        let shadows_prefixed = names.iter().any(|n| n.starts_with(FIELDS_PREFIX));
+        // Reserved names written into every line's key set: those a renamed
+        // user key could equal, and dotted ones (`log.level`), so that no
+        // user key is their dotted path's start (`log`) or extends them.
+        let shadows_prefixed = names
+            .iter()
+            .any(|n| n.starts_with(FIELDS_PREFIX) || n.contains('.'));
         Self {
             names,
             filter,
@@ -347,9 +353,12 @@ impl Reserved {
         self.filter & reserved_bit(key) != 0 && self.names.iter().any(|r| r == key)
     }
 
+    /// The key a user key is written under: `fields.<key>` when it is a
+    /// reserved key, or `fields` itself (which would make every renamed
+    /// key the path of a value), else the key.
     #[inline]
     pub(crate) fn user_key<'k>(&self, key: &'k str) -> KeyParts<'k> {
-        if self.contains(key) {
+        if self.contains(key) || key == "fields" {
             KeyParts::prefixed(key)
         } else {
             KeyParts::plain(key)

@@ -175,7 +175,7 @@ fn error_chain_is_kept() {
     );
     let lines = capture_lines(|| warn!(error = &err as &dyn std::error::Error, "failed"));
     assert_eq!(lines[0]["error"], "top");
-    assert_eq!(lines[0]["error.sources"], json!(["middle", "root cause"]));
+    assert_eq!(lines[0]["error_sources"], json!(["middle", "root cause"]));
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! Apart: `reentrancy.rs` sets the global default subscriber, and
 //! `golden.rs` keeps its golden lines' target (`golden`, the crate's name).
 
+/// No key is both a value and a dotted path, in every preset.
+mod dotted;
 /// JsonLayer: keys, precedence, numbers, errors, writing, sharing.
 mod json;
 /// PrettyLayer and PrettyLine.

@@ -94,13 +94,13 @@ fn emit(event: &EventSpec) -> Vec<(&'static str, Value)> {
                 at: 0,
             };
             info!(err = &top as &dyn std::error::Error, "m");
-            // No sources, no `.sources` key: the absent key reads as null.
+            // No sources, no `_sources` key: the absent key reads as null.
             let sources = if chain.len() > 1 {
                 json!(chain[1..])
             } else {
                 Value::Null
             };
-            vec![("err", json!(chain[0])), ("err.sources", sources)]
+            vec![("err", json!(chain[0])), ("err_sources", sources)]
         }
     }
 }

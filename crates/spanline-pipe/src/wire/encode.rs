@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(fields["bytes"], "00ff");
         assert_eq!(fields["error"], "write failed");
         assert_eq!(
-            fields["error.sources"],
+            fields["error_sources"],
             serde_json::json!(["disk \"full\""])
         );
         assert_eq!(fields["message"], "message with \t tab");

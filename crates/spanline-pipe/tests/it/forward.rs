@@ -679,5 +679,5 @@ fn redacted_values_never_cross_the_pipe() {
     assert_eq!(logged_in["user"], "ann");
     let rejected = line(&lines, "rejected");
     assert_eq!(rejected["password"], "[redacted]");
-    assert!(rejected.get("password.sources").is_none(), "{rejected:?}");
+    assert!(rejected.get("password_sources").is_none(), "{rejected:?}");
 }

@@ -45,11 +45,11 @@ fn distinct_callsites_past_the_cap_use_a_generic_one() {
         "the generic callsite"
     );
     assert_eq!(
-        last["fields.target"],
+        last["child_target"],
         format!("dyn::t{}", total - 1),
         "the original target is kept in a field"
     );
-    assert_eq!(last["fields"], format!(r#"{{"k":{}}}"#, total - 1));
+    assert_eq!(last["child_fields"], format!(r#"{{"k":{}}}"#, total - 1));
 }
 
 fn ev(i: usize, target: &str) -> String {
