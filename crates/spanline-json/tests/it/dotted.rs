@@ -237,7 +237,7 @@ proptest! {
         tracing::subscriber::with_default(subscriber, || {
             let entered: Vec<_> = spans
                 .iter()
-                .map(|fields| with_values(fields, Kind::SPAN, |meta, values| tracing::Span::new(meta, values)).entered())
+                .map(|fields| with_values(fields, Kind::SPAN, tracing::Span::new).entered())
                 .collect();
             with_values(&event, Kind::EVENT, |meta, values| {
                 tracing_core::dispatcher::get_default(|d| d.event(&Event::new(meta, values)));
