@@ -80,9 +80,12 @@ impl<'a> KeyParts<'a> {
         (len as u32) << 16 | u32::from(first) << 8 | u32::from(last)
     }
 
-    /// The written key holds a dot (a `fields.` prefix counts).
+    /// The written key holds a dot (a `fields.` prefix counts; the suffix,
+    /// `_sources`, has none). A plain loop: keys are short, and this runs
+    /// for every key of every line.
+    #[inline]
     fn has_dot(&self) -> bool {
-        self.prefixes > 0 || self.name.contains('.') || self.suffix().contains('.')
+        self.prefixes > 0 || has_dot(self.name.as_bytes())
     }
 
     fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
@@ -135,6 +138,13 @@ impl<'a> KeyParts<'a> {
     }
 }
 
+/// Whether `bytes` holds a `.` (a plain loop measured faster than eight
+/// bytes at a time on these short keys).
+#[inline]
+fn has_dot(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b == b'.')
+}
+
 const INLINE: usize = 48;
 /// Dotted keys remembered for the prefix check; past that, every key is
 /// looked at (rare: a line with more than this many dotted keys).
@@ -155,8 +165,8 @@ pub(crate) struct KeySet<'a> {
     inline: [Option<Slot<'a>>; INLINE],
     len: usize,
     wide: Option<Wide>,
-    /// The dotted keys written, for the prefix check.
-    dotted: [Option<KeyParts<'a>>; DOTTED],
+    /// Where in `inline` the dotted keys written are, for the prefix check.
+    dotted: [u8; DOTTED],
     /// How many dotted keys were written (may pass [`DOTTED`]).
     dotted_len: usize,
 }
@@ -172,7 +182,7 @@ impl<'a> KeySet<'a> {
             inline: [None; INLINE],
             len: 0,
             wide: None,
-            dotted: [None; DOTTED],
+            dotted: [0; DOTTED],
             dotted_len: 0,
         }
     }
@@ -187,10 +197,11 @@ impl<'a> KeySet<'a> {
         if self.dotted_len == 0 {
             return false;
         }
-        if self.dotted_len <= DOTTED {
-            return self.dotted.iter().flatten().any(|d| d.extends(key));
-        }
         match &self.wide {
+            None if self.dotted_len <= DOTTED => self.dotted[..self.dotted_len]
+                .iter()
+                .filter_map(|&at| self.inline.get(usize::from(at)).copied().flatten())
+                .any(|s| s.key.extends(key)),
             Some(wide) => wide.any_extends(key),
             None => self.inline[..self.len]
                 .iter()
@@ -203,7 +214,19 @@ impl<'a> KeySet<'a> {
     /// [`conflicts`](Self::conflicts)), the same key a `fields.` deeper,
     /// as a user key renamed away from a reserved one. `None` when the key
     /// itself is taken (a nearer definition won), or no depth is free.
+    #[inline]
     pub(crate) fn insert_renaming(&mut self, key: KeyParts<'a>) -> Option<KeyParts<'a>> {
+        if self.insert(key) {
+            return Some(key);
+        }
+        self.rename(key)
+    }
+
+    /// [`insert_renaming`](Self::insert_renaming) once the key itself did
+    /// not go in: rare.
+    #[cold]
+    #[inline(never)]
+    fn rename(&mut self, key: KeyParts<'a>) -> Option<KeyParts<'a>> {
         let mut parts = key;
         loop {
             if self.insert(parts) {
@@ -245,10 +268,11 @@ impl<'a> KeySet<'a> {
         if (dotted || self.dotted_len > 0) && self.conflicts(&key) {
             return false;
         }
+        let at = self.len;
         let inserted = self.insert_exact(key);
         if inserted && dotted {
             if let Some(slot) = self.dotted.get_mut(self.dotted_len) {
-                *slot = Some(key);
+                *slot = u8::try_from(at).unwrap_or(u8::MAX);
             }
             self.dotted_len += 1;
         }
@@ -539,6 +563,22 @@ mod tests {
         assert!(!set.insert(KeyParts::plain("p99")));
         assert!(!set.insert(KeyParts::plain("p3")));
         assert!(set.insert(KeyParts::plain("p100")));
+    }
+
+    #[test]
+    fn dots_are_found_anywhere() {
+        for text in ["", "a", "abcdefgh", "abcdefghi", "é", "/.", "~", "\u{ae}"] {
+            assert_eq!(has_dot(text.as_bytes()), text.contains('.'), "{text:?}");
+        }
+        for len in 1..40 {
+            for at in 0..len {
+                let mut bytes = vec![b'x'; len];
+                bytes[at] = b'.';
+                assert!(has_dot(&bytes), "{len} {at}");
+                bytes[at] = b'/';
+                assert!(!has_dot(&bytes), "{len} {at}");
+            }
+        }
     }
 
     #[test]
