@@ -29,6 +29,7 @@ use serde::Deserialize;
 /// time = "local"                 # SPANLINE_TIME: local, utc (the pretty format; feature local-time)
 /// threads = "names"              # SPANLINE_THREADS: names, ids, both, none (the pretty format)
 /// span_close = true              # SPANLINE_SPAN_CLOSE: a line when a span closes, with its duration
+/// dotted_targets = true          # SPANLINE_DOTTED_TARGETS: `myapp.api`, not `myapp::api`
 /// ```
 ///
 /// ```
@@ -86,4 +87,6 @@ pub struct Config {
     pub threads: Option<String>,
     /// A line when a span closes, with its duration (`SPANLINE_SPAN_CLOSE`).
     pub span_close: Option<bool>,
+    /// Targets with `.` for `::` (`SPANLINE_DOTTED_TARGETS`).
+    pub dotted_targets: Option<bool>,
 }

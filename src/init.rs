@@ -320,6 +320,7 @@ pub struct Builder {
     time: Option<String>,
     threads: Option<String>,
     span_close: Option<bool>,
+    dotted_targets: Option<bool>,
     config: Option<crate::Config>,
     layers: Vec<ExtraLayer>,
 }
@@ -347,6 +348,7 @@ impl std::fmt::Debug for Builder {
             .field("time", &self.time)
             .field("threads", &self.threads)
             .field("span_close", &self.span_close)
+            .field("dotted_targets", &self.dotted_targets)
             .field("config", &self.config)
             .field("layers", &self.layers.len())
             .finish()
@@ -563,6 +565,20 @@ impl Builder {
         self
     }
 
+    /// Targets written with `.` instead of `::` (`myapp.api`), the logger
+    /// names Python pipelines expect (default:
+    /// `SPANLINE_DOTTED_TARGETS=true|false`, else off).
+    ///
+    /// ```
+    /// let builder = spanline::builder().dotted_targets(true);
+    /// assert!(format!("{builder:?}").contains("dotted_targets: Some(true)"));
+    /// ```
+    #[must_use]
+    pub fn dotted_targets(mut self, on: bool) -> Self {
+        self.dotted_targets = Some(on);
+        self
+    }
+
     /// Options from an application's configuration file (see [`Config`](crate::Config)):
     /// used where neither the builder nor the environment sets them.
     ///
@@ -763,7 +779,24 @@ impl Builder {
                 .flat_map(|v| v.split(',').map(str::to_string)),
         );
         redact.extend(config.redact.iter().cloned());
-        let mut schema = Schema::builder(preset).redact(&redact);
+        let dotted_targets = match self.dotted_targets {
+            Some(on) => on,
+            None => match env("SPANLINE_DOTTED_TARGETS") {
+                Some(value) => match parse_bool(&value) {
+                    Some(on) => on,
+                    None => problem(InitError::Invalid {
+                        name: "SPANLINE_DOTTED_TARGETS",
+                        value,
+                        expected: "true, false",
+                    })
+                    .map(|()| false)?,
+                },
+                None => config.dotted_targets.unwrap_or(false),
+            },
+        };
+        let mut schema = Schema::builder(preset)
+            .redact(&redact)
+            .dotted_targets(dotted_targets);
         if let Some(service) = &service {
             schema = schema.service(service.clone());
         }

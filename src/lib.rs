@@ -13,6 +13,40 @@ pub use spanline_core::{
 };
 pub use spanline_json::{JsonLayer, JsonStats, PrettyLayer};
 
+#[doc(hidden)]
+pub use tracing as __tracing;
+
+/// A critical line: tracing's `error!` with `critical = true`, which the
+/// presets write as `critical` (structlog, ECS), `CRITICAL` (flat, gcp) or
+/// `60` (bunyan), for the alerts that Python pipelines key on
+/// `level:critical`. Filters see an ERROR event (tracing has no higher
+/// level). Takes what `error!` takes.
+///
+/// ```
+/// let lines = spanline_testkit::capture_json(|| {
+///     spanline::critical!(rss_mb = 4096, "out of memory");
+///     spanline::critical!(target: "billing", "ledger out of balance");
+/// });
+/// assert_eq!(lines[0]["level"], "CRITICAL");
+/// assert_eq!(lines[0]["rss_mb"], 4096);
+/// assert!(lines[0].get("critical").is_none(), "the marker is the level");
+/// assert_eq!(lines[1]["target"], "billing");
+/// ```
+#[macro_export]
+macro_rules! critical {
+    (target: $target:expr, parent: $parent:expr, $($rest:tt)+) => {
+        $crate::__tracing::error!(target: $target, parent: $parent, critical = true, $($rest)+)
+    };
+    (target: $target:expr, $($rest:tt)+) => {
+        $crate::__tracing::error!(target: $target, critical = true, $($rest)+)
+    };
+    (parent: $parent:expr, $($rest:tt)+) => {
+        $crate::__tracing::error!(parent: $parent, critical = true, $($rest)+)
+    };
+    ($($rest:tt)+) => {
+        $crate::__tracing::error!(critical = true, $($rest)+)
+    };
+}
 /// The field model shared by all layers (re-export of `spanline-core`).
 pub mod core {
     pub use spanline_core::*;

@@ -81,6 +81,7 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("SPANLINE_TIME")
         .env_remove("SPANLINE_THREADS")
         .env_remove("SPANLINE_SPAN_CLOSE")
+        .env_remove("SPANLINE_DOTTED_TARGETS")
         .env_remove("SPANLINE_REDIS_CLUSTER")
         .env_remove("SPANLINE_REDIS_GLOBAL_SHARDS")
         .stdout(Stdio::piped())
@@ -590,4 +591,28 @@ fn a_cluster_from_the_environment_and_the_file() {
     let bad = run_child(1, &[("SPANLINE_REDIS_URL", &urls)]);
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("SPANLINE_REDIS_CLUSTER=true"));
+}
+
+#[test]
+fn dotted_targets_from_the_environment_and_the_file() {
+    // The request span's close line has a target with `::`.
+    let target = |out: &Output| -> String {
+        let closed = close_lines(out);
+        let v: serde_json::Value = serde_json::from_str(&closed[0]).unwrap();
+        v["logger"].as_str().unwrap().to_string()
+    };
+    let env = [
+        ("SPANLINE_FORMAT", "json"),
+        ("SPANLINE_PRESET", "structlog"),
+        ("SPANLINE_SPAN_CLOSE", "true"),
+    ];
+    assert_eq!(target(&run_child(1, &env)), "spanline::request");
+    let on = [env[0], env[1], env[2], ("SPANLINE_DOTTED_TARGETS", "true")];
+    assert_eq!(target(&run_child(1, &on)), "spanline.request");
+    let config =
+        r#"{"format": "json", "preset": "structlog", "span_close": true, "dotted_targets": true}"#;
+    assert_eq!(
+        target(&run_child(1, &[("SPANLINE_INIT_CONFIG", config)])),
+        "spanline.request"
+    );
 }

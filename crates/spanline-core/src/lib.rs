@@ -31,5 +31,17 @@ pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use redact::Redact;
 pub use schema::{ParsePresetError, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};
+
+/// The event field that makes an ERROR event critical: `critical = true`
+/// on an `error!` writes the level `critical` (structlog, ECS), `CRITICAL`
+/// (flat, gcp) or `60` (bunyan) instead of the error word, and the field
+/// itself is not written. tracing has no level above ERROR, so filters
+/// see an ERROR event. The `nested` preset, tracing-subscriber's shape,
+/// keeps `ERROR` and the field. `spanline::critical!` writes it for you.
+///
+/// ```
+/// assert_eq!(spanline_core::CRITICAL_FIELD, "critical");
+/// ```
+pub const CRITICAL_FIELD: &str = "critical";
 pub use sink::{LineEvent, LineLayer, LineSink, LineStats, Refusal};
 pub use time::{Precision, Timestamp};

@@ -31,6 +31,7 @@ pub struct SchemaBuilder {
     numbers: NumberPolicy,
     clock: Clock,
     source_location: bool,
+    dotted_targets: bool,
     service: Option<String>,
     gcp_project: Option<String>,
     hostname: Option<String>,
@@ -48,6 +49,7 @@ impl SchemaBuilder {
             numbers: NumberPolicy::default(),
             clock: Clock::system(),
             source_location: false,
+            dotted_targets: false,
             service: None,
             gcp_project: None,
             hostname: None,
@@ -188,6 +190,20 @@ impl SchemaBuilder {
         self
     }
 
+    /// Writes targets with `.` instead of `::` (`myapp.api`, not
+    /// `myapp::api`): the logger names of Python pipelines (structlog's
+    /// `logger`, stdlib's `%(name)s`). Default off.
+    ///
+    /// ```
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Structlog).dotted_targets(true).build();
+    /// # drop(schema);
+    /// ```
+    #[must_use]
+    pub fn dotted_targets(mut self, on: bool) -> Self {
+        self.dotted_targets = on;
+        self
+    }
+
     /// Sets the number policy for event fields.
     ///
     /// ```
@@ -291,6 +307,7 @@ impl SchemaBuilder {
                 head,
                 statics: self.statics,
                 source_location,
+                dotted_targets: self.dotted_targets,
                 gcp_project,
                 redact: self.redact,
             }),

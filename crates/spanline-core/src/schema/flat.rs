@@ -6,7 +6,7 @@ use std::error::Error;
 use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
-use super::preset::{Reserved, GCP_SPAN, GCP_TRACE};
+use super::preset::{Reserved, GCP_SOURCE, GCP_SPAN, GCP_TRACE};
 use super::Schema;
 use crate::context::{Node, Slot};
 use crate::encode;
@@ -66,8 +66,22 @@ impl Schema {
     pub(super) fn write_target(&self, meta: &Metadata<'_>, buf: &mut Vec<u8>) {
         buf.push(b',');
         buf.extend_from_slice(&self.inner.key_target);
-        encode::write_str(buf, meta.target());
+        if self.inner.dotted_targets {
+            buf.push(b'"');
+            for (i, part) in meta.target().split("::").enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                encode::escape_str(buf, part);
+            }
+            buf.push(b'"');
+        } else {
+            encode::write_str(buf, meta.target());
+        }
         if let Some([file_key, line_key]) = &self.inner.source_location {
+            if file_key == GCP_SOURCE {
+                return write_gcp_source(meta, buf);
+            }
             if let Some(file) = meta.file() {
                 buf.push(b',');
                 encode::write_str(buf, file_key);
@@ -187,6 +201,37 @@ impl Schema {
     }
 }
 
+/// Cloud Logging's `sourceLocation`: file, line (a string, as its int64
+/// fields are in JSON) and function (the module path: tracing knows no
+/// function names).
+fn write_gcp_source(meta: &Metadata<'_>, buf: &mut Vec<u8>) {
+    if meta.file().is_none() && meta.line().is_none() {
+        return;
+    }
+    buf.extend_from_slice(b",\"");
+    buf.extend_from_slice(GCP_SOURCE.as_bytes());
+    buf.extend_from_slice(b"\":{");
+    let mut sep = "";
+    if let Some(file) = meta.file() {
+        buf.extend_from_slice(b"\"file\":");
+        encode::write_str(buf, file);
+        sep = ",";
+    }
+    if let Some(line) = meta.line() {
+        buf.extend_from_slice(sep.as_bytes());
+        buf.extend_from_slice(b"\"line\":\"");
+        buf.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
+        buf.push(b'"');
+        sep = ",";
+    }
+    if let Some(module) = meta.module_path() {
+        buf.extend_from_slice(sep.as_bytes());
+        buf.extend_from_slice(b"\"function\":");
+        encode::write_str(buf, module);
+    }
+    buf.push(b'}');
+}
+
 #[inline]
 pub(super) fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
     buf.push(b'"');
@@ -238,6 +283,8 @@ pub(super) struct EventVisitor<'b, 'k> {
     pub(super) is_log: bool,
     /// The schema's redaction, when it hides anything.
     pub(super) redact: Option<&'b crate::Redact>,
+    /// The level says critical: the `critical` field is not written again.
+    pub(super) critical: bool,
 }
 
 impl EventVisitor<'_, '_> {
@@ -271,6 +318,9 @@ impl EventVisitor<'_, '_> {
         let name = field.name();
         if name == "message" {
             return self.message(v);
+        }
+        if self.critical && name == super::preset::CRITICAL && matches!(v, Val::Bool(true)) {
+            return;
         }
         if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
             return;

@@ -102,6 +102,8 @@ struct Inner {
     statics: Vec<(String, String)>,
     /// The file and line keys, when source locations are on.
     source_location: Option<[String; 2]>,
+    /// Targets with `.` for `::`.
+    dotted_targets: bool,
     /// Set only for presets that write Cloud Logging's trace.
     gcp_project: Option<String>,
     /// Keys whose values are written as `"[redacted]"`.
@@ -290,7 +292,13 @@ impl Schema {
         at.write_rfc3339(buf, inner.precision);
         buf.extend_from_slice(b"\",");
         buf.extend_from_slice(&inner.key_level);
-        write_level(buf, *meta.level(), inner.level_style);
+        // Critical: an ERROR event with `critical = true`. Looked for only
+        // on a callsite that has the field.
+        let critical = *meta.level() == tracing_core::Level::ERROR
+            && !nested
+            && meta.fields().field(preset::CRITICAL).is_some()
+            && is_critical(event);
+        write_level(buf, *meta.level(), inner.level_style, critical);
         if nested {
             buf.extend_from_slice(b",\"fields\":{");
         }
@@ -320,6 +328,7 @@ impl Schema {
             },
             is_log: normalized.is_some(),
             redact: (!inner.redact.is_empty()).then_some(&inner.redact),
+            critical,
         };
         event.record(&mut visitor);
         let (start, header_done) = (visitor.start, visitor.header_done);
@@ -387,4 +396,20 @@ impl Schema {
         }
         buf.extend_from_slice(b"}\n");
     }
+}
+
+/// The event's `critical` field is `true`.
+fn is_critical(event: &Event<'_>) -> bool {
+    struct Find(bool);
+    impl tracing_core::field::Visit for Find {
+        fn record_bool(&mut self, field: &tracing_core::field::Field, value: bool) {
+            if field.name() == preset::CRITICAL {
+                self.0 = value;
+            }
+        }
+        fn record_debug(&mut self, _: &tracing_core::field::Field, _: &dyn std::fmt::Debug) {}
+    }
+    let mut find = Find(false);
+    event.record(&mut find);
+    find.0
 }

@@ -260,6 +260,8 @@ pub(crate) const PRESETS: [PresetSpec; 6] = [
         name: "gcp",
         names: ["time", "severity", "message", "target"],
         level: LevelStyle::Gcp,
+        // One object, as Cloud Logging reads it (see `write_target`).
+        source_keys: [GCP_SOURCE, GCP_SOURCE],
         gcp_trace: true,
         ..FLAT_ROW
     },
@@ -289,8 +291,25 @@ pub(crate) const NESTED_KEYS: [&str; 3] = ["fields", "span", "spans"];
 pub(crate) const GCP_TRACE: &str = "logging.googleapis.com/trace";
 /// Cloud Logging's span id, written beside the trace when OpenTelemetry gives one.
 pub(crate) const GCP_SPAN: &str = "logging.googleapis.com/spanId";
+/// Cloud Logging's source location: `{"file", "line", "function"}`.
+pub(crate) const GCP_SOURCE: &str = "logging.googleapis.com/sourceLocation";
 
-pub(crate) fn write_level(buf: &mut Vec<u8>, level: Level, style: LevelStyle) {
+/// The event field that makes an ERROR event a critical one
+/// ([`CRITICAL_FIELD`](crate::CRITICAL_FIELD)).
+pub(crate) const CRITICAL: &str = "critical";
+
+/// The level word of `level` (`critical`: an ERROR event marked critical;
+/// tracing has no level above ERROR).
+pub(crate) fn write_level(buf: &mut Vec<u8>, level: Level, style: LevelStyle, critical: bool) {
+    if critical {
+        buf.extend_from_slice(match style {
+            LevelStyle::Bunyan => b"60",
+            LevelStyle::Upper => b"\"CRITICAL\"",
+            LevelStyle::Gcp => b"\"CRITICAL\"",
+            LevelStyle::Lower | LevelStyle::Structlog => b"\"critical\"",
+        });
+        return;
+    }
     let text: &[u8] = match (style, level) {
         (LevelStyle::Bunyan, Level::TRACE) => b"10",
         (LevelStyle::Bunyan, Level::DEBUG) => b"20",

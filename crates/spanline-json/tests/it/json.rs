@@ -683,3 +683,81 @@ fn the_pretty_layer_redacts_too() {
     assert!(text.contains("Authorization=[redacted]"), "{text}");
     assert!(text.contains("user=ann"), "{text}");
 }
+
+/// Lines of `preset` (a Cloud Logging project set, source locations on).
+fn preset_lines(preset: Preset, f: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
+    let capture = Capture::new();
+    let schema = spanline_core::Schema::builder(preset)
+        .gcp_project("proj")
+        .with_source_location(true);
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(
+            JsonLayer::builder()
+                .schema(schema)
+                .with_writer(capture.clone())
+                .build(),
+        );
+    tracing::subscriber::with_default(subscriber, f);
+    capture.json_lines()
+}
+
+#[test]
+fn a_critical_error_has_each_presets_critical_level_and_no_marker_field() {
+    for (preset, key, word) in [
+        (Preset::Flat, "level", json!("CRITICAL")),
+        (Preset::Structlog, "level", json!("critical")),
+        (Preset::Bunyan, "level", json!(60)),
+        (Preset::Gcp, "severity", json!("CRITICAL")),
+        (Preset::Ecs, "log.level", json!("critical")),
+    ] {
+        let lines = preset_lines(preset, || {
+            tracing::error!(critical = true, rss_mb = 4096, "out of memory");
+            tracing::error!(critical = false, "an error, not critical");
+            tracing::warn!(critical = true, "a warning stays a warning");
+        });
+        assert_eq!(lines[0][key], word, "{preset:?}: {:?}", lines[0]);
+        assert!(
+            lines[0].get("critical").is_none(),
+            "{preset:?}: {:?}",
+            lines[0]
+        );
+        assert_eq!(lines[0]["rss_mb"], 4096);
+        assert_ne!(lines[1][key], word, "{preset:?}");
+        assert_eq!(lines[1]["critical"], false);
+        assert_ne!(lines[2][key], word, "{preset:?}");
+        assert_eq!(lines[2]["critical"], true);
+    }
+    // tracing-subscriber's shape keeps tracing's level and the field.
+    let nested = preset_lines(Preset::Nested, || tracing::error!(critical = true, "oom"));
+    assert_eq!(nested[0]["level"], "ERROR");
+    assert_eq!(nested[0]["fields"]["critical"], true);
+}
+
+#[test]
+fn cloud_logging_gets_a_severity_for_every_level_and_its_source_location() {
+    let lines = preset_lines(Preset::Gcp, || {
+        tracing::trace!("t");
+        tracing::debug!("d");
+        tracing::info!("i");
+        tracing::warn!("w");
+        tracing::error!("e");
+        tracing::error!(critical = true, "c");
+    });
+    let severities: Vec<&str> = lines
+        .iter()
+        .map(|l| l["severity"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        severities,
+        ["DEBUG", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    );
+    let location = &lines[2]["logging.googleapis.com/sourceLocation"];
+    assert_eq!(location["file"], file!());
+    assert!(
+        location["line"].as_str().unwrap().parse::<u32>().unwrap() > 0,
+        "{location}"
+    );
+    assert_eq!(location["function"], module_path!());
+    assert!(lines[2].get("file").is_none() && lines[2].get("line").is_none());
+}
