@@ -142,7 +142,7 @@ impl<'a> KeyParts<'a> {
 /// bytes at a time on these short keys).
 #[inline]
 fn has_dot(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| b == b'.')
+    bytes.contains(&b'.')
 }
 
 const INLINE: usize = 48;
