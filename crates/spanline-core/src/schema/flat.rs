@@ -132,7 +132,7 @@ impl Schema {
                         buf.push(b',');
                         let (start, value_at, end) =
                             (*start as usize, *value_at as usize, *end as usize);
-                        if parts.prefixes > 0 {
+                        if parts.prefixes > 0 || parts.name != entry.key.as_str() {
                             write_key(buf, &parts);
                             buf.extend_from_slice(text.get(value_at..end).unwrap_or_default());
                         } else {
@@ -145,7 +145,7 @@ impl Schema {
                     if let Some(json) = value.as_deref() {
                         if let Some(parts) = keys.insert_renaming(parts) {
                             buf.push(b',');
-                            if parts.prefixes > 0 {
+                            if parts.prefixes > 0 || parts.name != entry.key.as_str() {
                                 write_key(buf, &parts);
                             } else {
                                 buf.extend_from_slice(cell.key_json.as_bytes());

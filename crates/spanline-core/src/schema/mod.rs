@@ -54,7 +54,7 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// (`a` beside `a.b`, `log` beside ECS's `log.level`): Elasticsearch,
 /// OpenSearch and Datadog expand dotted keys into objects, and reject such
 /// a line. The key written later is renamed `fields.<key>` as in a
-/// collision; a user key named `fields` is always `fields.fields`.
+/// collision; a user key named `fields` is written `fields_`.
 ///
 /// # Encoding
 ///

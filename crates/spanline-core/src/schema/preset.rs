@@ -377,7 +377,12 @@ impl Reserved {
     /// key the path of a value), else the key.
     #[inline]
     pub(crate) fn user_key<'k>(&self, key: &'k str) -> KeyParts<'k> {
-        if self.contains(key) || key == "fields" {
+        if key == "fields" {
+            // Not `fields.fields`: that would be the path of every key
+            // renamed twice.
+            return KeyParts::plain("fields_");
+        }
+        if self.contains(key) {
             KeyParts::prefixed(key)
         } else {
             KeyParts::plain(key)

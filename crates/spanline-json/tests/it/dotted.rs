@@ -255,15 +255,17 @@ proptest! {
         for (name, value) in &event {
             let found = ["", "fields.", "fields.fields."]
                 .iter()
-                .any(|p| holder.contains_key(&format!("{p}{name}")));
+                .any(|p| holder.contains_key(&format!("{p}{name}")))
+                || (*name == "fields" && holder.contains_key("fields_"));
             prop_assert!(found, "{} lost: {}", name, text);
             if let Val::Error(_, cause) = value {
                 // Its chain too (a field named `<name>_sources` may hold the
                 // plain key, and the chain be renamed).
                 let chain = Value::from(vec![cause.clone()]);
+                let written = if *name == "fields" { "fields_" } else { name };
                 let found = ["", "fields.", "fields.fields."]
                     .iter()
-                    .any(|p| holder.get(&format!("{p}{name}_sources")) == Some(&chain));
+                    .any(|p| holder.get(&format!("{p}{written}_sources")) == Some(&chain));
                 prop_assert!(found, "{}'s chain lost: {}", name, text);
             }
         }
