@@ -738,20 +738,10 @@ impl Builder {
             Format::Json => false,
             Format::Auto => output.is_terminal(),
         };
-        let span_close = match self.span_close {
-            Some(on) => on,
-            None => match env("SPANLINE_SPAN_CLOSE") {
-                Some(value) => match parse_bool(&value) {
-                    Some(on) => on,
-                    None => problem(InitError::Invalid {
-                        name: "SPANLINE_SPAN_CLOSE",
-                        value,
-                        expected: "true, false",
-                    })
-                    .map(|()| false)?,
-                },
-                None => config.span_close.unwrap_or(false),
-            },
+        let span_close = match pick_flag(self.span_close, "SPANLINE_SPAN_CLOSE", config.span_close)
+        {
+            Ok(on) => on,
+            Err(e) => problem(e).map(|()| false)?,
         };
         let mut context = ContextLayer::new().span_close_lines(span_close);
         for key in self.context_keys.iter().chain(&config.context_keys) {
@@ -779,20 +769,13 @@ impl Builder {
                 .flat_map(|v| v.split(',').map(str::to_string)),
         );
         redact.extend(config.redact.iter().cloned());
-        let dotted_targets = match self.dotted_targets {
-            Some(on) => on,
-            None => match env("SPANLINE_DOTTED_TARGETS") {
-                Some(value) => match parse_bool(&value) {
-                    Some(on) => on,
-                    None => problem(InitError::Invalid {
-                        name: "SPANLINE_DOTTED_TARGETS",
-                        value,
-                        expected: "true, false",
-                    })
-                    .map(|()| false)?,
-                },
-                None => config.dotted_targets.unwrap_or(false),
-            },
+        let dotted_targets = match pick_flag(
+            self.dotted_targets,
+            "SPANLINE_DOTTED_TARGETS",
+            config.dotted_targets,
+        ) {
+            Ok(on) => on,
+            Err(e) => problem(e).map(|()| false)?,
         };
         let mut schema = Schema::builder(preset)
             .redact(&redact)
@@ -878,20 +861,13 @@ impl Builder {
             "SPANLINE_REDIS_OVERFLOW",
             config.redis_overflow,
         );
-        let redis_cluster = match self.redis_cluster {
-            Some(on) => on,
-            None => match env("SPANLINE_REDIS_CLUSTER") {
-                Some(value) => match parse_bool(&value) {
-                    Some(on) => on,
-                    None => problem(InitError::Invalid {
-                        name: "SPANLINE_REDIS_CLUSTER",
-                        value,
-                        expected: "true, false",
-                    })
-                    .map(|()| false)?,
-                },
-                None => config.redis_cluster.unwrap_or(false),
-            },
+        let redis_cluster = match pick_flag(
+            self.redis_cluster,
+            "SPANLINE_REDIS_CLUSTER",
+            config.redis_cluster,
+        ) {
+            Ok(on) => on,
+            Err(e) => problem(e).map(|()| false)?,
         };
         let redis_shards = match self.redis_global_shards {
             Some(n) => Some(n),
@@ -1039,6 +1015,23 @@ fn redis_layer_builder(
     }
     // Without spanline-redis's `cluster` feature, building it says so.
     Ok(spanline_redis::RedisLayer::builder_cluster(&nodes))
+}
+
+/// A yes/no option: the builder's value, else the environment's, else the
+/// file's, else off; an environment value that is not a yes or no is an
+/// error naming the variable.
+fn pick_flag(own: Option<bool>, name: &'static str, file: Option<bool>) -> Result<bool, InitError> {
+    if let Some(on) = own {
+        return Ok(on);
+    }
+    match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        Some(value) => parse_bool(&value).ok_or(InitError::Invalid {
+            name,
+            value,
+            expected: "true, false",
+        }),
+        None => Ok(file.unwrap_or(false)),
+    }
 }
 
 /// `true`/`false` as environment variables spell them.
