@@ -8,8 +8,8 @@ mod init;
 pub use config::Config;
 pub use init::{builder, flush, init, try_init, Builder, Format, Guard, InitError, Output};
 pub use spanline_core::{
-    set, ContextKeys, ContextLayer, CtxView, FieldValue, LineEvent, LineLayer, LineSink,
-    NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,
+    json, set, ContextKeys, ContextLayer, CtxView, FieldValue, Json, LineEvent, LineLayer,
+    LineSink, NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,
 };
 pub use spanline_json::{JsonLayer, JsonStats, PrettyLayer};
 

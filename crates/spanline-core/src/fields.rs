@@ -26,13 +26,22 @@ pub(crate) enum Val<'a> {
     F64(f64),
     Bool(bool),
     Bytes(&'a [u8]),
+    /// tracing's `record_value` (`--cfg tracing_unstable`).
+    #[cfg(all(tracing_unstable, feature = "valuable"))]
+    Valuable(valuable::Value<'a>),
 }
 
 impl ValueSink {
     pub(crate) fn write(&self, buf: &mut Vec<u8>, v: Val<'_>) {
         match v {
             Val::Str(s) => encode::write_str(buf, s),
+            // A `Json` value is embedded as JSON, anything else quoted.
+            #[cfg(feature = "serde")]
+            Val::Debug(d) => crate::embed::write_debug_value(buf, d),
+            #[cfg(not(feature = "serde"))]
             Val::Debug(d) => encode::write_debug(buf, d),
+            #[cfg(all(tracing_unstable, feature = "valuable"))]
+            Val::Valuable(v) => crate::embed::write_valuable(buf, v),
             Val::U64(n) => self.numbers.write_u64(buf, n),
             Val::I64(n) => self.numbers.write_i64(buf, n),
             Val::U128(n) => self.numbers.write_u128(buf, n),
@@ -237,6 +246,14 @@ macro_rules! forward_visit {
             value: &(dyn ::std::error::Error + 'static),
         ) {
             self.error(field, value);
+        }
+        #[cfg(all(tracing_unstable, feature = "valuable"))]
+        fn record_value(
+            &mut self,
+            field: &::tracing_core::field::Field,
+            value: ::valuable::Value<'_>,
+        ) {
+            self.value(field, $crate::fields::Val::Valuable(value));
         }
     };
 }

@@ -3,6 +3,8 @@
 
 pub mod cluster;
 mod context;
+#[cfg(feature = "serde")]
+mod embed;
 mod encode;
 mod event;
 mod fields;
@@ -21,6 +23,8 @@ pub use cluster::{key_slot, CLUSTER_SLOTS, MAX_GLOBAL_SHARDS};
 pub use context::{
     inherit, set, set_in, ContextLayer, ContextValue, CtxView, FieldValue, RawJson, SetError,
 };
+#[cfg(feature = "serde")]
+pub use embed::{json, Json, JsonText};
 pub use encode::{
     debug_string, decode_json_str, display_string, escape_str, write_debug, write_display,
     write_str, EscapeWriter, NonFinite, NumberPolicy, FMT_ERROR,
@@ -30,7 +34,10 @@ pub use fields::{sources, JsonFields, MAX_SOURCES};
 pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use redact::Redact;
-pub use schema::{ParsePresetError, Preset, ReservedKey, Schema, SchemaBuilder, ECS_VERSION};
+pub use schema::{
+    ErrorStyle, ParseErrorStyleError, ParsePresetError, Preset, ReservedKey, Schema, SchemaBuilder,
+    ECS_VERSION,
+};
 
 /// The event field that makes an ERROR event critical: `critical = true`
 /// on an `error!` writes the level `critical` (structlog, ECS), `CRITICAL`

@@ -80,6 +80,10 @@ fn render(preset: Preset) -> String {
     capture
         .text()
         .replace(&format!("\"pid\":{}", std::process::id()), "\"pid\":1")
+        .replace(
+            &format!("\"process.pid\":{}", std::process::id()),
+            "\"process.pid\":1",
+        )
 }
 
 fn check(preset: Preset, file: &str) {

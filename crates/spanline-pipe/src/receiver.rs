@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json};
-use tracing::field::DisplayValue;
+use tracing::field::{DebugValue, DisplayValue};
 use tracing::Span;
 use tracing_core::field::Value;
 use tracing_core::{Event, Level, LevelFilter, Metadata};
@@ -88,7 +88,21 @@ enum Owned {
     U64(u64),
     F64(f64),
     Bool(bool),
+    /// An object or array, written as JSON again by spanline's layers.
+    Json(DebugValue<OwnedJson>),
     Raw(DisplayValue<String>),
+}
+
+/// JSON text (serde's, so valid) that spanline's layers embed unquoted.
+struct OwnedJson(String);
+
+impl std::fmt::Debug for OwnedJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match spanline_core::JsonText::new(&self.0) {
+            Some(json) => json.fmt(f),
+            None => f.write_str(&self.0),
+        }
+    }
 }
 
 impl Owned {
@@ -104,7 +118,9 @@ impl Owned {
                 (_, _, Some(f)) => Owned::F64(f),
                 _ => Owned::Raw(tracing::field::display(n.to_string())),
             },
-            other => Owned::Raw(tracing::field::display(other.to_string())),
+            other @ (Json::Object(_) | Json::Array(_)) => {
+                Owned::Json(tracing::field::debug(OwnedJson(other.to_string())))
+            }
         }
     }
 
@@ -115,6 +131,7 @@ impl Owned {
             Owned::U64(n) => n,
             Owned::F64(n) => n,
             Owned::Bool(b) => b,
+            Owned::Json(j) => j,
             Owned::Raw(d) => d,
         }
     }

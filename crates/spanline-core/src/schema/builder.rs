@@ -32,6 +32,7 @@ pub struct SchemaBuilder {
     clock: Clock,
     source_location: bool,
     dotted_targets: bool,
+    errors: Option<super::ErrorStyle>,
     service: Option<String>,
     gcp_project: Option<String>,
     hostname: Option<String>,
@@ -50,6 +51,7 @@ impl SchemaBuilder {
             clock: Clock::system(),
             source_location: false,
             dotted_targets: false,
+            errors: None,
             service: None,
             gcp_project: None,
             hostname: None,
@@ -204,6 +206,20 @@ impl SchemaBuilder {
         self
     }
 
+    /// How error fields are written (default: the preset's, see
+    /// [`ErrorStyle`](super::ErrorStyle)).
+    ///
+    /// ```
+    /// use spanline_core::{ErrorStyle, Preset, Schema};
+    /// let schema = Schema::builder(Preset::Structlog).errors(ErrorStyle::Dicts).build();
+    /// assert_eq!(schema.errors(), ErrorStyle::Dicts);
+    /// ```
+    #[must_use]
+    pub fn errors(mut self, style: super::ErrorStyle) -> Self {
+        self.errors = Some(style);
+        self
+    }
+
     /// Sets the number policy for event fields.
     ///
     /// ```
@@ -243,6 +259,12 @@ impl SchemaBuilder {
             self.statics
                 .insert(0, ("service".to_string(), json_string(service)));
         }
+        // Static keys the preset maps (ECS's `service.name`).
+        for (key, _) in &mut self.statics {
+            if let Some((_, alias)) = spec.aliases.iter().find(|(k, _)| k == key) {
+                *key = (*alias).to_string();
+            }
+        }
         let mut names = spec.names.map(String::from);
         for (key, to) in std::mem::take(&mut self.renames) {
             names[key as usize] = to;
@@ -256,6 +278,7 @@ impl SchemaBuilder {
                 HeadKey::Hostname => json_string(&self.hostname.clone().unwrap_or_else(hostname)),
                 HeadKey::Pid => std::process::id().to_string(),
                 HeadKey::EcsVersion => json_string(ECS_VERSION),
+                HeadKey::ProcessPid => std::process::id().to_string(),
             };
             head.push(b',');
             encode::write_str(&mut head, key.key());
@@ -297,7 +320,7 @@ impl SchemaBuilder {
                 key_message,
                 key_target: key(&names[ReservedKey::Target as usize]),
                 names,
-                reserved: Reserved::new(reserved),
+                reserved: Reserved::with_aliases(reserved, spec.aliases),
                 level_style: spec.level,
                 precision: spec.precision,
                 values: ValueSink {
@@ -308,6 +331,7 @@ impl SchemaBuilder {
                 statics: self.statics,
                 source_location,
                 dotted_targets: self.dotted_targets,
+                errors: self.errors.unwrap_or(spec.errors),
                 gcp_project,
                 redact: self.redact,
             }),

@@ -6,6 +6,7 @@ use std::error::Error;
 use tracing_core::field::{Field, Visit};
 use tracing_core::Metadata;
 
+use super::errors::{self, ErrorStyle};
 use super::preset::{Reserved, GCP_SOURCE, GCP_SPAN, GCP_TRACE};
 use super::Schema;
 use crate::context::{Node, Slot};
@@ -336,15 +337,33 @@ impl EventVisitor<'_, '_> {
         if name == "message" {
             return self.message(Val::Debug(&DisplayAsDebug(err)));
         }
-        if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
+        let style = self.schema.inner.errors;
+        if (self.is_log && name.starts_with("log.")) || !self.key(style.key(name), false) {
             return;
         }
         if self.redact.is_some_and(|r| r.hides(name)) {
             return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
         }
-        encode::write_display(self.buf, &err);
-        if err.source().is_some() && self.key(name, true) {
-            self.values.write_sources(self.buf, err);
+        match style {
+            ErrorStyle::Traceback => errors::write_traceback(self.buf, err),
+            ErrorStyle::Dicts => errors::write_dicts(self.buf, err),
+            ErrorStyle::Ecs if name == "error" => {
+                encode::write_display(self.buf, &err);
+                if let Some(type_name) = errors::type_name(err) {
+                    if self.key(errors::ECS_TYPE, false) {
+                        encode::write_str(self.buf, &type_name);
+                    }
+                }
+                if err.source().is_some() && self.key(errors::ECS_STACK, false) {
+                    errors::write_caused_by(self.buf, err);
+                }
+            }
+            ErrorStyle::Chain | ErrorStyle::Ecs => {
+                encode::write_display(self.buf, &err);
+                if err.source().is_some() && self.key(name, true) {
+                    self.values.write_sources(self.buf, err);
+                }
+            }
         }
     }
 }

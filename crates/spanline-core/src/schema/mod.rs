@@ -7,6 +7,7 @@
 //! and `nested` (tracing-subscriber's `span`/`spans`).
 
 mod builder;
+mod errors;
 mod flat;
 mod nested;
 mod preset;
@@ -19,6 +20,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 pub use builder::SchemaBuilder;
+pub use errors::{ErrorStyle, ParseErrorStyleError};
 pub use preset::{ParsePresetError, Preset, ReservedKey};
 
 use crate::encode::NumberPolicy;
@@ -104,6 +106,8 @@ struct Inner {
     source_location: Option<[String; 2]>,
     /// Targets with `.` for `::`.
     dotted_targets: bool,
+    /// How error fields are written.
+    errors: ErrorStyle,
     /// Set only for presets that write Cloud Logging's trace.
     gcp_project: Option<String>,
     /// Keys whose values are written as `"[redacted]"`.
@@ -191,6 +195,30 @@ impl Schema {
     /// ```
     pub fn source_location(&self) -> bool {
         self.inner.source_location.is_some()
+    }
+
+    /// The key a field or context key is written under, before any
+    /// renaming for a collision: the preset's name for it where it maps
+    /// one (ECS's `user.id` for `user_id`), else the key.
+    ///
+    /// ```
+    /// use spanline_core::{Preset, Schema};
+    /// assert_eq!(Schema::from(Preset::Ecs).field_name("trace_id"), "trace.id");
+    /// assert_eq!(Schema::from(Preset::Flat).field_name("trace_id"), "trace_id");
+    /// ```
+    pub fn field_name<'a>(&'a self, key: &'a str) -> &'a str {
+        self.inner.reserved.alias(key).unwrap_or(key)
+    }
+
+    /// How error fields are written (the preset's default, or
+    /// [`SchemaBuilder::errors`]).
+    ///
+    /// ```
+    /// use spanline_core::{ErrorStyle, Preset, Schema};
+    /// assert_eq!(Schema::from(Preset::Structlog).errors(), ErrorStyle::Traceback);
+    /// ```
+    pub fn errors(&self) -> ErrorStyle {
+        self.inner.errors
     }
 
     /// The Google Cloud project of a `Gcp` schema, if one was set.

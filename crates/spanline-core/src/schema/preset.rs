@@ -8,6 +8,7 @@ use std::fmt;
 
 use tracing_core::Level;
 
+use super::errors::ErrorStyle;
 use crate::keys::{KeyParts, FIELDS_PREFIX};
 use crate::time::Precision;
 
@@ -186,6 +187,8 @@ pub(crate) enum HeadKey {
     Pid,
     /// ECS's `ecs.version`.
     EcsVersion,
+    /// ECS's `process.pid`.
+    ProcessPid,
 }
 
 impl HeadKey {
@@ -196,6 +199,7 @@ impl HeadKey {
             HeadKey::Hostname => "hostname",
             HeadKey::Pid => "pid",
             HeadKey::EcsVersion => "ecs.version",
+            HeadKey::ProcessPid => "process.pid",
         }
     }
 }
@@ -218,6 +222,10 @@ pub(crate) struct PresetSpec {
     pub(crate) nested: bool,
     /// Writes `logging.googleapis.com/trace` when a project is set.
     pub(crate) gcp_trace: bool,
+    /// How error fields are written, unless the builder says otherwise.
+    pub(crate) errors: ErrorStyle,
+    /// User and context keys written under another name: `(key, written)`.
+    pub(crate) aliases: &'static [(&'static str, &'static str)],
 }
 
 const FLAT_ROW: PresetSpec = PresetSpec {
@@ -230,7 +238,25 @@ const FLAT_ROW: PresetSpec = PresetSpec {
     service_in_head: false,
     nested: false,
     gcp_trace: false,
+    errors: ErrorStyle::Chain,
+    aliases: &[],
 };
+
+/// The ECS fields of spanline's context keys and common fields
+/// (`error` is the message: the `Ecs` error style adds `error.type` and
+/// `error.stack_trace`).
+pub(crate) const ECS_ALIASES: &[(&str, &str)] = &[
+    ("error", "error.message"),
+    ("service", "service.name"),
+    ("trace_id", "trace.id"),
+    ("span_id", "span.id"),
+    ("user_id", "user.id"),
+    ("request_id", "http.request.id"),
+    ("method", "http.request.method"),
+    ("status", "http.response.status_code"),
+    ("pid", "process.pid"),
+    ("hostname", "host.hostname"),
+];
 
 /// One row per preset, indexed by `Preset as usize`.
 pub(crate) const PRESETS: [PresetSpec; 6] = [
@@ -240,6 +266,7 @@ pub(crate) const PRESETS: [PresetSpec; 6] = [
         names: ["timestamp", "level", "event", "logger"],
         level: LevelStyle::Structlog,
         source_keys: ["filename", "lineno"],
+        errors: ErrorStyle::Traceback,
         ..FLAT_ROW
     },
     PresetSpec {
@@ -271,7 +298,9 @@ pub(crate) const PRESETS: [PresetSpec; 6] = [
         level: LevelStyle::Lower,
         precision: Precision::Millis,
         source_keys: ["log.origin.file.name", "log.origin.file.line"],
-        head: &[HeadKey::EcsVersion],
+        head: &[HeadKey::EcsVersion, HeadKey::ProcessPid],
+        errors: ErrorStyle::Ecs,
+        aliases: ECS_ALIASES,
         ..FLAT_ROW
     },
     PresetSpec {
@@ -349,9 +378,23 @@ pub(crate) struct Reserved {
     /// keys get) or holds a dot: then reserved names go into each line's
     /// key set.
     pub(crate) shadows_prefixed: bool,
+    /// Keys written under another name (ECS's `user.id` for `user_id`).
+    aliases: &'static [(&'static str, &'static str)],
+    alias_filter: u64,
 }
 
 impl Reserved {
+    pub(crate) fn with_aliases(
+        names: Vec<String>,
+        aliases: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Self {
+            aliases,
+            alias_filter: aliases.iter().fold(0, |m, (k, _)| m | reserved_bit(k)),
+            ..Self::new(names)
+        }
+    }
+
     pub(crate) fn new(names: Vec<String>) -> Self {
         let filter = names.iter().fold(0, |m, n| m | reserved_bit(n));
         // Reserved names written into every line's key set: those a renamed
@@ -364,7 +407,21 @@ impl Reserved {
             names,
             filter,
             shadows_prefixed,
+            aliases: &[],
+            alias_filter: 0,
         }
+    }
+
+    /// The name `key` is written under, when the preset maps it.
+    #[inline]
+    pub(crate) fn alias(&self, key: &str) -> Option<&'static str> {
+        if self.alias_filter & reserved_bit(key) == 0 {
+            return None;
+        }
+        self.aliases
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, a)| *a)
     }
 
     #[inline]
@@ -373,8 +430,9 @@ impl Reserved {
     }
 
     /// The key a user key is written under: `fields.<key>` when it is a
-    /// reserved key, or `fields` itself (which would make every renamed
-    /// key the path of a value), else the key.
+    /// reserved key, `fields_` for `fields` itself (which would make every
+    /// renamed key the path of a value), the preset's name for it when it
+    /// maps it (ECS), else the key.
     #[inline]
     pub(crate) fn user_key<'k>(&self, key: &'k str) -> KeyParts<'k> {
         if key == "fields" {
@@ -384,6 +442,8 @@ impl Reserved {
         }
         if self.contains(key) {
             KeyParts::prefixed(key)
+        } else if let Some(alias) = self.alias(key) {
+            KeyParts::plain(alias)
         } else {
             KeyParts::plain(key)
         }

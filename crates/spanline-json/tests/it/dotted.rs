@@ -225,6 +225,7 @@ proptest! {
     ) {
         let capture = Capture::new();
         let mut schema = Schema::builder(preset).service("svc").static_field("x.y", "static");
+        let names = Schema::from(preset);
         if preset == Preset::Gcp {
             schema = schema.gcp_project("p");
         }
@@ -252,20 +253,34 @@ proptest! {
             (Preset::Nested, Some(Value::Object(fields))) => fields,
             _ => &line,
         };
+        let prefixed = |key: &str| ["", "fields.", "fields.fields."].map(|p| format!("{p}{key}"));
         for (name, value) in &event {
-            let found = ["", "fields.", "fields.fields."]
-                .iter()
-                .any(|p| holder.contains_key(&format!("{p}{name}")))
-                || (*name == "fields" && holder.contains_key("fields_"));
+            // Under its name, or the preset's (ECS's `trace.id`), or
+            // structlog's `exception` for an error.
+            let is_error = matches!(value, Val::Error(..));
+            let written = match *name {
+                "fields" => "fields_",
+                "error" | "exception" if is_error && preset == Preset::Structlog => "exception",
+                other => names.field_name(other),
+            };
+            let found = prefixed(written).iter().any(|k| holder.contains_key(k));
             prop_assert!(found, "{} lost: {}", name, text);
             if let Val::Error(_, cause) = value {
-                // Its chain too (a field named `<name>_sources` may hold the
-                // plain key, and the chain be renamed).
-                let chain = Value::from(vec![cause.clone()]);
-                let written = if *name == "fields" { "fields_" } else { name };
-                let found = ["", "fields.", "fields.fields."]
-                    .iter()
-                    .any(|p| holder.get(&format!("{p}{written}_sources")) == Some(&chain));
+                // Its chain too, in the preset's shape (a field named
+                // `<name>_sources` may hold the plain key, and the chain be
+                // renamed).
+                let has_cause = |key: &str| {
+                    prefixed(key).iter().any(|k| match holder.get(k) {
+                        Some(Value::String(text)) => text.contains(&format!(": {cause}")) || text.ends_with(cause.as_str()),
+                        Some(Value::Array(items)) => items == &[Value::from(cause.clone())],
+                        _ => false,
+                    })
+                };
+                let found = match preset {
+                    Preset::Structlog => has_cause(written),
+                    Preset::Ecs if *name == "error" => has_cause("error.stack_trace"),
+                    _ => has_cause(&format!("{written}_sources")),
+                };
                 prop_assert!(found, "{}'s chain lost: {}", name, text);
             }
         }

@@ -1,7 +1,7 @@
 //! Reading records: `ev` records borrowed, in one pass (most of the
 //! stream); the others through serde's [`Record`](super::Record).
 
-use tracing::field::DisplayValue;
+use tracing::field::{DebugValue, DisplayValue};
 use tracing_core::field::Value;
 
 /// An `ev` record, read without copying its strings.
@@ -79,6 +79,8 @@ pub(crate) enum FastValue<'a> {
     U64(u64),
     F64(f64),
     Bool(bool),
+    /// An object or array: written as JSON again by spanline's layers.
+    Json(DebugValue<spanline_core::JsonText<'a>>),
     Raw(DisplayValue<&'a str>),
 }
 
@@ -103,6 +105,10 @@ impl<'a> FastValue<'a> {
                 FastValue::Raw(tracing::field::display(text)),
                 FastValue::F64,
             ),
+            Some(b'{' | b'[') => match spanline_core::JsonText::new(text) {
+                Some(json) => FastValue::Json(tracing::field::debug(json)),
+                None => FastValue::Raw(tracing::field::display(text)),
+            },
             _ => FastValue::Raw(tracing::field::display(text)),
         }
     }
@@ -115,6 +121,7 @@ impl<'a> FastValue<'a> {
             FastValue::U64(n) => n,
             FastValue::F64(n) => n,
             FastValue::Bool(b) => b,
+            FastValue::Json(j) => j,
             FastValue::Raw(d) => d,
         }
     }
