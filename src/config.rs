@@ -30,6 +30,8 @@ use serde::Deserialize;
 /// threads = "names"              # SPANLINE_THREADS: names, ids, both, none (the pretty format)
 /// span_close = true              # SPANLINE_SPAN_CLOSE: a line when a span closes, with its duration
 /// dotted_targets = true          # SPANLINE_DOTTED_TARGETS: `myapp.api`, not `myapp::api`
+/// errors = "dicts"               # SPANLINE_ERRORS: chain, ecs, traceback, dicts (default: the preset's)
+/// source_location = true         # SPANLINE_SOURCE_LOCATION: the event's file and line
 /// ```
 ///
 /// ```
@@ -89,4 +91,9 @@ pub struct Config {
     pub span_close: Option<bool>,
     /// Targets with `.` for `::` (`SPANLINE_DOTTED_TARGETS`).
     pub dotted_targets: Option<bool>,
+    /// How error fields are written: `chain`, `ecs`, `traceback` or
+    /// `dicts` (`SPANLINE_ERRORS`).
+    pub errors: Option<String>,
+    /// The event's source file and line (`SPANLINE_SOURCE_LOCATION`).
+    pub source_location: Option<bool>,
 }

@@ -146,7 +146,7 @@ pub enum InitError {
     AlreadySet(String),
     /// An option's value is not one it takes (`SPANLINE_OUTPUT`,
     /// `SPANLINE_REDIS_MODE`, `SPANLINE_REDIS_CAPACITY`,
-    /// `SPANLINE_REDIS_OVERFLOW`).
+    /// `SPANLINE_REDIS_OVERFLOW`, `SPANLINE_ERRORS`, a yes/no option).
     Invalid {
         /// The option, as its environment variable.
         name: &'static str,
@@ -321,6 +321,8 @@ pub struct Builder {
     threads: Option<String>,
     span_close: Option<bool>,
     dotted_targets: Option<bool>,
+    errors: Option<String>,
+    source_location: Option<bool>,
     config: Option<crate::Config>,
     layers: Vec<ExtraLayer>,
 }
@@ -349,6 +351,8 @@ impl std::fmt::Debug for Builder {
             .field("threads", &self.threads)
             .field("span_close", &self.span_close)
             .field("dotted_targets", &self.dotted_targets)
+            .field("errors", &self.errors)
+            .field("source_location", &self.source_location)
             .field("config", &self.config)
             .field("layers", &self.layers.len())
             .finish()
@@ -579,6 +583,38 @@ impl Builder {
         self
     }
 
+    /// How error fields are written on JSON lines, by name: `chain`
+    /// (`error` and `error_sources`), `ecs` (`error.message`, `error.type`,
+    /// `error.stack_trace`), `traceback` (structlog's `exception` text) or
+    /// `dicts` (structlog's `dict_tracebacks`); see
+    /// [`ErrorStyle`](spanline_core::ErrorStyle). Default:
+    /// `SPANLINE_ERRORS`, else the preset's own.
+    ///
+    /// ```
+    /// let builder = spanline::builder().preset("structlog").errors("dicts");
+    /// assert!(format!("{builder:?}").contains("errors: Some(\"dicts\")"));
+    /// ```
+    #[must_use]
+    pub fn errors(mut self, style: impl Into<String>) -> Self {
+        self.errors = Some(style.into());
+        self
+    }
+
+    /// The event's source file and line on every JSON line, under the
+    /// preset's keys (structlog's `filename`/`lineno`, ECS's
+    /// `log.origin.file.*`, Cloud Logging's `sourceLocation`). Default:
+    /// `SPANLINE_SOURCE_LOCATION=true|false`, else off.
+    ///
+    /// ```
+    /// let builder = spanline::builder().with_source_location(true);
+    /// assert!(format!("{builder:?}").contains("source_location: Some(true)"));
+    /// ```
+    #[must_use]
+    pub fn with_source_location(mut self, on: bool) -> Self {
+        self.source_location = Some(on);
+        self
+    }
+
     /// Options from an application's configuration file (see [`Config`](crate::Config)):
     /// used where neither the builder nor the environment sets them.
     ///
@@ -777,9 +813,28 @@ impl Builder {
             Ok(on) => on,
             Err(e) => problem(e).map(|()| false)?,
         };
+        let source_location = match pick_flag(
+            self.source_location,
+            "SPANLINE_SOURCE_LOCATION",
+            config.source_location,
+        ) {
+            Ok(on) => on,
+            Err(e) => problem(e).map(|()| false)?,
+        };
         let mut schema = Schema::builder(preset)
             .redact(&redact)
-            .dotted_targets(dotted_targets);
+            .dotted_targets(dotted_targets)
+            .with_source_location(source_location);
+        if let Some(name) = pick(self.errors, "SPANLINE_ERRORS", config.errors) {
+            match name.parse::<spanline_core::ErrorStyle>() {
+                Ok(style) => schema = schema.errors(style),
+                Err(_) => problem(InitError::Invalid {
+                    name: "SPANLINE_ERRORS",
+                    value: name,
+                    expected: "chain, ecs, traceback, dicts",
+                })?,
+            }
+        }
         if let Some(service) = &service {
             schema = schema.service(service.clone());
         }

@@ -43,7 +43,8 @@ fn child() {
     for i in 0..lines.parse::<u64>().unwrap() {
         tracing::info!(i, "hello");
     }
-    tracing::warn!("a warning");
+    let cause = std::io::Error::other("disk full");
+    tracing::warn!(error = &cause as &dyn std::error::Error, "a warning");
     log::info!(target: "legacy", "from the log crate");
     if guard.is_none() {
         assert!(spanline::flush(Duration::from_secs(10)));
@@ -82,6 +83,8 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("SPANLINE_THREADS")
         .env_remove("SPANLINE_SPAN_CLOSE")
         .env_remove("SPANLINE_DOTTED_TARGETS")
+        .env_remove("SPANLINE_ERRORS")
+        .env_remove("SPANLINE_SOURCE_LOCATION")
         .env_remove("SPANLINE_REDIS_CLUSTER")
         .env_remove("SPANLINE_REDIS_GLOBAL_SHARDS")
         .stdout(Stdio::piped())
@@ -614,5 +617,50 @@ fn dotted_targets_from_the_environment_and_the_file() {
     assert_eq!(
         target(&run_child(1, &[("SPANLINE_INIT_CONFIG", config)])),
         "spanline.request"
+    );
+}
+
+#[test]
+fn error_style_and_source_location_from_the_environment_and_the_file() {
+    let warning = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{out:?}");
+        let line = log_lines(out)
+            .into_iter()
+            .find(|l| l.contains("a warning"))
+            .unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    let env = [
+        ("SPANLINE_FORMAT", "json"),
+        ("SPANLINE_PRESET", "structlog"),
+    ];
+    // structlog's default: format_exc_info's text.
+    let line = warning(&run_child(1, &env));
+    assert_eq!(line["exception"], "std::io::Error: disk full");
+    assert!(line.get("filename").is_none());
+    let dicts = [
+        env[0],
+        env[1],
+        ("SPANLINE_ERRORS", "dicts"),
+        ("SPANLINE_SOURCE_LOCATION", "true"),
+    ];
+    let line = warning(&run_child(1, &dicts));
+    assert_eq!(line["exception"][0]["exc_value"], "disk full");
+    assert_eq!(line["exception"][0]["is_cause"], false);
+    assert_eq!(line["filename"], "tests/init.rs");
+    assert!(line["lineno"].as_u64().unwrap() > 0);
+    let config =
+        r#"{"format": "json", "preset": "ecs", "errors": "chain", "source_location": true}"#;
+    let line = warning(&run_child(1, &[("SPANLINE_INIT_CONFIG", config)]));
+    assert_eq!(line["error.message"], "disk full");
+    assert!(line.get("error.type").is_none(), "chain style: {line}");
+    assert_eq!(line["log.origin.file.name"], "tests/init.rs");
+    // A style that does not exist: a clear error.
+    let bad = run_child(1, &[env[0], ("SPANLINE_ERRORS", "frames")]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(r#"SPANLINE_ERRORS="frames" is not one of chain, ecs, traceback, dicts"#),
+        "{stderr}"
     );
 }
