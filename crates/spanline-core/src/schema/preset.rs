@@ -242,9 +242,11 @@ const FLAT_ROW: PresetSpec = PresetSpec {
     aliases: &[],
 };
 
-/// The ECS fields of spanline's context keys and common fields
-/// (`error` is the message: the `Ecs` error style adds `error.type` and
-/// `error.stack_trace`).
+/// The ECS fields of spanline's context keys, the schema's own fields
+/// (`service`, `pid`, `hostname`) and `error` (the message: the `Ecs`
+/// error style adds `error.type` and `error.stack_trace`). Names as
+/// generic as `method` or `status` are not mapped: an event's own field of
+/// that name may mean anything (a login method is not `http.request.method`).
 pub(crate) const ECS_ALIASES: &[(&str, &str)] = &[
     ("error", "error.message"),
     ("service", "service.name"),
@@ -252,8 +254,6 @@ pub(crate) const ECS_ALIASES: &[(&str, &str)] = &[
     ("span_id", "span.id"),
     ("user_id", "user.id"),
     ("request_id", "http.request.id"),
-    ("method", "http.request.method"),
-    ("status", "http.response.status_code"),
     ("pid", "process.pid"),
     ("hostname", "host.hostname"),
 ];

@@ -8,5 +8,7 @@ mod dotted;
 mod json;
 /// PrettyLayer and PrettyLine.
 mod pretty;
+/// The presets against structlog, ecs-logging and the ECS definitions.
+mod producers;
 /// Property tests: every line is one valid JSON object with unique keys.
 mod properties;
