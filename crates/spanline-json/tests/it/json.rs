@@ -761,3 +761,89 @@ fn cloud_logging_gets_a_severity_for_every_level_and_its_source_location() {
     assert_eq!(location["function"], module_path!());
     assert!(lines[2].get("file").is_none() && lines[2].get("line").is_none());
 }
+
+#[test]
+fn json_values_are_objects_and_arrays_in_every_preset() {
+    let user = json!({"id": 7, "roles": ["admin", "dev"], "manager": null});
+    for preset in [
+        Preset::Flat,
+        Preset::Structlog,
+        Preset::Bunyan,
+        Preset::Gcp,
+        Preset::Ecs,
+        Preset::Nested,
+    ] {
+        let capture = Capture::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(
+                JsonLayer::builder()
+                    .schema(preset)
+                    .with_writer(capture.clone())
+                    .build(),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let _order = info_span!("order", cart = spanline_core::json(["a-1", "b-2"])).entered();
+            spanline_core::set("prefs", spanline_core::Json(json!({"theme": "dark"}))).unwrap();
+            info!(user = spanline_core::json(&user), tags = ?spanline_core::Json(["x"]), "payload");
+        });
+        let line = &capture.json_lines()[0];
+        let (fields, span) = match preset {
+            Preset::Nested => (
+                line["fields"].as_object().unwrap(),
+                line["span"].as_object().unwrap(),
+            ),
+            _ => (line, line),
+        };
+        assert_eq!(fields["user"], user, "{preset:?}: {line:?}");
+        assert_eq!(fields["tags"], json!(["x"]), "{preset:?}");
+        assert_eq!(span["cart"], json!(["a-1", "b-2"]), "{preset:?}: {line:?}");
+        if preset != Preset::Nested {
+            assert_eq!(line["prefs"], json!({"theme": "dark"}), "{preset:?}");
+        }
+    }
+}
+
+/// tracing's `valuable` values, which tracing passes only when built with
+/// `RUSTFLAGS="--cfg tracing_unstable"` (`.ci/run` runs this test so).
+#[cfg(all(tracing_unstable, feature = "valuable"))]
+#[test]
+fn valuable_values_are_objects_and_arrays() {
+    #[derive(valuable::Valuable)]
+    struct User {
+        id: u32,
+        roles: Vec<&'static str>,
+        manager: Option<u32>,
+    }
+    let user = User {
+        id: 7,
+        roles: vec!["admin", "dev"],
+        manager: None,
+    };
+    for preset in [Preset::Flat, Preset::Structlog, Preset::Ecs, Preset::Nested] {
+        let capture = Capture::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(
+                JsonLayer::builder()
+                    .schema(preset)
+                    .with_writer(capture.clone())
+                    .build(),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = info_span!("order", user = tracing::field::valuable(&user)).entered();
+            info!(user = tracing::field::valuable(&user), "payload");
+        });
+        let line = &capture.json_lines()[0];
+        let (fields, span) = match preset {
+            Preset::Nested => (
+                line["fields"].as_object().unwrap(),
+                line["span"].as_object().unwrap(),
+            ),
+            _ => (line, line),
+        };
+        let expected = json!({"id": 7, "roles": ["admin", "dev"], "manager": null});
+        assert_eq!(fields["user"], expected, "{preset:?}: {line:?}");
+        assert_eq!(span["user"], expected, "{preset:?}: {line:?}");
+    }
+}

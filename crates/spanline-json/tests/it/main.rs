@@ -6,6 +6,8 @@
 mod dotted;
 /// JsonLayer: keys, precedence, numbers, errors, writing, sharing.
 mod json;
+/// The Nested preset against tracing-subscriber's JSON formatter.
+mod nested;
 /// PrettyLayer and PrettyLine.
 mod pretty;
 /// The presets against structlog, ecs-logging and the ECS definitions.

@@ -180,6 +180,23 @@ fn child() {
                 info!(i, "many");
             }
         }
+        "json_values" => {
+            let cart = spanline_core::json(serde_json::json!([{"sku": "a-1", "qty": 2}]));
+            let _order = info_span!("order", cart).entered();
+            let user = serde_json::json!({"id": 7, "roles": ["admin", "dev"]});
+            info!(
+                user = spanline_core::json(&user),
+                none = spanline_core::json(None::<u8>),
+                "small record"
+            );
+            let big = "x".repeat(5_000);
+            // Over one atomic write: the slow path.
+            info!(
+                big = big.as_str(),
+                user = spanline_core::json(&user),
+                "large record"
+            );
+        }
         "broken_fmt" => {
             info!(v = ?Broken, "small record");
             let big = "x".repeat(5_000);
@@ -311,6 +328,22 @@ fn blocking_mode_delivers_every_record_to_a_slow_reader() {
         "no false leak report"
     );
     assert_eq!(messages(&lines).last().unwrap(), "child exited");
+}
+
+#[test]
+fn the_childs_json_values_stay_json_in_the_parent() {
+    let (lines, status) = run("json_values", "info");
+    assert!(status.success());
+    let user = serde_json::json!({"id": 7, "roles": ["admin", "dev"]});
+    let cart = serde_json::json!([{"sku": "a-1", "qty": 2}]);
+    for message in ["small record", "large record"] {
+        let line = line(&lines, message);
+        assert_eq!(line["user"], user, "{message}: {line:?}");
+        assert_eq!(line["cart"], cart, "the span's field, {message}: {line:?}");
+    }
+    // `None` is JSON's null on the wire, which the parent reads as a number
+    // that is not finite, also written null.
+    assert!(line(&lines, "small record")["none"].is_null());
 }
 
 #[test]

@@ -114,6 +114,27 @@ fn job_lines_reach_their_channel_and_global_byte_identical_and_in_order() {
 }
 
 #[test]
+fn json_values_are_published_as_json_on_the_job_channel() {
+    let server = RedisServer::start();
+    let job = spanline_context::JobId::new("report");
+    let job_channel = format!("logs:{job}");
+    let sub = Subscription::new(&server.url(), &[&job_channel]);
+    let setup = Setup::new(quick(&server.url()));
+    let rows = serde_json::json!([{"id": 1, "total": 9.5}, {"id": 2, "total": null}]);
+    setup.run(|| {
+        let _job =
+            info_span!("job", job_id = %job, filters = spanline_core::json(["paid"])).entered();
+        info!(rows = spanline_core::json(&rows), "report rows");
+    });
+    assert!(setup.flush(5).complete);
+    sub.wait_for(2, Duration::from_secs(5));
+    let line: serde_json::Value = serde_json::from_str(&sub.payloads(&job_channel)[0]).unwrap();
+    assert_eq!(line["rows"], rows, "{line}");
+    assert_eq!(line["filters"], serde_json::json!(["paid"]), "{line}");
+    setup.assert_accounted();
+}
+
+#[test]
 fn a_job_ends_once_when_its_root_span_closes_whatever_spans_it_has_inside() {
     let server = RedisServer::start();
     let job = spanline_context::JobId::new("nested");
