@@ -202,9 +202,10 @@ impl Schema {
     }
 }
 
-/// Cloud Logging's `sourceLocation`: file, line (a string, as its int64
-/// fields are in JSON) and function (the module path: tracing knows no
-/// function names).
+/// Cloud Logging's `sourceLocation`: file, line (a number, as Google's
+/// own Python `StructuredLogHandler` writes it; Cloud Logging also takes
+/// the string proto3 JSON uses for int64) and function (the module path:
+/// tracing knows no function names).
 fn write_gcp_source(meta: &Metadata<'_>, buf: &mut Vec<u8>) {
     if meta.file().is_none() && meta.line().is_none() {
         return;
@@ -220,9 +221,8 @@ fn write_gcp_source(meta: &Metadata<'_>, buf: &mut Vec<u8>) {
     }
     if let Some(line) = meta.line() {
         buf.extend_from_slice(sep.as_bytes());
-        buf.extend_from_slice(b"\"line\":\"");
+        buf.extend_from_slice(b"\"line\":");
         buf.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
-        buf.push(b'"');
         sep = ",";
     }
     if let Some(module) = meta.module_path() {
