@@ -83,6 +83,7 @@ impl ErrorStyle {
             {
                 EXCEPTION
             }
+            ErrorStyle::Ecs if field == "error" => ECS_MESSAGE,
             _ => field,
         }
     }
@@ -142,7 +143,8 @@ impl std::error::Error for ParseErrorStyleError {}
 
 /// structlog's key for an error.
 pub(crate) const EXCEPTION: &str = "exception";
-/// The ECS keys written beside `error.message`.
+/// The ECS error fields.
+pub(crate) const ECS_MESSAGE: &str = "error.message";
 pub(crate) const ECS_TYPE: &str = "error.type";
 pub(crate) const ECS_STACK: &str = "error.stack_trace";
 /// Python's words between two links of a chain.

@@ -300,7 +300,12 @@ impl EventVisitor<'_, '_> {
 
     fn key(&mut self, name: &'static str, sources: bool) -> bool {
         let mut parts = self.reserved.user_key(name);
-        parts.sources = sources;
+        if sources {
+            // The chain keeps the field's own name (`error_sources`, also
+            // where ECS writes the error as `error.message`).
+            parts.name = name;
+            parts.sources = true;
+        }
         while !self.keys.insert(parts) {
             // Two event fields want one key: `level`, renamed to
             // `fields.level`, and a field named `fields.level`. Keep both,

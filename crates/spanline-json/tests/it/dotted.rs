@@ -279,7 +279,8 @@ proptest! {
                 let found = match preset {
                     Preset::Structlog => has_cause(written),
                     Preset::Ecs if *name == "error" => has_cause("error.stack_trace"),
-                    _ => has_cause(&format!("{written}_sources")),
+                    // The chain keeps the field's own name.
+                    _ => has_cause(&format!("{name}_sources")),
                 };
                 prop_assert!(found, "{}'s chain lost: {}", name, text);
             }

@@ -845,3 +845,97 @@ fn valuable_values_are_objects_and_arrays() {
         assert_eq!(span["user"], expected, "{preset:?}: {line:?}");
     }
 }
+
+#[test]
+fn every_error_style_works_in_any_preset() {
+    use spanline_core::{ErrorStyle, Schema};
+    #[derive(Debug)]
+    struct Outer(std::fmt::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let cause = "an error occurred when formatting an argument";
+    for style in [
+        ErrorStyle::Chain,
+        ErrorStyle::Ecs,
+        ErrorStyle::Traceback,
+        ErrorStyle::Dicts,
+    ] {
+        for preset in [Preset::Flat, Preset::Structlog, Preset::Ecs, Preset::Nested] {
+            let capture = Capture::new();
+            let schema = Schema::builder(preset).errors(style);
+            let subscriber = tracing_subscriber::registry()
+                .with(ContextLayer::new())
+                .with(
+                    JsonLayer::builder()
+                        .schema(schema)
+                        .with_writer(capture.clone())
+                        .build(),
+                );
+            tracing::subscriber::with_default(subscriber, || {
+                let err = Outer(fmt::Error);
+                tracing::error!(
+                    error = &err as &dyn std::error::Error,
+                    other = &err as &dyn std::error::Error,
+                    "failed"
+                );
+            });
+            let line = &capture.json_lines()[0];
+            let fields = match preset {
+                Preset::Nested => line["fields"].as_object().unwrap(),
+                _ => line,
+            };
+            let at = |key: &str| {
+                fields
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{style:?} {preset:?}: no {key} in {line:?}"))
+            };
+            match style {
+                ErrorStyle::Chain => {
+                    assert_eq!(
+                        at(if preset == Preset::Ecs {
+                            "error.message"
+                        } else {
+                            "error"
+                        }),
+                        "outer"
+                    );
+                    assert_eq!(at("error_sources"), &json!([cause]));
+                }
+                ErrorStyle::Ecs => {
+                    assert_eq!(at("error.message"), "outer");
+                    assert_eq!(at("error.type"), "Outer");
+                    assert_eq!(
+                        at("error.stack_trace").as_str().unwrap(),
+                        format!("Outer: outer\nCaused by: Error: {cause}")
+                    );
+                }
+                ErrorStyle::Traceback => {
+                    let text = format!("Error: {cause}\n\nThe above exception was the direct cause of the following exception:\n\nOuter: outer");
+                    assert_eq!(at("exception").as_str().unwrap(), text);
+                    assert_eq!(
+                        at("other").as_str().unwrap(),
+                        text,
+                        "other error fields keep their name"
+                    );
+                }
+                ErrorStyle::Dicts => {
+                    assert_eq!(at("exception")[1]["exc_value"], cause);
+                    assert_eq!(at("other")[0]["exc_type"], "Outer");
+                }
+                _ => unreachable!(),
+            }
+            if style != ErrorStyle::Traceback && style != ErrorStyle::Dicts {
+                assert_eq!(at("other"), "outer");
+                assert_eq!(at("other_sources"), &json!([cause]), "{style:?} {preset:?}");
+            }
+        }
+    }
+}
