@@ -3,7 +3,9 @@
 //!
 //! Run with: `cargo bench -p spanline-benches --bench profile -- LAYER WORKLOAD EVENTS`
 //! where WORKLOAD is a span depth (W2), `w1` (the default), `w3`, `wide1`,
-//! `wide8`, `wide32` or `long` (a 64 KiB value); 200000 events by default.
+//! `wide8`, `wide32`, `long` (a 64 KiB value) or `debug` (W1's spans, one
+//! `?Debug` value: what the `Json` handshake costs a plain one); 200000
+//! events by default.
 
 #[path = "support.rs"]
 mod support;
@@ -30,6 +32,11 @@ fn main() {
         "long" => {
             let _spans = support::w1_spans();
             (0..events).for_each(|i| tracing::info!(i, body = long.as_str(), "long"));
+        }
+        "debug" => {
+            let _spans = support::w1_spans();
+            let ids = [3u16, 14, 15];
+            (0..events).for_each(|i| tracing::info!(i, ids = ?ids, "debug value"));
         }
         other => {
             let _spans: Vec<_> = match other.parse::<usize>() {

@@ -440,12 +440,17 @@ impl Reserved {
             // renamed twice.
             return KeyParts::plain("fields_");
         }
-        if self.contains(key) {
-            KeyParts::prefixed(key)
-        } else if let Some(alias) = self.alias(key) {
-            KeyParts::plain(alias)
-        } else {
-            KeyParts::plain(key)
+        // One filter bit for both checks: most keys end here.
+        let bit = reserved_bit(key);
+        if (self.filter | self.alias_filter) & bit == 0 {
+            return KeyParts::plain(key);
+        }
+        if self.filter & bit != 0 && self.names.iter().any(|r| r == key) {
+            return KeyParts::prefixed(key);
+        }
+        match self.alias(key) {
+            Some(alias) => KeyParts::plain(alias),
+            None => KeyParts::plain(key),
         }
     }
 }
