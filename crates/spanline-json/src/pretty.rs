@@ -475,6 +475,10 @@ impl PrettyLine {
                 line.errors.push((base.to_string(), chain));
                 continue;
             }
+            if let Some(chain) = written_chain(key, value) {
+                line.errors.push((key.clone(), chain));
+                continue;
+            }
             push_value(&mut line.pairs, key.clone(), value, 0);
         }
         Some(line)
@@ -668,6 +672,34 @@ fn human_time(ts: &str) -> String {
 }
 
 /// Levels in any preset's form: `INFO`, `info`, `WARNING`, bunyan's 30.
+/// An error chain written by the other error styles, outermost first:
+/// structlog's `exception` (`format_exc_info`'s text, deepest cause first,
+/// or `dict_tracebacks`' list) and ECS's `error.stack_trace` (`Caused by:`
+/// lines).
+fn written_chain(key: &str, value: &serde_json::Value) -> Option<Vec<String>> {
+    const DIRECT_CAUSE: &str =
+        "\n\nThe above exception was the direct cause of the following exception:\n\n";
+    match (key, value) {
+        ("exception", serde_json::Value::String(text)) => {
+            Some(text.rsplit(DIRECT_CAUSE).map(str::to_string).collect())
+        }
+        ("exception", serde_json::Value::Array(links)) => links
+            .iter()
+            .map(|link| {
+                let value = text_of(link.get("exc_value")?);
+                Some(match link.get("exc_type").and_then(|t| t.as_str()) {
+                    Some(ty) => format!("{ty}: {value}"),
+                    None => value,
+                })
+            })
+            .collect(),
+        ("error.stack_trace", serde_json::Value::String(text)) => {
+            Some(text.split("\nCaused by: ").map(str::to_string).collect())
+        }
+        _ => None,
+    }
+}
+
 fn level_word(v: &serde_json::Value) -> String {
     if let Some(n) = v.as_u64() {
         return match n {

@@ -153,3 +153,74 @@ fn failing_debug_and_display_impls_are_marked_never_a_panic() {
     );
     assert_eq!(lines[3].trim(), "error: half[fmt error]");
 }
+
+#[test]
+fn every_error_style_reads_back_as_a_chain() {
+    use spanline_core::{ErrorStyle, Preset, Schema};
+    #[derive(Debug)]
+    struct Outer(std::fmt::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("charge failed")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let cause = "an error occurred when formatting an argument";
+    for (style, key, chain) in [
+        (
+            ErrorStyle::Chain,
+            "error",
+            vec!["charge failed".to_string(), cause.to_string()],
+        ),
+        (
+            ErrorStyle::Ecs,
+            "error.stack_trace",
+            vec![
+                "Outer: charge failed".to_string(),
+                format!("Error: {cause}"),
+            ],
+        ),
+        (
+            ErrorStyle::Traceback,
+            "exception",
+            vec![
+                "Outer: charge failed".to_string(),
+                format!("Error: {cause}"),
+            ],
+        ),
+        (
+            ErrorStyle::Dicts,
+            "exception",
+            vec![
+                "Outer: charge failed".to_string(),
+                format!("Error: {cause}"),
+            ],
+        ),
+    ] {
+        let capture = spanline_testkit::Capture::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(spanline_core::ContextLayer::new())
+            .with(
+                spanline_json::JsonLayer::builder()
+                    .schema(Schema::builder(Preset::Flat).errors(style))
+                    .with_writer(capture.clone())
+                    .build(),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            warn!(
+                error = &Outer(fmt::Error) as &dyn std::error::Error,
+                "payment failed"
+            );
+        });
+        let line = spanline_json::PrettyLine::from_json(&capture.text()).unwrap();
+        assert_eq!(
+            line.errors,
+            [(key.to_string(), chain)],
+            "{style:?}: {line:?}"
+        );
+    }
+}
