@@ -98,12 +98,10 @@ fn reference_lines(setup: &str) -> Vec<Map<String, Value>> {
         .collect()
 }
 
+type Line = Map<String, Value>;
+
 /// Pairs lines by their message key.
-fn pairs<'a>(
-    ours: &'a [Map<String, Value>],
-    theirs: &'a [Map<String, Value>],
-    message: &str,
-) -> Vec<(&'a Map<String, Value>, &'a Map<String, Value>)> {
+fn pairs<'a>(ours: &'a [Line], theirs: &'a [Line], message: &str) -> Vec<(&'a Line, &'a Line)> {
     assert_eq!(
         ours.len(),
         theirs.len(),

@@ -188,6 +188,10 @@ mod tests {
                     FastValue::U64(n) => Value::from(n),
                     FastValue::F64(n) => Value::from(n),
                     FastValue::Bool(b) => Value::from(b),
+                    FastValue::Json(json) => {
+                        let text = format!("{json:?}");
+                        serde_json::from_str(&text).unwrap()
+                    }
                     FastValue::Raw(_) => serde_json::from_str(raw.get()).unwrap(),
                 };
                 assert_eq!(&read, value, "{name}");
