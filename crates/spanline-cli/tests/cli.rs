@@ -85,7 +85,11 @@ fn pretty_renders_every_preset_and_marks_malformed_lines() {
             "{line}"
         );
         assert!(line.contains("rows=3"), "{line}");
-        assert!(line.contains("request_id=r-1"), "{line}");
+        // ECS writes the request id as `http.request.id`.
+        assert!(
+            line.contains(" request_id=r-1") || line.contains(" http.request.id=r-1"),
+            "{line}"
+        );
     }
     assert!(
         lines[6].starts_with("[unparsed] not json at all \\u{1b}[2J"),
