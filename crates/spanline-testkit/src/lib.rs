@@ -230,6 +230,37 @@ pub fn capture_json(f: impl FnOnce()) -> Vec<Map<String, Value>> {
     capture.json_lines()
 }
 
+/// [`capture_json`] with a `JsonLayer` on `schema` (a preset, a builder or
+/// a schema).
+///
+/// # Panics
+///
+/// When a line is not exactly one JSON object with unique keys.
+///
+/// ```
+/// use spanline_core::Preset;
+/// let lines = spanline_testkit::capture_json_with(Preset::Structlog, || tracing::info!("done"));
+/// assert_eq!(lines[0]["event"], "done");
+/// ```
+#[track_caller]
+pub fn capture_json_with(
+    schema: impl Into<spanline_core::Schema>,
+    f: impl FnOnce(),
+) -> Vec<Map<String, Value>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(spanline_core::ContextLayer::new())
+        .with(
+            spanline_json::JsonLayer::builder()
+                .schema(schema)
+                .with_writer(capture.clone())
+                .build(),
+        );
+    tracing_core::dispatcher::with_default(&subscriber.into(), f);
+    capture.json_lines()
+}
+
 /// Parses `line` as exactly one JSON object, rejecting duplicate keys at any
 /// depth (serde_json alone keeps the last value silently).
 ///

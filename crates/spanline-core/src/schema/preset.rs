@@ -57,8 +57,12 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// Every preset, in the order of [`PRESETS`].
-    const ALL: [Preset; 6] = [
+    /// Every preset.
+    ///
+    /// ```
+    /// assert_eq!(spanline_core::Preset::ALL.len(), 6);
+    /// ```
+    pub const ALL: [Preset; 6] = [
         Preset::Flat,
         Preset::Structlog,
         Preset::Bunyan,

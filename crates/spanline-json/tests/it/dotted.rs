@@ -176,14 +176,7 @@ fn fields() -> impl Strategy<Value = Vec<(&'static str, Val)>> {
 }
 
 fn preset() -> impl Strategy<Value = Preset> {
-    prop::sample::select(vec![
-        Preset::Flat,
-        Preset::Structlog,
-        Preset::Bunyan,
-        Preset::Gcp,
-        Preset::Ecs,
-        Preset::Nested,
-    ])
+    prop::sample::select(Preset::ALL.to_vec())
 }
 
 /// Every key of `object` and of the objects inside it (not arrays' items:

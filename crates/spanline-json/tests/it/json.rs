@@ -763,29 +763,13 @@ fn cloud_logging_gets_a_severity_for_every_level_and_its_source_location() {
 #[test]
 fn json_values_are_objects_and_arrays_in_every_preset() {
     let user = json!({"id": 7, "roles": ["admin", "dev"], "manager": null});
-    for preset in [
-        Preset::Flat,
-        Preset::Structlog,
-        Preset::Bunyan,
-        Preset::Gcp,
-        Preset::Ecs,
-        Preset::Nested,
-    ] {
-        let capture = Capture::new();
-        let subscriber = tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(
-                JsonLayer::builder()
-                    .schema(preset)
-                    .with_writer(capture.clone())
-                    .build(),
-            );
-        tracing::subscriber::with_default(subscriber, || {
+    for preset in Preset::ALL {
+        let lines = spanline_testkit::capture_json_with(preset, || {
             let _order = info_span!("order", cart = spanline_core::json(["a-1", "b-2"])).entered();
             spanline_core::set("prefs", spanline_core::Json(json!({"theme": "dark"}))).unwrap();
             info!(user = spanline_core::json(&user), tags = ?spanline_core::Json(["x"]), "payload");
         });
-        let line = &capture.json_lines()[0];
+        let line = &lines[0];
         let (fields, span) = match preset {
             Preset::Nested => (
                 line["fields"].as_object().unwrap(),
@@ -818,21 +802,12 @@ fn valuable_values_are_objects_and_arrays() {
         roles: vec!["admin", "dev"],
         manager: None,
     };
-    for preset in [Preset::Flat, Preset::Structlog, Preset::Ecs, Preset::Nested] {
-        let capture = Capture::new();
-        let subscriber = tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(
-                JsonLayer::builder()
-                    .schema(preset)
-                    .with_writer(capture.clone())
-                    .build(),
-            );
-        tracing::subscriber::with_default(subscriber, || {
+    for preset in Preset::ALL {
+        let lines = spanline_testkit::capture_json_with(preset, || {
             let _span = info_span!("order", user = tracing::field::valuable(&user)).entered();
             info!(user = tracing::field::valuable(&user), "payload");
         });
-        let line = &capture.json_lines()[0];
+        let line = &lines[0];
         let (fields, span) = match preset {
             Preset::Nested => (
                 line["fields"].as_object().unwrap(),

@@ -8,11 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use serde_json::{json, Value};
-use spanline_core::{ContextLayer, Preset, Schema};
-use spanline_json::JsonLayer;
+use spanline_core::{Preset, Schema};
 use spanline_testkit::Capture;
 use tracing::{field, info, info_span};
-use tracing_subscriber::prelude::*;
 
 /// The lines of `case` under tracing-subscriber's JSON formatter, then
 /// under spanline's Nested preset; timestamps removed.
@@ -30,28 +28,23 @@ fn both(source_location: bool, case: impl Fn()) -> (Vec<Value>, Vec<Value>) {
 }
 
 fn spanline_lines(source_location: bool, case: impl Fn()) -> Vec<Value> {
-    let ours = Capture::new();
     let schema = Schema::builder(Preset::Nested).with_source_location(source_location);
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(
-            JsonLayer::builder()
-                .schema(schema)
-                .with_writer(ours.clone())
-                .build(),
-        );
-    tracing::subscriber::with_default(subscriber, &case);
-    parse(&ours)
+    spanline_testkit::capture_json_with(schema, case)
+        .into_iter()
+        .map(without_timestamp)
+        .collect()
+}
+
+fn without_timestamp(mut line: serde_json::Map<String, Value>) -> Value {
+    assert!(line.remove("timestamp").is_some());
+    Value::Object(line)
 }
 
 fn parse(capture: &Capture) -> Vec<Value> {
     capture
         .json_lines()
         .into_iter()
-        .map(|mut l| {
-            assert!(l.remove("timestamp").is_some());
-            Value::Object(l)
-        })
+        .map(without_timestamp)
         .collect()
 }
 

@@ -13,11 +13,8 @@ use std::fmt;
 use std::process::Command;
 
 use serde_json::{json, Map, Value};
-use spanline_core::{json as as_json, ContextLayer, ErrorStyle, Preset, Schema};
-use spanline_json::JsonLayer;
-use spanline_testkit::Capture;
+use spanline_core::{json as as_json, ErrorStyle, Preset, Schema};
 use tracing::{debug, error, info, info_span, warn};
-use tracing_subscriber::prelude::*;
 
 #[derive(Debug)]
 struct QueryFailed(TimedOut);
@@ -64,17 +61,7 @@ fn events() {
 }
 
 fn spanline_lines(schema: Schema) -> Vec<Map<String, Value>> {
-    let capture = Capture::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(
-            JsonLayer::builder()
-                .schema(schema)
-                .with_writer(capture.clone())
-                .build(),
-        );
-    tracing::subscriber::with_default(subscriber, events);
-    capture.json_lines()
+    spanline_testkit::capture_json_with(schema, events)
 }
 
 /// The reference producer's lines for `setup` (see `producers.py`).
@@ -285,21 +272,11 @@ fn ecs_schema() -> spanline_core::SchemaBuilder {
 #[test]
 fn ecs_preset_writes_ecs_fields_with_their_types() {
     let fields = ecs_fields();
-    let capture = Capture::new();
     let schema = ecs_schema()
         .service("billing")
         .hostname("web-1")
-        .with_hostname()
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(
-            JsonLayer::builder()
-                .schema(schema)
-                .with_writer(capture.clone())
-                .build(),
-        );
-    tracing::subscriber::with_default(subscriber, || {
+        .with_hostname();
+    let mut lines = spanline_testkit::capture_json_with(schema, || {
         let _request = info_span!(
             "request",
             request_id = "r-1",
@@ -311,7 +288,7 @@ fn ecs_preset_writes_ecs_fields_with_their_types() {
         let err = QueryFailed(TimedOut);
         error!(target: "myapp::api", rows = 3, error = &err as &dyn Error, "db call failed");
     });
-    let line = capture.json_lines().remove(0);
+    let line = lines.remove(0);
     let doc = expand(&line);
     // Each key spanline maps is an ECS field, and its value fits the type.
     let mapped = [
