@@ -339,3 +339,40 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Object(out))
     }
 }
+
+/// An error with a cause, for tests of how errors are written:
+/// `QueryFailed` ("query failed") caused by [`TimedOut`] ("timed out after
+/// 5s"). `Debug` is derived, so the type names read `QueryFailed` and
+/// `TimedOut`, as the Python producers' classes of the same names do.
+///
+/// ```
+/// let err = spanline_testkit::QueryFailed(spanline_testkit::TimedOut);
+/// let cause = std::error::Error::source(&err).unwrap();
+/// assert_eq!((err.to_string(), cause.to_string()), ("query failed".into(), "timed out after 5s".into()));
+/// ```
+#[derive(Debug)]
+pub struct QueryFailed(pub TimedOut);
+
+/// The cause of [`QueryFailed`].
+#[derive(Debug)]
+pub struct TimedOut;
+
+impl std::fmt::Display for QueryFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("query failed")
+    }
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("timed out after 5s")
+    }
+}
+
+impl std::error::Error for QueryFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}

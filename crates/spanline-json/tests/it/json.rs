@@ -824,19 +824,8 @@ fn valuable_values_are_objects_and_arrays() {
 #[test]
 fn every_error_style_works_in_any_preset() {
     use spanline_core::{ErrorStyle, Schema};
-    #[derive(Debug)]
-    struct Outer(std::fmt::Error);
-    impl fmt::Display for Outer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("outer")
-        }
-    }
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-    let cause = "an error occurred when formatting an argument";
+    use spanline_testkit::{QueryFailed, TimedOut};
+    let cause = "timed out after 5s";
     for style in [
         ErrorStyle::Chain,
         ErrorStyle::Ecs,
@@ -855,7 +844,7 @@ fn every_error_style_works_in_any_preset() {
                         .build(),
                 );
             tracing::subscriber::with_default(subscriber, || {
-                let err = Outer(fmt::Error);
+                let err = QueryFailed(TimedOut);
                 tracing::error!(
                     error = &err as &dyn std::error::Error,
                     other = &err as &dyn std::error::Error,
@@ -880,20 +869,20 @@ fn every_error_style_works_in_any_preset() {
                         } else {
                             "error"
                         }),
-                        "outer"
+                        "query failed"
                     );
                     assert_eq!(at("error_sources"), &json!([cause]));
                 }
                 ErrorStyle::Ecs => {
-                    assert_eq!(at("error.message"), "outer");
-                    assert_eq!(at("error.type"), "Outer");
+                    assert_eq!(at("error.message"), "query failed");
+                    assert_eq!(at("error.type"), "QueryFailed");
                     assert_eq!(
                         at("error.stack_trace").as_str().unwrap(),
-                        format!("Outer: outer\nCaused by: Error: {cause}")
+                        format!("QueryFailed: query failed\nCaused by: TimedOut: {cause}")
                     );
                 }
                 ErrorStyle::Traceback => {
-                    let text = format!("Error: {cause}\n\nThe above exception was the direct cause of the following exception:\n\nOuter: outer");
+                    let text = format!("TimedOut: {cause}\n\nThe above exception was the direct cause of the following exception:\n\nQueryFailed: query failed");
                     assert_eq!(at("exception").as_str().unwrap(), text);
                     assert_eq!(
                         at("other").as_str().unwrap(),
@@ -903,12 +892,12 @@ fn every_error_style_works_in_any_preset() {
                 }
                 ErrorStyle::Dicts => {
                     assert_eq!(at("exception")[1]["exc_value"], cause);
-                    assert_eq!(at("other")[0]["exc_type"], "Outer");
+                    assert_eq!(at("other")[0]["exc_type"], "QueryFailed");
                 }
                 _ => unreachable!(),
             }
             if style != ErrorStyle::Traceback && style != ErrorStyle::Dicts {
-                assert_eq!(at("other"), "outer");
+                assert_eq!(at("other"), "query failed");
                 assert_eq!(at("other_sources"), &json!([cause]), "{style:?} {preset:?}");
             }
         }

@@ -157,47 +157,36 @@ fn failing_debug_and_display_impls_are_marked_never_a_panic() {
 #[test]
 fn every_error_style_reads_back_as_a_chain() {
     use spanline_core::{ErrorStyle, Preset, Schema};
-    #[derive(Debug)]
-    struct Outer(std::fmt::Error);
-    impl fmt::Display for Outer {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("charge failed")
-        }
-    }
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-    let cause = "an error occurred when formatting an argument";
+    use spanline_testkit::{QueryFailed, TimedOut};
+    let cause = "timed out after 5s";
     for (style, key, chain) in [
         (
             ErrorStyle::Chain,
             "error",
-            vec!["charge failed".to_string(), cause.to_string()],
+            vec!["query failed".to_string(), cause.to_string()],
         ),
         (
             ErrorStyle::Ecs,
             "error.stack_trace",
             vec![
-                "Outer: charge failed".to_string(),
-                format!("Error: {cause}"),
+                "QueryFailed: query failed".to_string(),
+                format!("TimedOut: {cause}"),
             ],
         ),
         (
             ErrorStyle::Traceback,
             "exception",
             vec![
-                "Outer: charge failed".to_string(),
-                format!("Error: {cause}"),
+                "QueryFailed: query failed".to_string(),
+                format!("TimedOut: {cause}"),
             ],
         ),
         (
             ErrorStyle::Dicts,
             "exception",
             vec![
-                "Outer: charge failed".to_string(),
-                format!("Error: {cause}"),
+                "QueryFailed: query failed".to_string(),
+                format!("TimedOut: {cause}"),
             ],
         ),
     ] {
@@ -212,7 +201,7 @@ fn every_error_style_reads_back_as_a_chain() {
             );
         tracing::subscriber::with_default(subscriber, || {
             warn!(
-                error = &Outer(fmt::Error) as &dyn std::error::Error,
+                error = &QueryFailed(TimedOut) as &dyn std::error::Error,
                 "payment failed"
             );
         });

@@ -9,34 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::error::Error;
-use std::fmt;
 use std::process::Command;
 
 use serde_json::{json, Map, Value};
 use spanline_core::{json as as_json, ErrorStyle, Preset, Schema};
 use tracing::{debug, error, info, info_span, warn};
 
-#[derive(Debug)]
-struct QueryFailed(TimedOut);
-#[derive(Debug)]
-struct TimedOut;
-
-impl fmt::Display for QueryFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("query failed")
-    }
-}
-impl fmt::Display for TimedOut {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("timed out after 5s")
-    }
-}
-impl Error for QueryFailed {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.0)
-    }
-}
-impl Error for TimedOut {}
+use spanline_testkit::{QueryFailed, TimedOut};
 
 /// The events of `producers.py`'s `events()`, in the same order.
 fn events() {
