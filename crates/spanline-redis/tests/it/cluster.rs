@@ -7,12 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use spanline_core::{Channels, ContextLayer};
-use spanline_json::JsonLayer;
-use spanline_redis::{Mode, RedisGuard, RedisLayer, RedisLayerBuilder, RedisStats};
-use spanline_testkit::{Capture, RedisCluster, RedisServer, ShardedSubscription, Subscription};
+use spanline_core::Channels;
+use spanline_redis::{Mode, RedisLayer, RedisLayerBuilder};
+use spanline_testkit::{RedisCluster, RedisServer, ShardedSubscription, Subscription};
 use tracing::{info, info_span};
-use tracing_subscriber::prelude::*;
 
 /// Where the shared test bodies publish: one node, or a cluster.
 enum Deployment {
@@ -82,48 +80,7 @@ impl Deployment {
     }
 }
 
-struct Setup {
-    dispatch: tracing::Dispatch,
-    stats: RedisStats,
-    guard: RedisGuard,
-    capture: Capture,
-}
-
-impl Setup {
-    fn new(builder: RedisLayerBuilder) -> Self {
-        let capture = Capture::new();
-        let json = JsonLayer::builder().with_writer(capture.clone()).build();
-        let (redis, guard) = builder.schema(json.schema().clone()).build().unwrap();
-        let stats = redis.stats();
-        let dispatch = tracing::Dispatch::new(
-            tracing_subscriber::registry()
-                .with(ContextLayer::new())
-                .with(json)
-                .with(redis),
-        );
-        Self {
-            dispatch,
-            stats,
-            guard,
-            capture,
-        }
-    }
-
-    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        tracing::dispatcher::with_default(&self.dispatch, f)
-    }
-
-    #[track_caller]
-    fn assert_accounted(&self) {
-        let s = &self.stats;
-        assert_eq!(s.in_flight(), 0, "nothing left in flight: {s:?}");
-        assert_eq!(
-            s.emitted(),
-            s.published() + s.dropped() + s.failed(),
-            "emitted == published + dropped + failed: {s:?}"
-        );
-    }
-}
+use crate::publish::Setup;
 
 /// Shared body: a job's lines on its channel, in order, with its end; every
 /// line on the global feed (one channel, or spread over `shards`), each
@@ -150,11 +107,7 @@ fn jobs_and_the_global_feed(deployment: &Deployment, shards: usize) {
             }
         }
     });
-    assert!(
-        setup.guard.flush(Duration::from_secs(10)).complete,
-        "{:?}",
-        setup.stats
-    );
+    assert!(setup.flush(10).complete, "{:?}", setup.stats);
     setup.assert_accounted();
     // 19 lines and each job's end line.
     assert_eq!(setup.stats.published(), 25, "{:?}", setup.stats);
@@ -216,7 +169,7 @@ fn streams_keep_a_bounded_replayable_log(deployment: &Deployment, shards: usize)
         let _job = info_span!("job", job_id = job).entered();
         (0..1000).for_each(|i| info!(i, "streamed"));
     });
-    assert!(setup.guard.flush(Duration::from_secs(10)).complete);
+    assert!(setup.flush(10).complete);
     setup.assert_accounted();
     let mut total = 0;
     for key in channels.global_shards(shards) {
@@ -280,7 +233,7 @@ fn the_sharded_global_feed_spreads_commands_evenly_over_the_masters() {
     };
     cluster.reset_stats();
     setup.run(|| (0..10_000).for_each(|i| info!(i, "spread")));
-    assert!(setup.guard.flush(Duration::from_secs(20)).complete);
+    assert!(setup.flush(20).complete);
     setup.assert_accounted();
     assert_eq!(setup.stats.published(), 10_000);
     let calls = cluster.command_calls("spublish");
@@ -300,7 +253,7 @@ fn the_sharded_global_feed_spreads_commands_evenly_over_the_masters() {
     let setup = Setup::new(deployment.builder(1));
     cluster.reset_stats();
     setup.run(|| (0..3_000).for_each(|i| info!(i, "hot")));
-    assert!(setup.guard.flush(Duration::from_secs(20)).complete);
+    assert!(setup.flush(20).complete);
     let calls = cluster.command_calls("spublish");
     assert_eq!(
         calls.iter().filter(|(_, n)| *n >= 3_000).count(),
@@ -336,7 +289,7 @@ fn a_master_killed_mid_stream_is_survived_with_exact_accounting() {
         });
     };
     log_for(&setup, 0, 2_000);
-    assert!(setup.guard.flush(Duration::from_secs(10)).complete);
+    assert!(setup.flush(10).complete);
     assert_eq!(setup.stats.published(), 2_000);
     let killed = cluster.kill_master_of(&victim_shard);
     // Lines while the shard has no master (node timeout 3 s), then after.
@@ -352,7 +305,7 @@ fn a_master_killed_mid_stream_is_survived_with_exact_accounting() {
     let before_after = setup.stats.published();
     log_for(&setup, next, 2_000);
     next += 2_000;
-    let flushed = setup.guard.flush(Duration::from_secs(20));
+    let flushed = setup.flush(20);
     setup.assert_accounted();
     assert!(flushed.complete, "{:?}", setup.stats);
     assert_eq!(setup.stats.emitted(), next);

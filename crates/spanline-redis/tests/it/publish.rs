@@ -15,15 +15,17 @@ use spanline_testkit::{free_port, Capture, RedisServer, Subscription};
 use tracing::{info, info_span};
 use tracing_subscriber::prelude::*;
 
-struct Setup {
+/// A registry with spanline's context, a JSON layer into `capture` and the
+/// Redis layer on the same schema (the cluster tests use it too).
+pub(crate) struct Setup {
     dispatch: tracing::Dispatch,
-    stats: RedisStats,
-    guard: Option<RedisGuard>,
-    capture: Capture,
+    pub(crate) stats: RedisStats,
+    pub(crate) guard: Option<RedisGuard>,
+    pub(crate) capture: Capture,
 }
 
 impl Setup {
-    fn new(builder: RedisLayerBuilder) -> Self {
+    pub(crate) fn new(builder: RedisLayerBuilder) -> Self {
         let capture = Capture::new();
         let json = JsonLayer::builder().with_writer(capture.clone()).build();
         let (redis, guard) = builder.schema(json.schema().clone()).build().unwrap();
@@ -42,11 +44,11 @@ impl Setup {
         }
     }
 
-    fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         tracing::dispatcher::with_default(&self.dispatch, f)
     }
 
-    fn flush(&self, secs: u64) -> spanline_redis::FlushOutcome {
+    pub(crate) fn flush(&self, secs: u64) -> spanline_redis::FlushOutcome {
         self.guard
             .as_ref()
             .unwrap()
@@ -54,9 +56,9 @@ impl Setup {
     }
 
     #[track_caller]
-    fn assert_accounted(&self) {
+    pub(crate) fn assert_accounted(&self) {
         let s = &self.stats;
-        assert_eq!(s.in_flight(), 0, "nothing left in flight");
+        assert_eq!(s.in_flight(), 0, "nothing left in flight: {s:?}");
         assert_eq!(
             s.emitted(),
             s.published() + s.dropped() + s.failed(),
