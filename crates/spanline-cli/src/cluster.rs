@@ -200,12 +200,6 @@ struct Stream {
     con: Option<redis::Connection>,
 }
 
-/// An entry id's order: (milliseconds, sequence).
-fn order(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
 /// One `XREAD` reply: its key, and its entries (id, fields).
 type StreamReply = (String, Vec<(String, Vec<(String, Vec<u8>)>)>);
 
@@ -230,14 +224,11 @@ pub(crate) fn follow_streams(
         })
         .collect();
     let mut said = false;
-    // Entries read but not shown yet: (order, id, line).
-    let mut pending: Vec<((u64, u64), Vec<u8>)> = Vec::new();
+    // Entries read but not shown yet, released in id order.
+    let mut merge = spanline_redis::StreamMerge::new(streams.len());
     loop {
-        // Streams that returned a full page may hold older entries than the
-        // others' newest: nothing past their last id is shown yet.
-        let mut watermark: Option<(u64, u64)> = None;
         let mut read_any = false;
-        for stream in &mut streams {
+        for (index, stream) in streams.iter_mut().enumerate() {
             let con = match &mut stream.con {
                 Some(con) => con,
                 None => stream
@@ -255,18 +246,19 @@ pub(crate) fn follow_streams(
                 Ok(found) => {
                     let entries: Vec<_> =
                         found.into_iter().flatten().flat_map(|(_, e)| e).collect();
+                    // A full page: the stream may hold older entries than
+                    // the others' newest, and holds them back.
                     let full = entries.len() >= PAGE;
                     for (id, fields) in entries {
                         if let Some((_, line)) = fields.into_iter().find(|(name, _)| name == "line")
                         {
-                            pending.push((order(&id), line));
+                            merge.push(index, &id, line);
                         }
                         stream.last = id;
                         read_any = true;
                     }
-                    if full {
-                        let at = order(&stream.last);
-                        watermark = Some(watermark.map_or(at, |w| w.min(at)));
+                    if !full {
+                        merge.caught_up(index);
                     }
                 }
                 Err(e) => {
@@ -275,15 +267,11 @@ pub(crate) fn follow_streams(
                         stream.key, stream.last
                     );
                     stream.con = None;
+                    merge.caught_up(index);
                 }
             }
         }
-        pending.sort_by_key(|(at, _)| *at);
-        let shown = pending
-            .iter()
-            .take_while(|(at, _)| watermark.is_none_or(|w| *at <= w))
-            .count();
-        for (_, line) in pending.drain(..shown) {
+        while let Some(line) = merge.ready() {
             if !out.line(&line)? {
                 return Ok(ExitCode::SUCCESS);
             }

@@ -9,6 +9,7 @@ mod link;
 mod queue;
 mod report;
 mod stats;
+mod stream_merge;
 mod worker;
 
 pub use builder::{BuildError, RedisLayerBuilder};
@@ -17,4 +18,5 @@ pub use guard::{FlushOutcome, RedisGuard};
 pub use layer::RedisLayer;
 pub use queue::Overflow;
 pub use stats::RedisStats;
+pub use stream_merge::{entry_order, StreamMerge};
 pub use worker::Mode;

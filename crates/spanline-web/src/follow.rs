@@ -400,15 +400,9 @@ impl Follow {
     }
 }
 
-/// A stream entry id `ms-seq` as its order.
-pub(crate) fn order(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
 /// Is entry id `a` after `b`?
 fn newer(a: &str, b: &str) -> bool {
-    order(a) > order(b)
+    spanline_redis::entry_order(a) > spanline_redis::entry_order(b)
 }
 
 /// Is `id` a stream entry id (`ms-seq`), as a browser sends back?

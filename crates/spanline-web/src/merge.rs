@@ -1,28 +1,18 @@
 //! One page fed by several streams (a cluster's global shards), in time
-//! order: lines are held until no stream still being read can hold an
-//! older one, then released by entry id.
-//!
-//! Each stream's follower says when it is caught up (its last read
-//! returned less than a full chunk). A stream that is not caught up may
-//! still hold entries older than its last one delivered; a caught-up
-//! stream holds none older than what is next. So a line is released once
-//! its id is at most the last id of every stream that is not caught up.
-//! States and gaps pass through at once. Ids are the masters' clocks in
-//! milliseconds: the order is as true as those clocks agree.
+//! order, through [`spanline_redis::StreamMerge`]: lines are held until no
+//! stream still being read can hold an older one, then released by entry
+//! id. Each stream's follower says when it is caught up (its last read
+//! returned less than a full chunk); states and gaps pass through at once.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::follow::{order, Item, Link, Sink};
+use spanline_redis::StreamMerge;
+
+use crate::follow::{Item, Link, Sink};
 
 struct State<S> {
     sink: S,
-    /// Per stream: the last id delivered while it is catching up; `None`
-    /// once caught up.
-    behind: Vec<Option<(u64, u64)>>,
-    /// Held lines by (id, arrival).
-    held: BTreeMap<((u64, u64), u64), Item>,
-    arrivals: u64,
+    merge: StreamMerge<Item>,
     open: bool,
 }
 
@@ -36,10 +26,7 @@ pub(crate) struct Merged<S> {
 pub(crate) fn merged<S: Sink>(sink: S, n: usize) -> Vec<Merged<S>> {
     let state = Arc::new(Mutex::new(State {
         sink,
-        // Nothing is known of any stream before its backlog arrives.
-        behind: vec![Some((0, 0)); n],
-        held: BTreeMap::new(),
-        arrivals: 0,
+        merge: StreamMerge::new(n),
         open: true,
     }));
     (0..n)
@@ -53,12 +40,7 @@ pub(crate) fn merged<S: Sink>(sink: S, n: usize) -> Vec<Merged<S>> {
 impl<S: Sink> State<S> {
     /// Sends every held line no stream still catching up can precede.
     fn release(&mut self) -> bool {
-        let bar = self.behind.iter().flatten().min().copied();
-        while let Some(entry) = self.held.first_entry() {
-            if bar.is_some_and(|bar| entry.key().0 > bar) {
-                break;
-            }
-            let item = entry.remove();
+        while let Some(item) = self.merge.ready() {
             if !self.sink.send(item) {
                 self.open = false;
                 return false;
@@ -76,15 +58,12 @@ impl<S: Sink> Sink for Merged<S> {
         }
         match item {
             Item::Line { id: Some(id), line } => {
-                let at = order(&id);
-                if let Some(slot) = state.behind.get_mut(self.index) {
-                    *slot = Some(at);
-                }
-                state.arrivals += 1;
-                let arrival = state.arrivals;
-                state
-                    .held
-                    .insert((at, arrival), Item::Line { id: Some(id), line });
+                let index = self.index;
+                let entry = Item::Line {
+                    id: Some(id.clone()),
+                    line,
+                };
+                state.merge.push(index, &id, entry);
                 true
             }
             other => {
@@ -94,9 +73,7 @@ impl<S: Sink> Sink for Merged<S> {
                 let open = state.sink.send(other);
                 state.open &= open;
                 if away {
-                    if let Some(slot) = state.behind.get_mut(self.index) {
-                        *slot = None;
-                    }
+                    state.merge.caught_up(self.index);
                     return open && state.release();
                 }
                 open
@@ -106,9 +83,7 @@ impl<S: Sink> Sink for Merged<S> {
 
     fn caught_up(&mut self) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = state.behind.get_mut(self.index) {
-            *slot = None;
-        }
+        state.merge.caught_up(self.index);
         state.release()
     }
 
