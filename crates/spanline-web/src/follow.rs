@@ -315,12 +315,7 @@ impl Follow {
         let mut pubsub = con.as_pubsub();
         pubsub.subscribe(&self.key)?;
         pubsub.set_read_timeout(Some(POLL))?;
-        if !sink.send(Item::State(Link::Live { streams: false })) {
-            return Ok(());
-        }
-        let reason =
-            "reconnected: lines published meanwhile are not shown (pub/sub keeps no backlog)";
-        if gap && !sink.send(Item::Gap(reason.into())) {
+        if !announce_live(sink, gap) {
             return Ok(());
         }
         while sink.open() {
@@ -339,6 +334,15 @@ impl Follow {
     }
 }
 
+/// A channel is subscribed: the page hears "live", and, after a
+/// reconnection, that lines published meanwhile are lost. False when the
+/// page is gone.
+fn announce_live(sink: &mut impl Sink, gap: bool) -> bool {
+    let reason = "reconnected: lines published meanwhile are not shown (pub/sub keeps no backlog)";
+    sink.send(Item::State(Link::Live { streams: false }))
+        && (!gap || sink.send(Item::Gap(reason.into())))
+}
+
 impl Follow {
     /// [`follow_channel`](Self::follow_channel) on a cluster: the channel
     /// is sharded, subscribed with `SSUBSCRIBE` on its master. When its
@@ -350,12 +354,7 @@ impl Follow {
         sink: &mut impl Sink,
         gap: bool,
     ) -> redis::RedisResult<()> {
-        if !sink.send(Item::State(Link::Live { streams: false })) {
-            return Ok(());
-        }
-        let reason =
-            "reconnected: lines published meanwhile are not shown (pub/sub keeps no backlog)";
-        if gap && !sink.send(Item::Gap(reason.into())) {
+        if !announce_live(sink, gap) {
             return Ok(());
         }
         let mut pinged = false;
