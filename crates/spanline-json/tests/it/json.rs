@@ -903,3 +903,19 @@ fn every_error_style_works_in_any_preset() {
         }
     }
 }
+
+#[test]
+fn errors_recorded_on_spans_keep_the_chain_shape() {
+    use spanline_testkit::{QueryFailed, TimedOut};
+    let err = QueryFailed(TimedOut);
+    let in_span = || {
+        let _job = info_span!("job", error = &err as &dyn std::error::Error).entered();
+        info!("retrying");
+    };
+    let ecs = spanline_testkit::capture_json_with(Preset::Ecs, in_span);
+    assert_eq!(ecs[0]["error.message"], "query failed");
+    assert_eq!(ecs[0]["error_sources"], json!(["timed out after 5s"]));
+    let structlog = spanline_testkit::capture_json_with(Preset::Structlog, in_span);
+    assert_eq!(structlog[0]["error"], "query failed");
+    assert_eq!(structlog[0]["error_sources"], json!(["timed out after 5s"]));
+}
