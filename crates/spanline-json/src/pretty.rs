@@ -282,6 +282,12 @@ where
             None => now.write_human(&mut ts),
         }
         let (level, _) = level_style(*meta.level());
+        // An ERROR event marked critical reads as structlog's console shows it.
+        let level = if fields.critical && *meta.level() == Level::ERROR {
+            "critical"
+        } else {
+            level
+        };
         let mut line = PrettyLine {
             timestamp: String::from_utf8_lossy(&ts).into_owned(),
             level: level.to_string(),
@@ -707,13 +713,14 @@ fn level_word(v: &serde_json::Value) -> String {
             11..=20 => "debug",
             21..=30 => "info",
             31..=40 => "warning",
-            _ => "error",
+            41..=50 => "error",
+            _ => "critical",
         }
         .to_string();
     }
     match text_of(v).to_ascii_lowercase().as_str() {
         "warn" | "warning" => "warning".to_string(),
-        "critical" | "fatal" | "emergency" | "alert" => "error".to_string(),
+        "critical" | "fatal" | "emergency" | "alert" => "critical".to_string(),
         other => other.to_string(),
     }
 }
@@ -763,6 +770,8 @@ pub fn neutralize(s: &str) -> std::borrow::Cow<'_, str> {
 #[derive(Default)]
 struct PrettyVisitor {
     is_log: bool,
+    /// `critical = true` (`spanline::critical!`): shown as the level.
+    critical: bool,
     message: String,
     pairs: Vec<(&'static str, String)>,
     errors: Vec<(&'static str, Vec<String>)>,
@@ -797,6 +806,14 @@ impl Visit for PrettyVisitor {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.push(field, debug_string(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if value && field.name() == spanline_core::CRITICAL_FIELD {
+            self.critical = true;
+        } else {
+            self.push(field, value.to_string());
+        }
     }
 }
 

@@ -213,3 +213,39 @@ fn every_error_style_reads_back_as_a_chain() {
         );
     }
 }
+
+#[test]
+fn critical_lines_show_critical_as_structlog_s_console_does() {
+    let out = render(false, || {
+        tracing::error!(critical = true, rss_mb = 4096, "out of memory");
+        tracing::error!(critical = false, "plain error");
+        warn!(critical = true, "only errors are critical");
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("[critical ] out of memory"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !lines[0].contains("critical="),
+        "the marker is the level: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("[error    ] plain error") && lines[1].contains("critical=false"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].contains("[warning  ]"), "{}", lines[2]);
+    // Read back from any preset's JSON line.
+    for json in [
+        r#"{"timestamp":"2026-12-03T10:00:00Z","level":"critical","event":"oom"}"#,
+        r#"{"timestamp":"2026-12-03T10:00:00Z","level":"CRITICAL","message":"oom"}"#,
+        r#"{"time":"2026-12-03T10:00:00Z","level":60,"msg":"oom"}"#,
+        r#"{"time":"2026-12-03T10:00:00Z","severity":"CRITICAL","message":"oom"}"#,
+    ] {
+        let line = spanline_json::PrettyLine::from_json(json).unwrap();
+        assert_eq!(line.level, "critical", "{json}");
+    }
+}
