@@ -133,6 +133,7 @@ pub struct JsonFields<'b> {
     values: ValueSink,
     first: bool,
     redact: Option<&'b crate::Redact>,
+    error_types: bool,
 }
 
 impl<'b> JsonFields<'b> {
@@ -145,7 +146,33 @@ impl<'b> JsonFields<'b> {
             values: ValueSink { numbers },
             first: true,
             redact: None,
+            error_types: false,
         }
+    }
+
+    /// Also writes `"<name>_types"` for each error: the type name of the
+    /// error and of each cause (`null` where it is not known), outermost
+    /// first. The child-process pipe carries it, so that the parent can
+    /// write a child's error in its own schema's style.
+    ///
+    /// ```
+    /// use tracing_subscriber::{layer::Context, prelude::*, Layer};
+    /// struct Fields;
+    /// impl<S: tracing::Subscriber> Layer<S> for Fields {
+    ///     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+    ///         let mut buf = Vec::new();
+    ///         event.record(&mut spanline_core::JsonFields::new(&mut buf, Default::default()).with_error_types());
+    ///         assert_eq!(buf, br#""message":"hi","error":"an error occurred when formatting an argument","error_types":["Error"]"#);
+    ///     }
+    /// }
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(Fields), || {
+    ///     tracing::info!(error = &std::fmt::Error as &dyn std::error::Error, "hi");
+    /// });
+    /// ```
+    #[must_use]
+    pub fn with_error_types(mut self) -> Self {
+        self.error_types = true;
+        self
     }
 
     /// Writes the values of the keys `redact` hides as `"[redacted]"`.
@@ -203,8 +230,32 @@ impl<'b> JsonFields<'b> {
             self.key(&key);
             self.values.write_sources(self.buf, err);
         }
+        if self.error_types {
+            let mut key = String::with_capacity(field.name().len() + 6);
+            key.push_str(field.name());
+            key.push_str(ERROR_TYPES_SUFFIX);
+            self.key(&key);
+            self.buf.push(b'[');
+            for (i, link) in std::iter::once(err).chain(sources(err)).enumerate() {
+                if i > 0 {
+                    self.buf.push(b',');
+                }
+                match crate::schema::type_name(link) {
+                    Some(name) => encode::write_str(self.buf, &name),
+                    None => self.buf.extend_from_slice(b"null"),
+                }
+            }
+            self.buf.push(b']');
+        }
     }
 }
+
+/// The key suffix of [`JsonFields::with_error_types`]' type names.
+///
+/// ```
+/// assert_eq!(spanline_core::ERROR_TYPES_SUFFIX, "_types");
+/// ```
+pub const ERROR_TYPES_SUFFIX: &str = "_types";
 
 /// Implements `tracing::field::Visit` by forwarding every value as a [`Val`].
 macro_rules! forward_visit {

@@ -14,7 +14,7 @@ use tracing_core::{Event, Level, LevelFilter, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::wire::encode::{encode_event, fields_map, level_name};
+use crate::wire::encode::{encode_event, event_fields_map, fields_map, level_name};
 use crate::wire::{Record, Spec, ENV_VAR, MAX_RECORD, VERSION};
 
 /// What the child does when the parent reads slower than it logs.
@@ -543,7 +543,7 @@ where
             true
         });
         if fast != Ok(true) {
-            let fields = fields_map(&self.redact, |v| event.record(v));
+            let fields = event_fields_map(&self.redact, event);
             self.send(Record::Ev {
                 pid: self.pid,
                 ts: (now.unix_secs(), now.subsec_nanos()),

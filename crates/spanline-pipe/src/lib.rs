@@ -6,6 +6,7 @@
 mod async_child;
 mod callsite;
 mod child;
+mod forwarded;
 mod idle;
 mod lines;
 mod parent;

@@ -90,6 +90,8 @@ enum Owned {
     Bool(bool),
     /// An object or array, written as JSON again by spanline's layers.
     Json(DebugValue<OwnedJson>),
+    /// A child's error, rebuilt (see `forwarded`).
+    Error(Box<dyn std::error::Error + Send + Sync>),
     Raw(DisplayValue<String>),
 }
 
@@ -132,6 +134,7 @@ impl Owned {
             Owned::F64(n) => n,
             Owned::Bool(b) => b,
             Owned::Json(j) => j,
+            Owned::Error(e) => e,
             Owned::Raw(d) => d,
         }
     }
@@ -163,6 +166,83 @@ fn generic_values(target: &str, fields: &Map<String, Json>) -> Vec<Option<Owned>
             Json::Object(rest).to_string(),
         ))),
     ]
+}
+
+/// A child's error fields (message, `_sources`, `_types`) become one error
+/// value again; its `_sources` and `_types` are not re-emitted.
+fn rebuild_errors(meta: &Metadata<'_>, fields: &Map<String, Json>, owned: &mut [Option<Owned>]) {
+    let names: Vec<&str> = meta.fields().iter().map(|f| f.name()).collect();
+    for (message_at, sources_at, types_at) in crate::forwarded::error_fields(names.iter().copied())
+    {
+        let part = |at: usize| names.get(at).and_then(|n| fields.get(*n));
+        let Some(message) = part(message_at).and_then(Json::as_str) else {
+            continue;
+        };
+        let (sources, Some(types)) = (sources_at.and_then(part), part(types_at)) else {
+            continue;
+        };
+        if let Some(err) = crate::forwarded::Forwarded::from_parts(message, sources, types) {
+            set_error(
+                owned,
+                message_at,
+                sources_at,
+                types_at,
+                Owned::Error(err.boxed()),
+            );
+        }
+    }
+}
+
+/// [`rebuild_errors`] on the fast path's borrowed fields.
+fn rebuild_fast_errors(
+    fields: &[(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)],
+    owned: &mut [Option<FastValue<'_>>],
+) {
+    let names = fields.iter().map(|(k, _)| k.as_ref());
+    for (message_at, sources_at, types_at) in crate::forwarded::error_fields(names) {
+        let parse = |at: usize| {
+            fields
+                .get(at)
+                .and_then(|(_, raw)| serde_json::from_str::<Json>(raw.get()).ok())
+        };
+        let message = match owned.get(message_at) {
+            Some(Some(FastValue::Str(s))) => s.to_string(),
+            Some(Some(FastValue::String(s))) => s.clone(),
+            _ => continue,
+        };
+        let (sources, Some(types)) = (sources_at.and_then(parse), parse(types_at)) else {
+            continue;
+        };
+        if let Some(err) =
+            crate::forwarded::Forwarded::from_parts(&message, sources.as_ref(), &types)
+        {
+            set_error(
+                owned,
+                message_at,
+                sources_at,
+                types_at,
+                FastValue::Error(err.boxed()),
+            );
+        }
+    }
+}
+
+/// The error in the message's place; its sources and types left out.
+fn set_error<V>(
+    owned: &mut [Option<V>],
+    message_at: usize,
+    sources_at: Option<usize>,
+    types_at: usize,
+    error: V,
+) {
+    for at in sources_at.into_iter().chain([types_at]) {
+        if let Some(slot) = owned.get_mut(at) {
+            *slot = None;
+        }
+    }
+    if let Some(slot) = owned.get_mut(message_at) {
+        *slot = Some(error);
+    }
 }
 
 /// The record's values for callsite `cs`: by field name, or in the generic
@@ -338,13 +418,17 @@ impl Receiver {
         }
         let meta = cs.meta();
         // Same field names in the same order: values map one to one.
-        let owned: Vec<FastValue<'_>> = event
+        let mut owned: Vec<Option<FastValue<'_>>> = event
             .fields
             .0
             .iter()
-            .map(|(_, raw)| FastValue::parse(raw.get()))
+            .map(|(_, raw)| Some(FastValue::parse(raw.get())))
             .collect();
-        let refs: Vec<Option<&dyn Value>> = owned.iter().map(|v| Some(v.as_value())).collect();
+        rebuild_fast_errors(&event.fields.0, &mut owned);
+        let refs: Vec<Option<&dyn Value>> = owned
+            .iter()
+            .map(|v| v.as_ref().map(FastValue::as_value))
+            .collect();
         let values = meta.fields().value_set_all(&refs);
         let chain = self.chain_ref(event.pid, event.span);
         dispatch_event(
@@ -579,7 +663,10 @@ impl Receiver {
             return;
         }
         let meta = cs.meta();
-        let owned = owned_values(cs, target, fields);
+        let mut owned = owned_values(cs, target, fields);
+        if !cs.is_generic() {
+            rebuild_errors(meta, fields, &mut owned);
+        }
         let refs: Vec<Option<&dyn Value>> = owned
             .iter()
             .map(|o| o.as_ref().map(Owned::as_value))

@@ -20,6 +20,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 pub use builder::SchemaBuilder;
+pub(crate) use errors::type_name;
 pub use errors::{ErrorStyle, ParseErrorStyleError};
 pub use preset::{ParsePresetError, Preset, ReservedKey};
 

@@ -81,6 +81,8 @@ pub(crate) enum FastValue<'a> {
     Bool(bool),
     /// An object or array: written as JSON again by spanline's layers.
     Json(DebugValue<spanline_core::JsonText<'a>>),
+    /// A child's error, rebuilt (see `forwarded`).
+    Error(Box<dyn std::error::Error + Send + Sync>),
     Raw(DisplayValue<&'a str>),
 }
 
@@ -122,6 +124,7 @@ impl<'a> FastValue<'a> {
             FastValue::F64(n) => n,
             FastValue::Bool(b) => b,
             FastValue::Json(j) => j,
+            FastValue::Error(e) => e,
             FastValue::Raw(d) => d,
         }
     }

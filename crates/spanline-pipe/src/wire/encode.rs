@@ -51,11 +51,32 @@ pub(crate) fn encode_event(
         buf.extend_from_slice(num.format(line).as_bytes());
     }
     buf.extend_from_slice(b",\"fields\":{");
-    event.record(&mut JsonFields::new(buf, numbers()).redacting(redact));
+    event.record(&mut event_fields(buf, redact));
     buf.extend_from_slice(b"}}\n");
 }
 
-/// Fields recorded by `record`, as a JSON map (the slow path and spans).
+/// An event's field writer: errors carry their type names
+/// (`<field>_types`), so that the parent writes them in its own style.
+fn event_fields<'b>(buf: &'b mut Vec<u8>, redact: &'b spanline_core::Redact) -> JsonFields<'b> {
+    JsonFields::new(buf, numbers())
+        .redacting(redact)
+        .with_error_types()
+}
+
+/// An event's fields, as a JSON map (the slow path).
+pub(crate) fn event_fields_map(
+    redact: &spanline_core::Redact,
+    event: &Event<'_>,
+) -> Map<String, Value> {
+    let mut buf = vec![b'{'];
+    event.record(&mut event_fields(&mut buf, redact));
+    buf.push(b'}');
+    // The writer's output is valid JSON; a map that did not parse would be
+    // a bug, and an empty map is the safe rendering of it.
+    serde_json::from_slice(&buf).unwrap_or_default()
+}
+
+/// Fields recorded by `record`, as a JSON map (spans).
 pub(crate) fn fields_map(
     redact: &spanline_core::Redact,
     record: impl FnOnce(&mut JsonFields<'_>),
@@ -104,7 +125,7 @@ mod tests {
                 target: meta.target().into(),
                 file: meta.file().map(Into::into),
                 line: meta.line(),
-                fields: fields_map(&Default::default(), |v| event.record(v)),
+                fields: event_fields_map(&Default::default(), event),
             };
             let (slow, _) = record.encode(usize::MAX);
             self.0.lock().unwrap().push((fast, slow));
@@ -192,7 +213,10 @@ mod tests {
                         let text = format!("{json:?}");
                         serde_json::from_str(&text).unwrap()
                     }
-                    FastValue::Raw(_) => serde_json::from_str(raw.get()).unwrap(),
+                    // Made by the receiver's error rebuilding, never by parse.
+                    FastValue::Error(_) | FastValue::Raw(_) => {
+                        serde_json::from_str(raw.get()).unwrap()
+                    }
                 };
                 assert_eq!(&read, value, "{name}");
             }
@@ -207,6 +231,11 @@ mod tests {
         assert_eq!(
             fields["error_sources"],
             serde_json::json!(["disk \"full\""])
+        );
+        // The type names, so that the parent writes the error in its style.
+        assert_eq!(
+            fields["error_types"],
+            serde_json::json!(["Failed", "Cause"])
         );
         assert_eq!(fields["message"], "message with \t tab");
     }

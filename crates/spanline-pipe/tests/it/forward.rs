@@ -180,6 +180,25 @@ fn child() {
                 info!(i, "many");
             }
         }
+        "errors" => {
+            let err = spanline_testkit::QueryFailed(spanline_testkit::TimedOut);
+            tracing::error!(
+                error = &err as &dyn std::error::Error,
+                table = "users",
+                "small record"
+            );
+            let big = "x".repeat(5_000);
+            // Over one atomic write: the slow path.
+            tracing::error!(
+                big = big.as_str(),
+                error = &err as &dyn std::error::Error,
+                "large record"
+            );
+            warn!(
+                error = &spanline_testkit::TimedOut as &dyn std::error::Error,
+                "no cause"
+            );
+        }
         "json_values" => {
             let cart = spanline_core::json(serde_json::json!([{"sku": "a-1", "qty": 2}]));
             let _order = info_span!("order", cart).entered();
@@ -328,6 +347,75 @@ fn blocking_mode_delivers_every_record_to_a_slow_reader() {
         "no false leak report"
     );
     assert_eq!(messages(&lines).last().unwrap(), "child exited");
+}
+
+/// The parent under `preset`, as `spanline::init()` would set it up.
+fn run_preset(role: &str, preset: spanline_core::Preset) -> Vec<Map<String, Value>> {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(
+            JsonLayer::builder()
+                .schema(preset)
+                .with_writer(capture.clone())
+                .build(),
+        );
+    let (lines, status) = run_under(subscriber, role, capture);
+    assert!(status.success());
+    lines
+}
+
+#[test]
+fn the_childs_errors_are_written_in_the_parents_style() {
+    use spanline_core::Preset;
+    let chain = "TimedOut: timed out after 5s\n\nThe above exception was the direct cause of the following exception:\n\nQueryFailed: query failed";
+    let lines = run_preset("errors", Preset::Structlog);
+    let event = |lines: &[Map<String, Value>], message: &str| {
+        lines
+            .iter()
+            .find(|l| l.get("event").or(l.get("message")) == Some(&Value::from(message)))
+            .unwrap_or_else(|| panic!("no {message:?} in {lines:#?}"))
+            .clone()
+    };
+    for message in ["small record", "large record"] {
+        let line = event(&lines, message);
+        assert_eq!(line["exception"], chain, "{message}: {line:?}");
+        assert!(
+            line.get("error_sources").is_none() && line.get("error_types").is_none(),
+            "{line:?}"
+        );
+    }
+    assert_eq!(
+        event(&lines, "no cause")["exception"],
+        "TimedOut: timed out after 5s"
+    );
+
+    let lines = run_preset("errors", Preset::Ecs);
+    let line = event(&lines, "small record");
+    assert_eq!(line["error.message"], "query failed");
+    assert_eq!(line["error.type"], "QueryFailed");
+    assert_eq!(
+        line["error.stack_trace"],
+        "QueryFailed: query failed\nCaused by: TimedOut: timed out after 5s"
+    );
+
+    // The flat preset: as the child wrote it, without the type names.
+    let lines = run_preset("errors", Preset::Flat);
+    for message in ["small record", "large record"] {
+        let line = event(&lines, message);
+        assert_eq!(line["error"], "query failed");
+        assert_eq!(
+            line["error_sources"],
+            serde_json::json!(["timed out after 5s"])
+        );
+        assert!(line.get("error_types").is_none(), "{line:?}");
+    }
+    let line = event(&lines, "no cause");
+    assert_eq!(line["error"], "timed out after 5s");
+    assert!(
+        line.get("error_sources").is_none() && line.get("error_types").is_none(),
+        "{line:?}"
+    );
 }
 
 #[test]
