@@ -133,7 +133,8 @@ pub struct JsonFields<'b> {
     values: ValueSink,
     first: bool,
     redact: Option<&'b crate::Redact>,
-    error_types: bool,
+    /// Collected when asked: each error field's type names.
+    error_types: Option<Vec<ErrorTypes>>,
 }
 
 impl<'b> JsonFields<'b> {
@@ -146,14 +147,15 @@ impl<'b> JsonFields<'b> {
             values: ValueSink { numbers },
             first: true,
             redact: None,
-            error_types: false,
+            error_types: None,
         }
     }
 
-    /// Also writes `"<name>_types"` for each error: the type name of the
-    /// error and of each cause (`null` where it is not known), outermost
-    /// first. The child-process pipe carries it, so that the parent can
-    /// write a child's error in its own schema's style.
+    /// Also collects, for each error field, the type names of the error
+    /// and of each cause (`None` where it is not known), outermost first:
+    /// read them with [`error_types`](Self::error_types). The child-process
+    /// pipe carries them beside the fields, so that the parent writes a
+    /// child's error in its own schema's style.
     ///
     /// ```
     /// use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -161,8 +163,9 @@ impl<'b> JsonFields<'b> {
     /// impl<S: tracing::Subscriber> Layer<S> for Fields {
     ///     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
     ///         let mut buf = Vec::new();
-    ///         event.record(&mut spanline_core::JsonFields::new(&mut buf, Default::default()).with_error_types());
-    ///         assert_eq!(buf, br#""message":"hi","error":"an error occurred when formatting an argument","error_types":["Error"]"#);
+    ///         let mut fields = spanline_core::JsonFields::new(&mut buf, Default::default()).with_error_types();
+    ///         event.record(&mut fields);
+    ///         assert_eq!(fields.error_types(), [("error", vec![Some("Error".to_string())])]);
     ///     }
     /// }
     /// tracing::subscriber::with_default(tracing_subscriber::registry().with(Fields), || {
@@ -171,8 +174,16 @@ impl<'b> JsonFields<'b> {
     /// ```
     #[must_use]
     pub fn with_error_types(mut self) -> Self {
-        self.error_types = true;
+        self.error_types = Some(Vec::new());
         self
+    }
+
+    /// The type names collected by [`with_error_types`](Self::with_error_types),
+    /// by field, in the order the fields came.
+    ///
+    /// See [`with_error_types`](Self::with_error_types)' example.
+    pub fn error_types(&self) -> &[ErrorTypes] {
+        self.error_types.as_deref().unwrap_or_default()
     }
 
     /// Writes the values of the keys `redact` hides as `"[redacted]"`.
@@ -230,32 +241,20 @@ impl<'b> JsonFields<'b> {
             self.key(&key);
             self.values.write_sources(self.buf, err);
         }
-        if self.error_types {
-            let mut key = String::with_capacity(field.name().len() + 6);
-            key.push_str(field.name());
-            key.push_str(ERROR_TYPES_SUFFIX);
-            self.key(&key);
-            self.buf.push(b'[');
-            for (i, link) in std::iter::once(err).chain(sources(err)).enumerate() {
-                if i > 0 {
-                    self.buf.push(b',');
-                }
-                match crate::schema::type_name(link) {
-                    Some(name) => encode::write_str(self.buf, &name),
-                    None => self.buf.extend_from_slice(b"null"),
-                }
-            }
-            self.buf.push(b']');
+        if let Some(types) = &mut self.error_types {
+            let names = std::iter::once(err)
+                .chain(sources(err))
+                .map(crate::schema::type_name)
+                .collect();
+            types.push((field.name(), names));
         }
     }
 }
 
-/// The key suffix of [`JsonFields::with_error_types`]' type names.
-///
-/// ```
-/// assert_eq!(spanline_core::ERROR_TYPES_SUFFIX, "_types");
-/// ```
-pub const ERROR_TYPES_SUFFIX: &str = "_types";
+/// One error field's type names, as [`JsonFields::error_types`] gives
+/// them: the field's name, then the type of the error and of each cause,
+/// outermost first (`None` where it is not known).
+pub type ErrorTypes = (&'static str, Vec<Option<String>>);
 
 /// Implements `tracing::field::Visit` by forwarding every value as a [`Val`].
 macro_rules! forward_visit {

@@ -30,7 +30,7 @@ pub use encode::{
     write_str, EscapeWriter, NonFinite, NumberPolicy, FMT_ERROR,
 };
 pub use event::{with_event_time, Clock};
-pub use fields::{sources, JsonFields, ERROR_TYPES_SUFFIX, MAX_SOURCES};
+pub use fields::{sources, ErrorTypes, JsonFields, MAX_SOURCES};
 pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use redact::Redact;

@@ -543,7 +543,7 @@ where
             true
         });
         if fast != Ok(true) {
-            let fields = event_fields_map(&self.redact, event);
+            let (fields, errors) = event_fields_map(&self.redact, event);
             self.send(Record::Ev {
                 pid: self.pid,
                 ts: (now.unix_secs(), now.subsec_nanos()),
@@ -553,6 +553,7 @@ where
                 file: meta.file().map(Into::into),
                 line: meta.line(),
                 fields,
+                errors,
             });
         }
     }

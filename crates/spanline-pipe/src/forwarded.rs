@@ -1,14 +1,15 @@
 //! A child's errors, made errors again in the parent: the wire carries an
-//! error as its message (`<field>`), its causes (`<field>_sources`) and
-//! the type names of each (`<field>_types`, which marks the field as an
-//! error); the parent re-emits one `&dyn Error` with that chain, so its
-//! own schema writes it in its style (structlog's `exception`, ECS's
-//! `error.*`, or `<field>` and `<field>_sources` as the child wrote it).
+//! error as its message (`<field>`) and causes (`<field>_sources`) among
+//! the fields, and the type names of each in the record's `errors` (which
+//! marks the field as an error); the parent re-emits one `&dyn Error` with
+//! that chain, so its own schema writes it in its style (structlog's
+//! `exception`, ECS's `error.*`, or `<field>` and `<field>_sources` as the
+//! child wrote them).
 
 use std::error::Error;
 use std::fmt;
 
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 /// One link of a forwarded chain.
 #[derive(Clone)]
@@ -80,20 +81,19 @@ impl Error for Forwarded {
     }
 }
 
-/// The error fields of a record: for each `<field>_types`, the indexes of
-/// `<field>`, `<field>_sources` (if any) and `<field>_types` in `names`.
-pub(crate) fn error_fields<'n>(
-    names: impl Iterator<Item = &'n str> + Clone,
-) -> Vec<(usize, Option<usize>, usize)> {
-    let position = |wanted: &str| names.clone().position(|n| n == wanted);
-    names
-        .clone()
-        .enumerate()
-        .filter_map(|(types_at, name)| {
-            let base = name.strip_suffix(spanline_core::ERROR_TYPES_SUFFIX)?;
-            let message_at = position(base)?;
-            let sources_at = position(&format!("{base}_sources"));
-            Some((message_at, sources_at, types_at))
+/// The error fields of a record, from its `errors` map: the indexes of
+/// `<field>` and `<field>_sources` (if any) in `names`, and the type names.
+pub(crate) fn error_fields<'e>(
+    names: &[&str],
+    errors: &'e Map<String, Json>,
+) -> Vec<(usize, Option<usize>, &'e Json)> {
+    let position = |wanted: &str| names.iter().position(|n| *n == wanted);
+    errors
+        .iter()
+        .filter_map(|(name, types)| {
+            let message_at = position(name)?;
+            let sources_at = position(&format!("{name}_sources"));
+            Some((message_at, sources_at, types))
         })
         .collect()
 }
@@ -131,20 +131,14 @@ mod tests {
     }
 
     #[test]
-    fn error_fields_are_found_by_their_types() {
-        let names = [
-            "message",
-            "error",
-            "error_sources",
-            "error_types",
-            "x_types",
-            "cause",
-            "cause_types",
-        ];
+    fn error_fields_are_found_by_name() {
+        let names = ["message", "error", "error_sources", "cause"];
+        let errors = json!({"error": ["A", "B"], "cause": ["C"], "gone": ["D"]});
+        let found = error_fields(&names, errors.as_object().unwrap());
         assert_eq!(
-            error_fields(names.iter().copied()),
-            [(1, Some(2), 3), (5, None, 6)],
-            "x_types has no x"
+            found.iter().map(|(m, s, _)| (*m, *s)).collect::<Vec<_>>(),
+            [(1, Some(2)), (3, None)],
+            "a name without its field is skipped"
         );
     }
 }

@@ -168,27 +168,27 @@ fn generic_values(target: &str, fields: &Map<String, Json>) -> Vec<Option<Owned>
     ]
 }
 
-/// A child's error fields (message, `_sources`, `_types`) become one error
-/// value again; its `_sources` and `_types` are not re-emitted.
-fn rebuild_errors(meta: &Metadata<'_>, fields: &Map<String, Json>, owned: &mut [Option<Owned>]) {
+/// A child's error fields (the message and its `_sources`, named in the
+/// record's `errors`) become one error value again; `_sources` is not
+/// re-emitted.
+fn rebuild_errors(
+    meta: &Metadata<'_>,
+    fields: &Map<String, Json>,
+    errors: &Map<String, Json>,
+    owned: &mut [Option<Owned>],
+) {
+    if errors.is_empty() {
+        return;
+    }
     let names: Vec<&str> = meta.fields().iter().map(|f| f.name()).collect();
-    for (message_at, sources_at, types_at) in crate::forwarded::error_fields(names.iter().copied())
-    {
+    for (message_at, sources_at, types) in crate::forwarded::error_fields(&names, errors) {
         let part = |at: usize| names.get(at).and_then(|n| fields.get(*n));
         let Some(message) = part(message_at).and_then(Json::as_str) else {
             continue;
         };
-        let (sources, Some(types)) = (sources_at.and_then(part), part(types_at)) else {
-            continue;
-        };
+        let sources = sources_at.and_then(part);
         if let Some(err) = crate::forwarded::Forwarded::from_parts(message, sources, types) {
-            set_error(
-                owned,
-                message_at,
-                sources_at,
-                types_at,
-                Owned::Error(err.boxed()),
-            );
+            set_error(owned, message_at, sources_at, Owned::Error(err.boxed()));
         }
     }
 }
@@ -196,49 +196,34 @@ fn rebuild_errors(meta: &Metadata<'_>, fields: &Map<String, Json>, owned: &mut [
 /// [`rebuild_errors`] on the fast path's borrowed fields.
 fn rebuild_fast_errors(
     fields: &[(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)],
+    errors: &Map<String, Json>,
     owned: &mut [Option<FastValue<'_>>],
 ) {
-    let names = fields.iter().map(|(k, _)| k.as_ref());
-    for (message_at, sources_at, types_at) in crate::forwarded::error_fields(names) {
-        let parse = |at: usize| {
-            fields
-                .get(at)
-                .and_then(|(_, raw)| serde_json::from_str::<Json>(raw.get()).ok())
-        };
+    if errors.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_ref()).collect();
+    for (message_at, sources_at, types) in crate::forwarded::error_fields(&names, errors) {
         let message = match owned.get(message_at) {
             Some(Some(FastValue::Str(s))) => s.to_string(),
             Some(Some(FastValue::String(s))) => s.clone(),
             _ => continue,
         };
-        let (sources, Some(types)) = (sources_at.and_then(parse), parse(types_at)) else {
-            continue;
-        };
+        let sources = sources_at
+            .and_then(|at| fields.get(at))
+            .and_then(|(_, raw)| serde_json::from_str::<Json>(raw.get()).ok());
         if let Some(err) =
-            crate::forwarded::Forwarded::from_parts(&message, sources.as_ref(), &types)
+            crate::forwarded::Forwarded::from_parts(&message, sources.as_ref(), types)
         {
-            set_error(
-                owned,
-                message_at,
-                sources_at,
-                types_at,
-                FastValue::Error(err.boxed()),
-            );
+            set_error(owned, message_at, sources_at, FastValue::Error(err.boxed()));
         }
     }
 }
 
-/// The error in the message's place; its sources and types left out.
-fn set_error<V>(
-    owned: &mut [Option<V>],
-    message_at: usize,
-    sources_at: Option<usize>,
-    types_at: usize,
-    error: V,
-) {
-    for at in sources_at.into_iter().chain([types_at]) {
-        if let Some(slot) = owned.get_mut(at) {
-            *slot = None;
-        }
+/// The error in the message's place; its sources left out.
+fn set_error<V>(owned: &mut [Option<V>], message_at: usize, sources_at: Option<usize>, error: V) {
+    if let Some(slot) = sources_at.and_then(|at| owned.get_mut(at)) {
+        *slot = None;
     }
     if let Some(slot) = owned.get_mut(message_at) {
         *slot = Some(error);
@@ -424,7 +409,7 @@ impl Receiver {
             .iter()
             .map(|(_, raw)| Some(FastValue::parse(raw.get())))
             .collect();
-        rebuild_fast_errors(&event.fields.0, &mut owned);
+        rebuild_fast_errors(&event.fields.0, &event.errors, &mut owned);
         let refs: Vec<Option<&dyn Value>> = owned
             .iter()
             .map(|v| v.as_ref().map(FastValue::as_value))
@@ -556,13 +541,14 @@ impl Receiver {
                 file,
                 line,
                 fields,
+                errors,
             } => {
                 let Ok(level) = level.parse::<Level>() else {
                     return;
                 };
                 let chain = self.chain_of(pid, span);
                 let at = spanline_core::Timestamp::from_unix(ts.0, ts.1);
-                self.event(&chain, level, &target, file, line, &fields, at);
+                self.event(&chain, level, &target, file, line, (&fields, &errors), at);
             }
             Record::Drop { n, .. } => {
                 tracing::warn!(target: TARGET, parent: &self.root, dropped = n, "the child dropped log records");
@@ -640,7 +626,7 @@ impl Receiver {
         target: &str,
         file: Option<String>,
         line: Option<u32>,
-        fields: &Map<String, Json>,
+        (fields, errors): (&Map<String, Json>, &Map<String, Json>),
         at: spanline_core::Timestamp,
     ) {
         if level > LevelFilter::current() {
@@ -665,7 +651,7 @@ impl Receiver {
         let meta = cs.meta();
         let mut owned = owned_values(cs, target, fields);
         if !cs.is_generic() {
-            rebuild_errors(meta, fields, &mut owned);
+            rebuild_errors(meta, fields, errors, &mut owned);
         }
         let refs: Vec<Option<&dyn Value>> = owned
             .iter()

@@ -19,6 +19,9 @@ pub(crate) struct FastEvent<'a> {
     pub(crate) line: Option<u32>,
     #[serde(borrow)]
     pub(crate) fields: RawFields<'a>,
+    /// The error fields' type names (see `Record::Ev`).
+    #[serde(default)]
+    pub(crate) errors: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Field names and their raw JSON values, in order.

@@ -51,29 +51,46 @@ pub(crate) fn encode_event(
         buf.extend_from_slice(num.format(line).as_bytes());
     }
     buf.extend_from_slice(b",\"fields\":{");
-    event.record(&mut event_fields(buf, redact));
-    buf.extend_from_slice(b"}}\n");
-}
-
-/// An event's field writer: errors carry their type names
-/// (`<field>_types`), so that the parent writes them in its own style.
-fn event_fields<'b>(buf: &'b mut Vec<u8>, redact: &'b spanline_core::Redact) -> JsonFields<'b> {
-    JsonFields::new(buf, numbers())
+    let mut fields = JsonFields::new(buf, numbers())
         .redacting(redact)
-        .with_error_types()
+        .with_error_types();
+    event.record(&mut fields);
+    let errors = errors_map(fields.error_types());
+    buf.push(b'}');
+    if !errors.is_empty() {
+        buf.extend_from_slice(b",\"errors\":");
+        // A map of strings and nulls: serde writes it as the slow path does.
+        if serde_json::to_writer(&mut *buf, &errors).is_err() {
+            buf.extend_from_slice(b"{}");
+        }
+    }
+    buf.extend_from_slice(b"}\n");
 }
 
-/// An event's fields, as a JSON map (the slow path).
+/// `Record::Ev`'s `errors`: each error field's type names.
+fn errors_map(types: &[spanline_core::ErrorTypes]) -> Map<String, Value> {
+    types
+        .iter()
+        .map(|(name, names)| (name.to_string(), Value::from(names.clone())))
+        .collect()
+}
+
+/// An event's fields and its errors' type names, as JSON maps (the slow
+/// path).
 pub(crate) fn event_fields_map(
     redact: &spanline_core::Redact,
     event: &Event<'_>,
-) -> Map<String, Value> {
+) -> (Map<String, Value>, Map<String, Value>) {
     let mut buf = vec![b'{'];
-    event.record(&mut event_fields(&mut buf, redact));
+    let mut fields = JsonFields::new(&mut buf, numbers())
+        .redacting(redact)
+        .with_error_types();
+    event.record(&mut fields);
+    let errors = errors_map(fields.error_types());
     buf.push(b'}');
     // The writer's output is valid JSON; a map that did not parse would be
     // a bug, and an empty map is the safe rendering of it.
-    serde_json::from_slice(&buf).unwrap_or_default()
+    (serde_json::from_slice(&buf).unwrap_or_default(), errors)
 }
 
 /// Fields recorded by `record`, as a JSON map (spans).
@@ -125,7 +142,8 @@ mod tests {
                 target: meta.target().into(),
                 file: meta.file().map(Into::into),
                 line: meta.line(),
-                fields: event_fields_map(&Default::default(), event),
+                fields: event_fields_map(&Default::default(), event).0,
+                errors: event_fields_map(&Default::default(), event).1,
             };
             let (slow, _) = record.encode(usize::MAX);
             self.0.lock().unwrap().push((fast, slow));
@@ -232,11 +250,13 @@ mod tests {
             fields["error_sources"],
             serde_json::json!(["disk \"full\""])
         );
-        // The type names, so that the parent writes the error in its style.
+        // The type names, beside the fields, so that the parent writes the
+        // error in its style.
         assert_eq!(
-            fields["error_types"],
+            first["errors"]["error"],
             serde_json::json!(["Failed", "Cause"])
         );
+        assert!(fields.get("error_types").is_none());
         assert_eq!(fields["message"], "message with \t tab");
     }
 }

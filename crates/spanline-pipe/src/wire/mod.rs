@@ -6,6 +6,7 @@
 //! {"t":"span","pid":4242,"id":1,"parent":null,"name":"job","target":"worker","level":"INFO","fields":{"job_id":"j-1"}}
 //! {"t":"rec","pid":4242,"id":1,"fields":{"rows":10}}
 //! {"t":"ev","pid":4242,"ts":[1763758369,633647000],"span":1,"level":"DEBUG","target":"worker::db","file":"src/db.rs","line":42,"fields":{"message":"query done","rows":10}}
+//! {"t":"ev","pid":4242,"ts":[1763758369,633650000],"span":1,"level":"ERROR","target":"worker::db","fields":{"message":"failed","error":"query failed","error_sources":["timed out"]},"errors":{"error":["QueryFailed","TimedOut"]}}
 //! {"t":"close","pid":4242,"id":1}
 //! {"t":"drop","pid":4242,"n":17}
 //! ```
@@ -110,6 +111,11 @@ pub enum Record {
         line: Option<u32>,
         /// Its fields, `message` included.
         fields: Map<String, Value>,
+        /// The error fields (written as `<field>` and `<field>_sources`):
+        /// the type name of the error and of each cause, `null` where not
+        /// known. The parent writes each as one error again, in its style.
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        errors: Map<String, Value>,
     },
     /// Records the child dropped (drop mode) since the last report.
     Drop {
@@ -216,6 +222,7 @@ mod tests {
             file: None,
             line: None,
             fields,
+            errors: Map::new(),
         }
     }
 

@@ -702,6 +702,34 @@ fn the_childs_timestamp_is_kept() {
 }
 
 #[test]
+fn hostile_error_names_are_re_emitted_as_plain_fields() {
+    let lines = spanline_testkit::capture_json_with(spanline_core::Preset::Structlog, || {
+        let mut receiver = Receiver::new(tracing::Span::current());
+        for record in [
+            // Too many type names for the chain: not an error.
+            r#"{"t":"ev","pid":9,"ts":[0,0],"span":null,"level":"ERROR","target":"c","fields":{"message":"a","error":"boom"},"errors":{"error":["A","B"]}}"#,
+            // A type name that is no name, a message that is no string.
+            r#"{"t":"ev","pid":9,"ts":[0,0],"span":null,"level":"ERROR","target":"c","fields":{"message":"b","error":"boom","n":1},"errors":{"error":["</a> Not a Type!"],"n":["N"],"missing":["M"]}}"#,
+            // `errors` that is not a map: a bad record, counted.
+            r#"{"t":"ev","pid":9,"ts":[0,0],"span":null,"level":"ERROR","target":"c","fields":{"message":"c"},"errors":"x"}"#,
+        ] {
+            receiver.feed_line(record.as_bytes());
+        }
+        assert_eq!(receiver.bad_records(), 1);
+        receiver.finish(&[]);
+    });
+    let line = |event: &str| lines.iter().find(|l| l["event"] == event).unwrap().clone();
+    assert_eq!(line("a")["error"], "boom");
+    assert_eq!(
+        line("b")["exception"],
+        "boom",
+        "an error, with no type: {:?}",
+        line("b")
+    );
+    assert_eq!(line("b")["n"], 1);
+}
+
+#[test]
 fn per_layer_filters_apply_to_child_records() {
     let capture = Capture::new();
     let json = JsonLayer::builder()
