@@ -774,11 +774,12 @@ impl Builder {
             Format::Json => false,
             Format::Auto => output.is_terminal(),
         };
-        let span_close = match pick_flag(self.span_close, "SPANLINE_SPAN_CLOSE", config.span_close)
-        {
-            Ok(on) => on,
-            Err(e) => problem(e).map(|()| false)?,
-        };
+        let span_close = pick_flag(
+            self.span_close,
+            "SPANLINE_SPAN_CLOSE",
+            config.span_close,
+            problem,
+        )?;
         let mut context = ContextLayer::new().span_close_lines(span_close);
         for key in self.context_keys.iter().chain(&config.context_keys) {
             context = context.context_key(key.clone());
@@ -805,22 +806,18 @@ impl Builder {
                 .flat_map(|v| v.split(',').map(str::to_string)),
         );
         redact.extend(config.redact.iter().cloned());
-        let dotted_targets = match pick_flag(
+        let dotted_targets = pick_flag(
             self.dotted_targets,
             "SPANLINE_DOTTED_TARGETS",
             config.dotted_targets,
-        ) {
-            Ok(on) => on,
-            Err(e) => problem(e).map(|()| false)?,
-        };
-        let source_location = match pick_flag(
+            problem,
+        )?;
+        let source_location = pick_flag(
             self.source_location,
             "SPANLINE_SOURCE_LOCATION",
             config.source_location,
-        ) {
-            Ok(on) => on,
-            Err(e) => problem(e).map(|()| false)?,
-        };
+            problem,
+        )?;
         let mut schema = Schema::builder(preset)
             .redact(&redact)
             .dotted_targets(dotted_targets)
@@ -916,14 +913,12 @@ impl Builder {
             "SPANLINE_REDIS_OVERFLOW",
             config.redis_overflow,
         );
-        let redis_cluster = match pick_flag(
+        let redis_cluster = pick_flag(
             self.redis_cluster,
             "SPANLINE_REDIS_CLUSTER",
             config.redis_cluster,
-        ) {
-            Ok(on) => on,
-            Err(e) => problem(e).map(|()| false)?,
-        };
+            problem,
+        )?;
         let redis_shards = match self.redis_global_shards {
             Some(n) => Some(n),
             None => match env("SPANLINE_REDIS_GLOBAL_SHARDS") {
@@ -1073,18 +1068,27 @@ fn redis_layer_builder(
 }
 
 /// A yes/no option: the builder's value, else the environment's, else the
-/// file's, else off; an environment value that is not a yes or no is an
-/// error naming the variable.
-fn pick_flag(own: Option<bool>, name: &'static str, file: Option<bool>) -> Result<bool, InitError> {
+/// file's, else off. An environment value that is not a yes or no goes to
+/// `problem` as an error naming the variable (off when it lets init go on).
+fn pick_flag(
+    own: Option<bool>,
+    name: &'static str,
+    file: Option<bool>,
+    problem: &mut dyn FnMut(InitError) -> Result<(), InitError>,
+) -> Result<bool, InitError> {
     if let Some(on) = own {
         return Ok(on);
     }
     match std::env::var(name).ok().filter(|v| !v.is_empty()) {
-        Some(value) => parse_bool(&value).ok_or(InitError::Invalid {
-            name,
-            value,
-            expected: "true, false",
-        }),
+        Some(value) => match parse_bool(&value) {
+            Some(on) => Ok(on),
+            None => problem(InitError::Invalid {
+                name,
+                value,
+                expected: "true, false",
+            })
+            .map(|()| false),
+        },
         None => Ok(file.unwrap_or(false)),
     }
 }
