@@ -55,9 +55,10 @@ pub(crate) fn encode_event(
         .redacting(redact)
         .with_error_types();
     event.record(&mut fields);
-    let errors = errors_map(fields.error_types());
+    // Only events with errors build the map (the hot path has none).
+    let errors = (!fields.error_types().is_empty()).then(|| errors_map(fields.error_types()));
     buf.push(b'}');
-    if !errors.is_empty() {
+    if let Some(errors) = errors {
         buf.extend_from_slice(b",\"errors\":");
         // A map of strings and nulls: serde writes it as the slow path does.
         if serde_json::to_writer(&mut *buf, &errors).is_err() {
