@@ -686,20 +686,10 @@ fn the_pretty_layer_redacts_too() {
 
 /// Lines of `preset` (a Cloud Logging project set, source locations on).
 fn preset_lines(preset: Preset, f: impl FnOnce()) -> Vec<serde_json::Map<String, Value>> {
-    let capture = Capture::new();
     let schema = spanline_core::Schema::builder(preset)
         .gcp_project("proj")
         .with_source_location(true);
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(
-            JsonLayer::builder()
-                .schema(schema)
-                .with_writer(capture.clone())
-                .build(),
-        );
-    tracing::subscriber::with_default(subscriber, f);
-    capture.json_lines()
+    spanline_testkit::capture_json_with(schema, f)
 }
 
 #[test]
@@ -833,17 +823,8 @@ fn every_error_style_works_in_any_preset() {
         ErrorStyle::Dicts,
     ] {
         for preset in [Preset::Flat, Preset::Structlog, Preset::Ecs, Preset::Nested] {
-            let capture = Capture::new();
             let schema = Schema::builder(preset).errors(style);
-            let subscriber = tracing_subscriber::registry()
-                .with(ContextLayer::new())
-                .with(
-                    JsonLayer::builder()
-                        .schema(schema)
-                        .with_writer(capture.clone())
-                        .build(),
-                );
-            tracing::subscriber::with_default(subscriber, || {
+            let lines = spanline_testkit::capture_json_with(schema, || {
                 let err = QueryFailed(TimedOut);
                 tracing::error!(
                     error = &err as &dyn std::error::Error,
@@ -851,7 +832,7 @@ fn every_error_style_works_in_any_preset() {
                     "failed"
                 );
             });
-            let line = &capture.json_lines()[0];
+            let line = &lines[0];
             let fields = match preset {
                 Preset::Nested => line["fields"].as_object().unwrap(),
                 _ => line,
