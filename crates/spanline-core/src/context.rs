@@ -21,7 +21,7 @@
 //! already. A span without fields shares its parent's node.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -82,6 +82,10 @@ pub(crate) struct LateSlot {
     /// The encoded `"key":` that goes before the value.
     pub(crate) key_json: Box<str>,
     pub(crate) value: ArcSwapOption<String>,
+    /// What an outer span held for the key when this span was created:
+    /// shown while this slot is empty, so a field declared `Empty` and not
+    /// yet recorded hides nothing.
+    pub(crate) below: Option<Entry>,
 }
 
 /// `"key":` with the key escaped.
@@ -99,13 +103,16 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn late(key: Key) -> Self {
+    /// A field declared `Empty`, over `below`, the outer span's entry for
+    /// the same key (if any).
+    fn late(key: Key, below: Option<Entry>) -> Self {
         let key_json = key_json(key.as_str()).into_boxed_str();
         Entry {
             key,
             slot: Slot::Late(Arc::new(LateSlot {
                 key_json,
                 value: ArcSwapOption::empty(),
+                below,
             })),
         }
     }
@@ -123,7 +130,10 @@ impl Entry {
                 .get(*value_at as usize..*end as usize)
                 .and_then(|json| std::str::from_utf8(json).ok())
                 .map(f),
-            Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json)),
+            Slot::Late(cell) => match cell.value.load().as_deref() {
+                Some(json) => Some(f(json)),
+                None => cell.below.as_ref().and_then(|below| below.with_json(f)),
+            },
             Slot::Unused => None,
         }
     }
@@ -139,7 +149,13 @@ impl Entry {
                 end,
                 ..
             } => text.get(*value_at as usize..*end as usize).map(f),
-            Slot::Late(cell) => cell.value.load().as_deref().map(|json| f(json.as_bytes())),
+            Slot::Late(cell) => match cell.value.load().as_deref() {
+                Some(json) => Some(f(json.as_bytes())),
+                None => cell
+                    .below
+                    .as_ref()
+                    .and_then(|below| below.with_json_bytes(f)),
+            },
             Slot::Unused => None,
         }
     }
@@ -398,14 +414,17 @@ pub(crate) struct SpanContext {
 /// Give it the filter ([`filter`](Self::filter), for example `RUST_LOG` as
 /// an `EnvFilter`) rather than putting the filter in front of the registry.
 /// It then acts as the global filter for every layer, with one difference:
-/// a span that carries context (a field named like a [`ContextKeys`] key,
-/// such as `request_id` or `job_id`, or a span spanline opened: a request,
-/// a restored job, detached work, a child process) is kept, with all its
-/// fields, whatever its level. So under `RUST_LOG=warn` a WARN line inside
-/// an INFO request span still has its `request_id`, while a `debug_span!`
-/// with ordinary fields under `RUST_LOG=info` is disabled at its callsite
-/// and costs nothing. A filter whose max level is `OFF` turns everything
-/// off, context spans too.
+/// a span that carries context is kept, with all its fields, whatever the
+/// filter says. That is every span at `INFO` or above (the
+/// [`context_level`](Self::context_level)), every span with a field named
+/// like a [`ContextKeys`] key (such as `request_id` or `job_id`), and every
+/// span spanline opened (a request, a restored job, detached work, a child
+/// process). So under `RUST_LOG=warn` a WARN line inside an INFO request
+/// span, or inside a span kept as a bound logger, still has its fields,
+/// while a `debug_span!` with ordinary fields under `RUST_LOG=info` is
+/// disabled at its callsite and costs nothing. Filters decide which lines
+/// are written, not what a written line carries. A filter whose max level
+/// is `OFF` turns everything off, context spans too.
 ///
 /// A filter put in front of the registry (`registry().with(filter)`) or on
 /// this layer with `.with_filter(..)` disables spans before this layer sees
@@ -422,8 +441,8 @@ pub(crate) struct SpanContext {
 ///         spanline_core::CtxView::current().unwrap().get("request_id").unwrap().as_str().unwrap(),
 ///         "r-1"
 ///     );
-///     // An ordinary INFO span: disabled by the filter.
-///     assert!(tracing::info_span!("step", n = 1).is_disabled());
+///     // An ordinary DEBUG span: disabled by the filter.
+///     assert!(tracing::debug_span!("step", n = 1).is_disabled());
 /// });
 /// ```
 ///
@@ -446,6 +465,8 @@ pub(crate) struct SpanContext {
 pub struct ContextLayer<F = Identity> {
     values: ValueSink,
     keys: ContextKeys,
+    /// Spans at this level or above are kept whatever the filter says.
+    context_level: LevelFilter,
     filter: F,
     /// Whether a closing span gets a line of its own ([`span_close_lines`](Self::span_close_lines)).
     span_close: bool,
@@ -462,6 +483,11 @@ impl Default for ContextLayer {
 }
 
 impl ContextLayer {
+    /// The default [`context_level`](Self::context_level): spans at `INFO`
+    /// and above keep their fields on the lines inside them under any
+    /// filter.
+    pub const CONTEXT_LEVEL: LevelFilter = LevelFilter::INFO;
+
     /// A context layer with no filter and the default [`NumberPolicy`]:
     /// every span and event the rest of the stack enables reaches it.
     ///
@@ -470,6 +496,7 @@ impl ContextLayer {
         Self {
             values: ValueSink::default(),
             keys: ContextKeys::default(),
+            context_level: Self::CONTEXT_LEVEL,
             filter: Identity::new(),
             span_close: false,
             dispatch: Arc::default(),
@@ -503,6 +530,7 @@ impl<F> ContextLayer<F> {
         ContextLayer {
             values: self.values,
             keys: self.keys,
+            context_level: self.context_level,
             filter,
             span_close: self.span_close,
             dispatch: self.dispatch,
@@ -565,6 +593,36 @@ impl<F> ContextLayer<F> {
         self
     }
 
+    /// Keeps every span at `level` or above whatever the filter says
+    /// (default [`INFO`](LevelFilter::INFO), the level of `info_span!` and
+    /// `#[instrument]`), so the fields of a span kept as a bound logger, or
+    /// of any `#[instrument]`ed function, stay on the lines inside it under
+    /// `RUST_LOG=warn`. Spans below it (`debug_span!`, `trace_span!`) follow
+    /// the filter unless they carry a context key: disabled, they cost
+    /// nothing and give nothing. `LevelFilter::TRACE` keeps every span;
+    /// `LevelFilter::OFF` keeps only context-key spans and spanline's own.
+    ///
+    /// ```
+    /// use tracing_subscriber::{filter::LevelFilter, prelude::*};
+    /// let layer = spanline_core::ContextLayer::new().filter(LevelFilter::WARN);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     // A bound logger: an INFO span kept in a struct, its lines at WARN.
+    ///     let device = tracing::info_span!("device", device_uid = "dev-1");
+    ///     let _in = device.enter();
+    ///     assert!(spanline_core::CtxView::current().unwrap().get("device_uid").is_some());
+    ///     assert!(tracing::debug_span!("detail", n = 1).is_disabled());
+    /// });
+    /// let strict = spanline_core::ContextLayer::new().context_level(LevelFilter::OFF).filter(LevelFilter::WARN);
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(strict), || {
+    ///     assert!(tracing::info_span!("device", device_uid = "dev-1").is_disabled());
+    /// });
+    /// ```
+    #[must_use]
+    pub fn context_level(mut self, level: LevelFilter) -> Self {
+        self.context_level = level;
+        self
+    }
+
     /// The keys that make a span a context span.
     ///
     /// ```
@@ -582,7 +640,9 @@ impl<F> ContextLayer<F> {
         F: Layer<S>,
         S: Subscriber,
     {
-        self.keys.is_context_span(meta) && self.filter.max_level_hint() != Some(LevelFilter::OFF)
+        let context = self.keys.is_context_span(meta)
+            || (meta.is_span() && *meta.level() <= self.context_level);
+        context && self.filter.max_level_hint() != Some(LevelFilter::OFF)
     }
 }
 
@@ -642,7 +702,14 @@ where
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
-        self.filter.event_enabled(event, ctx)
+        // tracing asks every layer here before any layer's `on_event`: the
+        // one hook where the context is ready for all of them, whatever
+        // order they were composed in.
+        let enabled = self.filter.event_enabled(event, ctx.clone());
+        if enabled {
+            self.resolve_event(event, &ctx);
+        }
+        enabled
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
@@ -691,7 +758,11 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         self.filter.on_new_span(attrs, id, ctx.clone());
-        // Encode first: user Debug impls run here, before any lock is held.
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span
+            .parent()
+            .and_then(|p| p.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+        // Encode with no lock held: user Debug impls run here.
         let fields = attrs.metadata().fields();
         let own = encode_fields(
             self.values,
@@ -700,16 +771,15 @@ where
             |own| {
                 for field in fields {
                     if !own.iter().any(|e| e.key.as_str() == field.name()) {
-                        own.push(Entry::late(Key::Static(field.name())));
+                        let below = parent
+                            .as_ref()
+                            .and_then(|p| p.merged.iter().find(|e| e.key.as_str() == field.name()));
+                        own.push(Entry::late(Key::Static(field.name()), below.cloned()));
                     }
                 }
             },
         );
 
-        let Some(span) = ctx.span(id) else { return };
-        let parent = span
-            .parent()
-            .and_then(|p| p.extensions().get::<SpanContext>().map(|c| c.node.clone()));
         let ext = match parent {
             Some(node) if own.is_empty() => SpanContext {
                 node,
@@ -773,36 +843,38 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        self.filter.on_event(event, ctx.clone());
-        // Resolve the event's context once, for every output layer, with this
-        // layer's unfiltered view: a span that an output layer's own filter
-        // hides still contributes its fields to that layer's lines.
-        let key = crate::event::next_event(event);
+        self.filter.on_event(event, ctx);
+    }
+}
+
+impl<F> ContextLayer<F> {
+    /// Resolves `event`'s context once, for every output layer, with this
+    /// layer's unfiltered view: a span that an output layer's own filter
+    /// hides still contributes its fields to that layer's lines.
+    fn resolve_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let span = ctx.event_span(event);
         let node = span
             .as_ref()
             .and_then(|s| s.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+        let node = with_overlay(node);
         // Asked with no span lock held: tracing-opentelemetry takes its own.
         #[cfg(feature = "opentelemetry")]
         let otel = span.and_then(|s| {
             let dispatch = self.dispatch.get()?.upgrade()?;
             crate::otel::OtelIds::of_span(&s.id(), &dispatch)
         });
-        let _ = EVENT_CTX.try_with(|slot| {
-            if let Ok(mut slot) = slot.try_borrow_mut() {
-                *slot = StoredContext {
-                    event: key,
-                    node,
-                    #[cfg(feature = "opentelemetry")]
-                    otel,
-                };
-            }
-        });
+        resolve(
+            event,
+            node,
+            #[cfg(feature = "opentelemetry")]
+            otel,
+        );
     }
 }
 
-/// Merges a span's own entries over its parent's: the parent's order is kept,
-/// a key the span redefines takes the span's slot, new keys come last.
 fn merge(parent: &[Entry], own: &[Entry]) -> Entries {
     let mut merged = Entries::with_capacity(parent.len() + own.len());
     for p in parent {
@@ -928,56 +1000,192 @@ impl Visit for SpanVisitor<'_> {
 
 // ==== reading the context ====
 
+// The context of each event is resolved once, by the context layer, and
+// read by every output layer. It is resolved in `event_enabled`, which
+// tracing calls on every layer before any layer's `on_event`: so an output
+// layer composed under the context layer (its `on_event` runs first) reads
+// this event's context, never the previous one's.
+
+/// How many events of one thread stay resolved: the one being dispatched
+/// and the events logged during its dispatch (by a `Debug` impl, a writer).
+const RESOLVED_EVENTS: usize = 8;
+
 thread_local! {
-    /// The context of the event being dispatched on this thread, keyed by
-    /// the event (see [`crate::event`]), stored by `ContextLayer::on_event`.
-    static EVENT_CTX: std::cell::RefCell<StoredContext> =
-        const {
-            std::cell::RefCell::new(StoredContext {
-                event: None,
-                node: None,
-                #[cfg(feature = "opentelemetry")]
-                otel: None,
-            })
-        };
+    static RESOLVED: RefCell<Vec<Resolved>> = const { RefCell::new(Vec::new()) };
+    static NEXT_SEQ: Cell<u64> = const { Cell::new(1) };
+    /// Keys bound for the events dispatched now ([`with_bound_context`]).
+    static OVERLAY: RefCell<Option<Arc<Bound>>> = const { RefCell::new(None) };
 }
 
-struct StoredContext {
-    event: Option<crate::event::EventKey>,
+/// Identifies one event dispatch on a thread: a sequence number the
+/// context layer gave it, and the event's address.
+pub(crate) type EventKey = (u64, usize);
+
+/// An event's context, as the context layer resolved it.
+struct Resolved {
+    key: EventKey,
+    /// The event's callsite: with the address, what tells this event from
+    /// an earlier one that lived at the same address.
+    callsite: usize,
     node: Option<Arc<Node>>,
-    /// The OpenTelemetry ids of the event's span.
     #[cfg(feature = "opentelemetry")]
     otel: Option<crate::otel::OtelIds>,
+}
+
+fn address(event: &Event<'_>) -> usize {
+    event as *const Event<'_> as usize
+}
+
+fn callsite(event: &Event<'_>) -> usize {
+    event.metadata() as *const Metadata<'_> as usize
+}
+
+/// Records `event`'s context for the layers that write it.
+fn resolve(
+    event: &Event<'_>,
+    node: Option<Arc<Node>>,
+    #[cfg(feature = "opentelemetry")] otel: Option<crate::otel::OtelIds>,
+) {
+    let seq = NEXT_SEQ
+        .try_with(|n| {
+            let seq = n.get();
+            n.set(seq.wrapping_add(1).max(1));
+            seq
+        })
+        .unwrap_or(0);
+    let resolved = Resolved {
+        key: (seq, address(event)),
+        callsite: callsite(event),
+        node,
+        #[cfg(feature = "opentelemetry")]
+        otel,
+    };
+    let _ = RESOLVED.try_with(|events| {
+        if let Ok(mut events) = events.try_borrow_mut() {
+            // An event at the same address has ended: this one lives there now.
+            events.retain(|r| r.key.1 != resolved.key.1);
+            if events.len() >= RESOLVED_EVENTS {
+                events.remove(0);
+            }
+            events.push(resolved);
+        }
+    });
+}
+
+/// Calls `f` with what the context layer resolved for `event`, if it did.
+fn with_resolved<R>(event: &Event<'_>, f: impl FnOnce(&Resolved) -> R) -> Option<R> {
+    let (at, callsite) = (address(event), callsite(event));
+    RESOLVED
+        .try_with(|events| {
+            let events = events.try_borrow().ok()?;
+            let resolved = events
+                .iter()
+                .rev()
+                .find(|r| r.key.1 == at && r.callsite == callsite)?;
+            Some(f(resolved))
+        })
+        .ok()
+        .flatten()
+}
+
+/// The key of the event being dispatched, when a context layer resolved
+/// it: output layers that encode the same line share it by this key.
+pub(crate) fn event_key(event: &Event<'_>) -> Option<EventKey> {
+    with_resolved(event, |r| r.key)
 }
 
 /// The OpenTelemetry ids the context layer found for `event`'s span.
 #[cfg(feature = "opentelemetry")]
 pub(crate) fn stored_event_otel(event: &Event<'_>) -> Option<crate::otel::OtelIds> {
-    let key = crate::event::event_key(event)?;
-    EVENT_CTX
-        .try_with(|slot| {
-            let slot = slot.try_borrow().ok()?;
-            if slot.event == Some(key) {
-                slot.otel
-            } else {
-                None
-            }
-        })
-        .ok()
-        .flatten()
+    with_resolved(event, |r| r.otel).flatten()
 }
 
-/// The node stored for `event` by the context layer: `Some(None)` when the
-/// event has no context, `None` when the context layer did not see it.
+/// The node the context layer resolved for `event`: `Some(None)` when the
+/// event has no context, `None` when no context layer resolved it.
 pub(crate) fn stored_event_node(event: &Event<'_>) -> Option<Option<Arc<Node>>> {
-    let key = crate::event::event_key(event)?;
-    EVENT_CTX
-        .try_with(|slot| {
-            let slot = slot.try_borrow().ok()?;
-            (slot.event == Some(key)).then(|| slot.node.clone())
+    with_resolved(event, |r| r.node.clone())
+}
+
+/// The node of an event with keys bound by [`with_bound_context`]: the
+/// span's entries, and its bound keys under the given ones.
+fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
+    let overlay = OVERLAY
+        .try_with(|o| o.try_borrow().ok().and_then(|o| o.clone()))
+        .ok()
+        .flatten();
+    let Some(overlay) = overlay else { return node };
+    let merged = node.as_ref().map(|n| n.merged.clone()).unwrap_or_default();
+    let mut bound: Bound = node
+        .as_ref()
+        .map(|n| n.dynamic().to_vec())
+        .unwrap_or_default();
+    for (k, v) in overlay.iter() {
+        bound.retain(|(b, _)| b != k);
+        bound.push((k.clone(), v.clone()));
+    }
+    Some(Arc::new(Node {
+        own: Own::Entries(Vec::new()),
+        merged,
+        bound: BoundIn::Here(Dynamic::with_entries(bound)),
+    }))
+}
+
+/// Runs `f` with `bound` (keys and their JSON values) bound for the events
+/// it dispatches on this thread, below every span's value, as if bound with
+/// [`set`] under the events' root. The child-process forwarder uses it so a
+/// child's bound keys reach the lines the parent writes for it; like
+/// [`with_event_time`](crate::with_event_time), it is for layers that
+/// re-emit events from elsewhere.
+///
+/// The values are written into lines as they are: each must be one JSON
+/// value (check text from outside with `JsonText::new`).
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// use spanline_core::{ContextLayer, CtxView, LineEvent, LineLayer, LineSink, Schema};
+/// use std::sync::{Arc, Mutex};
+///
+/// #[derive(Clone, Default)]
+/// struct Seen(Arc<Mutex<Vec<String>>>);
+/// impl LineSink for Seen {
+///     fn accept(&self, _line: &[u8], event: &LineEvent<'_>) {
+///         let user = event.context().and_then(|c| c.get("user_id")).map(|v| v.as_json().to_string());
+///         self.0.lock().unwrap().push(user.unwrap_or_default());
+///     }
+/// }
+///
+/// let seen = Seen::default();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(ContextLayer::new())
+///     .with(LineLayer::new(Schema::default(), seen.clone()));
+/// tracing::subscriber::with_default(subscriber, || {
+///     spanline_core::with_bound_context(&[("user_id", "42")], || tracing::info!("forwarded"));
+///     tracing::info!("after");
+/// });
+/// assert_eq!(*seen.0.lock().unwrap(), ["42", ""]);
+/// ```
+pub fn with_bound_context<R>(bound: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
+    let next: Bound = bound
+        .iter()
+        .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
+        .collect();
+    let previous = OVERLAY
+        .try_with(|o| {
+            o.try_borrow_mut()
+                .ok()
+                .map(|mut o| std::mem::replace(&mut *o, (!next.is_empty()).then(|| Arc::new(next))))
         })
         .ok()
-        .flatten()
+        .flatten();
+    let out = f();
+    if let Some(previous) = previous {
+        let _ = OVERLAY.try_with(|o| {
+            if let Ok(mut o) = o.try_borrow_mut() {
+                *o = previous;
+            }
+        });
+    }
+    out
 }
 
 /// A span's context as the event at hand sees it: the span's fields, its
@@ -1249,10 +1457,49 @@ impl CtxView {
         let dynamic = self.node.dynamic().to_vec();
         let extra: Vec<_> = dynamic
             .iter()
-            .filter(|(k, _)| !self.node.merged.iter().any(|e| e.key.as_str() == &**k))
+            .filter(|(k, _)| !self.span_has(k))
             .map(|(k, v)| (Cow::Owned(k.to_string()), FieldValue { json: v.clone() }))
             .collect();
         spans.chain(extra)
+    }
+
+    /// True when a span of this view has a value for `key` now.
+    fn span_has(&self, key: &str) -> bool {
+        self.node
+            .merged
+            .iter()
+            .any(|e| e.key.as_str() == key && e.with_json_bytes(|_| ()).is_some())
+    }
+
+    /// The keys bound with [`set`] (or restored from a snapshot) that no
+    /// span of this view has a value for: what the view shows from its
+    /// bound keys. A layer that re-emits lines elsewhere sends these beside
+    /// its spans (the child-process forwarder does).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _job = tracing::info_span!("job", tenant = "acme").entered();
+    ///     spanline_core::set("user_id", 7u64).unwrap();
+    ///     spanline_core::set("tenant", "other").unwrap(); // below the span's value
+    ///     let bound = spanline_core::CtxView::current().unwrap().bound();
+    ///     assert_eq!(bound.len(), 1);
+    ///     assert_eq!((&*bound[0].0, bound[0].1.as_json()), ("user_id", "7"));
+    /// });
+    /// ```
+    pub fn bound(&self) -> Vec<(Arc<str>, FieldValue)> {
+        let dynamic = self.node.dynamic().load();
+        dynamic
+            .as_deref()
+            .map(|bound| {
+                bound
+                    .iter()
+                    .filter(|(k, _)| !self.span_has(k))
+                    .map(|(k, v)| (k.clone(), FieldValue { json: v.clone() }))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

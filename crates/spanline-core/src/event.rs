@@ -1,43 +1,17 @@
-//! Per-thread facts about the event being dispatched: its key and its time,
-//! and the [`Clock`] that reads that time.
+//! The time of the event being dispatched, and the [`Clock`] that reads it.
 //!
-//! Every layer of one subscriber sees an event in turn, on one thread. The
-//! [`ContextLayer`](crate::ContextLayer) counts events per thread, so an
-//! event is known by (counter, address) to the layers after it: the context
-//! store and the shared encoded line ([`LineLayer`](crate::LineLayer)) are
-//! keyed that way. The time override lets the pipe re-emit a child's event
-//! with the child's timestamp.
+//! The time override lets the pipe re-emit a child's event with the
+//! child's timestamp.
 //!
 //! This module is the bottom floor of core: it uses only `time`'s
 //! `Timestamp`.
 
 use std::cell::Cell;
 
-use tracing_core::Event;
-
 use crate::time::Timestamp;
 
 thread_local! {
-    static SEQ: Cell<u64> = const { Cell::new(0) };
     static EVENT_TIME: Cell<Option<Timestamp>> = const { Cell::new(None) };
-}
-
-/// The per-thread event counter and the event's address.
-pub(crate) type EventKey = (u64, usize);
-
-/// Called by the context layer at the start of every event; returns the
-/// event's key.
-pub(crate) fn next_event(event: &Event<'_>) -> Option<EventKey> {
-    let _ = SEQ.try_with(|s| s.set(s.get().wrapping_add(1).max(1)));
-    event_key(event)
-}
-
-/// Identifies the event being dispatched on this thread: the context
-/// layer's per-thread counter and the event's address. `None` when no
-/// context layer has counted an event on this thread.
-pub(crate) fn event_key(event: &Event<'_>) -> Option<EventKey> {
-    let seq = SEQ.try_with(Cell::get).ok().filter(|&s| s != 0)?;
-    Some((seq, event as *const Event<'_> as usize))
 }
 
 /// The time set for the events dispatched now on this thread, if any.

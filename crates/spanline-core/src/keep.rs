@@ -5,9 +5,10 @@
 //! key ([`CONTEXT_KEYS`], plus keys the application adds), or when spanline
 //! opened it (a request, a restored job, detached work, a child process):
 //! the [`ContextLayer`](crate::ContextLayer) keeps such a span, with all of
-//! its fields, even when its level is below the filter. Other spans follow
-//! the filter, so a `debug_span!` in a hot loop under `RUST_LOG=info` still
-//! costs nothing.
+//! its fields, even when its level is below the filter, and so it keeps
+//! every span at its context level (`INFO` and above by default). Other
+//! spans follow the filter, so a `debug_span!` in a hot loop under
+//! `RUST_LOG=info` still costs nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -23,7 +23,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::context::CtxView;
-use crate::event::{event_key, EventKey};
+use crate::context::{event_key, EventKey};
 use crate::Schema;
 
 /// Where encoded lines go: a file, a socket, a queue to a network worker.

@@ -9,7 +9,7 @@ use tracing_core::Metadata;
 use super::errors::{self, ErrorStyle};
 use super::preset::{Reserved, GCP_SOURCE, GCP_SPAN, GCP_TRACE};
 use super::Schema;
-use crate::context::{Node, Slot};
+use crate::context::{Entry, Node, Slot};
 use crate::encode;
 use crate::fields::{forward_visit, Val, ValueSink};
 use crate::keys::{KeyParts, KeySet};
@@ -111,9 +111,9 @@ impl Schema {
         for entry in node.merged.iter() {
             let parts = reserved.user_key(entry.key.as_str());
             if redact.is_some_and(|r| r.hides(entry.key.as_str())) {
-                if let Some(parts) = (!matches!(entry.slot, Slot::Unused))
-                    .then(|| keys.insert_renaming(parts))
-                    .flatten()
+                if let Some(parts) = entry
+                    .with_json_bytes(|_| ())
+                    .and_then(|()| keys.insert_renaming(parts))
                 {
                     buf.push(b',');
                     write_key(buf, &parts);
@@ -121,42 +121,7 @@ impl Schema {
                 }
                 continue;
             }
-            match &entry.slot {
-                // The common case: the pre-encoded `"key":value`, one copy.
-                Slot::Fixed {
-                    text,
-                    start,
-                    value_at,
-                    end,
-                } => {
-                    if let Some(parts) = keys.insert_renaming(parts) {
-                        buf.push(b',');
-                        let (start, value_at, end) =
-                            (*start as usize, *value_at as usize, *end as usize);
-                        if parts.prefixes > 0 || parts.name != entry.key.as_str() {
-                            write_key(buf, &parts);
-                            buf.extend_from_slice(text.get(value_at..end).unwrap_or_default());
-                        } else {
-                            buf.extend_from_slice(text.get(start..end).unwrap_or_default());
-                        }
-                    }
-                }
-                Slot::Late(cell) => {
-                    let value = cell.value.load();
-                    if let Some(json) = value.as_deref() {
-                        if let Some(parts) = keys.insert_renaming(parts) {
-                            buf.push(b',');
-                            if parts.prefixes > 0 || parts.name != entry.key.as_str() {
-                                write_key(buf, &parts);
-                            } else {
-                                buf.extend_from_slice(cell.key_json.as_bytes());
-                            }
-                            buf.extend_from_slice(json.as_bytes());
-                        }
-                    }
-                }
-                Slot::Unused => {}
-            }
+            write_entry(entry, entry.key.as_str(), parts, buf, keys);
         }
     }
 
@@ -383,5 +348,59 @@ struct DisplayAsDebug<'a>(&'a (dyn Error + 'static));
 impl std::fmt::Debug for DisplayAsDebug<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self.0, f)
+    }
+}
+
+/// Writes `entry`'s `"key":value` pair as the value of context key `key`,
+/// when it has a value now. An empty late slot writes what it hides, the
+/// outer span's entry for the key.
+fn write_entry<'n>(
+    entry: &Entry,
+    key: &'n str,
+    parts: KeyParts<'n>,
+    buf: &mut Vec<u8>,
+    keys: &mut KeySet<'n>,
+) {
+    match &entry.slot {
+        // The common case: the pre-encoded `"key":value`, one copy.
+        Slot::Fixed {
+            text,
+            start,
+            value_at,
+            end,
+        } => {
+            if let Some(parts) = keys.insert_renaming(parts) {
+                buf.push(b',');
+                let (start, value_at, end) = (*start as usize, *value_at as usize, *end as usize);
+                if parts.prefixes > 0 || parts.name != key {
+                    write_key(buf, &parts);
+                    buf.extend_from_slice(text.get(value_at..end).unwrap_or_default());
+                } else {
+                    buf.extend_from_slice(text.get(start..end).unwrap_or_default());
+                }
+            }
+        }
+        Slot::Late(cell) => {
+            let value = cell.value.load();
+            match value.as_deref() {
+                Some(json) => {
+                    if let Some(parts) = keys.insert_renaming(parts) {
+                        buf.push(b',');
+                        if parts.prefixes > 0 || parts.name != key {
+                            write_key(buf, &parts);
+                        } else {
+                            buf.extend_from_slice(cell.key_json.as_bytes());
+                        }
+                        buf.extend_from_slice(json.as_bytes());
+                    }
+                }
+                None => {
+                    if let Some(below) = &cell.below {
+                        write_entry(below, key, parts, buf, keys);
+                    }
+                }
+            }
+        }
+        Slot::Unused => {}
     }
 }

@@ -130,3 +130,28 @@ fn values_decode_as_strings() {
         assert_eq!(view.get("d").unwrap().to_string(), "[1, 2]");
     });
 }
+
+/// An inner span's field declared `Empty` and not recorded yet hides
+/// nothing: the outer span's value shows until the inner one is recorded
+/// (`#[instrument(fields(user_id = Empty))]` under a request span that has
+/// `user_id`). Failed before: the line had no `user_id` at all.
+#[test]
+fn an_empty_field_hides_nothing_until_it_is_recorded() {
+    with_context(|| {
+        let _request = info_span!("request", user_id = 1).entered();
+        let inner = info_span!("handler", user_id = tracing::field::Empty);
+        let _i = inner.enter();
+        let _deeper = info_span!("db", user_id = tracing::field::Empty).entered();
+        assert_eq!(get("user_id").as_deref(), Some("1"));
+        inner.record("user_id", 2);
+        assert_eq!(get("user_id").as_deref(), Some("2"));
+        spanline_core::set("user_id", 3).unwrap(); // fills the nearest Empty
+        assert_eq!(get("user_id").as_deref(), Some("3"));
+        let keys: Vec<_> = spanline_core::CtxView::current()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_json()))
+            .collect();
+        assert_eq!(keys, ["user_id=3"], "one key, once");
+    });
+}

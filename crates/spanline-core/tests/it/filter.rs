@@ -80,8 +80,8 @@ fn context_spans_outlive_a_level_filter_and_ordinary_spans_do_not() {
             );
             let _r = request.enter();
             request.record("user_id", 42);
-            let step = info_span!("step", n = 1);
-            assert!(step.is_disabled(), "an ordinary span follows the filter");
+            let step = debug_span!("step", n = 1);
+            assert!(step.is_disabled(), "a debug span follows the filter");
             let _s = step.enter();
             info!("hidden");
             warn!("shown under warn");
@@ -118,7 +118,7 @@ fn spanline_spans_and_spans_at_any_level_with_context_keys_are_kept() {
 #[test]
 fn added_context_keys_keep_their_spans() {
     let plain = run(ContextLayer::new().filter(LevelFilter::WARN), |_| {
-        let _launch = info_span!("launch", batch = "nightly").entered();
+        let _launch = debug_span!("launch", batch = "nightly").entered();
         warn!("w");
     });
     assert!(plain.take()[0].1.is_empty());
@@ -127,11 +127,46 @@ fn added_context_keys_keep_their_spans() {
             .context_key("batch")
             .filter(LevelFilter::WARN),
         |_| {
-            let _launch = info_span!("launch", batch = "nightly").entered();
+            let _launch = debug_span!("launch", batch = "nightly").entered();
             warn!("w");
         },
     );
     assert_eq!(keyed.take()[0].1, [("batch".into(), "\"nightly\"".into())]);
+}
+
+/// A span kept in a struct and entered for each call, as structlog's
+/// `bind` / runtime.log's `get_logger(**ctx)`: its fields, and a nested
+/// bind's, stay on WARN lines under a WARN filter (spans at INFO and above
+/// are context). Failed before: the INFO spans were disabled.
+#[test]
+fn a_bound_logger_keeps_its_fields_under_a_warn_filter() {
+    struct Device {
+        log: tracing::Span,
+    }
+    let lines = run(ContextLayer::new().filter(LevelFilter::WARN), |_| {
+        let device = Device {
+            log: info_span!("device", device_uid = "dev-1", kind = "smart"),
+        };
+        warn!(parent: &device.log, "nonexistent device");
+        let session = info_span!(parent: &device.log, "session", session = 9);
+        warn!(parent: &session, "in a session");
+        info!(parent: &session, "hidden");
+    });
+    let got = lines.take();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(keys(&got[0].1), ["device_uid", "kind"]);
+    assert_eq!(keys(&got[1].1), ["device_uid", "kind", "session"]);
+    // With the context level off, only context keys keep a span.
+    let strict = run(
+        ContextLayer::new()
+            .context_level(LevelFilter::OFF)
+            .filter(LevelFilter::WARN),
+        |_| {
+            let device = info_span!("device", device_uid = "dev-1");
+            warn!(parent: &device, "w");
+        },
+    );
+    assert!(strict.take()[0].1.is_empty());
 }
 
 #[test]

@@ -176,3 +176,50 @@ fn without_a_context_layer_each_sink_encodes_alone() {
     assert_eq!(a.lines().len(), 2);
     assert_ne!(a.lines()[0], a.lines()[1]);
 }
+
+/// A sink composed *under* the context layer (its `on_event` runs before
+/// the context layer's, as with `init()`'s `with_layer`) gets each event's
+/// own context, and so does the shared line. Failed before: the context
+/// was stored in `on_event`, so such a sink got the previous event's.
+#[test]
+fn a_sink_under_the_context_layer_gets_each_events_own_context() {
+    let under = Memory::default();
+    let over = Memory::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(LineLayer::new(Schema::default(), under.clone()))
+        .with(ContextLayer::new())
+        .with(LineLayer::new(Schema::default(), over.clone()));
+    let log = |i: u32| tracing::info!(i, "same callsite, same address");
+    tracing::subscriber::with_default(subscriber, || {
+        {
+            let _a = tracing::info_span!("a", request_id = "a").entered();
+            log(1);
+        }
+        log(2);
+        {
+            let _b = tracing::info_span!("b", request_id = "b", user_id = 7).entered();
+            log(3);
+        }
+        log(4);
+    });
+    let contexts = |m: &Memory| -> Vec<(Option<String>, Option<u64>)> {
+        m.lines()
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                (
+                    v["request_id"].as_str().map(str::to_string),
+                    v["user_id"].as_u64(),
+                )
+            })
+            .collect()
+    };
+    let expected = vec![
+        (Some("a".to_string()), None),
+        (None, None),
+        (Some("b".to_string()), Some(7)),
+        (None, None),
+    ];
+    assert_eq!(contexts(&under), expected);
+    assert_eq!(contexts(&over), expected);
+}
