@@ -212,9 +212,9 @@ fn request_context_survives_warn_and_error_with_init_and_the_manual_composition(
                 assert_eq!(line["request_id"], "r-1", "{scenario} {level}: {line:?}");
                 assert_eq!(line["route"], "/pay");
                 assert_eq!(line["user_id"], 42, "bound late, typed: {line:?}");
-                assert!(
-                    line.get("attempt").is_none(),
-                    "an ordinary INFO span follows the filter: {line:?}"
+                assert_eq!(
+                    line["attempt"], 1,
+                    "an INFO span's fields are context under any filter: {line:?}"
                 );
             }
         }
