@@ -82,7 +82,8 @@ fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
 }
 
-/// Dispatches the close line of span `id` (with `meta`) through `dispatch`.
+/// Dispatches the close line of span `id` (with `meta`) through `dispatch`,
+/// when the subscriber's filters let a line of its level and target through.
 /// The span must still exist: called from the layer's `on_close`.
 pub(crate) fn emit(
     dispatch: &Dispatch,
@@ -90,6 +91,12 @@ pub(crate) fn emit(
     meta: &'static Metadata<'static>,
     timing: &Timing,
 ) {
+    // A span may exist below a filter in front of the registry (a forwarded
+    // child's spans are recreated whatever the parent's filter says): its
+    // close line is a line like any other, which that filter decides on.
+    if !dispatch.enabled(meta) {
+        return;
+    }
     let (duration, busy, idle) = timing.at_close();
     // A field set of our names on the span's callsite, as tracing-subscriber
     // builds its span events: the event has the span's level and target.

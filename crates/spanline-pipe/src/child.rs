@@ -14,7 +14,9 @@ use tracing_core::{Event, Level, LevelFilter, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::wire::encode::{encode_event, event_fields_map, fields_map, level_name};
+use crate::wire::encode::{
+    bound_map, encode_event, event_fields_map, fields_map, level_name, BoundKey,
+};
 use crate::wire::{Record, Spec, ENV_VAR, MAX_RECORD, VERSION};
 
 /// What the child does when the parent reads slower than it logs.
@@ -133,14 +135,33 @@ impl ForwardStats {
 /// level the parent asked for are not encoded at all. When the pipe breaks
 /// (the parent died), forwarding stops for good; the application goes on.
 ///
+/// Every span that reaches this layer is sent, whatever its level (unless
+/// the parent writes nothing at all): the process's own filter decided
+/// which spans exist, and the parent recreates each one, so a line keeps
+/// its span fields under any filter of the parent's. With a
+/// `spanline_core::ContextLayer` in the subscriber, each event also carries
+/// the keys bound in its context (`spanline::set`, a restored
+/// `ContextSnapshot`) that none of its spans has a value for. Put the
+/// filter on the `ContextLayer` (as `spanline::init()` does), not in front
+/// of the registry, so this layer sees the spans the filter keeps for
+/// context:
+///
+/// ```no_run
+/// use tracing_subscriber::{prelude::*, EnvFilter};
+/// tracing_subscriber::registry()
+///     .with(spanline_core::ContextLayer::new().filter(EnvFilter::from_default_env()))
+///     .with(spanline_pipe::ForwardLayer::from_env())
+///     .init();
+/// let _job = tracing::info_span!("job", job_id = "build_1").entered();
+/// spanline_core::set("user_id", 42u64).ok(); // on the parent's lines too
+/// tracing::warn!("disk almost full");
+/// ```
+///
 /// [`Forwarder`]: crate::Forwarder
 #[derive(Debug)]
 pub struct ForwardLayer {
     sink: Sink,
     max_level: LevelFilter,
-    /// Spans with these keys go to the parent whatever their level: the
-    /// parent keeps them too (see `spanline_core::ContextLayer`).
-    keys: spanline_core::ContextKeys,
     /// Values hidden before they leave the process.
     redact: spanline_core::Redact,
     stats: ForwardStats,
@@ -301,7 +322,6 @@ impl ForwardLayer {
         let layer = Self {
             sink,
             max_level: spec.max_level,
-            keys: spanline_core::ContextKeys::default(),
             redact: spanline_core::Redact::default(),
             stats,
             pid: std::process::id(),
@@ -377,11 +397,14 @@ impl ForwardLayer {
         !self.stats.inner.broken.load(Ordering::Relaxed) && self.max_level >= *level
     }
 
-    /// A span is sent when its level is wanted, or when it carries context,
-    /// which the parent keeps whatever its level.
-    fn sends_span(&self, meta: &tracing_core::Metadata<'_>) -> bool {
-        // `wanted(ERROR)`: not broken, and the parent writes something at all.
-        self.wanted(meta.level()) || (self.wanted(&Level::ERROR) && self.keys.is_context_span(meta))
+    /// Every span that reaches this layer is sent, whatever its level, as
+    /// long as the parent writes anything at all: this process's own filter
+    /// (on its `ContextLayer`, as `spanline::init()` puts it) decided already
+    /// which spans exist and carry context, and the parent recreates each
+    /// one, so its lines have the context they would have in one process.
+    fn sends_spans(&self) -> bool {
+        // `wanted(ERROR)`: not broken, and the parent's level is not OFF.
+        self.wanted(&Level::ERROR)
     }
 }
 
@@ -467,17 +490,32 @@ impl ForwardLayer {
     /// assert_eq!(spanline_pipe::ForwardLayer::EXIT_FLUSH.as_secs(), 1);
     /// ```
     pub const EXIT_FLUSH: Duration = Duration::from_secs(1);
+}
 
-    /// The first span of `scope` (leaf first) that was sent to the parent.
-    fn nearest_sent<'a, R>(&self, scope: tracing_subscriber::registry::Scope<'a, R>) -> Option<u64>
-    where
-        R: LookupSpan<'a>,
-    {
-        scope
-            .into_iter()
-            .find(|span| self.sends_span(span.metadata()))
-            .map(|span| span.id().into_u64())
+/// The keys bound in this process's context (`spanline_core::set`, a
+/// restored snapshot) that `event` shows and the parent cannot rebuild from
+/// the spans it recreates: no span of the event's has a value for them
+/// (core's [`CtxView::bound`](spanline_core::CtxView::bound)), and the event
+/// has no field of the name. `span` is the event's span.
+pub(crate) fn bound_keys<S>(ctx: &Context<'_, S>, span: &Id, event: &Event<'_>) -> Vec<BoundKey>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    // Only a ContextLayer binds keys. Without one, its store is missing
+    // from the span, and `of_event` would say so on stderr.
+    if spanline_core::CtxView::of_span_in(ctx, span).is_none() {
+        return Vec::new();
     }
+    // The event's view, as the ContextLayer resolved it: with the keys a
+    // parent bound around a re-emitted event too, so a chain of forwarders
+    // passes them on.
+    let Some(view) = spanline_core::CtxView::of_event(ctx, event) else {
+        return Vec::new();
+    };
+    let mut bound = view.bound();
+    let fields = event.metadata().fields();
+    bound.retain(|(key, _)| fields.field(&**key).is_none());
+    bound
 }
 
 impl<S> Layer<S> for ForwardLayer
@@ -486,16 +524,22 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
-        if !self.sends_span(meta) {
+        if !self.sends_spans() {
             return;
         }
         let fields = fields_map(&self.redact, |v| attrs.record(v));
-        // Spans above the parent's level were never sent: name the nearest
-        // ancestor that was, so the parent keeps the chain.
+        // Declared without a value: named, so that a later `rec` of them has
+        // a field to land in on the parent's side.
+        let empty = meta
+            .fields()
+            .iter()
+            .filter(|f| !fields.contains_key(f.name()))
+            .map(|f| f.name().to_string())
+            .collect();
         let parent = ctx
             .span(id)
             .and_then(|s| s.parent())
-            .and_then(|p| self.nearest_sent(p.scope()));
+            .map(|p| p.id().into_u64());
         self.send(Record::Span {
             pid: self.pid,
             id: id.into_u64(),
@@ -504,6 +548,7 @@ where
             target: meta.target().into(),
             level: level_name(meta.level()),
             fields,
+            empty,
         });
     }
 
@@ -524,9 +569,12 @@ where
         if !self.wanted(meta.level()) {
             return;
         }
-        let span = ctx
-            .event_scope(event)
-            .and_then(|scope| self.nearest_sent(scope));
+        let span = ctx.event_span(event).map(|s| s.id());
+        let bound = span
+            .as_ref()
+            .map(|id| bound_keys(&ctx, id, event))
+            .unwrap_or_default();
+        let span = span.map(|id| id.into_u64());
         let now = spanline_core::Timestamp::now();
         // The hot path writes the record straight into a per-thread buffer;
         // a record too large for one atomic write takes the slow path, which
@@ -535,7 +583,7 @@ where
             let Ok(mut buf) = cell.try_borrow_mut() else {
                 return false;
             };
-            encode_event(&mut buf, self.pid, now, span, event, &self.redact);
+            encode_event(&mut buf, (self.pid, now, span), event, &bound, &self.redact);
             if buf.len() > MAX_RECORD {
                 return false;
             }
@@ -554,6 +602,7 @@ where
                 line: meta.line(),
                 fields,
                 errors,
+                bound: bound_map(&self.redact, &bound),
             });
         }
     }

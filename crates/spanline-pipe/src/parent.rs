@@ -203,7 +203,7 @@ pub(crate) fn prepare(
         fd: FD,
         ino: write.metadata()?.ino(),
         // The most verbose line this process writes: the child sends no
-        // event above it (context spans go through regardless).
+        // event above it (its spans go through regardless).
         max_level: LevelFilter::current().min(spanline_core::lines_max_level()),
     };
     crate::sys::pass_fd(cmd, write.as_raw_fd(), FD);
@@ -287,6 +287,22 @@ impl ForwardedChild {
     /// ```
     pub fn span(&self) -> &Span {
         &self.span
+    }
+
+    /// The child's exit status if it has exited, without waiting; `None`
+    /// while it runs. Its last records may still be on their way:
+    /// [`wait`](Self::wait) for them, which also logs the status.
+    ///
+    /// ```
+    /// let mut child = spanline_pipe::Forwarder::new("t").spawn(&mut std::process::Command::new("true"))?;
+    /// while child.try_wait()?.is_none() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(5));
+    /// }
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
     }
 
     /// Waits for the child to exit and for its last records, then logs the

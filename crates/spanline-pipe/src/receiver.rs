@@ -30,9 +30,19 @@ const EXCERPT: usize = 200;
 /// Each record's callsite is interned once and registered with tracing, so
 /// the parent's `RUST_LOG` applies to the child's own targets and levels.
 /// The child's spans are recreated under the receiver's root span (the
-/// `child` span of the [`Forwarder`](crate::Forwarder)); a span the parent
-/// filters out maps to its nearest enabled ancestor. Around each event the
-/// recreated chain is entered, root to leaf, so span-scoped directives
+/// `child` span of the [`Forwarder`](crate::Forwarder)), every one the child
+/// sends, whatever the parent's filter says: the child's own filter decided
+/// which of its spans exist, and their fields (declared `Empty` and
+/// recorded later too) are the context of its lines, as if its spans had
+/// been opened under the launching span in one process. The parent's
+/// filter still decides which lines are written: the child's events, and a
+/// recreated span's own lines (close lines), follow it. Keys the child
+/// bound in its context come with each event (`bound` in the
+/// [`wire`](crate::wire) format) and are bound for it here, below every
+/// span. A span that is not
+/// recreated (deeper than 128 spans, past 4,096 open ones) maps to its
+/// nearest recreated ancestor. Around each event the recreated chain is
+/// entered, root to leaf, so span-scoped directives
 /// (`RUST_LOG=warn,[job]=debug`) work as for the parent's own spans.
 ///
 /// The sync reader of `Forwarder` feeds it; use it directly to forward over
@@ -74,8 +84,8 @@ pub(crate) const MAX_OPEN_SPANS: usize = 4_096;
 
 #[derive(Debug, Clone)]
 struct Node {
-    /// Enabled spans from the root to this one (or to its nearest enabled
-    /// ancestor when this one is filtered out).
+    /// Recreated spans from the root to this one (or to its nearest
+    /// recreated ancestor when this one could not be).
     chain: Vec<Span>,
     /// Whether the last span of `chain` is this record's own span.
     own: bool,
@@ -241,22 +251,32 @@ fn owned_values(cs: &DynCallsite, target: &str, fields: &Map<String, Json>) -> V
 }
 
 /// Dispatches an event under `chain`, entered root to leaf so span-scoped
-/// filter directives apply, at the child's time `at`.
+/// filter directives apply, at the child's time `at`, with the keys the
+/// child had bound (`bound`: keys and JSON values) below every span.
 fn dispatch_event(
     chain: &[Span],
     meta: &'static Metadata<'static>,
     values: &tracing_core::field::ValueSet<'_>,
     at: spanline_core::Timestamp,
+    bound: &[(&str, &str)],
 ) {
     let parent = chain.last().and_then(Span::id);
     let _entered = Entered::chain(chain);
-    spanline_core::with_event_time(at, || {
-        tracing::dispatcher::get_default(|d| {
-            if d.enabled(meta) {
-                d.event(&Event::new_child_of(parent.clone(), meta, values));
-            }
-        });
-    });
+    let dispatch = || {
+        spanline_core::with_event_time(at, || {
+            tracing::dispatcher::get_default(|d| {
+                if d.enabled(meta) {
+                    d.event(&Event::new_child_of(parent.clone(), meta, values));
+                }
+            });
+        })
+    };
+    // Most events have none: no overlay to set up.
+    if bound.is_empty() {
+        dispatch();
+    } else {
+        spanline_core::with_bound_context(bound, dispatch);
+    }
 }
 
 fn excerpt(line: &[u8]) -> String {
@@ -421,6 +441,7 @@ impl Receiver {
             meta,
             &values,
             spanline_core::Timestamp::from_unix(event.ts.0, event.ts.1),
+            &event.bound.as_pairs(),
         );
         true
     }
@@ -482,6 +503,7 @@ impl Receiver {
                 target,
                 level,
                 fields,
+                empty,
             } => {
                 let chain = self.chain_of(pid, parent);
                 if self.spans.len() >= MAX_OPEN_SPANS && !self.spans.contains_key(&(pid, id)) {
@@ -510,7 +532,7 @@ impl Receiver {
                         }
                         Node { chain, own: false }
                     }
-                    Ok(level) => self.new_span(chain, &name, &target, level, &fields),
+                    Ok(level) => self.new_span(chain, (&name, &target, level), &fields, &empty),
                     Err(_) => Node { chain, own: false },
                 };
                 self.spans.insert((pid, id), node);
@@ -542,13 +564,28 @@ impl Receiver {
                 line,
                 fields,
                 errors,
+                bound,
             } => {
                 let Ok(level) = level.parse::<Level>() else {
                     return;
                 };
                 let chain = self.chain_of(pid, span);
                 let at = spanline_core::Timestamp::from_unix(ts.0, ts.1);
-                self.event(&chain, level, &target, file, line, (&fields, &errors), at);
+                let bound: Vec<(&str, String)> = bound
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.to_string()))
+                    .collect();
+                let bound: Vec<(&str, &str)> =
+                    bound.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                self.event(
+                    &chain,
+                    level,
+                    &target,
+                    file,
+                    line,
+                    (&fields, &errors, &bound),
+                    at,
+                );
             }
             Record::Drop { n, .. } => {
                 tracing::warn!(target: TARGET, parent: &self.root, dropped = n, "the child dropped log records");
@@ -574,13 +611,15 @@ impl Receiver {
         Interner::global().generic(key)
     }
 
+    /// Recreates a span of the child's: `fields` with their values, then
+    /// `empty`, the fields it declared without one (recorded later, if at
+    /// all, by `rec` records).
     fn new_span(
         &self,
         chain: Vec<Span>,
-        name: &str,
-        target: &str,
-        level: Level,
+        (name, target, level): (&str, &str, Level),
         fields: &Map<String, Json>,
+        empty: &[String],
     ) -> Node {
         let key = Key {
             span: true,
@@ -589,11 +628,12 @@ impl Receiver {
             level,
             file: None,
             line: None,
-            fields: fields.keys().cloned().collect(),
+            fields: field_names(fields, empty),
         };
         let cs = self.callsite(&key);
         let meta = cs.meta();
-        if level > LevelFilter::current() || !cs.maybe_enabled() {
+        // The parent writes nothing at all: no context is worth keeping.
+        if LevelFilter::current() == LevelFilter::OFF {
             return Node { chain, own: false };
         }
         let owned = owned_values(cs, target, fields);
@@ -603,19 +643,26 @@ impl Receiver {
             .collect();
         let values = meta.fields().value_set_all(&refs);
         let parent = chain.last().and_then(Span::id);
+        // Made whatever this process's filter says: the child's filter
+        // decided already that the span exists (and sent it), and its
+        // fields are the context of the child's lines. It is asked first
+        // all the same, so per-layer filters note their verdict: a layer
+        // whose filter rejects the span does not see it. Lines the span
+        // itself would make (close lines) are filtered when made.
         let span = {
             let _entered = Entered::chain(&chain);
-            tracing::dispatcher::get_default(|d| d.enabled(meta))
-                .then(|| Span::child_of(parent, meta, &values))
+            tracing::dispatcher::get_default(|d| {
+                let _ = d.enabled(meta);
+                Span::child_of_with(parent.clone(), meta, &values, d)
+            })
         };
-        match span {
-            Some(span) if !span.is_disabled() => {
-                let mut chain = chain;
-                chain.push(span);
-                Node { chain, own: true }
-            }
-            _ => Node { chain, own: false },
+        // Disabled only without a subscriber.
+        if span.is_disabled() {
+            return Node { chain, own: false };
         }
+        let mut chain = chain;
+        chain.push(span);
+        Node { chain, own: true }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -626,7 +673,7 @@ impl Receiver {
         target: &str,
         file: Option<String>,
         line: Option<u32>,
-        (fields, errors): (&Map<String, Json>, &Map<String, Json>),
+        (fields, errors, bound): EventParts<'_>,
         at: spanline_core::Timestamp,
     ) {
         if level > LevelFilter::current() {
@@ -657,9 +704,29 @@ impl Receiver {
             .iter()
             .map(|o| o.as_ref().map(Owned::as_value))
             .collect();
-        dispatch_event(chain, meta, &meta.fields().value_set_all(&refs), at);
+        dispatch_event(chain, meta, &meta.fields().value_set_all(&refs), at, bound);
     }
 }
+
+/// A recreated span's field names: those with values, then those declared
+/// without one, each name once.
+fn field_names(fields: &Map<String, Json>, empty: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = fields.keys().cloned().collect();
+    for name in empty {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// A slow-path event's fields, its errors' type names, and the keys the
+/// child bound (keys and JSON values).
+type EventParts<'a> = (
+    &'a Map<String, Json>,
+    &'a Map<String, Json>,
+    &'a [(&'a str, &'a str)],
+);
 
 /// Spans entered root to leaf, exited leaf to root on drop.
 struct Entered<'a>(Vec<tracing::span::Entered<'a>>);

@@ -22,12 +22,27 @@ pub(crate) struct FastEvent<'a> {
     /// The error fields' type names (see `Record::Ev`).
     #[serde(default)]
     pub(crate) errors: serde_json::Map<String, serde_json::Value>,
+    /// Keys bound in the child's context, their values as JSON (see
+    /// `Record::Ev`).
+    #[serde(default, borrow)]
+    pub(crate) bound: RawFields<'a>,
 }
 
 /// Field names and their raw JSON values, in order.
+#[derive(Default)]
 pub(crate) struct RawFields<'a>(
     pub(crate) Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>,
 );
+
+impl RawFields<'_> {
+    /// Each name with its value's JSON text.
+    pub(crate) fn as_pairs(&self) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .map(|(k, raw)| (k.as_ref(), raw.get()))
+            .collect()
+    }
+}
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for RawFields<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

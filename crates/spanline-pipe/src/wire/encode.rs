@@ -14,14 +14,17 @@ pub(crate) fn numbers() -> NumberPolicy {
     NumberPolicy::default()
 }
 
+/// A key bound in the child's context, with its value as JSON (see
+/// `Record::Ev`'s `bound`).
+pub(crate) type BoundKey = (std::sync::Arc<str>, spanline_core::FieldValue);
+
 /// Writes an `ev` record, as `Record::Ev` would serialize, without building
 /// it: the forwarding hot path.
 pub(crate) fn encode_event(
     buf: &mut Vec<u8>,
-    pid: u32,
-    now: spanline_core::Timestamp,
-    span: Option<u64>,
+    (pid, now, span): (u32, spanline_core::Timestamp, Option<u64>),
     event: &Event<'_>,
+    bound: &[BoundKey],
     redact: &spanline_core::Redact,
 ) {
     let meta = event.metadata();
@@ -65,7 +68,41 @@ pub(crate) fn encode_event(
             buf.extend_from_slice(b"{}");
         }
     }
+    if !bound.is_empty() {
+        buf.extend_from_slice(b",\"bound\":{");
+        for (i, (key, value)) in bound.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            spanline_core::write_str(buf, key);
+            buf.push(b':');
+            // Core's JSON for the value, as every spanline line writes it.
+            if redact.hides(key) {
+                spanline_core::write_str(buf, spanline_core::Redact::MASK);
+            } else {
+                buf.extend_from_slice(value.as_json().as_bytes());
+            }
+        }
+        buf.push(b'}');
+    }
     buf.extend_from_slice(b"}\n");
+}
+
+/// `Record::Ev`'s `bound` (the slow path).
+pub(crate) fn bound_map(redact: &spanline_core::Redact, bound: &[BoundKey]) -> Map<String, Value> {
+    bound
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = if redact.hides(key) {
+                Value::from(spanline_core::Redact::MASK)
+            } else {
+                // Core's JSON is valid; a value that did not parse would be
+                // a bug, and is left out rather than sent wrong.
+                serde_json::from_str(value.as_json()).ok()?
+            };
+            Some((key.to_string(), value))
+        })
+        .collect()
 }
 
 /// `Record::Ev`'s `errors`: each error field's type names.
@@ -130,10 +167,15 @@ mod tests {
     struct Both(Pairs);
 
     impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
-        fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
             let now = spanline_core::Timestamp::from_unix(1_700_000_000, 5);
+            let bound = ctx
+                .event_span(event)
+                .map(|s| crate::child::bound_keys(&ctx, &s.id(), event))
+                .unwrap_or_default();
             let mut fast = Vec::new();
-            encode_event(&mut fast, 7, now, Some(3), event, &Default::default());
+            let head = (7, now, Some(3));
+            encode_event(&mut fast, head, event, &bound, &Default::default());
             let meta = event.metadata();
             let record = Record::Ev {
                 pid: 7,
@@ -145,6 +187,7 @@ mod tests {
                 line: meta.line(),
                 fields: event_fields_map(&Default::default(), event).0,
                 errors: event_fields_map(&Default::default(), event).1,
+                bound: bound_map(&Default::default(), &bound),
             };
             let (slow, _) = record.encode(usize::MAX);
             self.0.lock().unwrap().push((fast, slow));
@@ -179,8 +222,15 @@ mod tests {
     #[test]
     fn fast_and_serde_records_are_one_record() {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let subscriber = tracing_subscriber::registry().with(Both(seen.clone()));
+        let subscriber = tracing_subscriber::registry()
+            .with(spanline_core::ContextLayer::new())
+            .with(Both(seen.clone()));
         tracing::subscriber::with_default(subscriber, || {
+            let _job = tracing::info_span!("job", tenant = "acme").entered();
+            spanline_core::set("user_id", 42u64).unwrap();
+            spanline_core::set("retry", true).unwrap();
+            spanline_core::set("note", "a \"quoted\" é\n").unwrap();
+            spanline_core::set("tenant", "below the span's").unwrap();
             let error: &(dyn std::error::Error + 'static) = &Failed;
             tracing::info!(
                 s = "quote \" backslash \\ newline \n bidi \u{202e} é 😀",
@@ -198,7 +248,7 @@ mod tests {
                 error,
                 "message with \t tab"
             );
-            tracing::warn!(only = 1);
+            tracing::warn!(only = 1, user_id = "the event's own");
             tracing::error!("");
         });
         let seen = seen.lock().unwrap();
@@ -215,9 +265,18 @@ mod tests {
             );
             // The receiver's fast reading: every field, with its JSON type.
             let event: FastEvent<'_> = serde_json::from_slice(fast).unwrap();
-            let Record::Ev { fields, .. } = b else {
+            let Record::Ev { fields, bound, .. } = b else {
                 unreachable!()
             };
+            let read_bound: Vec<(&str, Value)> = event
+                .bound
+                .as_pairs()
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::from_str(v).unwrap()))
+                .collect();
+            let bound: Vec<(&str, Value)> =
+                bound.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            assert_eq!(read_bound, bound);
             assert_eq!(event.fields.0.len(), fields.len());
             for ((key, raw), (name, value)) in event.fields.0.iter().zip(&fields) {
                 assert_eq!(key, name);
@@ -259,5 +318,16 @@ mod tests {
         );
         assert!(fields.get("error_types").is_none());
         assert_eq!(fields["message"], "message with \t tab");
+        // The keys bound in the context, typed; not the one a span has.
+        assert_eq!(
+            first["bound"],
+            serde_json::json!({"user_id": 42, "retry": true, "note": "a \"quoted\" é\n"})
+        );
+        // Not a key the event has a field of.
+        let second: serde_json::Value = serde_json::from_slice(&seen[1].0).unwrap();
+        assert_eq!(
+            second["bound"],
+            serde_json::json!({"retry": true, "note": "a \"quoted\" é\n"})
+        );
     }
 }

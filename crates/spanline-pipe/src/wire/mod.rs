@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! {"t":"hello","v":1,"pid":4242}
-//! {"t":"span","pid":4242,"id":1,"parent":null,"name":"job","target":"worker","level":"INFO","fields":{"job_id":"j-1"}}
+//! {"t":"span","pid":4242,"id":1,"parent":null,"name":"job","target":"worker","level":"INFO","fields":{"job_id":"j-1"},"empty":["rows"]}
 //! {"t":"rec","pid":4242,"id":1,"fields":{"rows":10}}
 //! {"t":"ev","pid":4242,"ts":[1763758369,633647000],"span":1,"level":"DEBUG","target":"worker::db","file":"src/db.rs","line":42,"fields":{"message":"query done","rows":10}}
-//! {"t":"ev","pid":4242,"ts":[1763758369,633650000],"span":1,"level":"ERROR","target":"worker::db","fields":{"message":"failed","error":"query failed","error_sources":["timed out"]},"errors":{"error":["QueryFailed","TimedOut"]}}
+//! {"t":"ev","pid":4242,"ts":[1763758369,633650000],"span":1,"level":"ERROR","target":"worker::db","fields":{"message":"failed","error":"query failed","error_sources":["timed out"]},"errors":{"error":["QueryFailed","TimedOut"]},"bound":{"user_id":42}}
 //! {"t":"close","pid":4242,"id":1}
 //! {"t":"drop","pid":4242,"n":17}
 //! ```
@@ -74,6 +74,12 @@ pub enum Record {
         level: String,
         /// Its fields, with their JSON types.
         fields: Map<String, Value>,
+        /// The fields it declared without a value (`tracing::field::Empty`),
+        /// which a later `rec` may fill: the parent's copy of the span
+        /// declares them too. Left out when there are none (a parent that
+        /// does not know it ignores it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        empty: Vec<String>,
     },
     /// Fields recorded on a span after its creation.
     Rec {
@@ -116,6 +122,14 @@ pub enum Record {
         /// known. The parent writes each as one error again, in its style.
         #[serde(default, skip_serializing_if = "Map::is_empty")]
         errors: Map<String, Value>,
+        /// Keys bound in the child's context (`spanline::set`, a restored
+        /// `ContextSnapshot`) that the event shows and the parent cannot
+        /// know from the child's spans: no span of the event's has a value
+        /// for them, and the event has no field of the name. The parent
+        /// binds them below every span for this event. Left out when there
+        /// are none (a parent that does not know it ignores it).
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        bound: Map<String, Value>,
     },
     /// Records the child dropped (drop mode) since the last report.
     Drop {
@@ -129,12 +143,12 @@ pub enum Record {
 const MARK: &str = "…[truncated]";
 
 impl Record {
-    fn fields_mut(&mut self) -> Option<&mut Map<String, Value>> {
+    /// The maps of values that may be cut to fit: the fields first.
+    fn values_mut(&mut self) -> Vec<&mut Map<String, Value>> {
         match self {
-            Record::Span { fields, .. }
-            | Record::Rec { fields, .. }
-            | Record::Ev { fields, .. } => Some(fields),
-            _ => None,
+            Record::Span { fields, .. } | Record::Rec { fields, .. } => vec![fields],
+            Record::Ev { fields, bound, .. } => vec![fields, bound],
+            _ => Vec::new(),
         }
     }
 
@@ -156,19 +170,26 @@ impl Record {
                 return (line, truncated);
             }
             let excess = line.len() - max;
-            let Some(fields) = self.fields_mut() else {
+            let mut maps = self.values_mut();
+            if maps.is_empty() {
                 break;
-            };
-            let longest = fields.values_mut().filter_map(|v| match v {
-                Value::String(s) => Some(s),
-                _ => None,
-            });
-            let Some(longest) = longest.max_by_key(|s| s.len()) else {
-                fields.clear();
-                fields.insert(
-                    "message".into(),
-                    Value::String("record too large for the pipe".into()),
-                );
+            }
+            let longest = maps
+                .iter_mut()
+                .flat_map(|m| m.values_mut())
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .max_by_key(|s| s.len());
+            let Some(longest) = longest else {
+                maps.iter_mut().for_each(|m| m.clear());
+                if let Some(fields) = maps.first_mut() {
+                    fields.insert(
+                        "message".into(),
+                        Value::String("record too large for the pipe".into()),
+                    );
+                }
                 truncated = true;
                 continue;
             };
@@ -223,6 +244,7 @@ mod tests {
             line: None,
             fields,
             errors: Map::new(),
+            bound: Map::new(),
         }
     }
 
@@ -250,6 +272,25 @@ mod tests {
             );
             assert!(kept.starts_with(unit) && !kept.is_empty(), "{name}");
         }
+    }
+
+    #[test]
+    fn oversized_bound_values_are_cut_to_fit() {
+        let mut fields = Map::new();
+        fields.insert("message".into(), Value::String("m".into()));
+        let mut record = event(fields);
+        if let Record::Ev { bound, .. } = &mut record {
+            bound.insert("note".into(), Value::String("n".repeat(10_000)));
+            bound.insert("user_id".into(), Value::from(42));
+        }
+        let (line, truncated) = record.encode(MAX_RECORD);
+        assert!(truncated && line.len() <= MAX_RECORD);
+        let Record::Ev { fields, bound, .. } = serde_json::from_slice(&line).unwrap() else {
+            panic!("not an event")
+        };
+        assert_eq!(fields["message"], "m");
+        assert!(bound["note"].as_str().unwrap().ends_with(MARK));
+        assert_eq!(bound["user_id"], 42);
     }
 
     #[test]

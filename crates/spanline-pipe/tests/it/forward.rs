@@ -80,7 +80,19 @@ fn child() {
         );
         return;
     }
-    tracing_subscriber::registry().with(forward).init();
+    if role == "own_context" {
+        // As `spanline::init()` composes a child: its own filter on its
+        // ContextLayer, with a context key of its own.
+        let context = ContextLayer::new()
+            .context_key("shard")
+            .filter(EnvFilter::new("info"));
+        tracing_subscriber::registry()
+            .with(context)
+            .with(forward)
+            .init();
+    } else {
+        tracing_subscriber::registry().with(forward).init();
+    }
     match role.as_str() {
         "secret" => {
             let _login = info_span!("login", password = "hunter2", user = "ann").entered();
@@ -170,6 +182,29 @@ fn child() {
         "env_check" => {
             let baggage = std::env::var("BAGGAGE").unwrap_or_default();
             info!(baggage = baggage.as_str(), "environment");
+        }
+        "own_context" => {
+            // INFO with a plain field: enabled by the child's own filter.
+            let _batch = info_span!("batch", batch = 7).entered();
+            // DEBUG, kept by the child because `shard` is its context key.
+            let _shard = debug_span!("shard", shard = "s-3").entered();
+            // DEBUG with a plain field: the child's filter disables it.
+            let _noise = debug_span!("noise", noise = 1).entered();
+            info!("below the parent's level");
+            warn!("own context");
+        }
+        "late_field" => {
+            let request = info_span!(
+                "request",
+                request_id = "r-late",
+                user_id = tracing::field::Empty
+            );
+            let _entered = request.enter();
+            warn!("before the record");
+            request.record("user_id", 42u64);
+            warn!("after the record");
+            let _inner = info_span!("step", n = 1).entered();
+            warn!("in a child span");
         }
         "fail" => {
             warn!("about to fail");
@@ -277,8 +312,20 @@ fn run_under(
     role: &str,
     capture: Capture,
 ) -> (Vec<Map<String, Value>>, std::process::ExitStatus) {
+    run_launched(subscriber, role, capture, || {
+        info_span!("launch", worker = role)
+    })
+}
+
+/// Like [`run_under`], the child spawned inside the span `launch` makes.
+fn run_launched(
+    subscriber: impl tracing::Subscriber + Send + Sync + 'static,
+    role: &str,
+    capture: Capture,
+    launch: impl FnOnce() -> tracing::Span,
+) -> (Vec<Map<String, Value>>, std::process::ExitStatus) {
     let status = tracing::subscriber::with_default(subscriber, || {
-        let _launch = info_span!("launch", worker = role).entered();
+        let _launch = launch().entered();
         let mut cmd = child_command(role);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         Forwarder::new(role)
@@ -459,9 +506,114 @@ fn the_childs_context_spans_survive_the_parents_warn_filter() {
     // The parent's `child` span is spanline's own: kept.
     assert_eq!(careful["name"], "nested");
     assert!(careful["pid"].as_u64().is_some());
-    // Ordinary spans follow the filter, in the child and in the parent.
-    assert!(careful.get("n").is_none(), "{careful:?}");
-    assert!(careful.get("worker").is_none(), "{careful:?}");
+    // The child has no filter of its own: its DEBUG `step` span is enabled
+    // there, so it comes along whatever the parent's filter says.
+    assert_eq!(careful["n"], 1, "{careful:?}");
+    // The parent's launching span is at INFO: context under any filter.
+    assert_eq!(careful["worker"], "nested", "{careful:?}");
+}
+
+#[test]
+fn the_childs_own_span_fields_survive_the_parents_warn_filter() {
+    // The filter on the parent's ContextLayer (as `spanline::init()` has
+    // it), under a launching span that carries context.
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new().filter(EnvFilter::new("warn")))
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let (lines, status) = run_launched(subscriber, "own_context", capture, || {
+        info_span!("launch", request_id = "r-launch", worker = "own")
+    });
+    assert!(status.success());
+    assert_eq!(
+        messages(&lines),
+        ["own context"],
+        "events still follow the parent's level"
+    );
+    let own = line(&lines, "own context");
+    // The child's INFO span with a plain field, and its DEBUG span with a
+    // key the child made a context key: the child enabled both.
+    assert_eq!(own["batch"], 7, "{own:?}");
+    assert_eq!(own["shard"], "s-3", "{own:?}");
+    assert!(own.get("noise").is_none(), "the child's filter disabled it");
+    // The parent's launching context and its `child` span.
+    assert_eq!(own["request_id"], "r-launch", "{own:?}");
+    assert_eq!(own["worker"], "own");
+    assert_eq!(own["name"], "own_context");
+
+    // A global filter in front of the parent's registry: the child's spans
+    // are recreated all the same.
+    let (lines, status) = run("own_context", "warn");
+    assert!(status.success());
+    assert_eq!(messages(&lines), ["own context"]);
+    let own = line(&lines, "own context");
+    assert_eq!(own["batch"], 7, "{own:?}");
+    assert_eq!(own["shard"], "s-3", "{own:?}");
+}
+
+#[test]
+fn spans_kept_for_context_write_no_line_the_parents_filter_rejects() {
+    // Close lines of the recreated INFO spans are INFO lines: not written
+    // under warn, whether the filter is on the ContextLayer or global.
+    let capture = Capture::new();
+    let gated = tracing_subscriber::registry()
+        .with(
+            ContextLayer::new()
+                .span_close_lines(true)
+                .filter(EnvFilter::new("warn")),
+        )
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let (lines, _) = run_under(gated, "own_context", capture);
+    assert_eq!(messages(&lines), ["own context"], "{lines:#?}");
+
+    let capture = Capture::new();
+    let global = tracing_subscriber::registry()
+        .with(EnvFilter::new("warn"))
+        .with(ContextLayer::new().span_close_lines(true))
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let (lines, _) = run_under(global, "own_context", capture);
+    assert_eq!(messages(&lines), ["own context"], "{lines:#?}");
+    assert_eq!(line(&lines, "own context")["batch"], 7);
+
+    // Under debug they are written, with the child's span names.
+    let capture = Capture::new();
+    let debug = tracing_subscriber::registry()
+        .with(
+            ContextLayer::new()
+                .span_close_lines(true)
+                .filter(EnvFilter::new("debug")),
+        )
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let (lines, _) = run_under(debug, "own_context", capture);
+    let closed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "span closed")
+        .map(|l| &l["span"])
+        .collect();
+    assert!(
+        closed.contains(&&Value::from("batch")) && closed.contains(&&Value::from("shard")),
+        "{closed:?}"
+    );
+}
+
+#[test]
+fn a_span_field_recorded_later_reaches_the_lines_after_it() {
+    for (filter, gated) in [("trace", false), ("warn", true)] {
+        let (lines, status) = if gated {
+            run_gated("late_field", filter)
+        } else {
+            run("late_field", filter)
+        };
+        assert!(status.success());
+        let before = line(&lines, "before the record");
+        assert_eq!(before["request_id"], "r-late", "{filter}");
+        assert!(before.get("user_id").is_none(), "{filter}: {before:?}");
+        let after = line(&lines, "after the record");
+        assert_eq!(after["user_id"], 42, "{filter}: {after:?}");
+        let inner = line(&lines, "in a child span");
+        assert_eq!(inner["user_id"], 42, "{filter}: {inner:?}");
+        assert_eq!(inner["n"], 1, "{filter}: {inner:?}");
+    }
 }
 
 #[test]
@@ -487,13 +639,18 @@ fn child_spans_are_recreated_under_the_launching_span_with_typed_fields() {
 }
 
 #[test]
-fn a_filtered_out_span_maps_to_its_nearest_enabled_ancestor() {
-    // The DEBUG `step` span is disabled under info; lines inside it keep the
-    // `job` span's context, not the step's.
+fn the_parents_filter_does_not_strip_the_childs_spans() {
+    // The DEBUG `step` span is below the parent's info, but the child
+    // enabled it: lines inside it carry its field, as in one process
+    // whose spans the child's filter decides.
     let (lines, _) = run("nested", "info");
     let done = line(&lines, "step done");
     assert_eq!(done["job_id"], "j-1");
-    assert!(done.get("n").is_none(), "{done:?}");
+    assert_eq!(done["n"], 1, "{done:?}");
+    assert!(
+        !messages(&lines).contains(&"query done".to_string()),
+        "the DEBUG event is still filtered"
+    );
 }
 
 #[test]
@@ -748,10 +905,14 @@ fn per_layer_filters_apply_to_child_records() {
             .wait()
             .unwrap();
     });
-    let got = messages(&capture.json_lines());
+    let lines = capture.json_lines();
+    let got = messages(&lines);
     assert!(got.contains(&"query done".to_string()), "{got:?}");
     assert!(got.contains(&"careful".to_string()));
     assert!(!got.contains(&"step done".to_string()), "{got:?}");
+    // The `job` span is rejected by the JSON layer's filter, not by the
+    // ContextLayer: it still gives its fields to the lines inside it.
+    assert_eq!(line(&lines, "query done")["job_id"], "j-1");
 }
 
 #[test]
