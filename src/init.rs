@@ -643,6 +643,12 @@ impl Builder {
 
     /// Publish every line to this Redis (default: `SPANLINE_REDIS_URL`, if set).
     ///
+    /// Not in a process that forwards to a parent (see
+    /// [`forward`](Self::forward)): there the parent re-emits every line
+    /// and publishes it with its own Redis layer, typed as this process
+    /// wrote it, so the line is published once; this process builds no
+    /// Redis layer (and does not check the URL).
+    ///
     /// See [`Builder`]'s example.
     #[must_use]
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
@@ -688,9 +694,19 @@ impl Builder {
     }
 
     /// Whether to forward to a parent `Forwarder` when started by one
-    /// (default: yes, when `SPANLINE_FORWARD` is set).
+    /// (default: yes, when `SPANLINE_FORWARD` is set and names the pipe the
+    /// parent gave this process).
     ///
-    /// See [`Builder`]'s example.
+    /// While forwarding, this process writes nothing itself: the parent
+    /// re-emits every line, under its own filter, output and Redis
+    /// publishing, so no stdout line and no Redis line is written twice.
+    /// [`redis_url`](Self::redis_url) and `SPANLINE_REDIS_URL` are then
+    /// ignored (the parent publishes this process's lines).
+    ///
+    /// ```no_run
+    /// // A worker that logs for itself even when a parent forwards it.
+    /// let _guard = spanline::builder().forward(false).init();
+    /// ```
     #[must_use]
     pub fn forward(mut self, on: bool) -> Self {
         self.forward = Some(on);
@@ -896,9 +912,26 @@ impl Builder {
         #[cfg(not(feature = "local-time"))]
         let _ = local_time;
 
+        #[cfg(all(feature = "pipe", unix))]
+        let forward = self
+            .forward
+            .or(config.forward)
+            .unwrap_or(true)
+            .then(spanline_pipe::ForwardLayer::from_env)
+            .flatten()
+            .map(|forward| forward.redact(&redact));
+        // Started by a Forwarder: the parent re-emits every line, so this
+        // process prints nothing itself (or each line would show twice), and
+        // publishes nothing to Redis either: the parent publishes its lines.
+        #[cfg(all(feature = "pipe", unix))]
+        let local = forward.is_none();
+        #[cfg(not(all(feature = "pipe", unix)))]
+        let local = true;
+
         #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut guard = Guard::default();
-        let redis_url = pick(self.redis_url, "SPANLINE_REDIS_URL", config.redis_url);
+        let redis_url =
+            pick(self.redis_url, "SPANLINE_REDIS_URL", config.redis_url).filter(|_| local);
         let redis_mode = pick(self.redis_mode, "SPANLINE_REDIS_MODE", config.redis_mode);
         let redis_capacity = match self.redis_capacity.or(config.redis_capacity) {
             Some(lines) => env("SPANLINE_REDIS_CAPACITY")
@@ -988,24 +1021,10 @@ impl Builder {
                 redis_overflow,
                 redis_shards,
             );
-            if redis_url.is_some() || redis_cluster {
+            if redis_url.is_some() || (redis_cluster && local) {
                 problem(InitError::RedisNotBuilt)?;
             }
         }
-        #[cfg(all(feature = "pipe", unix))]
-        let forward = self
-            .forward
-            .or(config.forward)
-            .unwrap_or(true)
-            .then(spanline_pipe::ForwardLayer::from_env)
-            .flatten()
-            .map(|forward| forward.redact(&redact));
-        // Started by a Forwarder: the parent re-emits every line, so this
-        // process prints nothing itself (or each line would show twice).
-        #[cfg(all(feature = "pipe", unix))]
-        let local = forward.is_none();
-        #[cfg(not(all(feature = "pipe", unix)))]
-        let local = true;
 
         // The filter goes to the ContextLayer, not in front of the registry:
         // it decides which lines are written, while spans that carry context
@@ -1171,8 +1190,9 @@ pub fn builder() -> Builder {
 /// (`json`, `pretty`, `auto`), `SPANLINE_PRESET`, `SPANLINE_REDIS_URL`
 /// (publish every line to Redis), `TRACEPARENT` and `BAGGAGE` (context from
 /// a parent process, on every line), and `SPANLINE_FORWARD` (set by a parent's
-/// `Forwarder`: forward every line to it, and print nothing locally, since
-/// the parent re-emits them). Returns a [`Guard`] to keep in `main`.
+/// `Forwarder`: forward every line to it, and neither print nor publish to
+/// Redis locally, since the parent re-emits and publishes them). Returns a
+/// [`Guard`] to keep in `main`.
 ///
 /// ```no_run
 /// let _guard = spanline::init(); // in main

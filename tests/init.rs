@@ -664,3 +664,174 @@ fn error_style_and_source_location_from_the_environment_and_the_file() {
         "{stderr}"
     );
 }
+
+/// `spanline::init()` in a child that a parent forwards: its context and
+/// its Redis publishing, as the parent writes them.
+#[cfg(all(feature = "pipe", unix))]
+mod forwarded {
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use serde_json::{Map, Value};
+    use spanline::context::ContextSnapshot;
+    use spanline::{ContextLayer, JsonLayer};
+    use spanline_testkit::{Capture, RedisServer, Subscription};
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::EnvFilter;
+
+    const ROLE: &str = "SPANLINE_FORWARDED_CHILD";
+
+    /// Runs as the child when `SPANLINE_FORWARDED_CHILD` is set.
+    #[test]
+    fn child() {
+        let Ok(role) = std::env::var(ROLE) else {
+            return;
+        };
+        let guard = spanline::init();
+        match role.as_str() {
+            "bound" => {
+                // A job's context, as a worker restores it from its payload.
+                let snapshot: ContextSnapshot = serde_json::from_str(
+                    r#"{"v":2,"fields":{"request_id":"r-7","tenant":"acme","job_id":"job_1"}}"#,
+                )
+                .unwrap();
+                let _task = snapshot.restore("nightly").entered();
+                spanline::set("user_id", 42u64).unwrap();
+                spanline::set("retry", true).unwrap();
+                tracing::info!("below warn");
+                tracing::warn!("bound keys");
+                let _step = tracing::info_span!("step", tenant = "from-span").entered();
+                tracing::warn!(retry = "the event's own", "in a span");
+            }
+            "redis" => {
+                let _request = tracing::info_span!("request", request_id = "r-redis").entered();
+                for i in 0..50u64 {
+                    tracing::info!(i, "hello");
+                }
+                tracing::warn!(ok = true, "done");
+            }
+            other => panic!("unknown role {other}"),
+        }
+        drop(guard); // flushes Redis, when the child publishes itself
+    }
+
+    /// The child in `role`, with the environment of a parent whose
+    /// `RUST_LOG` is `filter`.
+    fn child_command(role: &str, filter: &str) -> std::process::Command {
+        let mut cmd = spanline_testkit::this_test_binary("forwarded::child");
+        cmd.env(ROLE, role)
+            .env("RUST_LOG", filter)
+            .env("SPANLINE_FORMAT", "json")
+            .env_remove("SPANLINE_REDIS_URL")
+            .env_remove("SPANLINE_REDIS_CLUSTER")
+            .env_remove("SPANLINE_SPAN_CLOSE")
+            .env_remove("BAGGAGE")
+            .env_remove("TRACEPARENT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// The parent, its filter on its ContextLayer as `init()` puts it,
+    /// running the child in `role` inside a launching span.
+    fn run_parent(role: &str, filter: &str) -> Vec<Map<String, Value>> {
+        let capture = Capture::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(ContextLayer::new().filter(EnvFilter::new(filter)))
+            .with(JsonLayer::builder().with_writer(capture.clone()).build());
+        let status = tracing::subscriber::with_default(subscriber, || {
+            let _launch = tracing::info_span!("launch", batch = "nightly").entered();
+            spanline::pipe::forwarder("worker")
+                .spawn(&mut child_command(role, filter))
+                .unwrap()
+                .wait()
+                .unwrap()
+        });
+        assert!(status.success(), "{role} under {filter}");
+        capture.json_lines()
+    }
+
+    fn line<'a>(lines: &'a [Map<String, Value>], message: &str) -> &'a Map<String, Value> {
+        lines
+            .iter()
+            .find(|l| l["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {lines:#?}"))
+    }
+
+    #[test]
+    fn keys_the_child_bound_reach_the_parents_lines_typed() {
+        for filter in ["trace", "warn"] {
+            let lines = run_parent("bound", filter);
+            let bound = line(&lines, "bound keys");
+            // Restored from the snapshot, and bound with `set`: typed.
+            assert_eq!(bound["request_id"], "r-7", "{filter}: {bound:?}");
+            assert_eq!(bound["tenant"], "acme", "{filter}");
+            assert_eq!(bound["job_id"], "job_1", "{filter}");
+            assert_eq!(bound["user_id"], 42, "{filter}");
+            assert_eq!(bound["retry"], true, "{filter}");
+            // The parent's launching context, and its `child` span.
+            assert_eq!(bound["batch"], "nightly", "{filter}");
+            assert_eq!(bound["name"], "worker", "{filter}");
+            // A span's value beats a bound key, an event's field beats both.
+            let in_span = line(&lines, "in a span");
+            assert_eq!(in_span["tenant"], "from-span", "{filter}: {in_span:?}");
+            assert_eq!(in_span["retry"], "the event's own", "{filter}");
+            assert_eq!(in_span["user_id"], 42, "{filter}");
+            assert_eq!(in_span["job_id"], "job_1", "{filter}");
+            let info = lines.iter().any(|l| l["message"] == "below warn");
+            assert_eq!(info, filter == "trace", "{filter}: the parent's level");
+        }
+    }
+
+    #[test]
+    fn a_forwarded_child_with_redis_set_publishes_each_line_once() {
+        let server = RedisServer::start();
+        let sub = Subscription::new(&server.url(), &["logs:global"]);
+        let (redis, guard) = spanline::redis::RedisLayer::builder(&server.url())
+            .build()
+            .unwrap();
+        let subscriber = tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(redis);
+        let status = tracing::subscriber::with_default(subscriber, || {
+            let mut cmd = child_command("redis", "info");
+            // The same Redis in the child's environment.
+            cmd.env("SPANLINE_REDIS_URL", server.url());
+            spanline::pipe::forwarder("publisher")
+                .spawn(&mut cmd)
+                .unwrap()
+                .wait()
+                .unwrap()
+        });
+        assert!(status.success());
+        assert!(guard.flush(Duration::from_secs(10)).complete);
+        // Published after everything else: once it arrives, so has the rest.
+        let mut conn = server.client().get_connection().unwrap();
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("logs:global")
+            .arg("end")
+            .query(&mut conn)
+            .unwrap();
+        let mut got = sub.wait_for(1, Duration::from_secs(10));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !got.iter().any(|(_, p)| p == "end") && std::time::Instant::now() < deadline {
+            got = sub.wait_for(got.len() + 1, Duration::from_secs(1));
+        }
+        let lines: Vec<Value> = got
+            .iter()
+            .filter(|(_, p)| p != "end")
+            .map(|(_, p)| serde_json::from_str(p).unwrap())
+            .collect();
+        let hello: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["message"] == "hello")
+            .map(|l| l["i"].as_u64().expect("typed as the child wrote it"))
+            .collect();
+        assert_eq!(hello, (0..50).collect::<Vec<_>>(), "each line once");
+        let done: Vec<&Value> = lines.iter().filter(|l| l["message"] == "done").collect();
+        assert_eq!(done.len(), 1, "{done:?}");
+        assert_eq!(done[0]["ok"], true);
+        assert_eq!(done[0]["request_id"], "r-redis");
+        assert_eq!(done[0]["name"], "publisher", "the parent's context");
+    }
+}
