@@ -45,7 +45,8 @@ enum Command {
         spanline run -- ./target/debug/worker --batch 7\n  \
         RUST_LOG=info,worker=debug spanline run --name nightly -- worker\n\n\
         The command's own spanline logs (ForwardLayer::from_env(), or spanline::init()) come back\n\
-        through a pipe and are filtered by RUST_LOG here.")]
+        through a pipe and are filtered by RUST_LOG here. What it prints becomes lines too:\n\
+        stdout at INFO, stderr at WARN, target = the command's name, escape codes removed.")]
     Run(run::Args),
     /// Serve the live log console: every job's lines in the browser, from Redis.
     #[cfg(feature = "web")]

@@ -1,11 +1,21 @@
 //! `spanline run`: a command with log forwarding, its records rendered here.
+//!
+//! The command's spanline logs come back through the forwarding pipe; what
+//! it prints to stdout and stderr (a command that knows nothing of
+//! spanline) becomes lines of this process too, so the output stays one
+//! stream of JSON lines (or of pretty lines).
 
-use std::io;
+use std::io::{self, Read};
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
+use serde_json::{Map, Value};
 use spanline_core::ContextLayer;
 use spanline_json::{JsonLayer, PrettyLayer};
-use spanline_pipe::{ForwardLayer, Forwarder};
+use spanline_pipe::wire::Record;
+use spanline_pipe::{ForwardLayer, ForwardedChild, Forwarder, Receiver};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
@@ -49,12 +59,27 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let name = args.name.clone().unwrap_or_else(|| program.clone());
     let mut cmd = Command::new(program);
     cmd.args(rest);
-    let status = Forwarder::new(name)
+    // The command's stdout and stderr come here, line by line: its text
+    // never lands raw in this process's stream of lines.
+    let (stdout, stdout_write) = io::pipe()?;
+    let (stderr, stderr_write) = io::pipe()?;
+    cmd.stdout(stdout_write).stderr(stderr_write);
+    let mut child = Forwarder::new(name)
         // The context this process runs in (TRACEPARENT, BAGGAGE), passed
         // on whatever features the CLI was built with.
         .env_with(spanline_context::ContextSnapshot::capture_env)
-        .spawn(&mut cmd)?
-        .wait()?;
+        .spawn(&mut cmd)?;
+    // Our copies of the write ends: EOF comes when the command (and its
+    // descendants) close theirs.
+    drop(cmd);
+    let target = command_name(program);
+    let output = Output::start(
+        &child,
+        &target,
+        [(stdout, Stream::Stdout), (stderr, Stream::Stderr)],
+    )?;
+    output.drain(&mut child)?;
+    let status = child.wait()?;
     Ok(exit_code(&status))
 }
 
@@ -65,5 +90,298 @@ fn exit_code(status: &std::process::ExitStatus) -> ExitCode {
         (Some(code), _) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         (None, Some(signal)) => ExitCode::from(u8::try_from(128 + signal).unwrap_or(1)),
         (None, None) => ExitCode::from(1),
+    }
+}
+
+/// The target of the command's text lines: its program's file name
+/// (`sh` for `/bin/sh`), so `RUST_LOG=warn,sh=info` picks them out.
+fn command_name(program: &str) -> String {
+    std::path::Path::new(program)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| program.to_string())
+}
+
+/// Which of the command's streams a line came from.
+#[derive(Clone, Copy, Debug)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+
+    /// The level of its lines: stdout is the command's ordinary output;
+    /// stderr is where programs report trouble (and where a panic or a
+    /// crash says why), so its lines stay visible under `RUST_LOG=warn`.
+    fn level(self) -> &'static str {
+        match self {
+            Stream::Stdout => "INFO",
+            Stream::Stderr => "WARN",
+        }
+    }
+}
+
+/// How long, after the command exits, its output may stay open and silent
+/// before we stop waiting for it (descendants that inherited it): as the
+/// forwarding pipe's leak timeout.
+const LEAK_TIMEOUT: Duration = Forwarder::DEFAULT_LEAK_TIMEOUT;
+
+/// How often the command's exit is checked while its output is read.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The longest text line; a longer one is cut into lines of this size, so
+/// output without newlines never grows this process's memory.
+const MAX_LINE: usize = 16 * 1024;
+
+/// The threads that turn the command's stdout and stderr into lines.
+struct Output {
+    /// One message per stream when it reaches EOF.
+    done: mpsc::Receiver<()>,
+    /// Per stream: true while its thread waits on an empty pipe.
+    waiting: Vec<Arc<AtomicBool>>,
+}
+
+impl Output {
+    fn start(
+        child: &ForwardedChild,
+        target: &str,
+        streams: [(io::PipeReader, Stream); 2],
+    ) -> io::Result<Self> {
+        let (done_tx, done) = mpsc::channel();
+        let mut waiting = Vec::new();
+        for (read, stream) in streams {
+            let idle = Arc::new(AtomicBool::new(false));
+            waiting.push(idle.clone());
+            let done_tx = done_tx.clone();
+            let lines = TextLines {
+                receiver: Receiver::new(child.span().clone()),
+                pid: child.id(),
+                target: target.to_string(),
+                stream,
+            };
+            std::thread::Builder::new()
+                .name(format!("spanline-run-{}", stream.name()))
+                .spawn(move || {
+                    read_lines(read, &idle, lines);
+                    let _ = done_tx.send(());
+                })?;
+        }
+        Ok(Self { done, waiting })
+    }
+
+    /// Re-emits the command's output until both streams end, or until the
+    /// command has exited and its output stayed open and empty for
+    /// [`LEAK_TIMEOUT`] (held by descendants: they go on in the
+    /// background, and this process reports the exit without them).
+    fn drain(self, child: &mut ForwardedChild) -> io::Result<()> {
+        let mut open = self.waiting.len();
+        let mut idle_since: Option<Instant> = None;
+        let mut exited = false;
+        while open > 0 {
+            match self.done.recv_timeout(POLL) {
+                Ok(()) => {
+                    open -= 1;
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            exited = exited || child.try_wait()?.is_some();
+            if !exited {
+                continue;
+            }
+            // Only time spent waiting on empty, still open pipes counts.
+            if self.waiting.iter().all(|w| w.load(Ordering::Acquire)) {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= LEAK_TIMEOUT {
+                    tracing::warn!(
+                        target: spanline_pipe::TARGET,
+                        parent: child.span(),
+                        waited_ms = LEAK_TIMEOUT.as_millis() as u64,
+                        "the child exited but its descendants still hold its stdout or stderr open"
+                    );
+                    break;
+                }
+            } else {
+                idle_since = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns one stream's text lines into events under the `child` span.
+struct TextLines {
+    receiver: Receiver,
+    pid: u32,
+    target: String,
+    stream: Stream,
+}
+
+impl TextLines {
+    /// Re-emits one line (without its newline) as an event of the
+    /// command's, through the receiver: the parent's filter applies to the
+    /// command's name as a target, as to a forwarded record's.
+    fn emit(&mut self, raw: &[u8]) {
+        let message = plain_text(&String::from_utf8_lossy(raw));
+        // A line with nothing to read (blank, or only escapes) is no line.
+        if message.trim().is_empty() {
+            return;
+        }
+        let now = spanline_core::Timestamp::now();
+        let mut fields = Map::new();
+        fields.insert("message".into(), Value::String(message));
+        fields.insert("stream".into(), Value::from(self.stream.name()));
+        let record = Record::Ev {
+            pid: self.pid,
+            ts: (now.unix_secs(), now.subsec_nanos()),
+            span: None,
+            level: self.stream.level().into(),
+            target: self.target.clone(),
+            file: None,
+            line: None,
+            fields,
+            errors: Map::new(),
+            bound: Map::new(),
+        };
+        // No size limit: the record goes to the receiver, not to a pipe.
+        let (line, _) = record.encode(usize::MAX);
+        self.receiver
+            .feed_line(line.strip_suffix(b"\n").unwrap_or(&line));
+    }
+}
+
+/// Reads `read` to its end, handing each line to `lines`; `waiting` is set
+/// while the read waits on an empty pipe.
+fn read_lines(mut read: impl Read, waiting: &AtomicBool, mut lines: TextLines) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 8 * 1024];
+    loop {
+        waiting.store(true, Ordering::Release);
+        let got = read.read(&mut chunk);
+        waiting.store(false, Ordering::Release);
+        let n = match got {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let mut start = 0;
+        while let Some(at) = pending
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        {
+            lines.emit(pending.get(start..start + at).unwrap_or_default());
+            start += at + 1;
+        }
+        while pending.len() - start >= MAX_LINE {
+            lines.emit(pending.get(start..start + MAX_LINE).unwrap_or_default());
+            start += MAX_LINE;
+        }
+        pending.drain(..start);
+    }
+    // A last line without its newline.
+    if !pending.is_empty() {
+        lines.emit(&pending);
+    }
+}
+
+/// `text` as a reader sees it, without a terminal's controls: ANSI escape
+/// sequences (CSI such as colours and cursor moves, OSC such as window
+/// titles and links, DCS and the like, two-byte escapes) and every other
+/// control character removed, except that a tab becomes a space (it
+/// separates words).
+fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates, then a final byte.
+                Some('[') => skip_csi(&mut chars),
+                // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \).
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
+                // Intermediates, then a final character (`ESC ( B`).
+                Some(' '..='/') => {
+                    while chars.next_if(|c| (' '..='/').contains(c)).is_some() {}
+                    chars.next();
+                }
+                // A two-byte escape (`ESC 7`, `ESC c`), or a lone ESC.
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Skips the rest of a CSI sequence: up to and with its final byte.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for c in chars.by_ref() {
+        if ('\u{40}'..='\u{7e}').contains(&c) {
+            break;
+        }
+    }
+}
+
+/// Skips the rest of a control string: up to and with BEL or ST.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{7}' | '\u{9c}' => break,
+            '\u{1b}' if chars.peek() == Some(&'\\') => {
+                chars.next();
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_has_no_escapes_or_controls() {
+        for (raw, plain) in [
+            ("\u{1b}[31mred\u{1b}[0m text", "red text"),
+            ("\u{1b}[1;38;5;208mbold orange\u{1b}[m", "bold orange"),
+            ("\u{1b}]0;title\u{7}after title", "after title"),
+            (
+                "\u{1b}]8;;https://x.example\u{1b}\\link\u{1b}]8;;\u{1b}\\",
+                "link",
+            ),
+            ("\u{1b}(Bcharset \u{1b}7saved", "charset saved"),
+            ("a\tb\r\u{7}\u{0}c", "a bc"),
+            ("50%\r100%", "50%100%"),
+            ("\u{9b}32mC1\u{9b}0m", "C1"),
+            ("unicode é 😀 stays", "unicode é 😀 stays"),
+            ("lone escape at the end \u{1b}", "lone escape at the end "),
+            ("\u{1b}[12;", ""),
+        ] {
+            assert_eq!(plain_text(raw), plain, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_command_is_named_by_its_file_name() {
+        assert_eq!(command_name("/bin/sh"), "sh");
+        assert_eq!(command_name("./target/debug/worker"), "worker");
+        assert_eq!(command_name("cargo"), "cargo");
+        assert_eq!(command_name("/"), "/");
     }
 }

@@ -153,6 +153,45 @@ fn run_forwards_a_spanline_child() {
 }
 
 #[test]
+fn run_makes_a_plain_childs_output_json_lines() {
+    // A child that knows nothing of spanline: colours, a tab, a bell, and
+    // a last line without its newline, on stdout and stderr.
+    let script = r#"printf '\033[31mred\033[0m text\n'; printf 'to\tstderr\a\n' >&2; printf '\033]0;title\007no newline'"#;
+    let out = Command::new(BIN)
+        .args([
+            "run", "--json", "--name", "painter", "--", "sh", "-c", script,
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|v| v["message"] == message)
+            .unwrap_or_else(|| panic!("no {message:?} in {stdout}"))
+    };
+    let red = find("red text");
+    assert_eq!(red["level"], "INFO");
+    assert_eq!(red["target"], "sh", "the command's name");
+    assert_eq!(red["stream"], "stdout");
+    // The parent's context: the `child` span.
+    assert_eq!(red["name"], "painter");
+    assert!(red["pid"].as_u64().is_some(), "{red}");
+    let err = find("to stderr");
+    assert_eq!(err["level"], "WARN");
+    assert_eq!(err["stream"], "stderr");
+    assert_eq!(find("no newline")["target"], "sh");
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    assert_eq!(find("child exited")["code"], 0);
+}
+
+#[test]
 fn run_without_a_command_is_a_usage_error() {
     let out = Command::new(BIN).arg("run").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
