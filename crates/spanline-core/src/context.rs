@@ -1013,7 +1013,7 @@ const RESOLVED_EVENTS: usize = 8;
 thread_local! {
     static RESOLVED: RefCell<Vec<Resolved>> = const { RefCell::new(Vec::new()) };
     static NEXT_SEQ: Cell<u64> = const { Cell::new(1) };
-    /// Keys bound for the events dispatched now ([`with_bound_context`]).
+    /// The context given to the events dispatched now ([`with_event_context`]).
     static OVERLAY: RefCell<Option<Arc<Bound>>> = const { RefCell::new(None) };
 }
 
@@ -1106,34 +1106,50 @@ pub(crate) fn stored_event_node(event: &Event<'_>) -> Option<Option<Arc<Node>>> 
     with_resolved(event, |r| r.node.clone())
 }
 
-/// The node of an event with keys bound by [`with_bound_context`]: the
-/// span's entries, and its bound keys under the given ones.
+/// The node of an event dispatched inside [`with_event_context`]: the
+/// given keys as a child of the event's span, so they win over every span.
 fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
     let overlay = OVERLAY
         .try_with(|o| o.try_borrow().ok().and_then(|o| o.clone()))
         .ok()
         .flatten();
     let Some(overlay) = overlay else { return node };
-    let merged = node.as_ref().map(|n| n.merged.clone()).unwrap_or_default();
-    let mut bound: Bound = node
-        .as_ref()
-        .map(|n| n.dynamic().to_vec())
-        .unwrap_or_default();
-    for (k, v) in overlay.iter() {
-        bound.retain(|(b, _)| b != k);
-        bound.push((k.clone(), v.clone()));
+    let mut text = Vec::new();
+    let mut pairs = Vec::with_capacity(overlay.len());
+    for (key, json) in overlay.iter() {
+        let start = text.len();
+        encode::write_str(&mut text, key);
+        text.push(b':');
+        let value_at = text.len();
+        text.extend_from_slice(json.as_bytes());
+        pairs.push((
+            key.clone(),
+            offset(start),
+            offset(value_at),
+            offset(text.len()),
+        ));
     }
-    Some(Arc::new(Node {
-        own: Own::Entries(Vec::new()),
-        merged,
-        bound: BoundIn::Here(Dynamic::with_entries(bound)),
-    }))
+    let text: Arc<[u8]> = Arc::from(text);
+    let own: Entries = pairs
+        .into_iter()
+        .map(|(key, start, value_at, end)| Entry {
+            key: Key::Shared(key),
+            slot: Slot::Fixed {
+                text: text.clone(),
+                start,
+                value_at,
+                end,
+            },
+        })
+        .collect();
+    Some(Arc::new(Node::new(node.as_ref(), own)))
 }
 
-/// Runs `f` with `bound` (keys and their JSON values) bound for the events
-/// it dispatches on this thread, below every span's value, as if bound with
-/// [`set`] under the events' root. The child-process forwarder uses it so a
-/// child's bound keys reach the lines the parent writes for it; like
+/// Runs `f` with `context` (keys and their JSON values) as the context of
+/// the events it dispatches on this thread, above every span's value and
+/// below the events' own fields: as if a span with these fields were the
+/// events' parent. The child-process forwarder uses it to write a child's
+/// line with the context the child resolved; like
 /// [`with_event_time`](crate::with_event_time), it is for layers that
 /// re-emit events from elsewhere.
 ///
@@ -1159,13 +1175,14 @@ fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
 ///     .with(ContextLayer::new())
 ///     .with(LineLayer::new(Schema::default(), seen.clone()));
 /// tracing::subscriber::with_default(subscriber, || {
-///     spanline_core::with_bound_context(&[("user_id", "42")], || tracing::info!("forwarded"));
+///     let _launch = tracing::info_span!("launch", user_id = 1).entered();
+///     spanline_core::with_event_context(&[("user_id", "42")], || tracing::info!("forwarded"));
 ///     tracing::info!("after");
 /// });
-/// assert_eq!(*seen.0.lock().unwrap(), ["42", ""]);
+/// assert_eq!(*seen.0.lock().unwrap(), ["42", "1"]);
 /// ```
-pub fn with_bound_context<R>(bound: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
-    let next: Bound = bound
+pub fn with_event_context<R>(context: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
+    let next: Bound = context
         .iter()
         .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
         .collect();

@@ -21,7 +21,7 @@ mod time;
 
 pub use cluster::{key_slot, CLUSTER_SLOTS, MAX_GLOBAL_SHARDS};
 pub use context::{
-    inherit, set, set_in, with_bound_context, ContextLayer, ContextValue, CtxView, FieldValue,
+    inherit, set, set_in, with_event_context, ContextLayer, ContextValue, CtxView, FieldValue,
     RawJson, SetError,
 };
 #[cfg(feature = "serde")]

@@ -146,10 +146,14 @@ impl<'a> LineEvent<'a> {
 
     /// The context's `job_id`, when it is a valid job id
     /// ([`check_job_id`](crate::check_job_id)); for routing a line to its
-    /// job's channel, file or topic.
+    /// job's channel, file or topic. A string is read as its text, any
+    /// other value as its JSON (`set("job_id", 7)` is job `7`), as the
+    /// Redis layer routes it.
     pub fn job_id(&self) -> Option<String> {
         let value = self.context()?.get("job_id")?;
-        let id = value.as_str()?;
+        let id = value
+            .as_str()
+            .unwrap_or(std::borrow::Cow::Borrowed(value.as_json()));
         crate::check_job_id(&id).ok().map(|()| id.into_owned())
     }
 }

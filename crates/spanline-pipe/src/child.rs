@@ -15,7 +15,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::wire::encode::{
-    bound_map, encode_event, event_fields_map, fields_map, level_name, BoundKey,
+    context_map, encode_event, event_fields_map, fields_map, level_name, ContextPair,
 };
 use crate::wire::{Record, Spec, ENV_VAR, MAX_RECORD, VERSION};
 
@@ -492,16 +492,22 @@ impl ForwardLayer {
     pub const EXIT_FLUSH: Duration = Duration::from_secs(1);
 }
 
-/// The keys bound in this process's context (`spanline_core::set`, a
-/// restored snapshot) that `event` shows and the parent cannot rebuild from
-/// the spans it recreates: no span of the event's has a value for them
-/// (core's [`CtxView::bound`](spanline_core::CtxView::bound)), and the event
-/// has no field of the name. `span` is the event's span.
-pub(crate) fn bound_keys<S>(ctx: &Context<'_, S>, span: &Id, event: &Event<'_>) -> Vec<BoundKey>
+/// `event`'s context as this process's `ContextLayer` resolved it: every
+/// key with a value, span fields and bound keys alike (core's
+/// [`CtxView::iter`](spanline_core::CtxView::iter)). The parent writes it
+/// above the spans it recreates: the store can change without a tracing
+/// record the parent would see (`set` filling an `Empty` field, the copy
+/// `detached()` makes), so the child's resolution is the one truth. `span`
+/// is the event's span.
+pub(crate) fn event_context<S>(
+    ctx: &Context<'_, S>,
+    span: &Id,
+    event: &Event<'_>,
+) -> Vec<ContextPair>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    // Only a ContextLayer binds keys. Without one, its store is missing
+    // Only a ContextLayer keeps a store. Without one, it is missing
     // from the span, and `of_event` would say so on stderr.
     if spanline_core::CtxView::of_span_in(ctx, span).is_none() {
         return Vec::new();
@@ -512,10 +518,12 @@ where
     let Some(view) = spanline_core::CtxView::of_event(ctx, event) else {
         return Vec::new();
     };
-    let mut bound = view.bound();
-    let fields = event.metadata().fields();
-    bound.retain(|(key, _)| fields.field(&**key).is_none());
-    bound
+    // Keys the event has a field of go too: a field declared `Empty` on
+    // the event hides nothing, and the parent's line writes a valued field
+    // first anyway.
+    view.iter()
+        .map(|(key, value)| (std::sync::Arc::from(key.as_ref()), value))
+        .collect()
 }
 
 impl<S> Layer<S> for ForwardLayer
@@ -570,9 +578,9 @@ where
             return;
         }
         let span = ctx.event_span(event).map(|s| s.id());
-        let bound = span
+        let context = span
             .as_ref()
-            .map(|id| bound_keys(&ctx, id, event))
+            .map(|id| event_context(&ctx, id, event))
             .unwrap_or_default();
         let span = span.map(|id| id.into_u64());
         let now = spanline_core::Timestamp::now();
@@ -583,7 +591,13 @@ where
             let Ok(mut buf) = cell.try_borrow_mut() else {
                 return false;
             };
-            encode_event(&mut buf, (self.pid, now, span), event, &bound, &self.redact);
+            encode_event(
+                &mut buf,
+                (self.pid, now, span),
+                event,
+                &context,
+                &self.redact,
+            );
             if buf.len() > MAX_RECORD {
                 return false;
             }
@@ -602,7 +616,7 @@ where
                 line: meta.line(),
                 fields,
                 errors,
-                bound: bound_map(&self.redact, &bound),
+                context: context_map(&self.redact, &context),
             });
         }
     }

@@ -36,10 +36,12 @@ const EXCERPT: usize = 200;
 /// recorded later too) are the context of its lines, as if its spans had
 /// been opened under the launching span in one process. The parent's
 /// filter still decides which lines are written: the child's events, and a
-/// recreated span's own lines (close lines), follow it. Keys the child
-/// bound in its context come with each event (`bound` in the
-/// [`wire`](crate::wire) format) and are bound for it here, below every
-/// span. A span that is not
+/// recreated span's own lines (close lines), follow it. Each event also
+/// brings its context as the child resolved it (`ctx` in the
+/// [`wire`](crate::wire) format), written above the recreated spans: what
+/// the child's store holds beyond its span records (keys bound with `set`,
+/// a `set` that filled an `Empty` field, what `detached()` copied) reaches
+/// the line too. A span that is not
 /// recreated (deeper than 128 spans, past 4,096 open ones) maps to its
 /// nearest recreated ancestor. Around each event the recreated chain is
 /// entered, root to leaf, so span-scoped directives
@@ -251,14 +253,15 @@ fn owned_values(cs: &DynCallsite, target: &str, fields: &Map<String, Json>) -> V
 }
 
 /// Dispatches an event under `chain`, entered root to leaf so span-scoped
-/// filter directives apply, at the child's time `at`, with the keys the
-/// child had bound (`bound`: keys and JSON values) below every span.
+/// filter directives apply, at the child's time `at`, with the event's
+/// context as the child resolved it (`context`: keys and JSON values) above
+/// every span.
 fn dispatch_event(
     chain: &[Span],
     meta: &'static Metadata<'static>,
     values: &tracing_core::field::ValueSet<'_>,
     at: spanline_core::Timestamp,
-    bound: &[(&str, &str)],
+    context: &[(&str, &str)],
 ) {
     let parent = chain.last().and_then(Span::id);
     let _entered = Entered::chain(chain);
@@ -272,10 +275,10 @@ fn dispatch_event(
         })
     };
     // Most events have none: no overlay to set up.
-    if bound.is_empty() {
+    if context.is_empty() {
         dispatch();
     } else {
-        spanline_core::with_bound_context(bound, dispatch);
+        spanline_core::with_event_context(context, dispatch);
     }
 }
 
@@ -441,7 +444,7 @@ impl Receiver {
             meta,
             &values,
             spanline_core::Timestamp::from_unix(event.ts.0, event.ts.1),
-            &event.bound.as_pairs(),
+            &event.context.as_pairs(),
         );
         true
     }
@@ -564,26 +567,26 @@ impl Receiver {
                 line,
                 fields,
                 errors,
-                bound,
+                context,
             } => {
                 let Ok(level) = level.parse::<Level>() else {
                     return;
                 };
                 let chain = self.chain_of(pid, span);
                 let at = spanline_core::Timestamp::from_unix(ts.0, ts.1);
-                let bound: Vec<(&str, String)> = bound
+                let context: Vec<(&str, String)> = context
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.to_string()))
                     .collect();
-                let bound: Vec<(&str, &str)> =
-                    bound.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let context: Vec<(&str, &str)> =
+                    context.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 self.event(
                     &chain,
                     level,
                     &target,
                     file,
                     line,
-                    (&fields, &errors, &bound),
+                    (&fields, &errors, &context),
                     at,
                 );
             }
@@ -673,7 +676,7 @@ impl Receiver {
         target: &str,
         file: Option<String>,
         line: Option<u32>,
-        (fields, errors, bound): EventParts<'_>,
+        (fields, errors, context): EventParts<'_>,
         at: spanline_core::Timestamp,
     ) {
         if level > LevelFilter::current() {
@@ -704,7 +707,13 @@ impl Receiver {
             .iter()
             .map(|o| o.as_ref().map(Owned::as_value))
             .collect();
-        dispatch_event(chain, meta, &meta.fields().value_set_all(&refs), at, bound);
+        dispatch_event(
+            chain,
+            meta,
+            &meta.fields().value_set_all(&refs),
+            at,
+            context,
+        );
     }
 }
 
@@ -720,8 +729,8 @@ fn field_names(fields: &Map<String, Json>, empty: &[String]) -> Vec<String> {
     names
 }
 
-/// A slow-path event's fields, its errors' type names, and the keys the
-/// child bound (keys and JSON values).
+/// A slow-path event's fields, its errors' type names, and its context as
+/// the child resolved it (keys and JSON values).
 type EventParts<'a> = (
     &'a Map<String, Json>,
     &'a Map<String, Json>,

@@ -223,3 +223,26 @@ fn a_sink_under_the_context_layer_gets_each_events_own_context() {
     assert_eq!(contexts(&under), expected);
     assert_eq!(contexts(&over), expected);
 }
+
+/// `with_event_context` keys beat every span and the static fields, as a
+/// span's would (the pipe writes a child's context with it).
+#[test]
+fn an_event_context_beats_spans_and_static_fields() {
+    let memory = Memory::default();
+    let schema = spanline_core::Schema::builder(Preset::Flat)
+        .service("svc")
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(LineLayer::new(schema, memory.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let _launch = tracing::info_span!("launch", k = "parent", name = "leaf").entered();
+        spanline_core::with_event_context(&[("service", "\"v1\""), ("k", "\"child\"")], || {
+            tracing::info!("forwarded")
+        });
+    });
+    let line: serde_json::Value = serde_json::from_slice(&memory.lines()[0]).unwrap();
+    assert_eq!(line["service"], "v1", "{line}");
+    assert_eq!(line["k"], "child", "{line}");
+    assert_eq!(line["name"], "leaf", "{line}");
+}

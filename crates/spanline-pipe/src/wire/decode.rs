@@ -22,10 +22,10 @@ pub(crate) struct FastEvent<'a> {
     /// The error fields' type names (see `Record::Ev`).
     #[serde(default)]
     pub(crate) errors: serde_json::Map<String, serde_json::Value>,
-    /// Keys bound in the child's context, their values as JSON (see
+    /// The event's context as the child resolved it, values as JSON (see
     /// `Record::Ev`).
-    #[serde(default, borrow)]
-    pub(crate) bound: RawFields<'a>,
+    #[serde(default, borrow, rename = "ctx")]
+    pub(crate) context: RawFields<'a>,
 }
 
 /// Field names and their raw JSON values, in order.

@@ -16,7 +16,7 @@ pub(crate) fn numbers() -> NumberPolicy {
 
 /// A key bound in the child's context, with its value as JSON (see
 /// `Record::Ev`'s `bound`).
-pub(crate) type BoundKey = (std::sync::Arc<str>, spanline_core::FieldValue);
+pub(crate) type ContextPair = (std::sync::Arc<str>, spanline_core::FieldValue);
 
 /// Writes an `ev` record, as `Record::Ev` would serialize, without building
 /// it: the forwarding hot path.
@@ -24,7 +24,7 @@ pub(crate) fn encode_event(
     buf: &mut Vec<u8>,
     (pid, now, span): (u32, spanline_core::Timestamp, Option<u64>),
     event: &Event<'_>,
-    bound: &[BoundKey],
+    context: &[ContextPair],
     redact: &spanline_core::Redact,
 ) {
     let meta = event.metadata();
@@ -68,9 +68,9 @@ pub(crate) fn encode_event(
             buf.extend_from_slice(b"{}");
         }
     }
-    if !bound.is_empty() {
-        buf.extend_from_slice(b",\"bound\":{");
-        for (i, (key, value)) in bound.iter().enumerate() {
+    if !context.is_empty() {
+        buf.extend_from_slice(b",\"ctx\":{");
+        for (i, (key, value)) in context.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
@@ -89,8 +89,11 @@ pub(crate) fn encode_event(
 }
 
 /// `Record::Ev`'s `bound` (the slow path).
-pub(crate) fn bound_map(redact: &spanline_core::Redact, bound: &[BoundKey]) -> Map<String, Value> {
-    bound
+pub(crate) fn context_map(
+    redact: &spanline_core::Redact,
+    context: &[ContextPair],
+) -> Map<String, Value> {
+    context
         .iter()
         .filter_map(|(key, value)| {
             let value = if redact.hides(key) {
@@ -169,13 +172,13 @@ mod tests {
     impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Both {
         fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
             let now = spanline_core::Timestamp::from_unix(1_700_000_000, 5);
-            let bound = ctx
+            let context = ctx
                 .event_span(event)
-                .map(|s| crate::child::bound_keys(&ctx, &s.id(), event))
+                .map(|s| crate::child::event_context(&ctx, &s.id(), event))
                 .unwrap_or_default();
             let mut fast = Vec::new();
             let head = (7, now, Some(3));
-            encode_event(&mut fast, head, event, &bound, &Default::default());
+            encode_event(&mut fast, head, event, &context, &Default::default());
             let meta = event.metadata();
             let record = Record::Ev {
                 pid: 7,
@@ -187,7 +190,7 @@ mod tests {
                 line: meta.line(),
                 fields: event_fields_map(&Default::default(), event).0,
                 errors: event_fields_map(&Default::default(), event).1,
-                bound: bound_map(&Default::default(), &bound),
+                context: context_map(&Default::default(), &context),
             };
             let (slow, _) = record.encode(usize::MAX);
             self.0.lock().unwrap().push((fast, slow));
@@ -265,18 +268,23 @@ mod tests {
             );
             // The receiver's fast reading: every field, with its JSON type.
             let event: FastEvent<'_> = serde_json::from_slice(fast).unwrap();
-            let Record::Ev { fields, bound, .. } = b else {
+            let Record::Ev {
+                fields, context, ..
+            } = b
+            else {
                 unreachable!()
             };
-            let read_bound: Vec<(&str, Value)> = event
-                .bound
+            let read_context: Vec<(&str, Value)> = event
+                .context
                 .as_pairs()
                 .into_iter()
                 .map(|(k, v)| (k, serde_json::from_str(v).unwrap()))
                 .collect();
-            let bound: Vec<(&str, Value)> =
-                bound.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            assert_eq!(read_bound, bound);
+            let context: Vec<(&str, Value)> = context
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            assert_eq!(read_context, context);
             assert_eq!(event.fields.0.len(), fields.len());
             for ((key, raw), (name, value)) in event.fields.0.iter().zip(&fields) {
                 assert_eq!(key, name);
@@ -318,16 +326,14 @@ mod tests {
         );
         assert!(fields.get("error_types").is_none());
         assert_eq!(fields["message"], "message with \t tab");
-        // The keys bound in the context, typed; not the one a span has.
+        // The event's whole context, typed: the span's keys and the bound
+        // ones (a bound key a span has a value for shows the span's).
         assert_eq!(
-            first["bound"],
-            serde_json::json!({"user_id": 42, "retry": true, "note": "a \"quoted\" é\n"})
+            first["ctx"],
+            serde_json::json!({"tenant": "acme", "user_id": 42, "retry": true, "note": "a \"quoted\" é\n"})
         );
-        // Not a key the event has a field of.
+        // A key the event has a field of too: the parent writes the field.
         let second: serde_json::Value = serde_json::from_slice(&seen[1].0).unwrap();
-        assert_eq!(
-            second["bound"],
-            serde_json::json!({"retry": true, "note": "a \"quoted\" é\n"})
-        );
+        assert_eq!(second["ctx"]["retry"], true);
     }
 }

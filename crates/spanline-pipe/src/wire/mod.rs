@@ -6,7 +6,7 @@
 //! {"t":"span","pid":4242,"id":1,"parent":null,"name":"job","target":"worker","level":"INFO","fields":{"job_id":"j-1"},"empty":["rows"]}
 //! {"t":"rec","pid":4242,"id":1,"fields":{"rows":10}}
 //! {"t":"ev","pid":4242,"ts":[1763758369,633647000],"span":1,"level":"DEBUG","target":"worker::db","file":"src/db.rs","line":42,"fields":{"message":"query done","rows":10}}
-//! {"t":"ev","pid":4242,"ts":[1763758369,633650000],"span":1,"level":"ERROR","target":"worker::db","fields":{"message":"failed","error":"query failed","error_sources":["timed out"]},"errors":{"error":["QueryFailed","TimedOut"]},"bound":{"user_id":42}}
+//! {"t":"ev","pid":4242,"ts":[1763758369,633650000],"span":1,"level":"ERROR","target":"worker::db","fields":{"message":"failed","error":"query failed","error_sources":["timed out"]},"errors":{"error":["QueryFailed","TimedOut"]},"ctx":{"user_id":42}}
 //! {"t":"close","pid":4242,"id":1}
 //! {"t":"drop","pid":4242,"n":17}
 //! ```
@@ -122,14 +122,16 @@ pub enum Record {
         /// known. The parent writes each as one error again, in its style.
         #[serde(default, skip_serializing_if = "Map::is_empty")]
         errors: Map<String, Value>,
-        /// Keys bound in the child's context (`spanline::set`, a restored
-        /// `ContextSnapshot`) that the event shows and the parent cannot
-        /// know from the child's spans: no span of the event's has a value
-        /// for them, and the event has no field of the name. The parent
-        /// binds them below every span for this event. Left out when there
-        /// are none (a parent that does not know it ignores it).
-        #[serde(default, skip_serializing_if = "Map::is_empty")]
-        bound: Map<String, Value>,
+        /// The event's context as the child's `ContextLayer` resolved it
+        /// (`ctx` on the wire): every key its span chain has a value for,
+        /// and the keys bound with `spanline::set` or restored from a
+        /// `ContextSnapshot`, values as JSON. The parent writes it above
+        /// the spans it recreated, so a line carries what the child's
+        /// store said, including what no span record shows (a `set` that
+        /// filled an `Empty` field, what `detached()` copied). Left out when
+        /// empty (a parent that does not know it ignores it).
+        #[serde(default, rename = "ctx", skip_serializing_if = "Map::is_empty")]
+        context: Map<String, Value>,
     },
     /// Records the child dropped (drop mode) since the last report.
     Drop {
@@ -147,7 +149,9 @@ impl Record {
     fn values_mut(&mut self) -> Vec<&mut Map<String, Value>> {
         match self {
             Record::Span { fields, .. } | Record::Rec { fields, .. } => vec![fields],
-            Record::Ev { fields, bound, .. } => vec![fields, bound],
+            Record::Ev {
+                fields, context, ..
+            } => vec![fields, context],
             _ => Vec::new(),
         }
     }
@@ -244,7 +248,7 @@ mod tests {
             line: None,
             fields,
             errors: Map::new(),
-            bound: Map::new(),
+            context: Map::new(),
         }
     }
 
@@ -279,18 +283,21 @@ mod tests {
         let mut fields = Map::new();
         fields.insert("message".into(), Value::String("m".into()));
         let mut record = event(fields);
-        if let Record::Ev { bound, .. } = &mut record {
-            bound.insert("note".into(), Value::String("n".repeat(10_000)));
-            bound.insert("user_id".into(), Value::from(42));
+        if let Record::Ev { context, .. } = &mut record {
+            context.insert("note".into(), Value::String("n".repeat(10_000)));
+            context.insert("user_id".into(), Value::from(42));
         }
         let (line, truncated) = record.encode(MAX_RECORD);
         assert!(truncated && line.len() <= MAX_RECORD);
-        let Record::Ev { fields, bound, .. } = serde_json::from_slice(&line).unwrap() else {
+        let Record::Ev {
+            fields, context, ..
+        } = serde_json::from_slice(&line).unwrap()
+        else {
             panic!("not an event")
         };
         assert_eq!(fields["message"], "m");
-        assert!(bound["note"].as_str().unwrap().ends_with(MARK));
-        assert_eq!(bound["user_id"], 42);
+        assert!(context["note"].as_str().unwrap().ends_with(MARK));
+        assert_eq!(context["user_id"], 42);
     }
 
     #[test]
