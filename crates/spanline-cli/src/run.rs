@@ -250,7 +250,7 @@ impl TextLines {
             line: None,
             fields,
             errors: Map::new(),
-            bound: Map::new(),
+            context: Map::new(),
         };
         // No size limit: the record goes to the receiver, not to a pipe.
         let (line, _) = record.encode(usize::MAX);
