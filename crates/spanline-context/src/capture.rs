@@ -135,6 +135,8 @@ impl Captured {
         tracing::dispatcher::with_default(&self.dispatch, || {
             let span = tracing::info_span!(target: "spanline::context", parent: None, "detached");
             span.follows_from(&self.span);
+            // A job goes on in the detached work: its end is there.
+            self.span.in_scope(spanline_core::hand_off_job);
             if let (Some(id), Some(from)) = (span.id(), self.span.id()) {
                 if let Some(view) = spanline_core::CtxView::of_span(&from) {
                     spanline_core::inherit(&id, &view);

@@ -399,6 +399,10 @@ impl ContextSnapshot {
     pub fn capture_keys(keys: &[&str]) -> Self {
         #[allow(unused_mut)] // set again only with OpenTelemetry
         let mut snap = Self::from_view(&crate::current(), keys);
+        // The job goes on where the snapshot is restored: its end is there.
+        if snap.get_json("job_id").is_some() {
+            spanline_core::hand_off_job();
+        }
         // The next hop's spans are children of the current OpenTelemetry
         // span, in its trace (the same trace id as the context's, once the
         // trace continued an incoming one).

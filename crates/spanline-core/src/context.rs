@@ -36,6 +36,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::encode::{self, NumberPolicy};
 use crate::fields::{forward_visit, Val, ValueSink};
+use crate::job_end::{HandedOff, JobEnds};
 use crate::keep::ContextKeys;
 use crate::span_close::Timing;
 
@@ -474,6 +475,8 @@ pub struct ContextLayer<F = Identity> {
     /// through it, and tracing-opentelemetry answers for a span through it
     /// (inside a dispatch, `get_default` gives none).
     dispatch: Arc<std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>>,
+    /// Who hears of job ends (found through the dispatch, see [`JobEnds`]).
+    job_ends: JobEnds,
 }
 
 impl Default for ContextLayer {
@@ -500,6 +503,7 @@ impl ContextLayer {
             filter: Identity::new(),
             span_close: false,
             dispatch: Arc::default(),
+            job_ends: JobEnds::default(),
         }
     }
 }
@@ -534,6 +538,7 @@ impl<F> ContextLayer<F> {
             filter,
             span_close: self.span_close,
             dispatch: self.dispatch,
+            job_ends: self.job_ends,
         }
     }
 
@@ -647,6 +652,27 @@ impl<F> ContextLayer<F> {
 }
 
 impl<F> ContextLayer<F> {
+    /// Tells of a job's end when span `id` is the outermost span of its job
+    /// and the job was not handed on from it (see [`crate::job_end`]).
+    fn job_end<S>(&self, id: &Id, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let Some(job) = job_of(&span) else { return };
+        if span.extensions().get::<HandedOff>().is_some() {
+            return;
+        }
+        if span
+            .parent()
+            .is_some_and(|p| job_of(&p).as_deref() == Some(job.as_str()))
+        {
+            return;
+        }
+        drop(span);
+        self.job_ends.announce(&job);
+    }
+
     /// Dispatches the close line of span `id`, if the filter lets a line
     /// of its level and target through (a context span may be kept below
     /// the filter; its close line is not).
@@ -749,7 +775,24 @@ where
         if self.span_close {
             self.close_line(&id, &ctx);
         }
+        if !self.job_ends.is_empty() {
+            self.job_end(&id, &ctx);
+        }
         self.filter.on_close(id, ctx);
+    }
+
+    // `Dispatch::downcast_ref::<JobEnds>()` finds this layer's job ends, as
+    // tracing-opentelemetry's layer is found: the way layers of one
+    // subscriber find each other.
+    #[allow(unsafe_code)]
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == std::any::TypeId::of::<JobEnds>() {
+            Some(&self.job_ends as *const JobEnds as *const ())
+        } else {
+            None
+        }
     }
 
     fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
@@ -873,6 +916,16 @@ impl<F> ContextLayer<F> {
             otel,
         );
     }
+}
+
+/// The job id in `span`'s context, as text (a number as its digits).
+pub(crate) fn job_of<'a, R: LookupSpan<'a>>(
+    span: &tracing_subscriber::registry::SpanRef<'a, R>,
+) -> Option<String> {
+    let node = span.extensions().get::<SpanContext>()?.node.clone();
+    CtxView { node }.with_json("job_id", |json| {
+        encode::decode_str(json).map_or_else(|| json.to_string(), |s| s.into_owned())
+    })
 }
 
 fn merge(parent: &[Entry], own: &[Entry]) -> Entries {

@@ -9,6 +9,7 @@ mod encode;
 mod event;
 mod fields;
 mod job;
+mod job_end;
 mod keep;
 mod keys;
 #[cfg(feature = "opentelemetry")]
@@ -33,6 +34,7 @@ pub use encode::{
 pub use event::{with_event_time, Clock};
 pub use fields::{sources, ErrorTypes, JsonFields, MAX_SOURCES};
 pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
+pub use job_end::{hand_off_job, JobEnds, OnJobEnd};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use redact::Redact;
 pub use schema::{

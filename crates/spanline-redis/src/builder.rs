@@ -485,7 +485,7 @@ impl RedisLayerBuilder {
             channels,
             global: self.global,
             max_payload: self.max_payload,
-            report: crate::report::Report::new(schema.clone()),
+            report: Arc::new(crate::report::Report::new(schema.clone())),
         };
         Ok((RedisLayer::new(schema, sink), guard))
     }

@@ -4,8 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use spanline_core::{Channels, CtxView, LineEvent, LineLayer, LineSink, Refusal, Schema};
-use tracing_core::span::Id;
+use spanline_core::{Channels, JobEnds, LineEvent, LineLayer, LineSink, OnJobEnd, Refusal, Schema};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -17,14 +16,16 @@ use crate::stats::add;
 /// Publishes every event's JSON line to Redis: to `{prefix}:global`, and to
 /// `{prefix}:{job_id}` when the event's context holds a valid `job_id`.
 ///
-/// When the span that brought a `job_id` into the context closes (the
-/// job's root span), the layer publishes one more line, to the job's
-/// channel (and stream) only: an INFO event of target `spanline::job`
-/// with the fields `job_id` and `job_end = true` and the message
-/// `job ended`, encoded with the layer's schema. A live view (the
+/// When a job's run ends, the layer publishes one more line, to the job's
+/// channel (and stream) and to the global feed: an INFO event of target
+/// `spanline::job` with the fields `job_id` and `job_end = true` and the
+/// message `job ended`, encoded with the layer's schema. A live view (the
 /// `spanline web` console, `spanline tail`) knows from it that the job is
-/// over. Only the job's channel gets this line: the global feed stays
-/// exactly the lines the application logged.
+/// over. The run's end is the close of the outermost span carrying the job
+/// id, unless the job was handed on from it (a `ContextSnapshot` captured
+/// there, detached work); the [`ContextLayer`](spanline_core::ContextLayer)
+/// sees it and tells this layer ([`JobEnds`](spanline_core::JobEnds)), so
+/// the line comes whatever filter this layer has.
 ///
 /// `on_event` encodes the line (or reuses the JSON layer's, see
 /// [`RedisLayerBuilder::schema`](crate::RedisLayerBuilder::schema)) and puts it on a bounded queue; a worker
@@ -60,6 +61,17 @@ use crate::stats::add;
 #[derive(Debug)]
 pub struct RedisLayer {
     line: LineLayer<RedisSink>,
+    /// Publishes a job's end line; the context layer holds it weakly.
+    job_end: JobEndHook,
+}
+
+/// The hook given to the context layer's [`JobEnds`].
+struct JobEndHook(Arc<OnJobEnd>);
+
+impl std::fmt::Debug for JobEndHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobEndHook")
+    }
 }
 
 impl RedisLayer {
@@ -86,14 +98,16 @@ impl RedisLayer {
     }
 
     pub(crate) fn new(schema: Schema, sink: RedisSink) -> Self {
+        let ends = sink.clone();
         Self {
             line: LineLayer::new(schema, sink),
+            job_end: JobEndHook(Arc::new(move |job: &str| ends.job_ended(job))),
         }
     }
 }
 
 /// Routes lines to the queue: the job's channel from the event's context.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RedisSink {
     pub(crate) queue: Arc<Queue>,
     pub(crate) channels: Channels,
@@ -101,7 +115,7 @@ pub(crate) struct RedisSink {
     pub(crate) global: bool,
     pub(crate) max_payload: usize,
     /// Encodes the job-end lines.
-    pub(crate) report: Report,
+    pub(crate) report: Arc<Report>,
 }
 
 /// The last job channel built on this thread: (channels, job id as JSON, channel).
@@ -135,7 +149,7 @@ impl RedisSink {
         true
     }
 
-    /// The job's root span closed: publish its end line.
+    /// A job's run ended: publish its end line.
     fn job_ended(&self, job_id: &str) {
         let Ok(channel) = self.channels.job(job_id) else {
             return;
@@ -151,7 +165,7 @@ impl RedisSink {
         self.queue.enqueue(Item {
             line: line.into(),
             job: Some(Arc::from(channel)),
-            job_only: true,
+            job_only: false,
         });
     }
 
@@ -235,24 +249,9 @@ where
         self.line.on_event(event, ctx);
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        // Every span closes here: compare the raw JSON of the job ids, and
-        // allocate only at a job's end.
-        let Some(view) = CtxView::of_span_in(&ctx, &id) else {
-            return;
-        };
-        // The job's root: its parent is outside the job (or in another).
-        let ended = view.with_json("job_id", |own| {
-            let inside = ctx
-                .span(&id)
-                .and_then(|span| span.parent())
-                .and_then(|p| CtxView::of_span_in(&ctx, &p.id()))
-                .and_then(|p| p.with_json("job_id", |theirs| theirs == own));
-            (inside != Some(true))
-                .then(|| spanline_core::decode_json_str(own).map(|id| id.into_owned()))
-        });
-        if let Some(Some(Some(job))) = ended {
-            self.line.sink().job_ended(&job);
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        if let Some(ends) = JobEnds::of(subscriber) {
+            ends.subscribe(&self.job_end.0);
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The list of recent jobs: built by following the global feed, keyed by
-//! each line's `job_id`, with the time and level of each job's last line.
+//! each line's `job_id`, with the time and level of each job's last line,
+//! and whether its run has ended (the Redis layer's `job ended` line, which
+//! is not counted as one of the job's lines).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,8 @@ pub(crate) struct Job {
     pub(crate) time: Option<serde_json::Value>,
     pub(crate) level: Option<String>,
     pub(crate) lines: u64,
+    /// The job's `job ended` line came after its last line.
+    pub(crate) ended: bool,
     /// Order of last sight: larger is newer.
     #[serde(skip)]
     seen: u64,
@@ -68,12 +72,18 @@ impl Jobs {
             time: None,
             level: None,
             lines: 0,
+            ended: false,
             seen: 0,
         });
+        job.seen = self.tick;
+        if find(&["job_end"]).and_then(serde_json::Value::as_bool) == Some(true) {
+            job.ended = true;
+            return;
+        }
         job.time = time;
         job.level = level;
         job.lines += 1;
-        job.seen = self.tick;
+        job.ended = false;
     }
 
     /// The jobs, newest first.
@@ -132,6 +142,11 @@ mod tests {
         assert_eq!(ids, ["c_1", "a_1", "b_1"]);
         assert_eq!(list[1].level.as_deref(), Some("ERROR"));
         assert_eq!(list[1].lines, 2);
+        // A job's end line marks it ended, and is not one of its lines.
+        jobs.add(r#"{"timestamp":"t7","level":"INFO","message":"job ended","job_id":"a_1","job_end":true}"#);
+        let a = jobs.list().into_iter().find(|j| j.job_id == "a_1").unwrap();
+        assert!(a.ended);
+        assert_eq!((a.lines, a.level.as_deref()), (2, Some("ERROR")));
         assert_eq!(list[1].time, Some(serde_json::json!("t3")));
     }
 

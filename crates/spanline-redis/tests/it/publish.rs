@@ -90,27 +90,30 @@ fn job_lines_reach_their_channel_and_global_byte_identical_and_in_order() {
         info!(n = 4, "after the job");
     });
     assert!(setup.flush(5).complete);
-    let messages = sub.wait_for(9, Duration::from_secs(5));
+    let messages = sub.wait_for(10, Duration::from_secs(5));
     let written: Vec<String> = setup.capture.lines();
-    assert_eq!(
-        sub.payloads("logs:global"),
-        written,
-        "global: every line, in order, the JSON layer's bytes"
-    );
     let job_lines = sub.payloads(&job_channel);
     assert_eq!(
         job_lines[..3],
         written[1..4],
         "job channel: the job's lines only"
     );
-    // Then the job's end, when its span closed: on the job's channel only.
+    // Then the job's end, when its span closed: on the job's channel and
+    // the global feed, between the job's lines and the next.
     assert_eq!(job_lines.len(), 4, "{job_lines:?}");
+    let mut global = written.clone();
+    global.insert(4, job_lines[3].clone());
+    assert_eq!(
+        sub.payloads("logs:global"),
+        global,
+        "global: every line, in order, the JSON layer's bytes, and the job's end"
+    );
     let end: serde_json::Value = serde_json::from_str(&job_lines[3]).unwrap();
     assert_eq!(end["message"], "job ended");
     assert_eq!(end["target"], "spanline::job");
     assert_eq!(end["job_end"], true);
     assert_eq!(end["job_id"], job.as_str());
-    assert_eq!(messages.len(), 9);
+    assert_eq!(messages.len(), 10);
     setup.assert_accounted();
     assert_eq!(setup.stats.published(), 6);
 }
@@ -172,6 +175,89 @@ fn a_job_ends_once_when_its_root_span_closes_whatever_spans_it_has_inside() {
     setup.assert_accounted();
 }
 
+/// The job's end lines on its channel, and every message there.
+fn job_channel_messages(sub: &Subscription, channel: &str) -> (usize, Vec<String>) {
+    let lines = sub.payloads(channel);
+    let messages = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["message"].as_str().unwrap_or_default().to_string()
+        })
+        .collect::<Vec<_>>();
+    let ends = messages.iter().filter(|m| *m == "job ended").count();
+    (ends, messages)
+}
+
+/// The request that enqueues a job carries its id, and hands it on with a
+/// snapshot: the job ends once, when the worker that restored it is done,
+/// not when the request closes. Failed before: "job ended" came right after
+/// "job enqueued", and again at the real end.
+#[test]
+fn a_job_handed_to_a_worker_ends_once_at_the_workers_end() {
+    let server = RedisServer::start();
+    let job = spanline_context::JobId::new("report");
+    let job_channel = format!("logs:{job}");
+    let sub = Subscription::new(&server.url(), &[&job_channel]);
+    let setup = Setup::new(quick(&server.url()));
+    setup.run(|| {
+        let payload = {
+            let _request = info_span!("request", request_id = "r-1", job_id = %job).entered();
+            info!("job enqueued");
+            serde_json::to_string(&spanline_context::ContextSnapshot::capture()).unwrap()
+        };
+        let snapshot: spanline_context::ContextSnapshot = serde_json::from_str(&payload).unwrap();
+        let worker = spanline_context::capture().wrap(move || {
+            let _job = snapshot.restore("build_report").entered();
+            info!("working");
+            info!("report ready");
+        });
+        std::thread::spawn(worker).join().unwrap();
+    });
+    assert!(setup.flush(5).complete);
+    sub.wait_for(4, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let (ends, messages) = job_channel_messages(&sub, &job_channel);
+    assert_eq!(ends, 1, "{messages:?}");
+    assert_eq!(
+        messages,
+        ["job enqueued", "working", "report ready", "job ended"]
+    );
+    setup.assert_accounted();
+}
+
+/// A Redis layer behind a per-layer WARN filter sees none of the job's
+/// INFO spans, and still publishes the job's end (the context layer tells
+/// it). Failed before: no "job ended" at all.
+#[test]
+fn a_redis_layer_behind_a_warn_filter_still_publishes_the_jobs_end() {
+    let server = RedisServer::start();
+    let job = spanline_context::JobId::new("quiet");
+    let job_channel = format!("logs:{job}");
+    let sub = Subscription::new(&server.url(), &[&job_channel, "logs:global"]);
+    let (redis, guard) = quick(&server.url()).build().unwrap();
+    let stats = redis.stats();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(redis.with_filter(tracing_subscriber::filter::LevelFilter::WARN)),
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _job = info_span!("job", job_id = %job).entered();
+        info!("hidden from redis");
+        tracing::warn!("a warning in the job");
+    });
+    assert!(guard.flush(Duration::from_secs(5)).complete);
+    sub.wait_for(4, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let (ends, messages) = job_channel_messages(&sub, &job_channel);
+    assert_eq!(messages, ["a warning in the job", "job ended"]);
+    assert_eq!(ends, 1);
+    let (global_ends, _) = job_channel_messages(&sub, "logs:global");
+    assert_eq!(global_ends, 1, "the end is on the global feed too");
+    assert_eq!(stats.dropped(), 0);
+}
+
 #[test]
 fn hostile_job_ids_never_make_a_channel_outside_the_rule() {
     let server = RedisServer::start();
@@ -204,8 +290,8 @@ fn hostile_job_ids_never_make_a_channel_outside_the_rule() {
     assert_eq!(setup.stats.invalid_job_ids(), hostile.len() as u64);
     assert_eq!(
         sub.payloads("logs:global").len(),
-        hostile.len() + 1,
-        "invalid ids still reach the global channel"
+        hostile.len() + 2,
+        "invalid ids still reach the global channel (and job 42's end)"
     );
     setup.assert_accounted();
 }
@@ -666,11 +752,13 @@ fn streams_keep_a_bounded_replayable_log() {
         .arg("+")
         .arg("-")
         .arg("COUNT")
-        .arg(1)
+        .arg(2)
         .query(&mut con)
         .unwrap();
-    assert_eq!(last[0].1[0].0, "line");
-    assert_eq!(last[0].1[0].1, setup.capture.lines()[999]);
+    // The newest entry is the job's end; the one before, the last line.
+    assert!(last[0].1[0].1.contains(r#""job_end":true"#), "{last:?}");
+    assert_eq!(last[1].1[0].0, "line");
+    assert_eq!(last[1].1[0].1, setup.capture.lines()[999]);
     let job_key = format!("logs:{job}");
     let job_len: usize = redis::cmd("XLEN").arg(&job_key).query(&mut con).unwrap();
     assert!((50..=200).contains(&job_len), "{job_len}");

@@ -123,7 +123,8 @@ fn the_global_page_lists_recent_jobs_and_follows_every_line() {
     let served = serve(Console::builder(redis.url()));
     let mut browser = Browser::start();
     browser.open(&served.base);
-    browser.wait_for(&format!("{ROWS} === 5"), WAIT);
+    // Five lines and the two jobs' ends.
+    browser.wait_for(&format!("{ROWS} === 7"), WAIT);
     let jobs = browser.wait_for(
         "(() => { const j = [...document.querySelectorAll('#jobs a')].map(a => a.textContent); \
          return j.length === 2 && j; })()",

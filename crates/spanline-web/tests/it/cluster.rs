@@ -110,7 +110,8 @@ fn on_pub_sub_pages_follow_sharded_channels_on_their_masters() {
         format!("{}/events", served.base),
         format!("{}/jobs/job_c/events", served.base),
     );
-    let global = std::thread::spawn(move || get(&global_url, &[], |got| lines(got).len() >= 9));
+    // The job's 6 lines, 3 others, and the job's end.
+    let global = std::thread::spawn(move || get(&global_url, &[], |got| lines(got).len() >= 10));
     let job = std::thread::spawn(move || get(&job_url, &[], |got| got.contains("job ended")));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(shards.iter().all(|s| shard_subscribers(&cluster, s) >= 1)
@@ -121,7 +122,7 @@ fn on_pub_sub_pages_follow_sharded_channels_on_their_masters() {
     }
     publish(&cluster, Mode::PubSub);
     let global = global.join().unwrap();
-    assert_eq!(lines(&global).len(), 9, "{global}");
+    assert_eq!(lines(&global).len(), 10, "{global}");
     let job = job.join().unwrap();
     assert_eq!(lines(&job).len(), 7, "{job}");
     assert!(

@@ -1,0 +1,150 @@
+//! The end of a job's run, seen by the [`ContextLayer`](crate::ContextLayer)
+//! and told to the layers that asked ([`JobEnds`]).
+//!
+//! A job's run ends when the outermost span that carries its `job_id` in
+//! this process closes (after every task and thread holding it let go),
+//! unless the job was handed on from that span: a `ContextSnapshot` that
+//! carries the `job_id` was captured there (the job goes on in the worker
+//! that restores it), or detached work was started there (the job goes on
+//! in it). The span that receives the job, a restored or detached root,
+//! ends it instead. The context layer sees every span close whatever the
+//! filters say, so a layer behind a per-layer filter that hides the job's
+//! spans (a Redis layer at WARN) still learns of the end.
+
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
+use tracing_core::span::Id;
+
+/// Called with a job id when the job's run ends.
+pub type OnJobEnd = dyn Fn(&str) + Send + Sync;
+
+/// Where a subscriber's [`ContextLayer`](crate::ContextLayer) tells of job
+/// ends. A layer finds it through the dispatch it is registered with
+/// (`on_register_dispatch`) and subscribes; the Redis layer publishes its
+/// `job ended` line from there.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tracing_subscriber::prelude::*;
+/// use spanline_core::{ContextLayer, JobEnds, OnJobEnd};
+///
+/// let ended = Arc::new(Mutex::new(Vec::<String>::new()));
+/// let seen = ended.clone();
+/// let hook: Arc<OnJobEnd> = Arc::new(move |job: &str| seen.lock().unwrap().push(job.to_string()));
+/// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()));
+/// JobEnds::of(&dispatch).unwrap().subscribe(&hook);
+/// tracing::dispatcher::with_default(&dispatch, || {
+///     let job = tracing::info_span!("job", job_id = "build_1");
+///     job.in_scope(|| tracing::info_span!("step", job_id = "build_1").in_scope(|| {}));
+/// });
+/// assert_eq!(*ended.lock().unwrap(), ["build_1"]); // once, when the outer span closed
+/// ```
+#[derive(Clone, Default)]
+pub struct JobEnds {
+    hooks: Arc<ArcSwap<Vec<Weak<OnJobEnd>>>>,
+}
+
+impl std::fmt::Debug for JobEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobEnds")
+            .field("hooks", &self.hooks.load().len())
+            .finish()
+    }
+}
+
+impl JobEnds {
+    /// The job ends of the context layer in `dispatch`'s subscriber, if it
+    /// has one.
+    ///
+    /// See [`JobEnds`]'s example.
+    pub fn of(dispatch: &tracing_core::Dispatch) -> Option<&JobEnds> {
+        dispatch.downcast_ref::<JobEnds>()
+    }
+
+    /// Calls `hook` at every job end, as long as the caller keeps `hook`
+    /// (only a weak reference is kept).
+    ///
+    /// See [`JobEnds`]'s example.
+    pub fn subscribe(&self, hook: &Arc<OnJobEnd>) {
+        let hook = Arc::downgrade(hook);
+        self.hooks.rcu(|hooks| {
+            let mut next: Vec<Weak<OnJobEnd>> = hooks
+                .iter()
+                .filter(|h| h.strong_count() > 0)
+                .cloned()
+                .collect();
+            next.push(hook.clone());
+            next
+        });
+    }
+
+    /// True when no layer listens: the context layer then does no work at
+    /// span close.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hooks.load().is_empty()
+    }
+
+    pub(crate) fn announce(&self, job_id: &str) {
+        for hook in self.hooks.load().iter().filter_map(Weak::upgrade) {
+            hook(job_id);
+        }
+    }
+}
+
+/// The marker a span gets when its job was handed on (see the module docs).
+#[derive(Debug)]
+pub(crate) struct HandedOff;
+
+/// Says that the job of the current span is handed on: its outermost span
+/// in this process does not end the job when it closes; the span that
+/// receives it (restored from a snapshot, or detached) does.
+/// `ContextSnapshot::capture` and `capture().detached()` call it; call it
+/// yourself when you hand a job on by other means.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tracing_subscriber::prelude::*;
+/// use spanline_core::{ContextLayer, JobEnds, OnJobEnd};
+///
+/// let ended = Arc::new(Mutex::new(0));
+/// let count = ended.clone();
+/// let hook: Arc<OnJobEnd> = Arc::new(move |_: &str| *count.lock().unwrap() += 1);
+/// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()));
+/// JobEnds::of(&dispatch).unwrap().subscribe(&hook);
+/// tracing::dispatcher::with_default(&dispatch, || {
+///     let _enqueue = tracing::info_span!("request", job_id = "build_1").entered();
+///     spanline_core::hand_off_job(); // the job goes on in a worker
+/// });
+/// assert_eq!(*ended.lock().unwrap(), 0);
+/// ```
+pub fn hand_off_job() {
+    let _ = tracing_core::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let id = dispatch.current_span().id()?.clone();
+        mark_outermost(registry, &id);
+        Some(())
+    });
+}
+
+/// Marks the outermost span of `id`'s chain that carries the same job id.
+fn mark_outermost(registry: &tracing_subscriber::Registry, id: &Id) {
+    use tracing_subscriber::registry::LookupSpan;
+    let Some(span) = registry.span(id) else {
+        return;
+    };
+    let Some(job) = crate::context::job_of(&span) else {
+        return;
+    };
+    let mut outermost = span;
+    while let Some(parent) = outermost.parent() {
+        if crate::context::job_of(&parent).as_deref() != Some(job.as_str()) {
+            break;
+        }
+        outermost = parent;
+    }
+    let mut extensions = outermost.extensions_mut();
+    if extensions.get_mut::<HandedOff>().is_none() {
+        extensions.insert(HandedOff);
+    }
+}
