@@ -660,7 +660,11 @@ impl<F> ContextLayer<F> {
     {
         let Some(span) = ctx.span(id) else { return };
         let Some(job) = job_of(&span) else { return };
-        if span.extensions().get::<HandedOff>().is_some() {
+        if span
+            .extensions()
+            .get::<HandedOff>()
+            .is_some_and(|HandedOff(jobs)| jobs.contains(&job))
+        {
             return;
         }
         if span

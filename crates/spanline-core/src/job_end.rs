@@ -74,7 +74,11 @@ impl JobEnds {
                 .filter(|h| h.strong_count() > 0)
                 .cloned()
                 .collect();
-            next.push(hook.clone());
+            // Subscribing twice (a layer finds the same context layer from
+            // two hooks) must not publish an end twice.
+            if !next.iter().any(|h| Weak::ptr_eq(h, &hook)) {
+                next.push(hook.clone());
+            }
             next
         });
     }
@@ -92,9 +96,11 @@ impl JobEnds {
     }
 }
 
-/// The marker a span gets when its job was handed on (see the module docs).
-#[derive(Debug)]
-pub(crate) struct HandedOff;
+/// The jobs handed on from a span (see the module docs): its close ends
+/// none of them, but a job it carries later (its `job_id` recorded again)
+/// still ends there.
+#[derive(Debug, Default)]
+pub(crate) struct HandedOff(pub(crate) Vec<String>);
 
 /// Says that the job of the current span is handed on: its outermost span
 /// in this process does not end the job when it closes; the span that
@@ -127,7 +133,9 @@ pub fn hand_off_job() {
     });
 }
 
-/// Marks the outermost span of `id`'s chain that carries the same job id.
+/// Marks every span from `id` up to the outermost one that carries the
+/// same job id: whichever of them closes last as the job's outermost span
+/// (an inner one, once the outer one's `job_id` changed) hands it on.
 fn mark_outermost(registry: &tracing_subscriber::Registry, id: &Id) {
     use tracing_subscriber::registry::LookupSpan;
     let Some(span) = registry.span(id) else {
@@ -136,15 +144,19 @@ fn mark_outermost(registry: &tracing_subscriber::Registry, id: &Id) {
     let Some(job) = crate::context::job_of(&span) else {
         return;
     };
-    let mut outermost = span;
-    while let Some(parent) = outermost.parent() {
-        if crate::context::job_of(&parent).as_deref() != Some(job.as_str()) {
+    let mut next = Some(span);
+    while let Some(span) = next {
+        if crate::context::job_of(&span).as_deref() != Some(job.as_str()) {
             break;
         }
-        outermost = parent;
-    }
-    let mut extensions = outermost.extensions_mut();
-    if extensions.get_mut::<HandedOff>().is_none() {
-        extensions.insert(HandedOff);
+        {
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<HandedOff>() {
+                Some(HandedOff(jobs)) if jobs.contains(&job) => {}
+                Some(HandedOff(jobs)) => jobs.push(job.clone()),
+                None => extensions.insert(HandedOff(vec![job.clone()])),
+            }
+        }
+        next = span.parent();
     }
 }

@@ -243,7 +243,7 @@ impl LineSink for RedisSink {
 
 impl<S> Layer<S> for RedisLayer
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
 {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         self.line.on_event(event, ctx);
@@ -251,6 +251,16 @@ where
 
     fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
         if let Some(ends) = JobEnds::of(subscriber) {
+            ends.subscribe(&self.job_end.0);
+        }
+    }
+
+    // Also here: tracing-subscriber does not pass `on_register_dispatch` to
+    // a layer inside an `Option` or a `Vec` (as `init()` composes it), but
+    // does pass this one, with the layers under this one.
+    fn on_layer(&mut self, subscriber: &mut S) {
+        let subscriber: &dyn Subscriber = subscriber;
+        if let Some(ends) = subscriber.downcast_ref::<JobEnds>() {
             ends.subscribe(&self.job_end.0);
         }
     }
