@@ -1537,6 +1537,34 @@ impl CtxView {
         spans.chain(extra)
     }
 
+    /// Calls `f` with every key that has a value and its JSON, in output
+    /// order (span fields root first, then bound keys no span has), without
+    /// allocating: for layers that copy the context elsewhere (the
+    /// child-process forwarder sends it with each event).
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _r = tracing::info_span!("request", request_id = "r-1").entered();
+    ///     spanline_core::set("user_id", 7u64).unwrap();
+    ///     let mut pairs = Vec::new();
+    ///     spanline_core::CtxView::current().unwrap().for_each_json(|k, v| pairs.push(format!("{k}={v}")));
+    ///     assert_eq!(pairs, ["request_id=\"r-1\"", "user_id=7"]);
+    /// });
+    /// ```
+    pub fn for_each_json(&self, mut f: impl FnMut(&str, &str)) {
+        for entry in self.node.merged.iter() {
+            entry.with_json(|json| f(entry.key.as_str(), json));
+        }
+        let dynamic = self.node.dynamic().load();
+        for (key, json) in dynamic.as_deref().into_iter().flatten() {
+            if !self.span_has(key) {
+                f(key, json);
+            }
+        }
+    }
+
     /// True when a span of this view has a value for `key` now.
     fn span_has(&self, key: &str) -> bool {
         self.node

@@ -15,7 +15,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::wire::encode::{
-    context_map, encode_event, event_fields_map, fields_map, level_name, ContextPair,
+    context_map, encode_event, event_fields_map, fields_map, level_name, EventContext,
 };
 use crate::wire::{Record, Spec, ENV_VAR, MAX_RECORD, VERSION};
 
@@ -494,7 +494,7 @@ impl ForwardLayer {
 
 /// `event`'s context as this process's `ContextLayer` resolved it: every
 /// key with a value, span fields and bound keys alike (core's
-/// [`CtxView::iter`](spanline_core::CtxView::iter)). The parent writes it
+/// [`CtxView::for_each_json`](spanline_core::CtxView::for_each_json)), redacted. The parent writes it
 /// above the spans it recreates: the store can change without a tracing
 /// record the parent would see (`set` filling an `Empty` field, the copy
 /// `detached()` makes), so the child's resolution is the one truth. `span`
@@ -503,27 +503,39 @@ pub(crate) fn event_context<S>(
     ctx: &Context<'_, S>,
     span: &Id,
     event: &Event<'_>,
-) -> Vec<ContextPair>
+    redact: &spanline_core::Redact,
+) -> EventContext
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     // Only a ContextLayer keeps a store. Without one, it is missing
     // from the span, and `of_event` would say so on stderr.
     if spanline_core::CtxView::of_span_in(ctx, span).is_none() {
-        return Vec::new();
+        return EventContext::default();
     }
     // The event's view, as the ContextLayer resolved it: with the keys a
     // parent bound around a re-emitted event too, so a chain of forwarders
     // passes them on.
     let Some(view) = spanline_core::CtxView::of_event(ctx, event) else {
-        return Vec::new();
+        return EventContext::default();
     };
     // Keys the event has a field of go too: a field declared `Empty` on
     // the event hides nothing, and the parent's line writes a valued field
     // first anyway.
-    view.iter()
-        .map(|(key, value)| (std::sync::Arc::from(key.as_ref()), value))
-        .collect()
+    let mut pairs = Vec::new();
+    view.for_each_json(|key, json| {
+        if !pairs.is_empty() {
+            pairs.push(b',');
+        }
+        spanline_core::write_str(&mut pairs, key);
+        pairs.push(b':');
+        if redact.hides(key) {
+            spanline_core::write_str(&mut pairs, spanline_core::Redact::MASK);
+        } else {
+            pairs.extend_from_slice(json.as_bytes());
+        }
+    });
+    EventContext(pairs)
 }
 
 impl<S> Layer<S> for ForwardLayer
@@ -580,7 +592,7 @@ where
         let span = ctx.event_span(event).map(|s| s.id());
         let context = span
             .as_ref()
-            .map(|id| event_context(&ctx, id, event))
+            .map(|id| event_context(&ctx, id, event, &self.redact))
             .unwrap_or_default();
         let span = span.map(|id| id.into_u64());
         let now = spanline_core::Timestamp::now();
@@ -616,7 +628,7 @@ where
                 line: meta.line(),
                 fields,
                 errors,
-                context: context_map(&self.redact, &context),
+                context: context_map(&context),
             });
         }
     }

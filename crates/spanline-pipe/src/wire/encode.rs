@@ -14,9 +14,11 @@ pub(crate) fn numbers() -> NumberPolicy {
     NumberPolicy::default()
 }
 
-/// A key bound in the child's context, with its value as JSON (see
-/// `Record::Ev`'s `bound`).
-pub(crate) type ContextPair = (std::sync::Arc<str>, spanline_core::FieldValue);
+/// An event's context as the child resolved it, for `Record::Ev`'s `ctx`:
+/// the JSON object's pairs (`"key":value,...`, redacted already), written
+/// once and copied into the record.
+#[derive(Debug, Default)]
+pub(crate) struct EventContext(pub(crate) Vec<u8>);
 
 /// Writes an `ev` record, as `Record::Ev` would serialize, without building
 /// it: the forwarding hot path.
@@ -24,7 +26,7 @@ pub(crate) fn encode_event(
     buf: &mut Vec<u8>,
     (pid, now, span): (u32, spanline_core::Timestamp, Option<u64>),
     event: &Event<'_>,
-    context: &[ContextPair],
+    context: &EventContext,
     redact: &spanline_core::Redact,
 ) {
     let meta = event.metadata();
@@ -68,44 +70,26 @@ pub(crate) fn encode_event(
             buf.extend_from_slice(b"{}");
         }
     }
-    if !context.is_empty() {
+    if !context.0.is_empty() {
         buf.extend_from_slice(b",\"ctx\":{");
-        for (i, (key, value)) in context.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            spanline_core::write_str(buf, key);
-            buf.push(b':');
-            // Core's JSON for the value, as every spanline line writes it.
-            if redact.hides(key) {
-                spanline_core::write_str(buf, spanline_core::Redact::MASK);
-            } else {
-                buf.extend_from_slice(value.as_json().as_bytes());
-            }
-        }
+        buf.extend_from_slice(&context.0);
         buf.push(b'}');
     }
     buf.extend_from_slice(b"}\n");
 }
 
-/// `Record::Ev`'s `bound` (the slow path).
-pub(crate) fn context_map(
-    redact: &spanline_core::Redact,
-    context: &[ContextPair],
-) -> Map<String, Value> {
-    context
-        .iter()
-        .filter_map(|(key, value)| {
-            let value = if redact.hides(key) {
-                Value::from(spanline_core::Redact::MASK)
-            } else {
-                // Core's JSON is valid; a value that did not parse would be
-                // a bug, and is left out rather than sent wrong.
-                serde_json::from_str(value.as_json()).ok()?
-            };
-            Some((key.to_string(), value))
-        })
-        .collect()
+/// `Record::Ev`'s `ctx` (the slow path).
+pub(crate) fn context_map(context: &EventContext) -> Map<String, Value> {
+    if context.0.is_empty() {
+        return Map::new();
+    }
+    let mut object = Vec::with_capacity(context.0.len() + 2);
+    object.push(b'{');
+    object.extend_from_slice(&context.0);
+    object.push(b'}');
+    // Core's JSON is valid; text that did not parse would be a bug, and is
+    // left out rather than sent wrong.
+    serde_json::from_slice(&object).unwrap_or_default()
 }
 
 /// `Record::Ev`'s `errors`: each error field's type names.
@@ -174,7 +158,7 @@ mod tests {
             let now = spanline_core::Timestamp::from_unix(1_700_000_000, 5);
             let context = ctx
                 .event_span(event)
-                .map(|s| crate::child::event_context(&ctx, &s.id(), event))
+                .map(|s| crate::child::event_context(&ctx, &s.id(), event, &Default::default()))
                 .unwrap_or_default();
             let mut fast = Vec::new();
             let head = (7, now, Some(3));
@@ -190,7 +174,7 @@ mod tests {
                 line: meta.line(),
                 fields: event_fields_map(&Default::default(), event).0,
                 errors: event_fields_map(&Default::default(), event).1,
-                context: context_map(&Default::default(), &context),
+                context: context_map(&context),
             };
             let (slow, _) = record.encode(usize::MAX);
             self.0.lock().unwrap().push((fast, slow));
