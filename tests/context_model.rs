@@ -1954,6 +1954,32 @@ impl Init {
     }
 }
 
+/// Runs `ops` on the child server for `filter`: its JSON lines, the values
+/// it marked, and what `set` returned there; or the run that broke.
+#[allow(clippy::type_complexity)]
+fn exchange(
+    servers: &mut [ChildServer],
+    filter: Filter,
+    ops: &[Op],
+) -> Result<
+    (
+        Vec<String>,
+        BTreeMap<String, String>,
+        Option<Vec<SetOutcome>>,
+    ),
+    Run,
+> {
+    let out = server(servers, filter).exchange(ops).map_err(|e| Run {
+        broken: Some(e),
+        ..Run::default()
+    })?;
+    let (json, marked) = split_child(out);
+    let sets = marked
+        .get("SETS")
+        .and_then(|s| serde_json::from_str(s).ok());
+    Ok((json, marked, sets))
+}
+
 fn server(servers: &mut [ChildServer], filter: Filter) -> &mut ChildServer {
     servers.iter_mut().find(|s| s.filter == filter).unwrap()
 }
@@ -1969,19 +1995,10 @@ impl Composition for Init {
     }
 
     fn run(&mut self, filter: Filter, ops: &[Op]) -> Run {
-        let out = match server(&mut self.servers, filter).exchange(ops) {
+        let (json, marked, sets) = match exchange(&mut self.servers, filter, ops) {
             Ok(out) => out,
-            Err(e) => {
-                return Run {
-                    broken: Some(e),
-                    ..Run::default()
-                }
-            }
+            Err(broken) => return broken,
         };
-        let (json, marked) = split_child(out);
-        let sets = marked
-            .get("SETS")
-            .and_then(|s| serde_json::from_str(s).ok());
         let mut sources = vec![Source::json(
             if self.with_layer {
                 "init+with_layer: stdout"
@@ -2027,19 +2044,10 @@ impl Composition for Pipe {
     }
 
     fn run(&mut self, filter: Filter, ops: &[Op]) -> Run {
-        let out = match server(&mut self.servers, filter).exchange(ops) {
+        let (json, _, sets) = match exchange(&mut self.servers, filter, ops) {
             Ok(out) => out,
-            Err(e) => {
-                return Run {
-                    broken: Some(e),
-                    ..Run::default()
-                }
-            }
+            Err(broken) => return broken,
         };
-        let (json, marked) = split_child(out);
-        let sets = marked
-            .get("SETS")
-            .and_then(|s| serde_json::from_str(s).ok());
         Run {
             sources: vec![Source {
                 // The `child` span the parent puts the child's spans under.
@@ -2165,19 +2173,10 @@ impl Composition for Redis {
     fn run(&mut self, filter: Filter, ops: &[Op]) -> Run {
         self.runs += 1;
         let (json, sets, token) = if self.hand.is_empty() {
-            let out = match server(&mut self.servers, filter).exchange(ops) {
+            let (json, marked, sets) = match exchange(&mut self.servers, filter, ops) {
                 Ok(out) => out,
-                Err(e) => {
-                    return Run {
-                        broken: Some(e),
-                        ..Run::default()
-                    }
-                }
+                Err(broken) => return broken,
             };
-            let (json, marked) = split_child(out);
-            let sets = marked
-                .get("SETS")
-                .and_then(|s| serde_json::from_str(s).ok());
             let token = marked.get("SENTINEL").cloned().unwrap_or_default();
             (json, sets, token)
         } else {
