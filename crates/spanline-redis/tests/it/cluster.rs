@@ -132,12 +132,24 @@ fn jobs_and_the_global_feed(deployment: &Deployment, shards: usize) {
     let read =
         || -> Vec<Vec<String>> { global.iter().map(|f| f.lines(Duration::ZERO, 0)).collect() };
     let mut shards = read();
-    while shards.iter().map(Vec::len).sum::<usize>() < written.len() && Instant::now() < deadline {
+    // The application's lines, and each job's end line (on the feed too).
+    let expected = written.len() + jobs.len();
+    while shards.iter().map(Vec::len).sum::<usize>() < expected && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
         shards = read();
     }
+    let ends: usize = shards
+        .iter()
+        .flatten()
+        .filter(|l| l.contains(r#""job_end":true"#))
+        .count();
+    assert_eq!(ends, jobs.len(), "one end line per job on the global feed");
     let mut seen: Vec<String> = Vec::new();
     for lines in shards {
+        let lines: Vec<String> = lines
+            .into_iter()
+            .filter(|l| !l.contains(r#""job_end":true"#))
+            .collect();
         let positions: Vec<usize> = lines
             .iter()
             .map(|l| written.iter().position(|w| w == l).expect("a written line"))
