@@ -1572,37 +1572,6 @@ impl CtxView {
             .iter()
             .any(|e| e.key.as_str() == key && e.with_json_bytes(|_| ()).is_some())
     }
-
-    /// The keys bound with [`set`] (or restored from a snapshot) that no
-    /// span of this view has a value for: what the view shows from its
-    /// bound keys. A layer that re-emits lines elsewhere sends these beside
-    /// its spans (the child-process forwarder does).
-    ///
-    /// ```
-    /// use tracing_subscriber::prelude::*;
-    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
-    /// tracing::subscriber::with_default(subscriber, || {
-    ///     let _job = tracing::info_span!("job", tenant = "acme").entered();
-    ///     spanline_core::set("user_id", 7u64).unwrap();
-    ///     spanline_core::set("tenant", "other").unwrap(); // below the span's value
-    ///     let bound = spanline_core::CtxView::current().unwrap().bound();
-    ///     assert_eq!(bound.len(), 1);
-    ///     assert_eq!((&*bound[0].0, bound[0].1.as_json()), ("user_id", "7"));
-    /// });
-    /// ```
-    pub fn bound(&self) -> Vec<(Arc<str>, FieldValue)> {
-        let dynamic = self.node.dynamic().load();
-        dynamic
-            .as_deref()
-            .map(|bound| {
-                bound
-                    .iter()
-                    .filter(|(k, _)| !self.span_has(k))
-                    .map(|(k, v)| (k.clone(), FieldValue { json: v.clone() }))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
 
 /// The event's context node: the one the context layer stored for it, or,
@@ -1906,4 +1875,62 @@ pub fn inherit(id: &Id, from: &CtxView) -> bool {
         sc.owns_node = true;
     })
     .is_some()
+}
+
+/// Says that the job of the current span is handed on: its outermost span
+/// in this process does not end the job when it closes; the span that
+/// receives it (restored from a snapshot, or detached) does.
+/// `ContextSnapshot::capture` and `capture().detached()` call it; call it
+/// yourself when you hand a job on by other means.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tracing_subscriber::prelude::*;
+/// use spanline_core::{ContextLayer, JobEnds, OnJobEnd};
+///
+/// let ended = Arc::new(Mutex::new(0));
+/// let count = ended.clone();
+/// let hook: Arc<OnJobEnd> = Arc::new(move |_: &str| *count.lock().unwrap() += 1);
+/// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()));
+/// JobEnds::of(&dispatch).unwrap().subscribe(&hook);
+/// tracing::dispatcher::with_default(&dispatch, || {
+///     let _enqueue = tracing::info_span!("request", job_id = "build_1").entered();
+///     spanline_core::hand_off_job(); // the job goes on in a worker
+/// });
+/// assert_eq!(*ended.lock().unwrap(), 0);
+/// ```
+pub fn hand_off_job() {
+    let _ = tracing_core::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let id = dispatch.current_span().id()?.clone();
+        mark_outermost(registry, &id);
+        Some(())
+    });
+}
+
+/// Marks every span from `id` up to the outermost one that carries the
+/// same job id: whichever of them closes last as the job's outermost span
+/// (an inner one, once the outer one's `job_id` changed) hands it on.
+fn mark_outermost(registry: &tracing_subscriber::Registry, id: &Id) {
+    let Some(span) = registry.span(id) else {
+        return;
+    };
+    let Some(job) = job_of(&span) else {
+        return;
+    };
+    let mut next = Some(span);
+    while let Some(span) = next {
+        if job_of(&span).as_deref() != Some(job.as_str()) {
+            break;
+        }
+        {
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<HandedOff>() {
+                Some(HandedOff(jobs)) if jobs.contains(&job) => {}
+                Some(HandedOff(jobs)) => jobs.push(job.clone()),
+                None => extensions.insert(HandedOff(vec![job.clone()])),
+            }
+        }
+        next = span.parent();
+    }
 }

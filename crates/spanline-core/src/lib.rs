@@ -22,8 +22,8 @@ mod time;
 
 pub use cluster::{key_slot, CLUSTER_SLOTS, MAX_GLOBAL_SHARDS};
 pub use context::{
-    inherit, set, set_in, with_event_context, ContextLayer, ContextValue, CtxView, FieldValue,
-    RawJson, SetError,
+    hand_off_job, inherit, set, set_in, with_event_context, ContextLayer, ContextValue, CtxView,
+    FieldValue, RawJson, SetError,
 };
 #[cfg(feature = "serde")]
 pub use embed::{json, Json, JsonText};
@@ -34,7 +34,7 @@ pub use encode::{
 pub use event::{with_event_time, Clock};
 pub use fields::{sources, ErrorTypes, JsonFields, MAX_SOURCES};
 pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
-pub use job_end::{hand_off_job, JobEnds, OnJobEnd};
+pub use job_end::{JobEnds, OnJobEnd};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use redact::Redact;
 pub use schema::{
