@@ -14,7 +14,7 @@ const DRIVER: &str = include_str!("cdp.mjs");
 /// A headless Chromium with one page, closed on drop.
 ///
 /// Needs `node` and `chromium` on the `PATH` (`CHROMIUM` names another
-/// binary); `.ci/run` installs both.
+/// binary); `bash scripts/test` (the README's test command) installs both.
 #[derive(Debug)]
 pub struct Browser {
     child: Child,

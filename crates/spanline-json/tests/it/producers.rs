@@ -1,14 +1,16 @@
 //! The presets against the real producers they stand in for, on the same
 //! events: structlog 26 in its common JSON setups, Elastic's ecs-logging,
 //! and the ECS field definitions (`@elastic/ecs`). The producers are
-//! installed by `scripts/reference_producers.sh` (`.ci/run` runs it);
-//! `tests/reference/producers.py` makes their lines. Lines are compared as
-//! parsed values, paired by message; every difference allowed here is
-//! listed in docs/presets.md.
+//! installed, pinned, by `scripts/reference_producers.sh` (`bash
+//! scripts/test` runs it) into a virtualenv and an npm folder under
+//! `reference_dir()`; `tests/reference/producers.py` makes their lines with
+//! the virtualenv's Python. Lines are compared as parsed values, paired by
+//! message; every difference allowed here is listed in docs/presets.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::error::Error;
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{json, Map, Value};
@@ -43,18 +45,55 @@ fn spanline_lines(schema: Schema) -> Vec<Map<String, Value>> {
     spanline_testkit::capture_json_with(schema, events)
 }
 
+/// Where `scripts/reference_producers.sh` installs the producers:
+/// `$SPANLINE_REFERENCE_DIR` (`scripts/test` sets it), else
+/// `${XDG_CACHE_HOME:-~/.cache}/spanline-reference` as the script does.
+fn reference_dir() -> PathBuf {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("SPANLINE_REFERENCE_DIR") {
+        return dir.into();
+    }
+    let cache = var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        var("HOME")
+            .map(PathBuf::from)
+            .or_else(std::env::home_dir)
+            .unwrap_or_else(|| "/root".into())
+            .join(".cache")
+    });
+    cache.join("spanline-reference")
+}
+
+/// The virtualenv's Python, where the producers are; a machine without it
+/// falls back to `python3` on the `PATH` (with the producers installed some
+/// other way).
+fn reference_python() -> PathBuf {
+    let venv = reference_dir().join("venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 /// The reference producer's lines for `setup` (see `producers.py`).
 fn reference_lines(setup: &str) -> Vec<Map<String, Value>> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/producers.py");
-    let out = Command::new("python3")
+    let python = reference_python();
+    let out = Command::new(&python)
         .arg(script)
         .arg(setup)
         .output()
-        .expect("python3 runs");
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} does not run ({e}): run bash scripts/test",
+                python.display()
+            )
+        });
     assert!(
         out.status.success(),
-        "the reference producers are not installed or failed: run scripts/reference_producers.sh \
-         (.ci/run does)\n{}",
+        "the reference producers are not installed for {} or failed: run bash scripts/test \
+         (or scripts/reference_producers.sh)\n{}",
+        python.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout)
@@ -202,27 +241,22 @@ fn get<'a>(line: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
 
 /// The ECS field definitions: flat name to type, from `@elastic/ecs`.
 fn ecs_fields() -> Map<String, Value> {
-    let dir = std::env::var("SPANLINE_REFERENCE_DIR").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/spanline-reference",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    let flat = format!("{dir}/node_modules/@elastic/ecs/generated/ecs_flat.js");
+    let flat = reference_dir().join("npm/node_modules/@elastic/ecs/generated/ecs_flat.js");
+    let flat = flat.to_string_lossy();
     let out = Command::new("node")
         .args([
             "-e",
             "const {EcsFlat} = require(process.argv[1]); const out = {}; \
              for (const [k, v] of Object.entries(EcsFlat)) out[k] = v.type; \
              console.log(JSON.stringify(out));",
-            &flat,
+            &*flat,
         ])
         .output()
         .expect("node runs");
     assert!(
         out.status.success(),
-        "the ECS field definitions are not installed at {flat}: run \
-         scripts/reference_producers.sh (.ci/run does)\n{}",
+        "the ECS field definitions are not installed at {flat}: run bash scripts/test \
+         (or scripts/reference_producers.sh)\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
