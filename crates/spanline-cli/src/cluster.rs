@@ -31,9 +31,24 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// The cluster of the comma-separated `urls`.
     pub(crate) fn new(urls: &str) -> io::Result<Self> {
+        crate::server::check_cluster_urls(urls)?;
         ClusterMap::new(urls)
             .map(|map| Self { map })
-            .map_err(|e| io::Error::other(format!("invalid --redis ({:?})", e.kind())))
+            .map_err(|e| io::Error::other(format!("invalid Redis URL: {e}")))
+    }
+
+    /// `e` as a sentence naming the cluster (by its first node).
+    fn failure(&self, e: &redis::RedisError) -> String {
+        let cause = crate::server::cause(e, None, self.map.password());
+        if cause.unreachable {
+            format!(
+                "cannot reach the Redis cluster at {}: {}",
+                self.map.address(),
+                cause.text
+            )
+        } else {
+            format!("the Redis cluster at {} {}", self.map.address(), cause.text)
+        }
     }
 
     /// Retries `f` with back-off until it works, saying once that the
@@ -52,10 +67,7 @@ impl Cluster {
                 }
                 Err(e) => {
                     if !*said {
-                        eprintln!(
-                            "spanline: the cluster does not answer ({:?}); retrying",
-                            e.kind()
-                        );
+                        eprintln!("spanline: {}; retrying", self.failure(&e));
                         *said = true;
                     }
                     crate::tail::backoff(&mut attempt);
@@ -136,7 +148,8 @@ fn subscribe(cluster: &Cluster, channels: Vec<String>, tx: &mpsc::Sender<Event>,
             match cluster.map.ssubscribe(&group, TIMEOUT) {
                 Ok(con) => {
                     let tx = tx.clone();
-                    std::thread::spawn(move || read_messages(con, group, &tx));
+                    let password = cluster.map.password().map(str::to_owned);
+                    std::thread::spawn(move || read_messages(con, group, password, &tx));
                 }
                 // Not the owner any more, or down: look again.
                 Err(_) => left.extend(group),
@@ -150,7 +163,12 @@ fn subscribe(cluster: &Cluster, channels: Vec<String>, tx: &mpsc::Sender<Event>,
 
 /// Reads messages until the connection goes or the server unsubscribes
 /// the channels (their slots moved): then reports them lost.
-fn read_messages(mut con: redis::Connection, channels: Vec<String>, tx: &mpsc::Sender<Event>) {
+fn read_messages(
+    mut con: redis::Connection,
+    channels: Vec<String>,
+    password: Option<String>,
+    tx: &mpsc::Sender<Event>,
+) {
     // Quiet channels are normal; a node that does not answer a PING within
     // a read timeout (2 s) is not: it is frozen or cut off.
     let mut pinged = false;
@@ -187,7 +205,7 @@ fn read_messages(mut con: redis::Connection, channels: Vec<String>, tx: &mpsc::S
                 }
             }
             Ok(_) => {}
-            Err(e) => break format!("{:?}", e.kind()),
+            Err(e) => break crate::server::scrub(&e.to_string(), password.as_deref()),
         }
     };
     let _ = tx.send(Event::Lost { channels, why });
@@ -263,8 +281,10 @@ pub(crate) fn follow_streams(
                 }
                 Err(e) => {
                     eprintln!(
-                        "spanline: reading {} failed ({e}); resuming after {} where it lives now",
-                        stream.key, stream.last
+                        "spanline: reading {} failed ({}); resuming after {} where it lives now",
+                        stream.key,
+                        crate::server::scrub(&e.to_string(), cluster.map.password()),
+                        stream.last
                     );
                     stream.con = None;
                     merge.caught_up(index);

@@ -6,6 +6,7 @@
 mod cluster;
 mod pretty;
 mod run;
+mod server;
 mod tail;
 mod view;
 #[cfg(feature = "web")]
@@ -46,7 +47,9 @@ enum Command {
         RUST_LOG=info,worker=debug spanline run --name nightly -- worker\n\n\
         The command's own spanline logs (ForwardLayer::from_env(), or spanline::init()) come back\n\
         through a pipe and are filtered by RUST_LOG here. What it prints becomes lines too:\n\
-        stdout at INFO, stderr at WARN, target = the command's name, escape codes removed.")]
+        stdout at INFO, stderr at WARN, target = the command's name, escape codes removed.\n\
+        Exits with the command's status (128 + the signal when killed); 127 when the command\n\
+        is not found, 126 when it cannot be started.")]
     Run(run::Args),
     /// Serve the live log console: every job's lines in the browser, from Redis.
     #[cfg(feature = "web")]

@@ -64,11 +64,18 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let (stdout, stdout_write) = io::pipe()?;
     let (stderr, stderr_write) = io::pipe()?;
     cmd.stdout(stdout_write).stderr(stderr_write);
-    let mut child = Forwarder::new(name)
+    let spawned = Forwarder::new(name)
         // The context this process runs in (TRACEPARENT, BAGGAGE), passed
         // on whatever features the CLI was built with.
         .env_with(spanline_context::ContextSnapshot::capture_env)
-        .spawn(&mut cmd)?;
+        .spawn(&mut cmd);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("spanline: {}", cannot_start(program, &e));
+            return Ok(not_started(&e));
+        }
+    };
     // Our copies of the write ends: EOF comes when the command (and its
     // descendants) close theirs.
     drop(cmd);
@@ -81,6 +88,36 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     output.drain(&mut child)?;
     let status = child.wait()?;
     Ok(exit_code(&status))
+}
+
+/// Why `program` could not be started, naming it: "cannot start
+/// `/nonexistent`: No such file or directory".
+fn cannot_start(program: &str, e: &io::Error) -> String {
+    // Control characters in the name are shown escaped, never sent to the
+    // terminal.
+    let shown = program.escape_debug();
+    if e.kind() == io::ErrorKind::NotFound && !program.contains('/') {
+        return format!("cannot start `{shown}`: command not found (searched PATH)");
+    }
+    let text = e.to_string();
+    let cause = match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text),
+        None => &text,
+    };
+    format!("cannot start `{shown}`: {cause}")
+}
+
+/// Our status when the command could not be started, as `env`, `nice` or
+/// a shell say it: 127 when it is not found, 126 when it cannot be run (not
+/// executable, …). Distinct from any status of the command's own.
+fn not_started(e: &io::Error) -> ExitCode {
+    if e.kind() == io::ErrorKind::NotFound {
+        ExitCode::from(127)
+    } else {
+        ExitCode::from(126)
+    }
 }
 
 /// The child's status as ours: its code, or 128 + the signal, as shells do.
@@ -375,6 +412,27 @@ mod tests {
         ] {
             assert_eq!(plain_text(raw), plain, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_is_named_with_the_cause() {
+        let missing = io::Error::from_raw_os_error(2);
+        assert_eq!(
+            cannot_start("/nonexistent", &missing),
+            "cannot start `/nonexistent`: No such file or directory"
+        );
+        assert_eq!(
+            cannot_start("no-such-command", &missing),
+            "cannot start `no-such-command`: command not found (searched PATH)"
+        );
+        assert_eq!(
+            cannot_start("./x\u{1b}[2J", &io::Error::from_raw_os_error(13)),
+            "cannot start `./x\\u{1b}[2J`: Permission denied"
+        );
+        assert_eq!(
+            cannot_start("./x", &io::Error::other("no pipe")),
+            "cannot start `./x`: no pipe"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
+use crate::server::{Failure, Server};
 use crate::view::ViewArgs;
 use crate::Color;
 
@@ -136,8 +137,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     if cluster {
         return follow_cluster(&args, &url, &channels);
     }
-    let client = redis::Client::open(url.as_str())
-        .map_err(|e| io::Error::other(format!("invalid Redis URL ({:?})", e.kind())))?;
+    let server = Server::open(&url)?;
     let (channel, pattern) = match (&args.job, &args.pattern) {
         (Some(job), _) => match channels.job(job) {
             Ok(channel) => (channel, false),
@@ -154,8 +154,8 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         Some(_) if pattern => Err(io::Error::other(
             "--since reads one stream: use it with --job or --global",
         )),
-        Some(since) => follow_stream(&client, &channel, since, &mut out),
-        None => follow_channel(&client, &channel, pattern, &mut out),
+        Some(since) => follow_stream(&server, &channel, since, &mut out),
+        None => follow_channel(&server, &channel, pattern, &mut out),
     }
 }
 
@@ -196,20 +196,41 @@ fn follow_cluster(
     }
 }
 
-/// A connection, retrying with back-off for as long as it takes; says once
-/// on stderr that Redis cannot be reached.
-fn connect(client: &redis::Client, attempt: &mut u32) -> redis::Connection {
+/// A connection, retrying with back-off for as long as it takes; says on
+/// stderr where Redis is and why it cannot be used, once per cause. Before
+/// `tail` has ever read from it (`started` false), a cause that retrying
+/// cannot cure (the login refused, no such database) ends `tail` instead.
+fn connect(
+    server: &Server,
+    attempt: &mut u32,
+    said: &mut Option<String>,
+    started: bool,
+) -> io::Result<redis::Connection> {
     loop {
-        match client.get_connection_with_timeout(Duration::from_secs(2)) {
-            Ok(con) => return con,
-            Err(e) => {
-                if *attempt == 0 {
-                    eprintln!("spanline: cannot reach Redis ({:?}); retrying", e.kind());
-                }
-                backoff(attempt);
-            }
+        match server.connect() {
+            Ok(con) => return Ok(con),
+            Err(failure) => retry_or_stop(failure, attempt, said, started)?,
         }
     }
+}
+
+/// After `failure`: stops (`Err`) when it is permanent and nothing was read
+/// yet; else says it (unless it was the last thing said) and backs off.
+fn retry_or_stop(
+    failure: Failure,
+    attempt: &mut u32,
+    said: &mut Option<String>,
+    started: bool,
+) -> io::Result<()> {
+    if failure.permanent && !started {
+        return Err(io::Error::other(failure.text));
+    }
+    if said.as_deref() != Some(failure.text.as_str()) {
+        eprintln!("spanline: {}; retrying", failure.text);
+        *said = Some(failure.text);
+    }
+    backoff(attempt);
+    Ok(())
 }
 
 /// Waits before the next connection attempt: 100 ms, doubling to 2 s.
@@ -220,30 +241,37 @@ pub(crate) fn backoff(attempt: &mut u32) {
 }
 
 fn follow_channel(
-    client: &redis::Client,
+    server: &Server,
     channel: &str,
     pattern: bool,
     out: &mut Output,
 ) -> io::Result<ExitCode> {
     let mut attempt = 0;
+    let mut said = None;
     let mut connected_before = false;
     loop {
-        let mut con = connect(client, &mut attempt);
+        let mut con = connect(server, &mut attempt, &mut said, connected_before)?;
         let mut pubsub = con.as_pubsub();
         let subscribed = if pattern {
             pubsub.psubscribe(channel)
         } else {
             pubsub.subscribe(channel)
-        };
-        if subscribed.is_err()
-            || pubsub
-                .set_read_timeout(Some(Duration::from_millis(500)))
-                .is_err()
-        {
-            backoff(&mut attempt);
+        }
+        .and_then(|()| pubsub.set_read_timeout(Some(Duration::from_millis(500))));
+        if let Err(e) = subscribed {
+            // The connection lost meanwhile. (A refusal of the
+            // subscription itself, NOPERM for an ACL without the channel,
+            // is not reported by the redis crate's PubSub.)
+            retry_or_stop(
+                server.failure(&e),
+                &mut attempt,
+                &mut said,
+                connected_before,
+            )?;
             continue;
         }
         attempt = 0;
+        said = None;
         if connected_before {
             eprintln!(
                 "spanline: reconnected to Redis; lines published while disconnected are missing"
@@ -260,8 +288,9 @@ fn follow_channel(
                 Err(e) if e.is_timeout() => {}
                 Err(e) => {
                     eprintln!(
-                        "spanline: lost the connection to Redis ({:?}); reconnecting",
-                        e.kind()
+                        "spanline: lost the connection to Redis at {} ({}); reconnecting",
+                        server.address(),
+                        server.scrub(&e)
                     );
                     break;
                 }
@@ -274,7 +303,7 @@ fn follow_channel(
 type StreamReply = (String, Vec<(String, Vec<(String, Vec<u8>)>)>);
 
 fn follow_stream(
-    client: &redis::Client,
+    server: &Server,
     key: &str,
     since: &str,
     out: &mut Output,
@@ -284,8 +313,11 @@ fn follow_stream(
     // The last error said, so a lasting one (a key of the wrong type) is
     // said once, not once per retry.
     let mut said: Option<String> = None;
+    // Whether a read ever worked: until then, a lasting refusal (the
+    // login, the database, a missing right) ends `tail`.
+    let mut started = false;
     loop {
-        let mut con = connect(client, &mut attempt);
+        let mut con = connect(server, &mut attempt, &mut said, started)?;
         loop {
             // Entries after `last`: a reconnection resumes where it stopped.
             let reply: redis::RedisResult<Option<Vec<StreamReply>>> = redis::cmd("XREAD")
@@ -300,6 +332,7 @@ fn follow_stream(
             if reply.is_ok() {
                 attempt = 0;
                 said = None;
+                started = true;
             }
             match reply {
                 Ok(Some(streams)) => {
@@ -320,7 +353,11 @@ fn follow_stream(
                     // An error reply (WRONGTYPE, NOPERM, LOADING) or a lost
                     // connection: say what it was, back off, resume after
                     // the last entry shown.
-                    let what = e.to_string();
+                    let failure = server.failure(&e);
+                    if failure.permanent && !started {
+                        return Err(io::Error::other(failure.text));
+                    }
+                    let what = server.scrub(&e);
                     if said.as_deref() != Some(what.as_str()) {
                         eprintln!("spanline: reading {key} failed ({what}); retrying after {last}");
                     }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use spanline_web::{Console, Source};
+use spanline_web::{Console, ConsoleError, Source};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -25,7 +25,8 @@ pub(crate) struct Args {
     #[arg(long, default_value = "logs")]
     prefix: String,
     /// Require this token on every request (default: SPANLINE_WEB_TOKEN).
-    /// Open the console once with `?token=...`; a cookie keeps it.
+    /// Open the console once with `?token=...`; a cookie keeps it. An empty
+    /// or blank (only spaces) token counts as none.
     #[arg(long)]
     token: Option<String>,
     /// Read streams, pub/sub, or decide per feed (streams when they exist).
@@ -49,6 +50,30 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
         .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let cluster = args.cluster || crate::env_flag("SPANLINE_REDIS_CLUSTER");
+    // Everything that can refuse is checked before the banner: no URL is
+    // printed for a console that does not start.
+    let given = args
+        .token
+        .or_else(|| std::env::var("SPANLINE_WEB_TOKEN").ok());
+    // A token of only spaces protects nothing: it counts as none, like an
+    // empty one.
+    let (token, blank) = match given {
+        Some(t) if t.trim().is_empty() => (None, true),
+        given => (given, false),
+    };
+    if token.is_none() && !args.listen.ip().is_loopback() {
+        let refusal = ConsoleError::TokenRequired(args.listen);
+        return Err(std::io::Error::other(if blank {
+            format!("{refusal} (the token given is empty or only spaces: that counts as none)")
+        } else {
+            refusal.to_string()
+        }));
+    }
+    if cluster {
+        crate::server::check_cluster_urls(&url)?;
+    } else {
+        crate::server::check_url(&url)?;
+    }
     let mut builder = Console::builder(url)
         .cluster(cluster)
         .prefix(args.prefix)
@@ -61,13 +86,15 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
     if let Some(n) = args.shards {
         builder = builder.global_shards(n);
     }
-    if let Some(token) = args
-        .token
-        .or_else(|| std::env::var("SPANLINE_WEB_TOKEN").ok())
-    {
+    if let Some(token) = token {
         builder = builder.token(token);
     }
     let console = builder.build().map_err(std::io::Error::other)?;
+    // The address taken, or in use: said before the banner too. (Freed at
+    // once; the console binds it again below.)
+    drop(std::net::TcpListener::bind(args.listen).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.listen))
+    })?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -742,3 +742,348 @@ fn tail_cluster_streams_resume_after_a_failover_with_nothing_missing_or_twice() 
         .collect();
     assert_eq!(messages, ["s0", "s1", "s2", "s3", "s4", "s5"]);
 }
+
+// ==== what the errors say ====
+
+/// Arguments and environment variables of one run.
+type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// `spanline` with `args` in a clean environment plus `env`.
+fn spanline_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("SPANLINE_REDIS_URL")
+        .env_remove("SPANLINE_REDIS_CLUSTER")
+        .env_remove("SPANLINE_WEB_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `spanline` with `args` to its end (a failure after 20 s): its exit
+/// code, stdout and stderr.
+fn spanline(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut child = KillOnDrop(spanline_cmd(args, env).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "spanline {args:?} did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stdout, stderr)
+}
+
+/// The first line `spanline` with `args` writes on stderr (within 20 s),
+/// and whether it was still running after it: then it is killed.
+fn first_stderr_line(args: &[&str]) -> (String, bool) {
+    let mut child = KillOnDrop(spanline_cmd(args, &[]).spawn().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("spanline {args:?} said nothing on stderr"));
+    // Still retrying a moment later?
+    std::thread::sleep(Duration::from_millis(300));
+    let running = child.try_wait().unwrap().is_none();
+    (line.trim_end().to_string(), running)
+}
+
+#[test]
+fn bad_redis_urls_are_explained_without_the_password() {
+    for (url, said) in [
+        (
+            "127.0.0.1:6379",
+            "invalid Redis URL: no scheme (`redis://`); expected redis://",
+        ),
+        (
+            "http://127.0.0.1:1",
+            "invalid Redis URL: unknown scheme `http`",
+        ),
+        (
+            "redis://:s3cret-pw@127.0.0.1:63a9",
+            "invalid Redis URL: the port is not a number from 0 to 65535",
+        ),
+        (
+            "redis://:s3cret-pw@127.0.0.1:1/first",
+            "invalid Redis URL: the database (after the `/`) is not a number",
+        ),
+        (
+            "redis://:s3cret-pw@0.0.0.0:1",
+            "invalid Redis URL: Cannot connect to a wildcard address",
+        ),
+    ] {
+        let runs: [Run<'_>; 4] = [
+            (vec!["tail", "--redis", url], vec![]),
+            (vec!["tail", "--global"], vec![("SPANLINE_REDIS_URL", url)]),
+            (
+                vec!["tail", "--cluster", "--redis", url, "--global"],
+                vec![],
+            ),
+            (vec!["web", "--redis", url], vec![]),
+        ];
+        for (args, env) in runs {
+            let (code, stdout, stderr) = spanline(&args, &env);
+            assert_eq!(code, Some(2), "{args:?}: {stderr}");
+            assert!(stderr.starts_with("spanline: "), "{args:?}: {stderr}");
+            assert!(stderr.contains(said), "{args:?}: {stderr}");
+            assert!(
+                !stderr.contains("s3cret") && !stderr.contains("InvalidClientConfig"),
+                "{args:?}: {stderr}"
+            );
+            assert!(!stderr.contains("spanline web:"), "no banner: {stderr}");
+            assert_eq!(stdout, "", "{args:?}");
+        }
+    }
+    // Of a cluster's nodes, the one at fault.
+    let (code, _, stderr) = spanline(
+        &[
+            "tail",
+            "--cluster",
+            "--redis",
+            "redis://127.0.0.1:1,redis://:s3cret-pw@127.0.0.1:x",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("node 2 of 2: invalid Redis URL: the port is not a number"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[test]
+fn tail_names_the_server_and_the_cause_when_it_cannot_reach_redis() {
+    // Nobody listens on this port.
+    let port = spanline_testkit::free_port();
+    let url = format!("redis://:s3cret-pw@127.0.0.1:{port}");
+    for extra in [&["--global"][..], &["--global", "--since", "0"]] {
+        let args: Vec<&str> = ["tail", "--redis", &url]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let (said, running) = first_stderr_line(&args);
+        assert_eq!(
+            said,
+            format!(
+                "spanline: cannot reach Redis at 127.0.0.1:{port}: connection refused; retrying"
+            ),
+            "{args:?}"
+        );
+        assert!(running, "a server that is down may come up: it retries");
+    }
+    // A frozen server accepts the connection and never answers.
+    let server = RedisServer::start();
+    server.freeze();
+    let (said, running) = first_stderr_line(&["tail", "--redis", &server.url(), "--job", "job_1"]);
+    server.thaw();
+    assert_eq!(
+        said,
+        format!(
+            "spanline: cannot reach Redis at 127.0.0.1:{}: timed out: no answer within 2 s; \
+             retrying",
+            server.port()
+        )
+    );
+    assert!(running);
+}
+
+#[test]
+fn tail_stops_when_redis_refuses_the_login_or_has_no_such_database() {
+    let server =
+        RedisServer::start_with(&["--user", "logger", "on", ">right-pw", "~*", "&*", "+@all"]);
+    let at = format!("127.0.0.1:{}", server.port());
+    let login = "refused the login: wrong user or password";
+    for (url, said) in [
+        (format!("redis://logger:wrong-pw@{at}"), login),
+        (format!("redis://nobody:wrong-pw@{at}"), login),
+        // The default user has no password.
+        (format!("redis://:wrong-pw@{at}"), login),
+        (
+            format!("redis://{at}/99"),
+            "has no database 99: DB index is out of range",
+        ),
+    ] {
+        for extra in [&["--global"][..], &["--job", "job_1", "--since", "0"]] {
+            let args: Vec<&str> = ["tail", "--redis", &url]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect();
+            let (code, _, stderr) = spanline(&args, &[]);
+            assert_eq!(code, Some(2), "{args:?}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!("spanline: Redis at {at} {said}")),
+                "{args:?}: {stderr}"
+            );
+            assert!(!stderr.contains("wrong-pw"), "{stderr}");
+            assert!(!stderr.contains("retrying"), "{stderr}");
+        }
+    }
+    // The URL has no password, the server wants one.
+    let mut con = server.client().get_connection().unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("right-pw")
+        .exec(&mut con)
+        .unwrap();
+    let url = format!("redis://{at}");
+    for extra in [
+        &["--global"][..],
+        &["--pattern", "logs:*"],
+        &["--global", "--since", "0"],
+    ] {
+        let args: Vec<&str> = ["tail", "--redis", &url]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let (code, _, stderr) = spanline(&args, &[]);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "spanline: Redis at {at} requires a login: give the user and password in the URL"
+            )),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_names_a_command_that_cannot_start_and_why() {
+    let not_executable = std::env::temp_dir().join(format!(
+        "spanline-cli-not-executable-{}",
+        std::process::id()
+    ));
+    std::fs::write(&not_executable, "#!/bin/sh\necho hi\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let not_executable = not_executable.to_str().unwrap().to_string();
+    for (command, code, said) in [
+        (
+            "/nonexistent",
+            127,
+            "spanline: cannot start `/nonexistent`: No such file or directory\n".to_string(),
+        ),
+        (
+            "spanline-no-such-command",
+            127,
+            "spanline: cannot start `spanline-no-such-command`: command not found (searched PATH)\n"
+                .to_string(),
+        ),
+        (
+            not_executable.as_str(),
+            126,
+            format!("spanline: cannot start `{not_executable}`: Permission denied\n"),
+        ),
+    ] {
+        for json in [&[][..], &["--json"]] {
+            let args: Vec<&str> = ["run"]
+                .iter()
+                .chain(json)
+                .chain(&["--", command, "--flag"])
+                .copied()
+                .collect();
+            let (got, stdout, stderr) = spanline(&args, &[]);
+            assert_eq!(got, Some(code), "{args:?}: {stderr}");
+            assert_eq!(stderr, said, "{args:?}");
+            assert_eq!(stdout, "", "{args:?}");
+        }
+    }
+    let _ = std::fs::remove_file(&not_executable);
+}
+
+#[test]
+fn web_refuses_before_printing_any_url() {
+    // Never the shared Redis: nothing connects, but nothing could.
+    let redis = format!("redis://127.0.0.1:{}", spanline_testkit::free_port());
+    let without = "refusing to serve the console on";
+    let blank = "(the token given is empty or only spaces: that counts as none)";
+    let runs: [(Run<'_>, &str); 6] = [
+        ((vec!["--listen", "0.0.0.0:0"], vec![]), without),
+        (
+            (vec!["--listen", "0.0.0.0:0", "--token", ""], vec![]),
+            blank,
+        ),
+        (
+            (vec!["--listen", "0.0.0.0:0", "--token", " "], vec![]),
+            blank,
+        ),
+        (
+            (vec!["--listen", "[::]:0", "--token", " \t "], vec![]),
+            blank,
+        ),
+        (
+            (
+                vec!["--listen", "0.0.0.0:0"],
+                vec![("SPANLINE_WEB_TOKEN", "   ")],
+            ),
+            blank,
+        ),
+        (
+            (
+                vec!["--listen", "[::ffff:127.0.0.1]:0", "--token", " "],
+                vec![],
+            ),
+            blank,
+        ),
+    ];
+    for ((args, env), said) in runs {
+        let args: Vec<&str> = ["web", "--redis", redis.as_str()]
+            .into_iter()
+            .chain(args)
+            .collect();
+        let (code, stdout, stderr) = spanline(&args, &env);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("spanline: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(said) && stderr.contains("(not loopback) without a token"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stdout.contains("http://") && !stderr.contains("http://"),
+            "{args:?}: {stdout}{stderr}"
+        );
+    }
+    // An address already taken: said before the banner too.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let (code, stdout, stderr) = spanline(&["web", "--redis", &redis, "--listen", &listen], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "spanline: cannot listen on {listen}: Address already in use"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("http://") && !stderr.contains("http://"),
+        "{stderr}"
+    );
+}
