@@ -58,6 +58,7 @@ pub struct RedisLayerBuilder {
     pub(crate) io_timeout: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) stderr_every: Duration,
     pub(crate) global_maxlen: usize,
     pub(crate) job_maxlen: usize,
     pub(crate) job_stream_ttl: Duration,
@@ -161,6 +162,13 @@ impl RedisLayer {
     /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(), 2);
     /// ```
     pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+    /// How often, at most, lines lost without a report on Redis (Redis
+    /// down, a refused login) are counted on stderr, by default.
+    ///
+    /// ```
+    /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_STDERR_REPORT_EVERY.as_secs(), 30);
+    /// ```
+    pub const DEFAULT_STDERR_REPORT_EVERY: Duration = Duration::from_secs(30);
     /// How many shards [`builder_cluster`](Self::builder_cluster) spreads
     /// the global feed over, by default.
     ///
@@ -218,6 +226,7 @@ impl RedisLayerBuilder {
             io_timeout: Duration::from_secs(2),
             backoff_max: Duration::from_secs(5),
             shutdown_timeout: RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT,
+            stderr_every: RedisLayer::DEFAULT_STDERR_REPORT_EVERY,
             global_maxlen: 100_000,
             job_maxlen: 10_000,
             job_stream_ttl: Duration::from_secs(3600),
@@ -347,6 +356,24 @@ impl RedisLayerBuilder {
         self
     }
 
+    /// How often, at most, the worker says on stderr how many lines were
+    /// dropped or failed since it last did, when Redis could not be told
+    /// (it is down, it refuses the login, ...): one line with the counts
+    /// and why (default [`RedisLayer::DEFAULT_STDERR_REPORT_EVERY`]). While
+    /// Redis takes lines, drops are reported on Redis itself (a WARN line
+    /// on the global feed), not on stderr.
+    ///
+    /// ```
+    /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379")
+    ///     .stderr_report_every(std::time::Duration::from_secs(60));
+    /// # drop(builder);
+    /// ```
+    #[must_use]
+    pub fn stderr_report_every(mut self, every: Duration) -> Self {
+        self.stderr_every = every;
+        self
+    }
+
     /// Streams: approximate length limits of the global and job streams
     /// (default 100,000 and 10,000), and the expiry of a job stream after
     /// its last line (default 1 hour).
@@ -433,7 +460,12 @@ impl RedisLayerBuilder {
                 .response_timeout(self.io_timeout)
                 .build()
                 .map_err(BuildError::InvalidUrl)?;
-            return self.start(Target::Cluster(client));
+            let seeds = self
+                .cluster_nodes
+                .iter()
+                .filter_map(|url| redis::Client::open(url.as_str()).ok())
+                .collect();
+            return self.start(Target::Cluster { client, seeds });
         }
         if let Some(why) = url_problem(&self.url) {
             return Err(BuildError::BadUrl(why));
@@ -456,6 +488,7 @@ impl RedisLayerBuilder {
             closed: AtomicBool::new(false),
             overflow: self.overflow,
             max_queued_bytes: self.max_queued_bytes as u64,
+            exit: crate::queue::Exit::new(),
         });
         let schema = self.schema.unwrap_or_default();
         let config = WorkerConfig {
@@ -472,6 +505,7 @@ impl RedisLayerBuilder {
             global_maxlen: self.global_maxlen,
             job_maxlen: self.job_maxlen,
             job_stream_ttl: self.job_stream_ttl,
+            stderr_every: self.stderr_every,
             schema: schema.clone(),
         };
         let worker = Worker::new(queue.clone(), ctrl_rx, config, target);

@@ -38,7 +38,14 @@ use crate::stats::add;
 /// - A frozen server: connect, read and write timeouts bound every wait.
 /// - Nothing is lost silently: [`RedisStats`](crate::RedisStats) counts every event's fate, and
 ///   at most once a second the worker publishes a WARN line with the drop
-///   counts to the global channel.
+///   counts to the global channel; when Redis cannot be told (down, a
+///   refused login), it says them on stderr, at most every
+///   [`stderr_report_every`](crate::RedisLayerBuilder::stderr_report_every);
+///   and [`RedisGuard::shutdown`](crate::RedisGuard::shutdown) (the guard's
+///   drop) says on stderr what was not published.
+/// - A configuration problem (a refused login, no such database, cluster
+///   mode on a plain Redis or the reverse) is said once on stderr, in
+///   words, and its lines are counted as failed at once, not queued.
 ///
 /// ```no_run
 /// use tracing_subscriber::prelude::*;

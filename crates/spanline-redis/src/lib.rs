@@ -6,6 +6,7 @@ mod cluster_map;
 mod guard;
 mod layer;
 mod link;
+mod problem;
 mod queue;
 mod report;
 mod stats;
@@ -14,7 +15,7 @@ mod worker;
 
 pub use builder::{BuildError, RedisLayerBuilder};
 pub use cluster_map::ClusterMap;
-pub use guard::{FlushOutcome, RedisGuard};
+pub use guard::{FlushOutcome, RedisGuard, ShutdownOutcome};
 pub use layer::RedisLayer;
 pub use queue::Overflow;
 pub use stats::RedisStats;

@@ -51,7 +51,47 @@ const SLACK: Duration = Duration::from_millis(1);
 pub(crate) enum Target {
     Single(redis::Client),
     #[cfg(feature = "cluster")]
-    Cluster(redis::cluster::ClusterClient),
+    Cluster {
+        client: redis::cluster::ClusterClient,
+        /// The nodes given, each as a single server: asked whether they
+        /// are cluster nodes at all.
+        seeds: Vec<redis::Client>,
+    },
+}
+
+/// Why there is no connection.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    Redis(redis::RedisError),
+    /// Cluster mode, and a node given is a plain Redis.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    NotACluster {
+        node: String,
+    },
+}
+
+impl ConnectError {
+    /// The configuration problem it shows, `None` when worth retrying.
+    pub(crate) fn misconfig(&self) -> Option<crate::problem::Misconfig> {
+        match self {
+            ConnectError::Redis(e) => crate::problem::Misconfig::of_connect(e),
+            ConnectError::NotACluster { node } => Some(crate::problem::Misconfig::NotACluster {
+                node: node.clone(),
+                detail: crate::problem::NOT_A_CLUSTER.to_string(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Redis(e) => e.fmt(f),
+            ConnectError::NotACluster { node } => {
+                write!(f, "{node}: {}", crate::problem::NOT_A_CLUSTER)
+            }
+        }
+    }
 }
 
 /// An open connection.
@@ -78,21 +118,63 @@ impl Target {
         match self {
             Target::Single(client) => client.get_connection_info().addr().to_string(),
             #[cfg(feature = "cluster")]
-            Target::Cluster(_) => "the cluster".to_string(),
+            Target::Cluster { seeds, .. } => {
+                let nodes: Vec<String> = seeds
+                    .iter()
+                    .map(|s| s.get_connection_info().addr().to_string())
+                    .collect();
+                format!("the cluster of {}", nodes.join(", "))
+            }
         }
     }
 
-    pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Link> {
+    /// The URL's database (0 for a cluster).
+    pub(crate) fn db(&self) -> i64 {
+        match self {
+            Target::Single(client) => client.get_connection_info().redis_settings().db(),
+            #[cfg(feature = "cluster")]
+            Target::Cluster { .. } => 0,
+        }
+    }
+
+    pub(crate) fn connect(&self, timeout: Duration) -> Result<Link, ConnectError> {
         match self {
             Target::Single(client) => client
                 .get_connection_with_timeout(timeout)
-                .map(Link::Single),
+                .map(Link::Single)
+                .map_err(ConnectError::Redis),
             #[cfg(feature = "cluster")]
-            Target::Cluster(client) => client
-                .get_connection()
-                .map(|con| Link::Cluster(Box::new(con))),
+            Target::Cluster { client, seeds } => {
+                // The cluster client connects to a plain Redis without a
+                // word, then fails every command ("No connections found"):
+                // ask a node given what it is.
+                let connected = client.get_connection();
+                if let Some(node) = plain_node(seeds, timeout) {
+                    return Err(ConnectError::NotACluster { node });
+                }
+                connected
+                    .map(|con| Link::Cluster(Box::new(con)))
+                    .map_err(ConnectError::Redis)
+            }
         }
     }
+}
+
+/// The first node given that answers, when it says it is no cluster node
+/// (`ERR This instance has cluster support disabled`).
+#[cfg(feature = "cluster")]
+fn plain_node(seeds: &[redis::Client], timeout: Duration) -> Option<String> {
+    for seed in seeds {
+        let Ok(mut con) = seed.get_connection_with_timeout(timeout) else {
+            continue;
+        };
+        let _ = con.set_read_timeout(Some(timeout));
+        let _ = con.set_write_timeout(Some(timeout));
+        let answer: RedisResult<Value> = redis::cmd("CLUSTER").arg("MYID").query(&mut con);
+        let plain = answer.is_err_and(|e| e.to_string().contains("cluster support disabled"));
+        return plain.then(|| seed.get_connection_info().addr().to_string());
+    }
+    None
 }
 
 impl Link {
@@ -162,11 +244,13 @@ impl Link {
     /// only) and reads their replies, all by `deadline`. `Ok` holds each
     /// command's reply; `Err`: the connection failed or the deadline passed
     /// (the caller drops the connection: its replies are out of step).
+    /// `deadline` is asked again before each reply: the worker's shutdown
+    /// can bring it forward.
     pub(crate) fn run_packed(
         &mut self,
         packed: &[u8],
         count: usize,
-        deadline: Instant,
+        deadline: &dyn Fn() -> Instant,
     ) -> Result<Vec<Reply>, Broken> {
         let mut replies = Vec::with_capacity(count);
         self.read_packed(packed, count, deadline, &mut replies)
@@ -180,7 +264,7 @@ impl Link {
         &mut self,
         packed: &[u8],
         count: usize,
-        deadline: Instant,
+        deadline: &dyn Fn() -> Instant,
         replies: &mut Vec<Reply>,
     ) -> RedisResult<()> {
         match self {
@@ -188,7 +272,7 @@ impl Link {
                 // One deadline for the whole pipeline: redis-rs would wait
                 // the I/O timeout once per reply on a frozen server.
                 let left = || {
-                    deadline
+                    deadline()
                         .saturating_duration_since(Instant::now())
                         .max(Duration::from_millis(1))
                 };
@@ -200,7 +284,7 @@ impl Link {
                 // ends at most that much after the deadline.
                 let mut read_timeout: Option<Duration> = None;
                 for _ in 0..count {
-                    if Instant::now() >= deadline {
+                    if Instant::now() >= deadline() {
                         return Err(redis::RedisError::from(std::io::Error::from(
                             std::io::ErrorKind::TimedOut,
                         )));
@@ -247,6 +331,7 @@ mod tests {
         let target = Target::single(server.client());
         let mut link = target.connect(Duration::from_secs(2)).unwrap();
         link.set_io_timeout(Duration::from_millis(300));
+        let started_ok = Instant::now() + Duration::from_secs(5);
         let mut packed = Vec::new();
         for i in 0..200 {
             packed.extend_from_slice(
@@ -257,13 +342,12 @@ mod tests {
             );
         }
         assert_eq!(
-            link.run_packed(&packed, 200, Instant::now() + Duration::from_secs(5))
-                .unwrap(),
+            link.run_packed(&packed, 200, &|| started_ok).unwrap(),
             vec![Reply::Ok; 200]
         );
         server.freeze();
         let started = Instant::now();
-        let sent = link.run_packed(&packed, 200, started + Duration::from_millis(600));
+        let sent = link.run_packed(&packed, 200, &|| started + Duration::from_millis(600));
         let took = started.elapsed();
         server.thaw();
         assert!(sent.is_err(), "the deadline passed");
@@ -294,9 +378,8 @@ mod tests {
                 .arg("x")
                 .get_packed_command(),
         );
-        let replies = link
-            .run_packed(&packed, 2, Instant::now() + Duration::from_secs(5))
-            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let replies = link.run_packed(&packed, 2, &|| deadline).unwrap();
         assert_eq!(replies[0], Reply::Ok);
         assert!(
             matches!(&replies[1], Reply::Fail(e) if e.starts_with("WRONGTYPE")),

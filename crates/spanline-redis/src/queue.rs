@@ -2,7 +2,8 @@
 //! overflow policy, and the accounting of every line that enters it.
 //! Nothing here knows Redis.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -48,13 +49,130 @@ pub(crate) struct Item {
     pub(crate) job_only: bool,
 }
 
-/// Messages from the guard to the worker.
+/// `at` plus `d`, or as far as time goes: a huge timeout never panics.
+pub(crate) fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(at)
+}
+
+/// `d` from now (see [`after`]).
+pub(crate) fn later(d: Duration) -> Instant {
+    after(Instant::now(), d)
+}
+
+/// Messages from the guard to the worker: both only wake it from an idle
+/// wait or a back-off (the shutdown's deadline is in [`Exit`]).
 #[derive(Debug)]
 pub(crate) enum Control {
     /// A flush is waiting: get out of any idle wait.
     Wake,
-    /// Publish what is queued until `deadline`, abandon the rest, then stop.
-    Shutdown { deadline: Instant, done: Sender<()> },
+    /// Shutdown was asked: publish what is queued until [`Exit::deadline`],
+    /// abandon the rest, then stop.
+    Shutdown,
+}
+
+/// Where the worker stands, as far as shutdown is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Publishing.
+    Running,
+    /// The worker settled every line and stopped.
+    Done,
+    /// The worker missed the shutdown's deadline (its batch was waiting on
+    /// a frozen server): the guard settled its lines; the worker counts
+    /// nothing more and stops when its wait ends.
+    TakenOver,
+}
+
+/// The lines the worker holds, out of the queue and not yet settled:
+/// whoever settles them (the worker, or the guard taking over at the
+/// deadline) does so under this lock, so each is counted exactly once.
+#[derive(Debug)]
+pub(crate) struct Held {
+    /// Events in the worker's batch.
+    pub(crate) batch: u64,
+    /// The batch is on the wire: its outcome is unknown until the replies come.
+    pub(crate) sending: bool,
+    pub(crate) phase: Phase,
+}
+
+/// Shutdown, shared by the guard and the worker. Nothing here uses
+/// thread-local state: the guard's side runs from an at-exit hook too.
+#[derive(Debug)]
+pub(crate) struct Exit {
+    epoch: Instant,
+    /// Nanoseconds from `epoch` to the shutdown's deadline, plus one; 0
+    /// until shutdown is asked.
+    deadline: AtomicU64,
+    /// Set by the first shutdown call: later calls return at once.
+    pub(crate) asked: AtomicBool,
+    held: Mutex<Held>,
+    changed: Condvar,
+    /// Lines the shutdown gave up (queued, or on the wire at the deadline).
+    pub(crate) abandoned: AtomicU64,
+}
+
+impl Exit {
+    pub(crate) fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            deadline: AtomicU64::new(0),
+            asked: AtomicBool::new(false),
+            held: Mutex::new(Held {
+                batch: 0,
+                sending: false,
+                phase: Phase::Running,
+            }),
+            changed: Condvar::new(),
+            abandoned: AtomicU64::new(0),
+        }
+    }
+
+    /// The shutdown's deadline, once asked.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self.deadline.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(after(self.epoch, Duration::from_nanos(n - 1))),
+        }
+    }
+
+    pub(crate) fn set_deadline(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).min(u64::MAX - 1);
+        self.deadline.store(nanos + 1, Ordering::SeqCst);
+    }
+
+    /// The lock on the held lines (a panic elsewhere never stops the accounting).
+    pub(crate) fn held(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// True once nobody will take lines off the queue any more.
+    pub(crate) fn settled(&self) -> bool {
+        self.held().phase != Phase::Running
+    }
+
+    /// Says that the phase changed.
+    pub(crate) fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits while the worker runs, until `until`; returns the lock.
+    pub(crate) fn wait_settled(&self, until: Instant) -> MutexGuard<'_, Held> {
+        let mut held = self.held();
+        while held.phase == Phase::Running {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            held = match self.changed.wait_timeout(held, left) {
+                Ok((held, _)) => held,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        held
+    }
 }
 
 /// What the layer, the worker and the guard share.
@@ -67,16 +185,21 @@ pub(crate) struct Queue {
     pub(crate) closed: AtomicBool,
     pub(crate) overflow: Overflow,
     pub(crate) max_queued_bytes: u64,
+    pub(crate) exit: Exit,
 }
 
 impl Queue {
-    /// Takes every line still queued and counts it abandoned at shutdown.
-    pub(crate) fn abandon_queued(&self) {
+    /// Takes every line still queued and counts it abandoned at shutdown;
+    /// returns how many.
+    pub(crate) fn abandon_queued(&self) -> u64 {
         let c = &self.stats.inner;
+        let mut n = 0;
         while let Ok(item) = self.rx.try_recv() {
             add(&c.dequeued_bytes, item.line.len() as u64);
             add(&c.shutdown, 1);
+            n += 1;
         }
+        n
     }
 
     pub(crate) fn has_room(&self) -> bool {
@@ -127,7 +250,7 @@ impl Queue {
                 }
             }
             Overflow::Block { max_wait } => {
-                let deadline = Instant::now() + max_wait;
+                let deadline = later(max_wait);
                 self.wait_for_bytes(Some(deadline));
                 self.tx.send_deadline(item, deadline).map_err(|e| match e {
                     crossbeam_channel::SendTimeoutError::Timeout(_) => (false, &c.block_timeout),
@@ -139,8 +262,16 @@ impl Queue {
                 self.tx.send(item).map_err(|_| (true, &c.shutdown))
             }
         };
-        if let Err((disconnected, reason)) = outcome {
-            self.drop_new(len, if disconnected { &c.shutdown } else { reason });
+        match outcome {
+            Err((disconnected, reason)) => {
+                self.drop_new(len, if disconnected { &c.shutdown } else { reason });
+            }
+            // Shut down between the check for room and now: the worker may
+            // be gone, count the line (and any other late one) abandoned.
+            Ok(()) if self.closed.load(Ordering::SeqCst) && self.exit.settled() => {
+                let _ = self.abandon_queued();
+            }
+            Ok(()) => {}
         }
     }
 

@@ -136,3 +136,116 @@ impl Report {
         })
     }
 }
+
+/// Writes one line to stderr, ignoring failure (a closed stderr is no
+/// reason to panic): no `eprintln!`, no lock held across calls, no
+/// thread-local state, so an at-exit hook may call it.
+pub(crate) fn say(text: &str) {
+    use std::io::Write;
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// Says `text` on stderr like [`say`], from a thread of its own, waiting
+/// `max` at most for the write: a stderr nobody reads (a full pipe) never
+/// holds the caller longer. Uses no thread-local state (an at-exit hook
+/// calls it).
+pub(crate) fn say_within(text: String, max: std::time::Duration) {
+    use std::sync::{Condvar, Mutex, PoisonError};
+    let text: Arc<str> = Arc::from(text);
+    let written = Arc::new((Mutex::new(false), Condvar::new()));
+    let spawned = {
+        let (text, written) = (text.clone(), written.clone());
+        std::thread::Builder::new()
+            .name("spanline-redis-exit".into())
+            .spawn(move || {
+                say(&text);
+                let (done, changed) = &*written;
+                *done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                changed.notify_all();
+            })
+    };
+    if spawned.is_err() {
+        // No thread to spare: write it here.
+        return say(&text);
+    }
+    let (done, changed) = &*written;
+    let until = crate::queue::later(max);
+    let mut done = done.lock().unwrap_or_else(PoisonError::into_inner);
+    while !*done {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        done = match changed.wait_timeout(done, left) {
+            Ok((done, _)) => done,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
+}
+
+/// The drop reasons that counted anything, in words: `2 queue full, 3 oversize`.
+fn drop_reasons(stats: &RedisStats) -> String {
+    [
+        (stats.dropped_shutdown(), "abandoned at shutdown"),
+        (stats.dropped_queue_full(), "queue full"),
+        (stats.dropped_evicted(), "evicted by newer lines"),
+        (stats.dropped_block_timeout(), "waited too long for room"),
+        (stats.dropped_oversize(), "too long"),
+        (stats.dropped_reentrant(), "logged while encoding"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{n} {why}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// The shutdown's stderr line: what was not published over the layer's
+/// life, by fate; `None` when every line was.
+pub(crate) fn at_exit(stats: &RedisStats) -> Option<String> {
+    let (dropped, failed) = (stats.dropped(), stats.failed());
+    if dropped + failed == 0 {
+        return None;
+    }
+    let mut text = format!(
+        "spanline-redis: at exit, {} of {} log lines were not published to Redis: {dropped} dropped",
+        dropped + failed,
+        stats.emitted(),
+    );
+    if dropped > 0 {
+        text.push_str(&format!(" ({})", drop_reasons(stats)));
+    }
+    text.push_str(&format!(", {failed} failed"));
+    let unknown = stats.failed_unknown();
+    if unknown > 0 {
+        text.push_str(&format!(
+            " ({unknown} of them on the wire when the connection broke or its time ran out: \
+             Redis may have them)"
+        ));
+    }
+    text.push_str(&format!("; {} published", stats.published()));
+    Some(text)
+}
+
+/// The periodic stderr line while lines are lost without a report on
+/// Redis: `dropped` and `failed` over the last `since`, and why.
+pub(crate) fn meanwhile(
+    stats: &RedisStats,
+    dropped: u64,
+    failed: u64,
+    since: std::time::Duration,
+    why: &str,
+) -> String {
+    format!(
+        "spanline-redis: {dropped} log lines dropped and {failed} failed in the last {} s, \
+         not reported on Redis ({why}); in all: {} dropped, {} failed, {} of {} published",
+        since.as_secs().max(1),
+        stats.dropped(),
+        stats.failed(),
+        stats.published(),
+        stats.emitted(),
+    )
+}

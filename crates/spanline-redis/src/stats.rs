@@ -15,6 +15,8 @@ pub(crate) struct Counters {
     /// Written by the worker.
     pub(crate) published: Padded,
     pub(crate) failed: AtomicU64,
+    /// Of `failed`: the outcome is unknown.
+    pub(crate) unknown: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     // Drop reasons: the rare path, written by either side.
     pub(crate) queue_full: AtomicU64,
@@ -65,7 +67,8 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
 /// ```
 ///
 /// After [`RedisGuard::flush`](crate::RedisGuard::flush) returns complete,
-/// or the guard is dropped, `in_flight` is 0. (Counters are read one at a
+/// or [`RedisGuard::shutdown`](crate::RedisGuard::shutdown) returns (the
+/// guard dropped), `in_flight` is 0. (Counters are read one at a
 /// time: while events are being logged, a sum read mid-way may be off by
 /// the events being counted at that instant.)
 ///
@@ -94,9 +97,16 @@ impl RedisStats {
         emitted => emitted;
         /// Events whose every command succeeded.
         published => published;
-        /// Events sent whose outcome was an error, or unknown (the
-        /// connection broke while the batch was on the wire): at most once.
+        /// Events that failed: Redis refused them (a refused login, an ACL
+        /// without the right, a key of the wrong type, ...), or their
+        /// outcome is unknown ([`failed_unknown`](Self::failed_unknown)).
+        /// Never retried: at most once.
         failed => failed;
+        /// Of [`failed`](Self::failed): events whose batch was on the wire
+        /// when the connection broke, its deadline passed, or the guard's
+        /// shutdown timeout ran out (a frozen server): Redis may still have
+        /// run some of their commands.
+        failed_unknown => unknown;
         /// Dropped: the queue was full (`DropNewest`).
         dropped_queue_full => queue_full;
         /// Dropped: evicted by newer events (`DropOldest`).

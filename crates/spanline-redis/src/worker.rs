@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, Sender};
-use redis::ErrorKind;
+use crossbeam_channel::{Receiver, Select};
 
 use spanline_core::{Channels, Schema};
 
-use crate::link::{Broken, Link, Reply, Target};
-use crate::queue::{Control, Item, Queue};
-use crate::report::Report;
+use crate::link::{Broken, ConnectError, Link, Reply, Target};
+use crate::problem::Misconfig;
+use crate::queue::{later, Control, Item, Phase, Queue};
+use crate::report::{self, Report};
 use crate::stats::add;
 
 /// Where lines go in Redis.
@@ -52,6 +52,9 @@ pub(crate) struct WorkerConfig {
     pub(crate) global_maxlen: usize,
     pub(crate) job_maxlen: usize,
     pub(crate) job_stream_ttl: Duration,
+    /// How often, at most, lines lost without a report on Redis are
+    /// counted on stderr.
+    pub(crate) stderr_every: Duration,
     /// The drop report is a line of this schema too.
     pub(crate) schema: Schema,
 }
@@ -63,6 +66,8 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 enum Fate {
     Published,
     Failed,
+    /// Failed, the outcome unknown: the batch was on the wire.
+    Unknown,
     Retry,
 }
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -81,16 +86,27 @@ pub(crate) struct Worker {
     /// only what is left.
     done: Vec<u8>,
     batch_bytes: usize,
-    /// Permanent errors already said on stderr.
+    /// Configuration problems already said on stderr.
     said: Vec<String>,
     /// Connected once, or said that Redis cannot be reached: the first
     /// failure to connect is said once on stderr, never again.
     met: bool,
     /// The batch's commands in the Redis protocol, reused between batches.
     packed: Vec<u8>,
-    shutdown: Option<(Instant, Sender<()>)>,
     last_report: Instant,
+    /// Drops reported on Redis (the in-band WARN line), in all.
     reported: u64,
+    /// A configuration problem stands until then (a refused login, no such
+    /// database, not a cluster): batches fail at once, without a
+    /// connection attempt.
+    refused_until: Option<Instant>,
+    /// Why lines do not reach Redis now, for the periodic stderr line.
+    trouble: Option<String>,
+    /// The periodic stderr line: when it was last said, and the drops and
+    /// failures in all then.
+    said_at: Instant,
+    said_dropped: u64,
+    said_failed: u64,
     /// The global feed's channels (and stream keys): one, or its shards.
     globals: Vec<String>,
     /// Per event of the batch, the global shard it goes to.
@@ -98,6 +114,14 @@ pub(crate) struct Worker {
     /// The shard the next event taken goes to.
     next_turn: usize,
     report: Report,
+}
+
+/// Why there is no connection now.
+enum NoLink {
+    /// Down, unreachable, slow: keep the lines and try again.
+    Transient,
+    /// A configuration problem: the lines fail.
+    Refused,
 }
 
 impl Worker {
@@ -126,9 +150,13 @@ impl Worker {
             said: Vec::new(),
             met: false,
             packed: Vec::new(),
-            shutdown: None,
             last_report: Instant::now(),
             reported: 0,
+            refused_until: None,
+            trouble: None,
+            said_at: Instant::now(),
+            said_dropped: 0,
+            said_failed: 0,
         }
     }
 
@@ -137,35 +165,51 @@ impl Worker {
         // it must never come back into the queue.
         let _silence = tracing_core::dispatcher::set_default(&tracing_core::Dispatch::none());
         loop {
-            if self.batch.is_empty() && self.shutdown.is_none() {
-                let rx = self.shared.rx.clone();
-                select! {
-                    recv(rx) -> item => if let Ok(item) = item { self.take(item) },
-                    recv(self.ctrl) -> msg => if let Ok(msg) = msg { self.control(msg) },
-                    default(Duration::from_millis(250)) => {}
-                }
+            if self.shared.exit.held().phase != Phase::Running {
+                // The guard settled our lines at its deadline.
+                return;
+            }
+            if self.batch.is_empty() && !self.stopping() {
+                self.idle();
             }
             self.fill();
             if !self.batch.is_empty() {
                 self.send_batch();
             }
-            self.report_drops();
-            if let Some((deadline, _)) = &self.shutdown {
-                if (self.batch.is_empty() && self.shared.rx.is_empty())
-                    || Instant::now() >= *deadline
-                {
-                    self.finish();
-                    return;
-                }
+            self.report_drops(false);
+            self.say_lost();
+            if self.stopping()
+                && ((self.batch.is_empty() && self.shared.rx.is_empty())
+                    || self.remaining() == Some(Duration::ZERO))
+            {
+                self.finish();
+                return;
             }
         }
     }
 
-    fn control(&mut self, msg: Control) {
-        match msg {
-            Control::Wake => {}
-            Control::Shutdown { deadline, done } => self.shutdown = Some((deadline, done)),
+    /// Waits for a line or a message from the guard (at most 250 ms),
+    /// without taking the line: lines leave the queue only in `fill`.
+    fn idle(&mut self) {
+        let mut select = Select::new();
+        select.recv(&self.shared.rx);
+        let ctrl = select.recv(&self.ctrl);
+        let woken = select.ready_timeout(Duration::from_millis(250));
+        drop(select);
+        if woken == Ok(ctrl) {
+            self.drain_control();
         }
+    }
+
+    /// Messages from the guard only wake the worker: the shutdown's
+    /// deadline is in the shared state.
+    fn drain_control(&mut self) {
+        while self.ctrl.try_recv().is_ok() {}
+    }
+
+    /// Shutdown was asked.
+    fn stopping(&self) -> bool {
+        self.shared.exit.deadline().is_some()
     }
 
     /// Moves an event from the queue into the batch.
@@ -183,31 +227,49 @@ impl Worker {
         self.next_turn = (self.next_turn + 1) % self.globals.len().max(1);
     }
 
-    /// Takes what is queued, up to the batch limits.
+    /// Takes what is queued, up to the batch limits. Under the lock on the
+    /// held lines: a line is always either queued or held, for the guard.
     fn fill(&mut self) {
+        let shared = self.shared.clone();
+        let mut held = shared.exit.held();
+        if held.phase != Phase::Running {
+            return;
+        }
         while self.batch.len() < self.cfg.batch_size && self.batch_bytes < self.cfg.batch_bytes {
             match self.shared.rx.try_recv() {
                 Ok(item) => self.take(item),
                 Err(_) => break,
             }
         }
+        held.batch = self.batch.len() as u64;
     }
 
+    /// Time left before the shutdown's deadline, once asked.
     fn remaining(&self) -> Option<Duration> {
-        self.shutdown
-            .as_ref()
-            .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()))
+        self.shared
+            .exit
+            .deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// A connection, made if needed; `Err(permanent)` when there is none.
-    fn connection(&mut self) -> Result<&mut Link, bool> {
+    /// A wait of `d` at most, bounded by the shutdown's deadline.
+    fn bounded(&self, d: Duration) -> Duration {
+        self.remaining().map_or(d, |r| r.min(d))
+    }
+
+    /// A connection, made if needed.
+    fn connection(&mut self) -> Result<(), NoLink> {
         if self.con.is_none() {
-            let timeout = self.remaining().map_or(self.cfg.connect_timeout, |r| {
-                r.min(self.cfg.connect_timeout)
-            });
-            match self.target.connect(timeout.max(Duration::from_millis(1))) {
+            let timeout = self
+                .bounded(self.cfg.connect_timeout)
+                .max(Duration::from_millis(1));
+            match self.target.connect(timeout) {
                 Ok(mut con) => {
                     self.backoff = BACKOFF_START;
+                    self.refused_until = None;
+                    self.trouble = None;
+                    // redis-rs leaves a new connection without timeouts.
+                    con.set_io_timeout(self.io_timeout());
                     if self.globals.len() > 1 {
                         // Consumers learn how many shards to follow here.
                         let _ = con.query(
@@ -221,22 +283,55 @@ impl Worker {
                 }
                 Err(e) => {
                     add(&self.shared.stats.inner.reconnects, 1);
-                    if !self.met {
-                        self.met = true;
-                        self.say_unreachable(&e);
-                    }
-                    return Err(!is_transient(&e));
+                    return Err(self.no_connection(&e));
                 }
             }
         }
         // Near shutdown, no wait may outlast the deadline.
-        let io = self
-            .remaining()
-            .map_or(self.cfg.io_timeout, |r| r.min(self.cfg.io_timeout))
-            .max(Duration::from_millis(10));
-        let con = self.con.as_mut().ok_or(false)?;
-        con.set_io_timeout(io);
-        Ok(con)
+        let io = self.io_timeout();
+        if let Some(con) = self.con.as_ref() {
+            con.set_io_timeout(io);
+        }
+        Ok(())
+    }
+
+    /// The I/O timeout now: the configured one, bounded by the shutdown.
+    fn io_timeout(&self) -> Duration {
+        self.bounded(self.cfg.io_timeout)
+            .max(Duration::from_millis(10))
+    }
+
+    /// Sorts a failed connection attempt: a configuration problem is said
+    /// once and blocks lines until the next attempt, after `max_backoff`;
+    /// anything else is retried with back-off.
+    fn no_connection(&mut self, e: &ConnectError) -> NoLink {
+        match e.misconfig() {
+            Some(problem) => {
+                self.met = true;
+                self.refuse(&problem);
+                NoLink::Refused
+            }
+            _ => {
+                if !self.met {
+                    self.met = true;
+                    self.say_unreachable(e);
+                }
+                self.trouble = Some(format!(
+                    "Redis at {} unreachable: {e}",
+                    self.target.address()
+                ));
+                NoLink::Transient
+            }
+        }
+    }
+
+    /// A configuration problem that no line gets past: said once, and no
+    /// connection is tried again before `max_backoff`.
+    fn refuse(&mut self, problem: &Misconfig) {
+        self.say_problem(problem);
+        self.trouble = Some(problem.short());
+        self.con = None;
+        self.refused_until = Some(later(self.cfg.backoff_max.max(BACKOFF_START)));
     }
 
     /// Sleeps for the back-off (capped exponential, full jitter), waking
@@ -246,24 +341,43 @@ impl Worker {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         let jittered = Duration::from_nanos(self.rng % (self.backoff.as_nanos() as u64).max(1));
-        self.backoff = (self.backoff * 2).min(self.cfg.backoff_max);
-        let sleep = self.remaining().map_or(jittered, |r| r.min(jittered));
-        if let Ok(msg) = self.ctrl.recv_timeout(sleep) {
-            self.control(msg);
+        self.backoff = self.backoff.saturating_mul(2).min(self.cfg.backoff_max);
+        let sleep = self.bounded(jittered);
+        if self.ctrl.recv_timeout(sleep).is_ok() {
+            self.drain_control();
         }
     }
 
-    /// Counts the whole batch as failed.
-    fn fail_batch(&mut self) {
-        self.settle_each(&vec![Fate::Failed; self.batch.len()]);
+    /// Counts the whole batch as failed; `unknown`: it was on the wire.
+    fn fail_batch(&mut self, unknown: bool) {
+        if unknown {
+            self.settle_each(&vec![Fate::Unknown; self.batch.len()]);
+        } else {
+            self.settle_each(&vec![Fate::Failed; self.batch.len()]);
+        }
+    }
+
+    /// Empties the batch.
+    fn clear_batch(&mut self) {
+        self.batch.clear();
+        self.done.clear();
+        self.turns.clear();
+        self.batch_bytes = 0;
     }
 
     /// Settles each event of the batch as `fates` says; events to retry
-    /// stay in the batch.
+    /// stay in the batch. Counts nothing once the guard took over.
     fn settle_each(&mut self, fates: &[Fate]) {
-        let c = &self.shared.stats.inner;
+        let shared = self.shared.clone();
+        let mut held = shared.exit.held();
+        held.sending = false;
+        if held.phase != Phase::Running {
+            held.batch = 0;
+            return self.clear_batch();
+        }
+        let c = &shared.stats.inner;
         let mut kept = 0;
-        let (mut published, mut failed) = (0, 0);
+        let (mut published, mut failed, mut unknown) = (0, 0, 0);
         let batch = std::mem::take(&mut self.batch);
         let done = std::mem::take(&mut self.done);
         let turns = std::mem::take(&mut self.turns);
@@ -271,6 +385,7 @@ impl Worker {
             match fate {
                 Fate::Published => published += 1,
                 Fate::Failed => failed += 1,
+                Fate::Unknown => unknown += 1,
                 Fate::Retry => {
                     kept += item.line.len();
                     self.batch.push(item);
@@ -280,37 +395,43 @@ impl Worker {
             }
         }
         add(&c.published, published);
-        add(&c.failed, failed);
+        add(&c.failed, failed + unknown);
+        add(&c.unknown, unknown);
         self.batch_bytes = kept;
+        held.batch = self.batch.len() as u64;
     }
 
+    /// The shutdown's deadline passed before the batch could be sent:
+    /// counted abandoned at shutdown.
     fn abandon_batch(&mut self) {
-        let c = &self.shared.stats.inner;
-        let n = self.batch.len() as u64;
-        add(&c.shutdown, n);
-        self.batch.clear();
-        self.done.clear();
-        self.turns.clear();
-        self.batch_bytes = 0;
+        let shared = self.shared.clone();
+        let mut held = shared.exit.held();
+        if held.phase == Phase::Running {
+            let n = self.batch.len() as u64;
+            add(&shared.stats.inner.shutdown, n);
+            add(&shared.exit.abandoned, n);
+        }
+        held.batch = 0;
+        held.sending = false;
+        self.clear_batch();
     }
 
-    /// Says a permanent refusal once on stderr: a configuration problem
-    /// (a key of the wrong type, an ACL without the right), not load.
-    #[allow(clippy::disallowed_macros)] // a setup mistake, said once where the operator looks
-    fn say_refusal(&mut self, error: &str) {
-        let code = error.split(' ').next().unwrap_or_default().to_string();
-        if !self.said.contains(&code) {
-            eprintln!(
-                "spanline-redis: Redis refuses the log lines ({error}); they are counted as failed"
-            );
-            self.said.push(code);
+    /// Says a configuration problem once on stderr.
+    fn say_problem(&mut self, problem: &Misconfig) {
+        let key = problem.key();
+        if !self.said.contains(&key) {
+            report::say(&problem.message(
+                &self.target.address(),
+                self.target.db(),
+                self.cfg.backoff_max.max(BACKOFF_START),
+            ));
+            self.said.push(key);
         }
     }
 
     /// Says once, on stderr, that Redis cannot be reached at start, and
     /// what happens to lines meanwhile.
-    #[allow(clippy::disallowed_macros)] // said once, where the operator looks
-    fn say_unreachable(&self, error: &redis::RedisError) {
+    fn say_unreachable(&self, error: &ConnectError) {
         let capacity = self.shared.tx.capacity().unwrap_or_default();
         let overflow = match self.shared.overflow {
             crate::Overflow::DropNewest => "new lines are dropped".to_string(),
@@ -320,13 +441,19 @@ impl Worker {
             }
             _ => "logging waits until Redis answers".to_string(),
         };
-        eprintln!(
-            "spanline-redis: cannot reach Redis at {} ({}); lines wait in the queue \
+        report::say(&format!(
+            "spanline-redis: cannot reach Redis at {} ({error}); lines wait in the queue \
              (up to {capacity} lines) and are published when it answers; once the queue is \
              full, {overflow} (counted in RedisStats). Retrying in the background.",
             self.target.address(),
-            error,
-        );
+        ));
+    }
+
+    /// Marks the batch as on the wire; false when the guard took over.
+    fn mark_sending(&self) -> bool {
+        let mut held = self.shared.exit.held();
+        held.sending = held.phase == Phase::Running;
+        held.sending
     }
 
     fn send_batch(&mut self) {
@@ -334,15 +461,18 @@ impl Worker {
             if self.remaining() == Some(Duration::ZERO) {
                 return self.abandon_batch();
             }
+            if self.refused_until.is_some_and(|t| Instant::now() < t) {
+                // A configuration problem stands: the lines cannot go anywhere.
+                return self.fail_batch(false);
+            }
             match self.connection() {
-                Ok(_) => break,
-                // Wrong password, ACL: the batch cannot go anywhere.
-                Err(true) => {
-                    self.fail_batch();
-                    return self.wait_backoff();
-                }
+                Ok(()) => break,
+                Err(NoLink::Refused) => return self.fail_batch(false),
                 // Down or unreachable: keep the batch, try again later.
-                Err(false) => self.wait_backoff(),
+                Err(NoLink::Transient) => {
+                    self.say_lost();
+                    self.wait_backoff();
+                }
             }
         }
         let mut packed = std::mem::take(&mut self.packed);
@@ -350,12 +480,10 @@ impl Worker {
         let mut count = 0;
         let mut cmds = Vec::new();
         let cluster = self.con.as_ref().is_some_and(Link::is_cluster);
-        // One deadline for the whole batch, within the shutdown's.
-        let deadline = Instant::now()
-            + self
-                .remaining()
-                .map_or(self.cfg.io_timeout, |r| r.min(self.cfg.io_timeout))
-                .max(Duration::from_millis(10));
+        // One deadline for the whole batch, within the shutdown's (asked
+        // again before each reply: a shutdown asked meanwhile brings it
+        // forward).
+        let batch_deadline = later(self.io_timeout());
         let owners = self.plan(|args| {
             count += 1;
             if cluster {
@@ -368,54 +496,34 @@ impl Worker {
                 write_resp(&mut packed, args);
             }
         });
-        let Some(con) = self.con.as_mut() else { return };
+        if !self.mark_sending() {
+            self.packed = packed;
+            return self.clear_batch();
+        }
+        let shared = self.shared.clone();
+        let deadline = move || {
+            shared
+                .exit
+                .deadline()
+                .map_or(batch_deadline, |d| d.min(batch_deadline))
+        };
+        let Some(con) = self.con.as_mut() else {
+            self.packed = packed;
+            return;
+        };
         let sent = if cluster {
             con.run(cmds).map_err(|_| Broken { unsent: false })
         } else {
-            con.run_packed(&packed, count, deadline)
+            con.run_packed(&packed, count, &deadline)
         };
         self.packed = packed;
         match sent {
-            Ok(replies) => {
-                let mut retry = vec![false; self.batch.len()];
-                let mut refused: Vec<Option<String>> = vec![None; self.batch.len()];
-                for (reply, owner) in replies.into_iter().zip(&owners) {
-                    let Some((event, slot)) = *owner else {
-                        continue;
-                    };
-                    match reply {
-                        Reply::Ok => self.done[event] |= slot,
-                        Reply::Retry => retry[event] = true,
-                        Reply::Fail(error) => refused[event] = Some(error),
-                    }
-                }
-                // An event is published when all its commands are done,
-                // failed when one was refused, and retried otherwise.
-                let fates: Vec<Fate> = (0..self.batch.len())
-                    .map(|i| {
-                        if refused[i].is_some() {
-                            Fate::Failed
-                        } else if self.done[i] == self.slots(&self.batch[i]) {
-                            Fate::Published
-                        } else {
-                            Fate::Retry
-                        }
-                    })
-                    .collect();
-                if let Some(error) = refused.into_iter().flatten().next() {
-                    self.say_refusal(&error);
-                }
-                self.settle_each(&fates);
-                if retry.contains(&true) {
-                    // Loading its data set, busy with a script, failing over:
-                    // the commands were not run; send them again later.
-                    self.wait_backoff();
-                }
-            }
+            Ok(replies) => self.sort_replies(replies, &owners),
             Err(Broken { unsent: true }) => {
                 // A connection the server had closed (a restart): nothing
                 // ran; send the batch again on a new one.
                 self.con = None;
+                self.shared.exit.held().sending = false;
                 self.wait_backoff();
             }
             Err(Broken { unsent: false }) => {
@@ -423,9 +531,63 @@ impl Worker {
                 // the batch on the wire: Redis may still run part of it. At
                 // most once: count as failed, reconnect after back-off.
                 self.con = None;
-                self.fail_batch();
+                self.fail_batch(true);
                 self.wait_backoff();
             }
+        }
+    }
+
+    /// Settles the batch from its commands' replies.
+    fn sort_replies(&mut self, replies: Vec<Reply>, owners: &[Option<(usize, u8)>]) {
+        let mut retry = vec![false; self.batch.len()];
+        let mut refused: Vec<Option<String>> = vec![None; self.batch.len()];
+        for (reply, owner) in replies.into_iter().zip(owners) {
+            let Some((event, slot)) = *owner else {
+                continue;
+            };
+            match reply {
+                Reply::Ok => self.done[event] |= slot,
+                Reply::Retry => retry[event] = true,
+                Reply::Fail(error) => refused[event] = Some(error),
+            }
+        }
+        // An event is published when all its commands are done, failed
+        // when one was refused, and retried otherwise.
+        let fates: Vec<Fate> = (0..self.batch.len())
+            .map(|i| {
+                if refused[i].is_some() {
+                    Fate::Failed
+                } else if self.done[i] == self.slots(&self.batch[i]) {
+                    Fate::Published
+                } else {
+                    Fate::Retry
+                }
+            })
+            .collect();
+        let mut problems: Vec<Misconfig> = Vec::new();
+        for error in refused.into_iter().flatten() {
+            let problem = Misconfig::of_reply(&error);
+            if !problems.iter().any(|p| p.key() == problem.key()) {
+                problems.push(problem);
+            }
+        }
+        for problem in &problems {
+            if problem.blocks_all() {
+                // `NOAUTH`: the server wants a login this URL does not give.
+                self.refuse(problem);
+            } else {
+                self.say_problem(problem);
+                self.trouble = Some(problem.short());
+            }
+        }
+        if problems.is_empty() && !retry.contains(&true) {
+            self.trouble = None;
+        }
+        self.settle_each(&fates);
+        if retry.contains(&true) {
+            // Loading its data set, busy with a script, failing over:
+            // the commands were not run; send them again later.
+            self.wait_backoff();
         }
     }
 
@@ -531,8 +693,9 @@ impl Worker {
 
     /// At most once a second, a WARN line with the drop counts on the global
     /// channel, so a live view shows that lines are missing.
-    fn report_drops(&mut self) {
-        if self.last_report.elapsed() < REPORT_EVERY {
+    /// `now`: whatever the time since the last.
+    fn report_drops(&mut self, now: bool) {
+        if !now && self.last_report.elapsed() < REPORT_EVERY {
             return;
         }
         self.last_report = Instant::now();
@@ -561,7 +724,9 @@ impl Worker {
             .arg("*")
             .arg("line")
             .arg(&line);
+        let io = self.io_timeout();
         if let Some(con) = self.con.as_mut() {
+            con.set_io_timeout(io);
             let published = !pubsub || con.query(&cmd).is_ok();
             let appended = !streams || con.query(&xadd).is_ok();
             if published && appended {
@@ -570,40 +735,61 @@ impl Worker {
         }
     }
 
-    /// Abandons what is left, counted, and tells the guard.
+    /// At most every `stderr_every`, says on stderr the lines dropped or
+    /// failed since it last did that no report on Redis covered (Redis
+    /// down, a refused login, ...): a loss is never silent until exit.
+    fn say_lost(&mut self) {
+        if self.stopping() || self.said_at.elapsed() < self.cfg.stderr_every {
+            return;
+        }
+        let stats = self.shared.stats.clone();
+        let (dropped, failed) = (stats.dropped(), stats.failed());
+        let new_dropped = dropped.saturating_sub(self.said_dropped.max(self.reported));
+        let new_failed = failed.saturating_sub(self.said_failed);
+        if new_dropped + new_failed == 0 {
+            return;
+        }
+        let why = self
+            .trouble
+            .clone()
+            .unwrap_or_else(|| "the report on Redis could not be published".to_string());
+        report::say(&report::meanwhile(
+            &stats,
+            new_dropped,
+            new_failed,
+            self.said_at.elapsed(),
+            &why,
+        ));
+        self.said_at = Instant::now();
+        self.said_dropped = dropped;
+        self.said_failed = failed;
+    }
+
+    /// Settles what is left (counted abandoned at shutdown) and tells the
+    /// guard, which says the loss on stderr.
     fn finish(&mut self) {
-        self.abandon_batch();
-        self.shared.abandon_queued();
-        self.report_drops_now();
-        self.say_unreported_loss();
-        if let Some((_, done)) = self.shutdown.take() {
-            let _ = done.send(());
+        // The last report on Redis, if there is time for it.
+        if self.batch.is_empty()
+            && self
+                .remaining()
+                .is_some_and(|r| r > Duration::from_millis(20))
+        {
+            self.report_drops(true);
         }
-    }
-
-    /// At exit, drops that Redis could not be told about go to stderr: the
-    /// loss is never silent.
-    #[allow(clippy::disallowed_macros)] // the last place left to say it
-    fn say_unreported_loss(&self) {
-        let stats = &self.shared.stats;
-        let unreported = stats.dropped().saturating_sub(self.reported);
-        if unreported > 0 || stats.failed() > 0 {
-            eprintln!(
-                "spanline-redis: at exit, {unreported} log lines were dropped without a report \
-                 on Redis ({} abandoned at shutdown, {} dropped in all) and {} failed; \
-                 published {} of {}",
-                stats.dropped_shutdown(),
-                stats.dropped(),
-                stats.failed(),
-                stats.published(),
-                stats.emitted(),
-            );
+        let shared = self.shared.clone();
+        let mut held = shared.exit.held();
+        if held.phase != Phase::Running {
+            return;
         }
-    }
-
-    fn report_drops_now(&mut self) {
-        self.last_report = Instant::now() - REPORT_EVERY;
-        self.report_drops();
+        let n = self.batch.len() as u64;
+        add(&shared.stats.inner.shutdown, n);
+        self.clear_batch();
+        let queued = shared.abandon_queued();
+        add(&shared.exit.abandoned, n + queued);
+        held.batch = 0;
+        held.sending = false;
+        held.phase = Phase::Done;
+        shared.exit.notify();
     }
 }
 
@@ -621,16 +807,4 @@ fn write_resp(buf: &mut Vec<u8>, args: &[&[u8]]) {
         buf.extend_from_slice(arg);
         buf.extend_from_slice(b"\r\n");
     }
-}
-
-/// Errors worth retrying: anything but a refused login or a bad config
-/// (down, unreachable, slow, loading).
-fn is_transient(e: &redis::RedisError) -> bool {
-    let refused = matches!(
-        e.kind(),
-        ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig
-    ) || e
-        .code()
-        .is_some_and(|code| matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM"));
-    !refused
 }
