@@ -2,98 +2,156 @@
 //! application's own configuration file (the `[logging]` table of a TOML
 //! file, a JSON or YAML section: anything serde reads).
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use crate::options::{self, Values};
+
 /// Every option of [`init`](crate::init), as a configuration file holds
-/// them: the keys are the environment variables' names without the
-/// `SPANLINE_` prefix, in lower case (`RUST_LOG` is `filter`). Every key is
-/// optional; an unknown key is an error, so a typo is not silently
-/// ignored. The environment overrides the file, and the [`Builder`]'s own
-/// methods override both.
+/// them: the keys of the options table in docs/guide.md (the environment
+/// variables' names without the `SPANLINE_` prefix, in lower case;
+/// `RUST_LOG` is `filter`). Every key is optional; an unknown key is an
+/// error that names the nearest known one, so a typo is not silently
+/// ignored. The [`Builder`](crate::Builder)'s own methods override the
+/// environment, which overrides the file; lists (`redact`,
+/// `context_keys`) are the union of all three.
 ///
 /// ```toml
 /// [logging]
 /// filter = "info,sqlx=warn"      # RUST_LOG
 /// format = "json"                # SPANLINE_FORMAT: json, pretty, auto
-/// preset = "structlog"           # SPANLINE_PRESET
 /// service = "billing"            # SPANLINE_SERVICE
-/// output = "stderr"              # SPANLINE_OUTPUT: stdout, stderr
-/// redis_url = "redis://127.0.0.1:6379"   # SPANLINE_REDIS_URL (a cluster: comma-separated nodes)
-/// redis_cluster = false          # SPANLINE_REDIS_CLUSTER: the URLs are a Redis Cluster's nodes
-/// redis_global_shards = 16       # SPANLINE_REDIS_GLOBAL_SHARDS: the global feed's shards
-/// redis_mode = "both"            # SPANLINE_REDIS_MODE: pubsub, streams, both
-/// redis_capacity = 100000        # SPANLINE_REDIS_CAPACITY: lines queued at most
-/// redis_overflow = "drop-oldest" # SPANLINE_REDIS_OVERFLOW: drop-newest, drop-oldest, block:<ms>, block-forever
-/// context_keys = ["tenant"]      # spans with these fields keep their context at any level
-/// redact = ["password", "authorization"]  # SPANLINE_REDACT: values written as [redacted]
-/// time = "local"                 # SPANLINE_TIME: local, utc (the pretty format; feature local-time)
-/// threads = "names"              # SPANLINE_THREADS: names, ids, both, none (the pretty format)
-/// span_close = true              # SPANLINE_SPAN_CLOSE: a line when a span closes, with its duration
-/// dotted_targets = true          # SPANLINE_DOTTED_TARGETS: `myapp.api`, not `myapp::api`
-/// errors = "dicts"               # SPANLINE_ERRORS: chain, ecs, traceback, dicts (default: the preset's)
-/// source_location = true         # SPANLINE_SOURCE_LOCATION: the event's file and line
+/// file = "/var/log/billing/app.log"   # SPANLINE_FILE
+/// rotation = "daily"             # SPANLINE_ROTATION: never, daily, hourly, minutely
+/// non_blocking = true            # SPANLINE_NON_BLOCKING
+/// redis_url = "redis://127.0.0.1:6379"   # SPANLINE_REDIS_URL
+/// redis_capacity = 100000        # SPANLINE_REDIS_CAPACITY
+/// redact = ["password", "authorization"] # SPANLINE_REDACT
 /// ```
 ///
 /// ```
 /// let config: spanline::Config = serde_json::from_str(
-///     r#"{"format": "json", "service": "billing", "redis_mode": "both"}"#,
+///     r#"{"format": "json", "service": "billing", "redis_capacity": 1000, "redact": ["password"]}"#,
 /// ).unwrap();
+/// assert_eq!(config.get("service"), Some("billing"));
+/// assert_eq!(config.get("redis_capacity"), Some("1000"));
 /// let _guard = spanline::builder().config(config).init();
-/// # assert!(serde_json::from_str::<spanline::Config>(r#"{"servce": "typo"}"#).is_err());
-/// ```
 ///
-/// [`Builder`]: crate::Builder
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
+/// let err = serde_json::from_str::<spanline::Config>(r#"{"servce": "typo"}"#).unwrap_err();
+/// assert!(err.to_string().contains("did you mean `service`"), "{err}");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Filter directives (`RUST_LOG`).
-    #[serde(alias = "rust_log")]
-    pub filter: Option<String>,
-    /// `json`, `pretty` or `auto` (`SPANLINE_FORMAT`).
-    pub format: Option<String>,
-    /// The JSON preset (`SPANLINE_PRESET`).
-    pub preset: Option<String>,
-    /// A `service` field on every line (`SPANLINE_SERVICE`).
-    pub service: Option<String>,
-    /// `stdout` or `stderr` (`SPANLINE_OUTPUT`).
-    pub output: Option<String>,
-    /// Publish every line to this Redis (`SPANLINE_REDIS_URL`).
-    pub redis_url: Option<String>,
-    /// The URLs are a Redis Cluster's nodes (`SPANLINE_REDIS_CLUSTER`;
-    /// feature `redis-cluster`).
-    pub redis_cluster: Option<bool>,
-    /// How many shards the global feed is spread over
-    /// (`SPANLINE_REDIS_GLOBAL_SHARDS`).
-    pub redis_global_shards: Option<usize>,
-    /// `pubsub`, `streams` or `both` (`SPANLINE_REDIS_MODE`).
-    pub redis_mode: Option<String>,
-    /// Lines queued for Redis at most (`SPANLINE_REDIS_CAPACITY`).
-    pub redis_capacity: Option<usize>,
-    /// What happens to a line when the queue is full
-    /// (`SPANLINE_REDIS_OVERFLOW`).
-    pub redis_overflow: Option<String>,
-    /// Forward to a parent `Forwarder` when started by one
-    /// (`SPANLINE_FORWARD` is set by the parent).
-    pub forward: Option<bool>,
-    /// More context keys (see [`Builder::context_key`](crate::Builder::context_key)).
-    pub context_keys: Vec<String>,
-    /// Keys whose values are hidden on every line (see
-    /// [`Builder::redact`](crate::Builder::redact)); added to
-    /// `SPANLINE_REDACT`'s.
-    pub redact: Vec<String>,
-    /// `local` or `utc`: the pretty format's times (`SPANLINE_TIME`).
-    pub time: Option<String>,
-    /// `names`, `ids`, `both` or `none`: the thread on pretty lines
-    /// (`SPANLINE_THREADS`).
-    pub threads: Option<String>,
-    /// A line when a span closes, with its duration (`SPANLINE_SPAN_CLOSE`).
-    pub span_close: Option<bool>,
-    /// Targets with `.` for `::` (`SPANLINE_DOTTED_TARGETS`).
-    pub dotted_targets: Option<bool>,
-    /// How error fields are written: `chain`, `ecs`, `traceback` or
-    /// `dicts` (`SPANLINE_ERRORS`).
-    pub errors: Option<String>,
-    /// The event's source file and line (`SPANLINE_SOURCE_LOCATION`).
-    pub source_location: Option<bool>,
+    values: Values,
+}
+
+impl Config {
+    /// The value of an option, as text (a list's values joined with `,`);
+    /// `None` when the file does not set it.
+    ///
+    /// ```
+    /// let config: spanline::Config = serde_json::from_str(r#"{"span_close": true}"#).unwrap();
+    /// assert_eq!(config.get("span_close"), Some("true"));
+    /// assert_eq!(config.get("service"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let opt = options::by_key(key)?;
+        self.values
+            .get(opt.key)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+
+    pub(crate) fn values(&self) -> &Values {
+        &self.values
+    }
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ConfigVisitor)
+    }
+}
+
+struct ConfigVisitor;
+
+impl<'de> Visitor<'de> for ConfigVisitor {
+    type Value = Config;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of spanline's options")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Config, A::Error> {
+        let mut values = Values::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(opt) = options::by_key(&key) else {
+                return Err(de::Error::custom(unknown_key(&key)));
+            };
+            let value = map.next_value::<Value>()?;
+            values.insert(opt.key, value.0);
+        }
+        Ok(Config { values })
+    }
+}
+
+/// "unknown option `servce`: did you mean `service`?"
+fn unknown_key(key: &str) -> String {
+    let nearest = options::ALL
+        .iter()
+        .map(|opt| (crate::filter::edit_distance(key, opt.key), opt.key))
+        .min()
+        .filter(|(distance, _)| *distance <= 3);
+    match nearest {
+        Some((_, known)) => format!("unknown option `{key}`: did you mean `{known}`?"),
+        None => format!(
+            "unknown option `{key}` (the options: {})",
+            options::ALL
+                .iter()
+                .map(|o| o.key)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A file's value for an option, as the text the environment would hold:
+/// a string, a number, a yes/no, or a list of strings.
+struct Value(Vec<String>);
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, a number, true or false, or a list of strings")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value(vec![v.to_string()]))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value(vec![v.to_string()]))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value(vec![v.to_string()]))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value(vec![v.to_string()]))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut all = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            all.push(item);
+        }
+        Ok(Value(all))
+    }
 }

@@ -1,7 +1,7 @@
 //! `RUST_LOG` the way people write it.
 //!
-//! Two things about `EnvFilter` surprise people coming from other stacks,
-//! and this module takes both away:
+//! Three things about `EnvFilter` surprise people coming from other stacks,
+//! and this module takes them away:
 //!
 //! - level words of other ecosystems are read as *target names*: `warning`
 //!   would silently disable every line. Here `warning` means `warn`;
@@ -9,6 +9,14 @@
 //!   no level above ERROR: an alert on "critical" becomes an alert on
 //!   `error`); `30`, `20` and `10` mean `warn`, `info` and `debug`. Case does
 //!   not matter.
+//! - a mistyped level is read as a target too: `RUST_LOG=warnn` logs only
+//!   a target named `warnn`, so nothing at all. Here a bare word that is
+//!   not a level but looks like one (an upper-case letter, or one or two
+//!   edits from a level word: `warnn`, `inf`, `eror`, `DNE`) is refused,
+//!   named with the nearest level, and the default used in its place. Other
+//!   bare words stay targets (`RUST_LOG=my_crate` logs `my_crate` at every
+//!   level); a target spelled like a level is written with its level
+//!   (`warp=trace`).
 //! - a directive that does not parse makes `EnvFilter::new` ignore it quietly
 //!   and `EnvFilter::try_new` refuse them all. [`from_env`] skips it and says
 //!   so once on stderr; [`parse`] returns it as an error.
@@ -33,11 +41,32 @@ use tracing_subscriber::EnvFilter;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterError {
     bad: Vec<(String, String)>,
+    /// The filter made of the other directives, when one is used instead.
+    kept: Option<String>,
 }
 
 impl FilterError {
     pub(crate) fn new(bad: Vec<(String, String)>) -> Self {
-        Self { bad }
+        Self { bad, kept: None }
+    }
+
+    /// Notes the filter used instead (the other directives, else `info`).
+    pub(crate) fn with_kept(mut self, filter: String) -> Self {
+        self.kept = Some(filter);
+        self
+    }
+
+    /// The filter used in place of the refused directives by
+    /// [`init`](crate::init), which goes on with the others (or `info`).
+    ///
+    /// ```
+    /// let err = spanline::builder().filter("warnn").try_init().unwrap_err();
+    /// let spanline::InitError::Filter(err) = err else { panic!("{err}") };
+    /// assert_eq!(err.directives(), ["warnn"]);
+    /// assert_eq!(err.kept(), Some("info"));
+    /// ```
+    pub fn kept(&self) -> Option<&str> {
+        self.kept.as_deref()
     }
 
     /// The directives that were refused, as written.
@@ -82,7 +111,7 @@ pub fn parse(directives: &str) -> Result<EnvFilter, FilterError> {
     if bad.is_empty() {
         Ok(filter)
     } else {
-        Err(FilterError { bad })
+        Err(FilterError::new(bad))
     }
 }
 
@@ -104,7 +133,7 @@ pub fn from_env() -> EnvFilter {
     if !bad.is_empty() {
         eprintln!(
             "spanline: RUST_LOG: skipping {} (using the rest: `{filter}`)",
-            FilterError { bad }
+            FilterError::new(bad)
         );
     }
     filter
@@ -133,6 +162,10 @@ pub(crate) fn parse_lenient(directives: &str) -> (EnvFilter, Vec<(String, String
                 directive.escape_debug().to_string(),
                 "a control character".into(),
             ));
+            continue;
+        }
+        if let Some(reason) = mistyped_level(directive) {
+            bad.push((directive.to_string(), reason));
             continue;
         }
         let mapped = map_level_word(directive);
@@ -178,6 +211,68 @@ fn split_level(directive: &str) -> (&str, &str) {
     directive.split_at(level_at)
 }
 
+/// The level words a directive may end in (tracing's, and those
+/// [`map_level_word`] maps).
+const LEVEL_WORDS: [&str; 9] = [
+    "trace", "debug", "info", "warn", "error", "off", "warning", "critical", "fatal",
+];
+
+/// Why `directive` is taken for a mistyped level rather than a target:
+/// `EnvFilter` reads a bare word as a target, so `warnn` would log only the
+/// lines of a target named `warnn` (none) and look like logging is off.
+///
+/// A bare word (no `=`, `[` or `::`) that is not a level word is a
+/// mistyped level when it has an upper-case letter (targets are module
+/// paths, lower case) or is one or two edits away from a level word
+/// (`warnn`, `inf`, `eror`); any other bare word stays a target
+/// (`my_crate`). A target spelled like a level is written with its level:
+/// `errors=trace`.
+fn mistyped_level(directive: &str) -> Option<String> {
+    let word = directive.trim();
+    if word.contains(['=', '[', '{', ':']) || word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    if LEVEL_WORDS.contains(&lower.as_str()) {
+        return None;
+    }
+    let nearest = LEVEL_WORDS
+        .iter()
+        .map(|level| (edit_distance(&lower, level), *level))
+        .min()
+        .filter(|(distance, _)| *distance <= 2 && *distance < lower.len());
+    let upper = word.bytes().any(|b| b.is_ascii_uppercase());
+    if nearest.is_none() && !upper {
+        return None;
+    }
+    let hint = match nearest {
+        Some((_, level)) => format!("did you mean `{level}`? "),
+        None => String::new(),
+    };
+    Some(format!(
+        "not a level ({hint}levels: trace, debug, info, warn, error, off; \
+         a target is written with its level, `{word}=trace`)"
+    ))
+}
+
+/// Levenshtein distance, for short words (a directive, an option's key).
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// `target=warning` -> `target=warn`, `CRITICAL` -> `error`: the level part
 /// of a directive in the words of other ecosystems.
 fn map_level_word(directive: &str) -> String {
@@ -219,6 +314,52 @@ mod tests {
         ] {
             assert_eq!(map_level_word(written), meant, "{written}");
         }
+    }
+
+    #[test]
+    fn a_mistyped_level_is_refused_and_named_a_target_is_kept() {
+        for (written, nearest) in [
+            ("warnn", Some("warn")),
+            ("inf", Some("info")),
+            ("eror", Some("error")),
+            ("INFOO", Some("info")),
+            ("Debg", Some("debug")),
+            ("DNE", None),
+            ("Verbose", None),
+        ] {
+            let reason = mistyped_level(written).unwrap_or_else(|| panic!("{written} kept"));
+            match nearest {
+                Some(level) => assert!(reason.contains(&format!("`{level}`?")), "{reason}"),
+                None => assert!(!reason.contains("did you mean"), "{reason}"),
+            }
+            assert!(reason.contains(&format!("`{written}=trace`")), "{reason}");
+            let (filter, bad) = parse_lenient(written);
+            assert_eq!(bad.len(), 1, "{written}");
+            assert_eq!(
+                filter.max_level_hint(),
+                Some(LevelFilter::INFO),
+                "{written}"
+            );
+        }
+        for kept in [
+            "my_crate",
+            "hyper",
+            "sqlx",
+            "app::db",
+            "my_crate=debug",
+            "app[req]=warn",
+            "WARN",
+            "Info",
+            "warning",
+            "10",
+            "off",
+        ] {
+            assert_eq!(mistyped_level(kept), None, "{kept}");
+            assert!(parse(kept).is_ok(), "{kept}");
+        }
+        let err = parse("info,warnn").unwrap_err();
+        assert_eq!(err.directives(), ["warnn"]);
+        assert!(err.to_string().contains("did you mean `warn`?"), "{err}");
     }
 
     #[test]

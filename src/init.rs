@@ -1,12 +1,13 @@
 //! `spanline::init()`: the whole stack, composed in the right order, from
-//! the environment.
+//! the builder, the environment and a configuration file (see the options
+//! table in `options.rs`).
 
 use std::fmt;
-use std::io::IsTerminal;
+use std::sync::Arc;
 
-use spanline_core::{ContextLayer, Preset, Schema};
-use spanline_json::{JsonLayer, PrettyLayer};
-use tracing_subscriber::prelude::*;
+use crate::install::Plan;
+use crate::options::{self as opt, Settings, Values};
+use crate::output::{Output, Rotation};
 
 /// How lines are written to stdout.
 ///
@@ -18,9 +19,9 @@ use tracing_subscriber::prelude::*;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
-    /// JSON lines ([`JsonLayer`]).
+    /// JSON lines ([`JsonLayer`](crate::JsonLayer)).
     Json,
-    /// The readable console renderer ([`PrettyLayer`]).
+    /// The readable console renderer ([`PrettyLayer`](crate::PrettyLayer)).
     Pretty,
     /// Pretty when stdout is a terminal, JSON otherwise (the default).
     #[default]
@@ -35,88 +36,6 @@ impl std::str::FromStr for Format {
             "pretty" => Ok(Format::Pretty),
             "auto" | "" => Ok(Format::Auto),
             other => Err(InitError::UnknownFormat(other.to_string())),
-        }
-    }
-}
-
-/// Where lines are written.
-///
-/// ```
-/// let output: spanline::Output = "stderr".parse().unwrap();
-/// assert_eq!(output, spanline::Output::Stderr);
-/// assert!("syslog".parse::<spanline::Output>().is_err());
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Output {
-    /// Standard output (the default).
-    #[default]
-    Stdout,
-    /// Standard error: stdout stays the program's own.
-    Stderr,
-}
-
-impl std::str::FromStr for Output {
-    type Err = InitError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "stdout" | "" => Ok(Output::Stdout),
-            "stderr" => Ok(Output::Stderr),
-            other => Err(InitError::Invalid {
-                name: "SPANLINE_OUTPUT",
-                value: other.to_string(),
-                expected: "stdout, stderr",
-            }),
-        }
-    }
-}
-
-impl Output {
-    fn is_terminal(self) -> bool {
-        match self {
-            Output::Stdout => std::io::stdout().is_terminal(),
-            Output::Stderr => std::io::stderr().is_terminal(),
-        }
-    }
-}
-
-/// The `MakeWriter` of an [`Output`].
-#[derive(Clone, Copy, Debug)]
-struct StdStream(Output);
-
-/// stdout or stderr, as one writer type.
-enum StdWriter {
-    Out(std::io::Stdout),
-    Err(std::io::Stderr),
-}
-
-impl std::io::Write for StdWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            StdWriter::Out(w) => w.write(buf),
-            StdWriter::Err(w) => w.write(buf),
-        }
-    }
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match self {
-            StdWriter::Out(w) => w.write_all(buf),
-            StdWriter::Err(w) => w.write_all(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            StdWriter::Out(w) => w.flush(),
-            StdWriter::Err(w) => w.flush(),
-        }
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StdStream {
-    type Writer = StdWriter;
-    fn make_writer(&'a self) -> StdWriter {
-        match self.0 {
-            Output::Stdout => StdWriter::Out(std::io::stdout()),
-            Output::Stderr => StdWriter::Err(std::io::stderr()),
         }
     }
 }
@@ -144,11 +63,15 @@ pub enum InitError {
 
     /// A global subscriber was set already.
     AlreadySet(String),
-    /// An option's value is not one it takes (`SPANLINE_OUTPUT`,
-    /// `SPANLINE_REDIS_MODE`, `SPANLINE_REDIS_CAPACITY`,
-    /// `SPANLINE_REDIS_OVERFLOW`, `SPANLINE_ERRORS`, a yes/no option).
+    /// The log file (`SPANLINE_FILE`, [`Builder::file`]) cannot be opened.
+    File(String),
+    /// [`Guard::set_filter`] on a stack installed without
+    /// [`Builder::reload_filter`], or on no stack.
+    NotReloadable,
+    /// An option's value is not one it takes.
     Invalid {
-        /// The option, as its environment variable.
+        /// The option: its environment variable when the value came from
+        /// the environment, else its configuration key.
         name: &'static str,
         /// The value given.
         value: String,
@@ -174,11 +97,15 @@ impl fmt::Display for InitError {
             InitError::AlreadySet(e) => {
                 write!(f, "a global tracing subscriber is set already: {e}")
             }
+            InitError::File(reason) => write!(f, "the log file (SPANLINE_FILE): {reason}"),
+            InitError::NotReloadable => f.write_str(
+                "the filter cannot be changed: install with `reload_filter(true)` (SPANLINE_RELOAD_FILTER)",
+            ),
             InitError::Invalid {
                 name,
                 value,
                 expected,
-            } => write!(f, "{name}={value:?} is not one of {expected}"),
+            } => write!(f, "{name}={value:?}: expected {}", expected.replace('`', "")),
         }
     }
 }
@@ -195,49 +122,53 @@ impl std::error::Error for InitError {
     }
 }
 
-/// Flushes Redis (up to its shutdown timeout) when dropped: keep it in
-/// `main` so that the last lines are published before the process exits.
-/// Dropping it early does not stop publishing (`let _ = spanline::init()`
-/// still publishes every line); [`flush`](crate::flush) flushes at any time.
+/// What [`init`] installed: flushes on demand, changes the filter while
+/// running ([`Builder::reload_filter`]), and shows the Redis counters.
+///
+/// Nothing needs it to be kept: at exit (return from `main`, or
+/// `std::process::exit`) spanline writes and publishes what is queued,
+/// within the shutdown timeout, and says on stderr what it could not,
+/// whether the guard was kept, dropped at once (`let _ = spanline::init()`)
+/// or never dropped. Dropping it does nothing else.
 ///
 /// ```
 /// let guard = spanline::builder().format(spanline::Format::Json).try_init().expect("first init");
 /// tracing::info!("work");
 /// assert!(guard.flush(std::time::Duration::from_secs(1)));
 /// ```
-#[must_use = "dropping the guard flushes Redis now; keep it in main to flush the last lines at exit"]
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Guard {
     #[cfg(feature = "redis")]
-    redis: Option<&'static spanline_redis::RedisGuard>,
+    pub(crate) redis: Option<&'static spanline_redis::RedisGuard>,
     #[cfg(feature = "redis")]
-    redis_stats: Option<spanline_redis::RedisStats>,
+    pub(crate) redis_stats: Option<spanline_redis::RedisStats>,
+    pub(crate) set_filter: Option<SetFilter>,
 }
 
-/// The Redis guard of the stack [`init`] installed: it lives as long as the
-/// process, so that publishing goes on whatever becomes of the [`Guard`].
-#[cfg(feature = "redis")]
-static REDIS: std::sync::OnceLock<spanline_redis::RedisGuard> = std::sync::OnceLock::new();
+/// Replaces the installed filter (a `reload` handle, typed away).
+pub(crate) type SetFilter =
+    Arc<dyn Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync>;
 
-impl Drop for Guard {
-    fn drop(&mut self) {
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Guard");
         #[cfg(feature = "redis")]
-        if let Some(redis) = self.redis {
-            redis.flush(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT);
-        }
+        d.field("redis", &self.redis.is_some());
+        d.field("reload_filter", &self.set_filter.is_some())
+            .finish()
     }
 }
 
 /// Publishes what is queued for Redis, waiting up to `timeout`; `true` when
 /// every line logged before was settled (or [`init`] set up no Redis). For
-/// a program that did not keep its [`Guard`], or a panic hook.
+/// a panic hook, or before a long pause.
 ///
 /// ```
 /// assert!(spanline::flush(std::time::Duration::from_millis(10)));
 /// ```
 pub fn flush(timeout: std::time::Duration) -> bool {
     #[cfg(feature = "redis")]
-    if let Some(redis) = REDIS.get() {
+    if let Some(redis) = crate::exit::REDIS.get() {
         return redis.flush(timeout).complete;
     }
     let _ = timeout;
@@ -272,6 +203,37 @@ impl Guard {
         let _ = timeout;
         true
     }
+
+    /// Replaces the filter while running, in `RUST_LOG` syntax (read as
+    /// [`filter::parse`](crate::filter::parse) reads it: a directive that
+    /// does not parse is an error, and the filter is left as it was). Needs
+    /// [`Builder::reload_filter`].
+    ///
+    /// ```
+    /// let guard = spanline::builder().format(spanline::Format::Json).reload_filter(true).init();
+    /// guard.set_filter("debug").unwrap();
+    /// assert!(tracing::enabled!(tracing::Level::DEBUG));
+    /// assert!(guard.set_filter("warnn").is_err(), "a mistyped level is refused");
+    /// guard.set_filter("warn").unwrap();
+    /// assert!(!tracing::enabled!(tracing::Level::INFO));
+    /// ```
+    pub fn set_filter(&self, directives: &str) -> Result<(), InitError> {
+        let set = self.set_filter.as_ref().ok_or(InitError::NotReloadable)?;
+        let filter = crate::filter::parse(directives).map_err(InitError::Filter)?;
+        set(filter).map_err(InitError::AlreadySet)
+    }
+
+    /// Lines the writer thread ([`Builder::non_blocking`]) dropped because
+    /// its queue was full; 0 when lines are written from the logging
+    /// thread.
+    ///
+    /// ```
+    /// let guard = spanline::builder().format(spanline::Format::Json).init();
+    /// assert_eq!(guard.writer_dropped(), 0);
+    /// ```
+    pub fn writer_dropped(&self) -> u64 {
+        crate::exit::WRITER_COUNTS.get().map_or(0, |c| c.dropped())
+    }
 }
 
 /// Every option of [`init`]; each defaults to what the environment says.
@@ -303,57 +265,27 @@ impl Guard {
 /// ```
 #[derive(Default)]
 pub struct Builder {
-    filter: Option<String>,
-    format: Option<String>,
-    preset: Option<String>,
-    service: Option<String>,
-    output: Option<String>,
-    redis_url: Option<String>,
-    redis_cluster: Option<bool>,
-    redis_global_shards: Option<usize>,
-    redis_mode: Option<String>,
-    redis_capacity: Option<usize>,
-    redis_overflow: Option<String>,
-    forward: Option<bool>,
-    context_keys: Vec<String>,
-    redact: Vec<String>,
-    time: Option<String>,
-    threads: Option<String>,
-    span_close: Option<bool>,
-    dotted_targets: Option<bool>,
-    errors: Option<String>,
-    source_location: Option<bool>,
+    /// The values set by the builder's methods, by option key.
+    values: Values,
     config: Option<crate::Config>,
     layers: Vec<ExtraLayer>,
 }
 
 /// A layer of the application's own, put under spanline's.
-type ExtraLayer = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+pub(crate) type ExtraLayer =
+    Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
 
-impl std::fmt::Debug for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder")
-            .field("filter", &self.filter)
-            .field("format", &self.format)
-            .field("preset", &self.preset)
-            .field("service", &self.service)
-            .field("output", &self.output)
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "…"))
-            .field("redis_cluster", &self.redis_cluster)
-            .field("redis_global_shards", &self.redis_global_shards)
-            .field("redis_mode", &self.redis_mode)
-            .field("redis_capacity", &self.redis_capacity)
-            .field("redis_overflow", &self.redis_overflow)
-            .field("forward", &self.forward)
-            .field("context_keys", &self.context_keys)
-            .field("redact", &self.redact)
-            .field("time", &self.time)
-            .field("threads", &self.threads)
-            .field("span_close", &self.span_close)
-            .field("dotted_targets", &self.dotted_targets)
-            .field("errors", &self.errors)
-            .field("source_location", &self.source_location)
-            .field("config", &self.config)
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Builder");
+        for (key, values) in &self.values {
+            if *key == opt::REDIS_URL.key {
+                d.field(key, &"…");
+            } else {
+                d.field(key, values);
+            }
+        }
+        d.field("config", &self.config)
             .field("layers", &self.layers.len())
             .finish()
     }
@@ -385,43 +317,37 @@ impl Builder {
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn filter(mut self, directives: impl Into<String>) -> Self {
-        self.filter = Some(directives.into());
-        self
+    pub fn filter(self, directives: impl Into<String>) -> Self {
+        self.set(&opt::FILTER, directives)
     }
 
     /// The output format (default: `SPANLINE_FORMAT`, else [`Format::Auto`]).
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn format(mut self, format: Format) -> Self {
-        self.format = Some(
-            match format {
-                Format::Json => "json",
-                Format::Pretty => "pretty",
-                Format::Auto => "auto",
-            }
-            .to_string(),
-        );
-        self
+    pub fn format(self, format: Format) -> Self {
+        let name = match format {
+            Format::Json => "json",
+            Format::Pretty => "pretty",
+            Format::Auto => "auto",
+        };
+        self.set(&opt::FORMAT, name)
     }
 
     /// The output format by name, as `SPANLINE_FORMAT` takes it.
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn format_name(mut self, name: impl Into<String>) -> Self {
-        self.format = Some(name.into());
-        self
+    pub fn format_name(self, name: impl Into<String>) -> Self {
+        self.set(&opt::FORMAT, name)
     }
 
     /// The JSON preset by name (default: `SPANLINE_PRESET`, else `flat`).
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn preset(mut self, name: impl Into<String>) -> Self {
-        self.preset = Some(name.into());
-        self
+    pub fn preset(self, name: impl Into<String>) -> Self {
+        self.set(&opt::PRESET, name)
     }
 
     /// A `service` field on every line, in the pretty format too (default:
@@ -429,24 +355,16 @@ impl Builder {
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn service(mut self, name: impl Into<String>) -> Self {
-        self.service = Some(name.into());
-        self
+    pub fn service(self, name: impl Into<String>) -> Self {
+        self.set(&opt::SERVICE, name)
     }
 
     /// Where lines are written (default: `SPANLINE_OUTPUT`, else stdout).
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn output(mut self, output: Output) -> Self {
-        self.output = Some(
-            match output {
-                Output::Stdout => "stdout",
-                Output::Stderr => "stderr",
-            }
-            .to_string(),
-        );
-        self
+    pub fn output(self, output: Output) -> Self {
+        self.set(&opt::OUTPUT, output.name())
     }
 
     /// Pub/sub, streams or both (default: `SPANLINE_REDIS_MODE`, else
@@ -455,16 +373,13 @@ impl Builder {
     /// See [`Builder`]'s example.
     #[cfg(feature = "redis")]
     #[must_use]
-    pub fn redis_mode(mut self, mode: spanline_redis::Mode) -> Self {
-        self.redis_mode = Some(
-            match mode {
-                spanline_redis::Mode::Streams => "streams",
-                spanline_redis::Mode::Both => "both",
-                _ => "pubsub",
-            }
-            .to_string(),
-        );
-        self
+    pub fn redis_mode(self, mode: spanline_redis::Mode) -> Self {
+        let name = match mode {
+            spanline_redis::Mode::Streams => "streams",
+            spanline_redis::Mode::Both => "both",
+            _ => "pubsub",
+        };
+        self.set(&opt::REDIS_MODE, name)
     }
 
     /// Lines queued for Redis at most (default: `SPANLINE_REDIS_CAPACITY`,
@@ -473,9 +388,8 @@ impl Builder {
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn redis_capacity(mut self, lines: usize) -> Self {
-        self.redis_capacity = Some(lines);
-        self
+    pub fn redis_capacity(self, lines: usize) -> Self {
+        self.set(&opt::REDIS_CAPACITY, lines.to_string())
     }
 
     /// What happens to a line when the Redis queue is full (default:
@@ -485,16 +399,16 @@ impl Builder {
     /// See [`Builder`]'s example.
     #[cfg(feature = "redis")]
     #[must_use]
-    pub fn redis_overflow(mut self, overflow: spanline_redis::Overflow) -> Self {
-        self.redis_overflow = Some(match overflow {
+    pub fn redis_overflow(self, overflow: spanline_redis::Overflow) -> Self {
+        let name = match overflow {
             spanline_redis::Overflow::DropOldest => "drop-oldest".to_string(),
             spanline_redis::Overflow::Block { max_wait } => {
                 format!("block:{}", max_wait.as_millis())
             }
             spanline_redis::Overflow::BlockForever => "block-forever".to_string(),
             _ => "drop-newest".to_string(),
-        });
-        self
+        };
+        self.set(&opt::REDIS_OVERFLOW, name)
     }
 
     /// Hides the values of these keys on every line of every sink (JSON,
@@ -508,13 +422,12 @@ impl Builder {
     /// assert!(format!("{builder:?}").contains("authorization"));
     /// ```
     #[must_use]
-    pub fn redact<I, T>(mut self, keys: I) -> Self
+    pub fn redact<I, T>(self, keys: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        self.redact.extend(keys.into_iter().map(Into::into));
-        self
+        self.extend(&opt::REDACT, keys.into_iter().map(Into::into))
     }
 
     /// Times of the pretty format in the local zone (`TZ`, else the
@@ -526,9 +439,8 @@ impl Builder {
     /// assert!(format!("{builder:?}").contains("local"));
     /// ```
     #[must_use]
-    pub fn local_time(mut self, on: bool) -> Self {
-        self.time = Some(if on { "local" } else { "utc" }.to_string());
-        self
+    pub fn local_time(self, on: bool) -> Self {
+        self.set(&opt::TIME, if on { "local" } else { "utc" })
     }
 
     /// The thread's name and id on every line of the pretty format
@@ -539,17 +451,14 @@ impl Builder {
     /// assert!(format!("{builder:?}").contains("names"));
     /// ```
     #[must_use]
-    pub fn threads(mut self, names: bool, ids: bool) -> Self {
-        self.threads = Some(
-            match (names, ids) {
-                (true, true) => "both",
-                (true, false) => "names",
-                (false, true) => "ids",
-                (false, false) => "none",
-            }
-            .to_string(),
-        );
-        self
+    pub fn threads(self, names: bool, ids: bool) -> Self {
+        let name = match (names, ids) {
+            (true, true) => "both",
+            (true, false) => "names",
+            (false, true) => "ids",
+            (false, false) => "none",
+        };
+        self.set(&opt::THREADS, name)
     }
 
     /// One more line when a span closes, with how long it lived
@@ -561,12 +470,11 @@ impl Builder {
     ///
     /// ```
     /// let builder = spanline::builder().span_close(true);
-    /// assert!(format!("{builder:?}").contains("span_close: Some(true)"));
+    /// assert!(format!("{builder:?}").contains("span_close: [\"true\"]"));
     /// ```
     #[must_use]
-    pub fn span_close(mut self, on: bool) -> Self {
-        self.span_close = Some(on);
-        self
+    pub fn span_close(self, on: bool) -> Self {
+        self.set(&opt::SPAN_CLOSE, on.to_string())
     }
 
     /// Targets written with `.` instead of `::` (`myapp.api`), the logger
@@ -575,12 +483,11 @@ impl Builder {
     ///
     /// ```
     /// let builder = spanline::builder().dotted_targets(true);
-    /// assert!(format!("{builder:?}").contains("dotted_targets: Some(true)"));
+    /// assert!(format!("{builder:?}").contains("dotted_targets: [\"true\"]"));
     /// ```
     #[must_use]
-    pub fn dotted_targets(mut self, on: bool) -> Self {
-        self.dotted_targets = Some(on);
-        self
+    pub fn dotted_targets(self, on: bool) -> Self {
+        self.set(&opt::DOTTED_TARGETS, on.to_string())
     }
 
     /// How error fields are written on JSON lines, by name: `chain`
@@ -592,12 +499,11 @@ impl Builder {
     ///
     /// ```
     /// let builder = spanline::builder().preset("structlog").errors("dicts");
-    /// assert!(format!("{builder:?}").contains("errors: Some(\"dicts\")"));
+    /// assert!(format!("{builder:?}").contains("errors: [\"dicts\"]"));
     /// ```
     #[must_use]
-    pub fn errors(mut self, style: impl Into<String>) -> Self {
-        self.errors = Some(style.into());
-        self
+    pub fn errors(self, style: impl Into<String>) -> Self {
+        self.set(&opt::ERRORS, style)
     }
 
     /// The event's source file and line on every JSON line, under the
@@ -607,12 +513,11 @@ impl Builder {
     ///
     /// ```
     /// let builder = spanline::builder().with_source_location(true);
-    /// assert!(format!("{builder:?}").contains("source_location: Some(true)"));
+    /// assert!(format!("{builder:?}").contains("source_location: [\"true\"]"));
     /// ```
     #[must_use]
-    pub fn with_source_location(mut self, on: bool) -> Self {
-        self.source_location = Some(on);
-        self
+    pub fn with_source_location(self, on: bool) -> Self {
+        self.set(&opt::SOURCE_LOCATION, on.to_string())
     }
 
     /// Options from an application's configuration file (see [`Config`](crate::Config)):
@@ -636,9 +541,8 @@ impl Builder {
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn context_key(mut self, key: impl Into<String>) -> Self {
-        self.context_keys.push(key.into());
-        self
+    pub fn context_key(self, key: impl Into<String>) -> Self {
+        self.extend(&opt::CONTEXT_KEYS, [key.into()])
     }
 
     /// Publish every line to this Redis (default: `SPANLINE_REDIS_URL`, if set).
@@ -651,9 +555,8 @@ impl Builder {
     ///
     /// See [`Builder`]'s example.
     #[must_use]
-    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.redis_url = Some(url.into());
-        self
+    pub fn redis_url(self, url: impl Into<String>) -> Self {
+        self.set(&opt::REDIS_URL, url)
     }
 
     /// Publish every line to the Redis Cluster of these nodes (some or
@@ -665,18 +568,17 @@ impl Builder {
     ///
     /// ```
     /// let builder = spanline::builder().redis_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]);
-    /// assert!(format!("{builder:?}").contains("redis_cluster: Some(true)"));
+    /// assert!(format!("{builder:?}").contains("redis_cluster: [\"true\"]"));
     /// ```
     #[must_use]
-    pub fn redis_cluster<I, T>(mut self, nodes: I) -> Self
+    pub fn redis_cluster<I, T>(self, nodes: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
         let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
-        self.redis_url = Some(nodes.join(","));
-        self.redis_cluster = Some(true);
-        self
+        self.set(&opt::REDIS_URL, nodes.join(","))
+            .set(&opt::REDIS_CLUSTER, "true")
     }
 
     /// How many shards the global feed is spread over (default:
@@ -685,12 +587,11 @@ impl Builder {
     ///
     /// ```
     /// let builder = spanline::builder().redis_global_shards(6);
-    /// assert!(format!("{builder:?}").contains("redis_global_shards: Some(6)"));
+    /// assert!(format!("{builder:?}").contains("redis_global_shards: [\"6\"]"));
     /// ```
     #[must_use]
-    pub fn redis_global_shards(mut self, n: usize) -> Self {
-        self.redis_global_shards = Some(n);
-        self
+    pub fn redis_global_shards(self, n: usize) -> Self {
+        self.set(&opt::REDIS_GLOBAL_SHARDS, n.to_string())
     }
 
     /// Whether to forward to a parent `Forwarder` when started by one
@@ -708,8 +609,103 @@ impl Builder {
     /// let _guard = spanline::builder().forward(false).init();
     /// ```
     #[must_use]
-    pub fn forward(mut self, on: bool) -> Self {
-        self.forward = Some(on);
+    pub fn forward(self, on: bool) -> Self {
+        self.set(&opt::FORWARD, on.to_string())
+    }
+
+    /// A file to write lines to instead of stdout (default: `SPANLINE_FILE`);
+    /// appended to, its folder created. JSON unless the format says pretty.
+    /// With [`rotation`](Self::rotation), a new file every day, hour or
+    /// minute. Written from the logging thread, unless
+    /// [`non_blocking`](Self::non_blocking).
+    ///
+    /// ```no_run
+    /// let _guard = spanline::builder()
+    ///     .file("/var/log/billing/app.log")
+    ///     .rotation(spanline::Rotation::Daily) // app.log.2026-12-06, ...
+    ///     .non_blocking(true)
+    ///     .init();
+    /// ```
+    #[must_use]
+    pub fn file(self, path: impl Into<String>) -> Self {
+        self.set(&opt::FILE, path)
+    }
+
+    /// When the [`file`](Self::file) starts anew (default:
+    /// `SPANLINE_ROTATION`, else [`Rotation::Never`]).
+    ///
+    /// ```
+    /// let builder = spanline::builder().rotation(spanline::Rotation::Hourly);
+    /// assert!(format!("{builder:?}").contains("hourly"));
+    /// ```
+    #[must_use]
+    pub fn rotation(self, rotation: Rotation) -> Self {
+        self.set(&opt::ROTATION, rotation.name())
+    }
+
+    /// Lines go through a writer thread (default: `SPANLINE_NON_BLOCKING`,
+    /// else off): a log call only queues its line, so a stalled reader of
+    /// stdout (a full pipe, a paused terminal) never blocks the program.
+    /// The queue holds 128,000 lines; beyond, lines are dropped and
+    /// counted ([`Guard::writer_dropped`]), and at exit what was dropped or
+    /// left unwritten is said on stderr. Off, a line is written before the
+    /// log call returns, and a stalled reader stalls every logging thread.
+    ///
+    /// ```
+    /// let builder = spanline::builder().non_blocking(true);
+    /// assert!(format!("{builder:?}").contains("non_blocking"));
+    /// ```
+    #[must_use]
+    pub fn non_blocking(self, on: bool) -> Self {
+        self.set(&opt::NON_BLOCKING, on.to_string())
+    }
+
+    /// Lets [`Guard::set_filter`] change the filter while running
+    /// (default: `SPANLINE_RELOAD_FILTER`, else off). Off, the filter is
+    /// read without a lock on every event.
+    ///
+    /// See [`Guard::set_filter`]'s example.
+    #[must_use]
+    pub fn reload_filter(self, on: bool) -> Self {
+        self.set(&opt::RELOAD_FILTER, on.to_string())
+    }
+
+    /// Spans at this level or above keep their fields on the lines inside
+    /// them whatever the filter says (default: `SPANLINE_CONTEXT_LEVEL`,
+    /// else INFO; see
+    /// [`ContextLayer::context_level`](spanline_core::ContextLayer::context_level)).
+    ///
+    /// ```
+    /// let builder = spanline::builder().context_level(tracing_subscriber::filter::LevelFilter::DEBUG);
+    /// assert!(format!("{builder:?}").contains("debug"));
+    /// ```
+    #[must_use]
+    pub fn context_level(self, level: tracing_subscriber::filter::LevelFilter) -> Self {
+        self.set(&opt::CONTEXT_LEVEL, level.to_string())
+    }
+
+    /// Prints every option's effective value on stderr at start, and where
+    /// it came from (default: `SPANLINE_DEBUG_CONFIG`, else off). A Redis
+    /// password is never shown.
+    ///
+    /// ```
+    /// let builder = spanline::builder().debug_config(true);
+    /// assert!(format!("{builder:?}").contains("debug_config"));
+    /// ```
+    #[must_use]
+    pub fn debug_config(self, on: bool) -> Self {
+        self.set(&opt::DEBUG_CONFIG, on.to_string())
+    }
+
+    /// Sets a one-value option.
+    fn set(mut self, opt: &opt::Opt, value: impl Into<String>) -> Self {
+        self.values.insert(opt.key, vec![value.into()]);
+        self
+    }
+
+    /// Adds to a list option.
+    fn extend(mut self, opt: &opt::Opt, values: impl IntoIterator<Item = String>) -> Self {
+        self.values.entry(opt.key).or_default().extend(values);
         self
     }
 
@@ -744,434 +740,42 @@ impl Builder {
         self.install(&mut report).unwrap_or_default()
     }
 
-    /// Builds and installs the stack; `problem` decides whether a
-    /// misconfiguration stops it (`Err`) or is reported and replaced by the
-    /// default (`Ok`).
-    fn install(
-        self,
-        problem: &mut dyn FnMut(InitError) -> Result<(), InitError>,
-    ) -> Result<Guard, InitError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        // Each option: the builder's, else the environment's, else the
-        // configuration file's.
-        let config = self.config.unwrap_or_default();
-        let pick = |own: Option<String>, name: &str, file: Option<String>| {
-            own.or_else(|| env(name)).or(file)
-        };
-        let directives = pick(self.filter, "RUST_LOG", config.filter).unwrap_or_default();
-        let (filter, bad) = crate::filter::parse_lenient(&directives);
-        if !bad.is_empty() {
-            problem(InitError::Filter(crate::filter::FilterError::new(bad)))?;
-        }
-        let format: Format = match pick(self.format, "SPANLINE_FORMAT", config.format)
-            .unwrap_or_default()
-            .parse()
-        {
-            Ok(format) => format,
-            Err(e) => problem(e).map(|()| Format::Auto)?,
-        };
-        let preset = match pick(self.preset, "SPANLINE_PRESET", config.preset) {
-            Some(name) => match name.parse::<Preset>() {
-                Ok(preset) => preset,
-                Err(e) => problem(InitError::UnknownPreset(e)).map(|()| Preset::Flat)?,
-            },
-            None => Preset::Flat,
-        };
-        let output: Output = match pick(self.output, "SPANLINE_OUTPUT", config.output)
-            .unwrap_or_default()
-            .parse()
-        {
-            Ok(output) => output,
-            Err(e) => problem(e).map(|()| Output::Stdout)?,
-        };
-        let service = pick(self.service, "SPANLINE_SERVICE", config.service);
-        let pretty = match format {
-            Format::Pretty => true,
-            Format::Json => false,
-            Format::Auto => output.is_terminal(),
-        };
-        let span_close = pick_flag(
-            self.span_close,
-            "SPANLINE_SPAN_CLOSE",
-            config.span_close,
-            problem,
-        )?;
-        let mut context = ContextLayer::new().span_close_lines(span_close);
-        for key in self.context_keys.iter().chain(&config.context_keys) {
-            context = context.context_key(key.clone());
-        }
-        // Fields on every line: the service, and the context handed down by
-        // a parent process (TRACEPARENT, BAGGAGE), below anything logged here.
-        let mut fields: Vec<(String, String)> = Vec::new();
-        if let Some(service) = &service {
-            fields.push(("service".into(), service.clone()));
-        }
-        let inherited =
-            spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
-        if let Some(tp) = inherited.traceparent() {
-            fields.push(("trace_id".into(), tp.trace_id().to_string()));
-        }
-        for (key, value) in inherited.iter() {
-            fields.push((key.to_string(), value.to_string()));
-        }
-        // Hidden values: the builder's keys, the environment's and the file's.
-        let mut redact = self.redact;
-        redact.extend(
-            env("SPANLINE_REDACT")
-                .iter()
-                .flat_map(|v| v.split(',').map(str::to_string)),
-        );
-        redact.extend(config.redact.iter().cloned());
-        let dotted_targets = pick_flag(
-            self.dotted_targets,
-            "SPANLINE_DOTTED_TARGETS",
-            config.dotted_targets,
-            problem,
-        )?;
-        let source_location = pick_flag(
-            self.source_location,
-            "SPANLINE_SOURCE_LOCATION",
-            config.source_location,
-            problem,
-        )?;
-        let mut schema = Schema::builder(preset)
-            .redact(&redact)
-            .dotted_targets(dotted_targets)
-            .with_source_location(source_location);
-        if let Some(name) = pick(self.errors, "SPANLINE_ERRORS", config.errors) {
-            match name.parse::<spanline_core::ErrorStyle>() {
-                Ok(style) => schema = schema.errors(style),
-                Err(_) => problem(InitError::Invalid {
-                    name: "SPANLINE_ERRORS",
-                    value: name,
-                    expected: "chain, ecs, traceback, dicts",
-                })?,
-            }
-        }
-        if let Some(service) = &service {
-            schema = schema.service(service.clone());
-        }
-        for (key, value) in fields.iter().filter(|(k, _)| k != "service") {
-            schema = schema.static_field(key.clone(), value.clone());
-        }
-        let schema = schema.build();
-        let json = JsonLayer::builder()
-            .schema(schema.clone())
-            .with_writer(StdStream(output))
-            .build();
-        // Colours on a terminal, unless NO_COLOR (https://no-color.org) is set.
-        let ansi = output.is_terminal() && env("NO_COLOR").is_none();
-        let (thread_names, thread_ids) =
-            match pick(self.threads, "SPANLINE_THREADS", config.threads)
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-                .as_str()
-            {
-                "" | "none" => (false, false),
-                "names" => (true, false),
-                "ids" => (false, true),
-                "both" => (true, true),
-                other => problem(InitError::Invalid {
-                    name: "SPANLINE_THREADS",
-                    value: other.to_string(),
-                    expected: "names, ids, both, none",
-                })
-                .map(|()| (false, false))?,
-            };
-        let pretty_layer = fields.iter().fold(
-            PrettyLayer::new()
-                .with_writer(StdStream(output))
-                .with_ansi(ansi)
-                .redact(&redact)
-                .with_thread_names(thread_names)
-                .with_thread_ids(thread_ids),
-            |layer, (k, v)| layer.with_field(k.clone(), v.clone()),
-        );
-        let local_time = match pick(self.time, "SPANLINE_TIME", config.time)
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "" | "utc" => false,
-            "local" if cfg!(feature = "local-time") => true,
-            other => problem(InitError::Invalid {
-                name: "SPANLINE_TIME",
-                value: other.to_string(),
-                expected: if cfg!(feature = "local-time") {
-                    "local, utc"
-                } else {
-                    "utc (local needs spanline's `local-time` feature)"
-                },
-            })
-            .map(|()| false)?,
-        };
-        #[cfg(feature = "local-time")]
-        let pretty_layer = pretty_layer.with_local_time(local_time);
-        #[cfg(not(feature = "local-time"))]
-        let _ = local_time;
-
-        #[cfg(all(feature = "pipe", unix))]
-        let forward = self
-            .forward
-            .or(config.forward)
-            .unwrap_or(true)
-            .then(spanline_pipe::ForwardLayer::from_env)
-            .flatten()
-            .map(|forward| forward.redact(&redact));
-        // Started by a Forwarder: the parent re-emits every line, so this
-        // process prints nothing itself (or each line would show twice), and
-        // publishes nothing to Redis either: the parent publishes its lines.
-        #[cfg(all(feature = "pipe", unix))]
-        let local = forward.is_none();
-        #[cfg(not(all(feature = "pipe", unix)))]
-        let local = true;
-
-        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
-        let mut guard = Guard::default();
-        let redis_url =
-            pick(self.redis_url, "SPANLINE_REDIS_URL", config.redis_url).filter(|_| local);
-        let redis_mode = pick(self.redis_mode, "SPANLINE_REDIS_MODE", config.redis_mode);
-        let redis_capacity = match self.redis_capacity.or(config.redis_capacity) {
-            Some(lines) => env("SPANLINE_REDIS_CAPACITY")
-                .map_or(Ok(lines), |v| v.parse())
-                .map(Some),
-            None => env("SPANLINE_REDIS_CAPACITY")
-                .map(|v| v.parse())
-                .transpose(),
-        };
-        let redis_overflow = pick(
-            self.redis_overflow,
-            "SPANLINE_REDIS_OVERFLOW",
-            config.redis_overflow,
-        );
-        let redis_cluster = pick_flag(
-            self.redis_cluster,
-            "SPANLINE_REDIS_CLUSTER",
-            config.redis_cluster,
-            problem,
-        )?;
-        let redis_shards = match self.redis_global_shards {
-            Some(n) => Some(n),
-            None => match env("SPANLINE_REDIS_GLOBAL_SHARDS") {
-                Some(value) => match value.trim().parse::<usize>() {
-                    Ok(n) => Some(n),
-                    Err(_) => problem(InitError::Invalid {
-                        name: "SPANLINE_REDIS_GLOBAL_SHARDS",
-                        value,
-                        expected: "a number of shards, 1 to 1024",
-                    })
-                    .map(|()| None)?,
-                },
-                None => config.redis_global_shards,
-            },
-        };
-        #[cfg(feature = "redis")]
-        let (redis, redis_guard) = match redis_url {
-            Some(url) => match redis_layer_builder(&url, redis_cluster) {
-                Err(e) => problem(e).map(|()| (None, None))?,
-                Ok(builder) => {
-                    let mut builder = builder.schema(schema);
-                    if let Some(n) = redis_shards {
-                        builder = builder.global_shards(n);
-                    }
-                    if let Some(mode) = redis_mode {
-                        match parse_mode(&mode) {
-                            Ok(mode) => builder = builder.mode(mode),
-                            Err(e) => problem(e)?,
-                        }
-                    }
-                    match redis_capacity {
-                        Ok(Some(lines)) => {
-                            let bytes = (lines.saturating_mul(1024))
-                                .max(spanline_redis::RedisLayer::DEFAULT_MAX_QUEUED_BYTES);
-                            builder = builder.capacity(lines.max(1), bytes);
-                        }
-                        Ok(None) => {}
-                        Err(_) => problem(InitError::Invalid {
-                            name: "SPANLINE_REDIS_CAPACITY",
-                            value: env("SPANLINE_REDIS_CAPACITY").unwrap_or_default(),
-                            expected: "a number of lines",
-                        })?,
-                    }
-                    if let Some(overflow) = redis_overflow {
-                        match parse_overflow(&overflow) {
-                            Ok(overflow) => builder = builder.overflow(overflow),
-                            Err(e) => problem(e)?,
-                        }
-                    }
-                    match builder.build() {
-                        Ok((layer, redis_guard)) => {
-                            guard.redis_stats = Some(layer.stats());
-                            (Some(layer), Some(redis_guard))
-                        }
-                        Err(e) => problem(InitError::Redis(e)).map(|()| (None, None))?,
-                    }
-                }
-            },
-            None => (None, None),
-        };
-        #[cfg(not(feature = "redis"))]
-        {
-            let _ = (
-                schema,
-                redis_mode,
-                redis_capacity,
-                redis_overflow,
-                redis_shards,
+    /// Resolves every option (the builder's, else the environment's, else
+    /// the file's), parses them and installs the stack.
+    #[allow(clippy::disallowed_macros)] // asked for: the effective options, where the operator looks
+    fn install(self, problem: crate::install::Problem<'_>) -> Result<Guard, InitError> {
+        let file = self.config.unwrap_or_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let settings = Settings::resolve(&self.values, &env, file.values());
+        let plan = Plan::parse(&settings, problem)?;
+        if plan.debug_config {
+            eprintln!(
+                "spanline::init: the options in effect:\n{}",
+                settings.describe().trim_end()
             );
-            if redis_url.is_some() || (redis_cluster && local) {
-                problem(InitError::RedisNotBuilt)?;
-            }
         }
-
-        // The filter goes to the ContextLayer, not in front of the registry:
-        // it decides which lines are written, while spans that carry context
-        // are kept whatever it says (see ContextLayer's docs). The output
-        // layers have no filter of their own.
-        let registry = tracing_subscriber::registry()
-            // An empty Vec of layers disables every callsite (its interest is
-            // `never`); `None` is neutral.
-            .with((!self.layers.is_empty()).then_some(self.layers))
-            .with(context.filter(filter))
-            .with((local && pretty).then_some(pretty_layer))
-            .with((local && !pretty).then_some(json));
-        #[cfg(feature = "redis")]
-        let registry = registry.with(redis);
-        #[cfg(all(feature = "pipe", unix))]
-        let registry = registry.with(forward);
-        if let Err(e) = registry.try_init() {
-            problem(InitError::AlreadySet(e.to_string()))?;
-            return Ok(Guard::default());
-        }
-        // Publishing lives as long as the process: the guard only flushes.
-        #[cfg(feature = "redis")]
-        if let Some(redis_guard) = redis_guard {
-            if REDIS.set(redis_guard).is_ok() {
-                guard.redis = REDIS.get();
-            }
-        }
-        // Records of the `log` crate become events; another logger may be
-        // set already, which is the application's choice.
-        let _ = tracing_log::LogTracer::init();
-        Ok(guard)
-    }
-}
-
-/// The Redis layer's builder for `urls`: one server, or (`cluster`) the
-/// cluster of these comma-separated nodes.
-#[cfg(feature = "redis")]
-fn redis_layer_builder(
-    urls: &str,
-    cluster: bool,
-) -> Result<spanline_redis::RedisLayerBuilder, InitError> {
-    let nodes: Vec<&str> = urls
-        .split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .collect();
-    if !cluster {
-        if nodes.len() > 1 {
-            return Err(InitError::Invalid {
-                name: "SPANLINE_REDIS_URL",
-                value: format!("{} URLs", nodes.len()),
-                expected:
-                    "one URL (several are a cluster's nodes: set SPANLINE_REDIS_CLUSTER=true)",
-            });
-        }
-        return Ok(spanline_redis::RedisLayer::builder(urls.trim()));
-    }
-    // Without spanline-redis's `cluster` feature, building it says so.
-    Ok(spanline_redis::RedisLayer::builder_cluster(&nodes))
-}
-
-/// A yes/no option: the builder's value, else the environment's, else the
-/// file's, else off. An environment value that is not a yes or no goes to
-/// `problem` as an error naming the variable (off when it lets init go on).
-fn pick_flag(
-    own: Option<bool>,
-    name: &'static str,
-    file: Option<bool>,
-    problem: &mut dyn FnMut(InitError) -> Result<(), InitError>,
-) -> Result<bool, InitError> {
-    if let Some(on) = own {
-        return Ok(on);
-    }
-    match std::env::var(name).ok().filter(|v| !v.is_empty()) {
-        Some(value) => match parse_bool(&value) {
-            Some(on) => Ok(on),
-            None => problem(InitError::Invalid {
-                name,
-                value,
-                expected: "true, false",
-            })
-            .map(|()| false),
-        },
-        None => Ok(file.unwrap_or(false)),
-    }
-}
-
-/// `true`/`false` as environment variables spell them.
-fn parse_bool(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// `pubsub`, `streams` or `both`.
-#[cfg(feature = "redis")]
-fn parse_mode(text: &str) -> Result<spanline_redis::Mode, InitError> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "pubsub" | "pub/sub" => Ok(spanline_redis::Mode::PubSub),
-        "streams" => Ok(spanline_redis::Mode::Streams),
-        "both" => Ok(spanline_redis::Mode::Both),
-        other => Err(InitError::Invalid {
-            name: "SPANLINE_REDIS_MODE",
-            value: other.to_string(),
-            expected: "pubsub, streams, both",
-        }),
-    }
-}
-
-/// `drop-newest`, `drop-oldest`, `block:<ms>` or `block-forever`.
-#[cfg(feature = "redis")]
-fn parse_overflow(text: &str) -> Result<spanline_redis::Overflow, InitError> {
-    use spanline_redis::Overflow;
-    let text = text.trim().to_ascii_lowercase();
-    match text.as_str() {
-        "drop-newest" => return Ok(Overflow::DropNewest),
-        "drop-oldest" => return Ok(Overflow::DropOldest),
-        "block-forever" => return Ok(Overflow::BlockForever),
-        _ => {}
-    }
-    match text.strip_prefix("block:").map(str::parse::<u64>) {
-        Some(Ok(ms)) => Ok(Overflow::Block {
-            max_wait: std::time::Duration::from_millis(ms),
-        }),
-        _ => Err(InitError::Invalid {
-            name: "SPANLINE_REDIS_OVERFLOW",
-            value: text,
-            expected: "drop-newest, drop-oldest, block:<milliseconds>, block-forever",
-        }),
+        plan.install(self.layers, problem)
     }
 }
 
 impl InitError {
     /// What [`Builder::init`] does instead.
-    fn fallback(&self) -> &'static str {
-        match self {
-            InitError::Filter(_) => "skipped, using the other directives",
+    fn fallback(&self) -> String {
+        let fallback = match self {
+            InitError::Filter(e) => {
+                return format!("logging with `{}`", e.kept().unwrap_or("info"));
+            }
             InitError::UnknownFormat(_) => "using auto",
             InitError::UnknownPreset(_) => "using flat",
             #[cfg(feature = "redis")]
             InitError::Redis(_) => "lines are not published to Redis",
             InitError::RedisNotBuilt => "lines are not published to Redis",
             InitError::AlreadySet(_) => "keeping it; spanline is not installed",
+            InitError::File(_) => "writing to the output instead",
+            InitError::NotReloadable => "the filter is unchanged",
             InitError::Invalid { .. } => "using the default",
-        }
+        };
+        fallback.to_string()
     }
 }
 

@@ -2,11 +2,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod exit;
 pub mod filter;
 mod init;
+mod install;
+mod options;
+mod output;
 
 pub use config::Config;
-pub use init::{builder, flush, init, try_init, Builder, Format, Guard, InitError, Output};
+pub use init::{builder, flush, init, try_init, Builder, Format, Guard, InitError};
+pub use output::{Output, Rotation};
 pub use spanline_core::{
     json, set, ContextKeys, ContextLayer, CtxView, FieldValue, Json, LineEvent, LineLayer,
     LineSink, NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,

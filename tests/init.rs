@@ -25,11 +25,18 @@ fn child() {
     if std::env::var_os("SPANLINE_INIT_WITH_LAYER").is_some() {
         builder = builder.with_layer(Counter(seen.clone()));
     }
-    let guard = match builder.try_init() {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("init failed: {e}");
-            std::process::exit(2);
+    if let Ok(directives) = std::env::var("SPANLINE_INIT_RELOAD") {
+        builder = builder.reload_filter(!directives.is_empty());
+    }
+    let guard = if std::env::var_os("SPANLINE_INIT_LENIENT").is_some() {
+        builder.init()
+    } else {
+        match builder.try_init() {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("init failed: {e}");
+                std::process::exit(2);
+            }
         }
     };
     let stats = guard.redis_stats().cloned();
@@ -46,10 +53,17 @@ fn child() {
     let cause = std::io::Error::other("disk full");
     tracing::warn!(error = &cause as &dyn std::error::Error, "a warning");
     log::info!(target: "legacy", "from the log crate");
-    if guard.is_none() {
-        assert!(spanline::flush(Duration::from_secs(10)));
+    if let Ok(directives) = std::env::var("SPANLINE_INIT_RELOAD") {
+        let set = guard.as_ref().map(|g| g.set_filter(&directives));
+        eprintln!("set_filter: {set:?}");
+        tracing::debug!("after the reload");
     }
-    drop(guard); // flushes Redis before the process exits
+    // No flush: at exit, spanline publishes what is queued or says what it
+    // could not, whatever became of the guard.
+    if std::env::var_os("SPANLINE_INIT_EXIT").is_some() {
+        std::process::exit(0);
+    }
+    drop(guard);
     if let Some(stats) = stats {
         eprintln!("redis stats: queue_full={}", stats.dropped_queue_full());
     }
@@ -87,6 +101,11 @@ fn run_child(lines: u64, env: &[(&str, &str)]) -> Output {
         .env_remove("SPANLINE_SOURCE_LOCATION")
         .env_remove("SPANLINE_REDIS_CLUSTER")
         .env_remove("SPANLINE_REDIS_GLOBAL_SHARDS")
+        .env_remove("SPANLINE_FILE")
+        .env_remove("SPANLINE_ROTATION")
+        .env_remove("SPANLINE_NON_BLOCKING")
+        .env_remove("SPANLINE_DEBUG_CONFIG")
+        .env_remove("SPANLINE_REDACT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -164,7 +183,7 @@ fn misconfiguration_is_a_clear_error() {
         (
             "SPANLINE_OUTPUT",
             "syslog",
-            "SPANLINE_OUTPUT=\"syslog\" is not one of stdout, stderr",
+            "SPANLINE_OUTPUT=\"syslog\": expected stdout, stderr",
         ),
     ] {
         let out = run_child(1, &[(key, value)]);
@@ -494,55 +513,6 @@ fn a_layer_given_to_the_builder_sees_what_rust_log_keeps() {
     assert!(err.contains("extra layer saw 1 events"), "{err}");
 }
 
-/// docs/guide.md's table lists every variable `init()` reads and every key
-/// of `Config`: a new option cannot land undocumented.
-#[test]
-fn the_guide_lists_every_variable_and_config_key() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
-    let guide = read("docs/guide.md");
-    let table: String = guide
-        .lines()
-        .skip_while(|l| !l.starts_with("| variable | config key |"))
-        .take_while(|l| l.starts_with('|'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(!table.is_empty(), "the guide has no options table");
-    let init = read("src/init.rs");
-    let mut vars: Vec<&str> = init
-        .match_indices("\"SPANLINE_")
-        .map(|(at, _)| {
-            let rest = &init[at + 1..];
-            let end = rest
-                .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
-                .unwrap_or(rest.len());
-            &rest[..end]
-        })
-        .collect();
-    vars.extend(["RUST_LOG", "NO_COLOR", "TRACEPARENT", "BAGGAGE"]);
-    vars.sort_unstable();
-    vars.dedup();
-    for var in vars {
-        assert!(
-            table.contains(&format!("`{var}`")),
-            "{var} is not in docs/guide.md's table"
-        );
-    }
-    let config = read("src/config.rs");
-    let keys: Vec<&str> = config
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub "))
-        .filter_map(|l| l.split_once(": ").map(|(name, _)| name))
-        .collect();
-    assert!(keys.len() >= 15, "{keys:?}");
-    for key in keys {
-        assert!(
-            table.contains(&format!("`{key}`")),
-            "config key {key} is not in docs/guide.md's table"
-        );
-    }
-}
-
 /// `SPANLINE_REDIS_CLUSTER=true` with the nodes in `SPANLINE_REDIS_URL`:
 /// every line on the global feed's shards (here 3, from the environment),
 /// spread over the masters; from the configuration file too.
@@ -660,7 +630,7 @@ fn error_style_and_source_location_from_the_environment_and_the_file() {
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        stderr.contains(r#"SPANLINE_ERRORS="frames" is not one of chain, ecs, traceback, dicts"#),
+        stderr.contains(r#"SPANLINE_ERRORS="frames": expected chain, ecs, traceback, dicts"#),
         "{stderr}"
     );
 }
@@ -834,4 +804,341 @@ mod forwarded {
         assert_eq!(done[0]["request_id"], "r-redis");
         assert_eq!(done[0]["name"], "publisher", "the parent's context");
     }
+}
+
+/// A mistyped level never turns logging off quietly: `init()` names the
+/// word and the nearest level on stderr and logs at the default level;
+/// `try_init()` refuses it.
+#[test]
+fn a_mistyped_level_is_named_and_the_default_used() {
+    for (word, nearest) in [
+        ("warnn", Some("warn")),
+        ("inf", Some("info")),
+        ("eror", Some("error")),
+        ("DNE", None),
+    ] {
+        let out = run_child(
+            3,
+            &[
+                ("SPANLINE_FORMAT", "json"),
+                ("RUST_LOG", word),
+                ("SPANLINE_INIT_LENIENT", "1"),
+            ],
+        );
+        assert!(out.status.success(), "{word}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("`{word}`: not a level")),
+            "{word}: {err}"
+        );
+        if let Some(level) = nearest {
+            assert!(
+                err.contains(&format!("did you mean `{level}`?")),
+                "{word}: {err}"
+            );
+        }
+        assert!(err.contains("logging with `info`"), "{word}: {err}");
+        assert_eq!(
+            log_lines(&out).len(),
+            5,
+            "{word}: the default level's lines: {out:?}"
+        );
+
+        let out = run_child(3, &[("SPANLINE_FORMAT", "json"), ("RUST_LOG", word)]);
+        assert_eq!(out.status.code(), Some(2), "{word}: try_init refuses it");
+    }
+    // A bare word that is a target stays a target: only its lines.
+    let out = run_child(3, &[("SPANLINE_FORMAT", "json"), ("RUST_LOG", "legacy")]);
+    assert!(out.status.success(), "{out:?}");
+    let lines = log_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("from the log crate"), "{lines:?}");
+}
+
+/// `SPANLINE_FILE`: every line in the file, none on stdout; with daily
+/// rotation, the file is named for the day.
+#[test]
+fn file_output_with_rotation() {
+    let dir = std::env::temp_dir().join(format!("spanline-init-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("logs/app.log");
+    let out = run_child(50, &[("SPANLINE_FILE", path.to_str().unwrap())]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(log_lines(&out).is_empty(), "nothing on stdout: {out:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 52, "JSON by default in a file");
+    assert!(lines.iter().all(|l| l["message"].is_string()));
+
+    let out = run_child(
+        5,
+        &[
+            ("SPANLINE_FILE", path.to_str().unwrap()),
+            ("SPANLINE_ROTATION", "daily"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let rotated: Vec<_> = std::fs::read_dir(dir.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("app.log."))
+        .collect();
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    let day = &rotated[0]["app.log.".len()..];
+    assert!(
+        day.len() == 10 && day.as_bytes()[4] == b'-',
+        "named for the day: {rotated:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("logs").join(&rotated[0]))
+            .unwrap()
+            .lines()
+            .count(),
+        7
+    );
+
+    // A file that cannot be opened: said, and lines go to stdout instead.
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_FILE", "/proc/spanline/app.log"),
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_INIT_LENIENT", "1"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the log file (SPANLINE_FILE)"),
+        "{out:?}"
+    );
+    assert_eq!(log_lines(&out).len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `SPANLINE_NON_BLOCKING`: with stdout's reader stalled for the whole
+/// run (a pipe nobody reads), the program still finishes: every line is
+/// either on stdout or counted, on stderr, as dropped or unwritten. The
+/// same program writing from the logging thread would wait forever.
+#[test]
+fn a_stalled_reader_never_blocks_the_non_blocking_writer() {
+    let total = 200_000u64;
+    let mut cmd = spanline_testkit::this_test_binary("child");
+    cmd.env("SPANLINE_INIT_CHILD", (total - 2).to_string())
+        .env("SPANLINE_FORMAT", "json")
+        .env("SPANLINE_NON_BLOCKING", "true")
+        // Out before the test harness prints its verdict to the stalled stdout.
+        .env("SPANLINE_INIT_EXIT", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("SPANLINE_REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // Nobody reads stdout until the child is gone: its pipe (64 KiB) fills
+    // at once. A generous bound: it fails only if the child hangs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child hangs on its stalled stdout"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{out:?}");
+    let written = log_lines(&out)
+        .iter()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count() as u64;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report = err
+        .lines()
+        .find(|l| l.contains("log lines were not written"))
+        .unwrap_or_else(|| panic!("no report: {err}"));
+    let number = |after: &str| -> u64 {
+        let at = report.find(after).unwrap() + after.len();
+        report[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (dropped, unwritten) = (
+        number("were not written: "),
+        number("full (its reader was slower than the program), "),
+    );
+    assert!(dropped > 0, "{report}");
+    assert_eq!(
+        written + dropped + unwritten,
+        total,
+        "every line written or counted: {report}"
+    );
+}
+
+/// `Guard::set_filter` changes the filter while running.
+#[test]
+fn the_filter_changes_while_running() {
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_INIT_RELOAD", "debug"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set_filter: Some(Ok(()))"),
+        "{out:?}"
+    );
+    let lines = log_lines(&out);
+    assert!(
+        lines.last().unwrap().contains("after the reload"),
+        "{lines:?}"
+    );
+    // Without reload_filter, set_filter says why it cannot.
+    let out = run_child(
+        1,
+        &[("SPANLINE_FORMAT", "json"), ("SPANLINE_INIT_RELOAD", "")],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set_filter: Some(Err(NotReloadable))"),
+        "{out:?}"
+    );
+    assert!(!log_lines(&out)
+        .iter()
+        .any(|l| l.contains("after the reload")));
+}
+
+/// `SPANLINE_DEBUG_CONFIG=1` prints every option and where it came from;
+/// the builder beats the environment, which beats the file (the old
+/// `SPANLINE_REDIS_CAPACITY` bug: the environment won over the file and
+/// the builder alike).
+#[test]
+fn the_options_in_effect_and_where_they_came_from() {
+    let out = run_child(
+        1,
+        &[
+            ("SPANLINE_DEBUG_CONFIG", "1"),
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_CAPACITY", "500"),
+            (
+                "SPANLINE_INIT_CONFIG",
+                r#"{"redis_capacity": 900, "service": "from-file", "format": "pretty"}"#,
+            ),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("redis_capacity = \"500\" (from the environment)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("service = \"from-file\" (from the configuration file)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("format = \"json\" (from the environment)"),
+        "{err}"
+    );
+    assert!(err.contains("preset = flat (the default)"), "{err}");
+    let line: serde_json::Value = serde_json::from_str(&log_lines(&out)[0]).unwrap();
+    assert_eq!(line["service"], "from-file");
+}
+
+/// The number of lines the Redis publisher's exit report says it could not
+/// publish, and of how many: `at exit, N of M log lines were not published`.
+fn exit_report(stderr: &str) -> Option<(u64, u64)> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("at exit,") && l.contains("not published"))?;
+    let mut numbers = line
+        .split("at exit, ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse::<u64>().unwrap());
+    Some((numbers.next()?, numbers.next()?))
+}
+
+/// 4,000 lines, then the process ends in each way a program ends: every
+/// line is published, or the shortfall is said on stderr, exactly, before
+/// the process is gone; the guard kept or not.
+#[test]
+fn nothing_is_lost_at_exit_without_a_word() {
+    const LINES: u64 = 4_000;
+    let total = LINES + 2; // and a warning, and a line of the log crate
+    for (how, env) in [
+        ("the guard kept to the end of main", None),
+        (
+            "let _ = spanline::init()",
+            Some(("SPANLINE_INIT_DISCARD_GUARD", "1")),
+        ),
+        ("std::process::exit", Some(("SPANLINE_INIT_EXIT", "1"))),
+    ] {
+        let server = RedisServer::start();
+        let sub = Subscription::new(&server.url(), &["logs:global"]);
+        let url = server.url();
+        let mut vars = vec![
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", url.as_str()),
+            ("SPANLINE_REDIS_CAPACITY", "10000"),
+        ];
+        vars.extend(env);
+        let out = run_child(LINES, &vars);
+        assert!(out.status.success(), "{how}: {out:?}");
+        let got = sub.wait_for(total as usize, Duration::from_secs(20));
+        assert_eq!(got.len() as u64, total, "{how}: every line published");
+        assert_eq!(
+            exit_report(&String::from_utf8_lossy(&out.stderr)),
+            None,
+            "{how}: {out:?}"
+        );
+    }
+
+    // Redis down the whole time, and frozen (it takes the connection and
+    // never answers): every line is counted and said, before the exit.
+    let mut down = RedisServer::start();
+    let url = down.url();
+    down.stop();
+    let out = run_child(
+        LINES,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", &url),
+            ("SPANLINE_REDIS_CAPACITY", "10000"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (lost, of) = exit_report(&err).unwrap_or_else(|| panic!("Redis down: no report: {err}"));
+    assert!(
+        of >= total && lost == of,
+        "Redis down: {lost} of {of}: {err}"
+    );
+
+    let frozen = RedisServer::start();
+    frozen.freeze();
+    let out = run_child(
+        LINES,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", &frozen.url()),
+            ("SPANLINE_REDIS_CAPACITY", "10000"),
+        ],
+    );
+    frozen.thaw();
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (lost, of) = exit_report(&err).unwrap_or_else(|| panic!("Redis frozen: no report: {err}"));
+    assert!(
+        of >= total && lost == of,
+        "Redis frozen: {lost} of {of}: {err}"
+    );
 }
