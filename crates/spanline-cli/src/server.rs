@@ -14,47 +14,15 @@ use redis::{ErrorKind, RedisError};
 /// How long connecting (and logging in) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The forms a Redis URL takes, for messages.
-const FORM: &str = "expected redis://[user:password@]host[:port][/db], rediss://… or unix:///path";
-
 /// What is wrong with a Redis URL, in words, without repeating it; `None`
-/// when it looks right (`redis::Client::open` has the last word). The same
-/// checks, in the same words, as spanline-redis's builder
-/// (`BuildError::BadUrl`), which does not export them.
+/// when it looks right (`redis::Client::open` has the last word): the
+/// publisher's own check, so both say the same.
 fn url_problem(url: &str) -> Option<String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Some(format!("no scheme (`redis://`); {FORM}"));
-    };
-    match scheme {
-        // Whether this build has TLS is for the redis crate to say.
-        "redis" | "valkey" | "rediss" | "valkeys" => {}
-        "unix" | "redis+unix" | "valkey+unix" => return None,
-        other => {
-            let shown: String = other.chars().take(16).collect();
-            return Some(format!("unknown scheme `{}`; {FORM}", shown.escape_debug()));
-        }
+    match spanline_redis::check_url(url) {
+        Ok(()) => None,
+        Err(spanline_redis::BuildError::BadUrl(why)) => Some(why),
+        Err(other) => Some(other.to_string()),
     }
-    // Past the credentials: host, port and database.
-    let host_part = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let (authority, path) = host_part.split_once('/').unwrap_or((host_part, ""));
-    let authority = authority.split_once('?').map_or(authority, |(a, _)| a);
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, Some(p)),
-        _ => (authority, None),
-    };
-    if host.is_empty() {
-        return Some(format!("no host; {FORM}"));
-    }
-    if let Some(port) = port {
-        if port.parse::<u16>().is_err() {
-            return Some("the port is not a number from 0 to 65535".to_string());
-        }
-    }
-    let db = path.split_once('?').map_or(path, |(d, _)| d);
-    if !db.is_empty() && db.parse::<i64>().is_err() {
-        return Some("the database (after the `/`) is not a number".to_string());
-    }
-    None
 }
 
 /// `url` as a client, or why it is not a Redis URL.

@@ -525,6 +525,25 @@ impl RedisLayerBuilder {
     }
 }
 
+/// Checks a Redis URL as [`RedisLayer::builder`] does, without connecting:
+/// what is wrong with it is said in words (no scheme, no host, a port that
+/// is not a number, …), never repeating the URL, which may hold a password.
+/// For programs that read Redis (a CLI, a console) and want the same words.
+///
+/// ```
+/// assert!(spanline_redis::check_url("redis://127.0.0.1:6379/0").is_ok());
+/// let err = spanline_redis::check_url("127.0.0.1:6379").unwrap_err();
+/// assert_eq!(err.to_string(), "invalid Redis URL: no scheme (`redis://`); expected redis://[user:password@]host[:port][/db], rediss://… or unix:///path");
+/// let err = spanline_redis::check_url("redis://:s3cret@host:port").unwrap_err();
+/// assert!(!err.to_string().contains("s3cret"));
+/// ```
+pub fn check_url(url: &str) -> Result<(), BuildError> {
+    match url_problem(url) {
+        Some(why) => Err(BuildError::BadUrl(why)),
+        None => Ok(()),
+    }
+}
+
 /// What is wrong with a Redis URL, in words, without repeating it (it may
 /// hold a password); `None` when it looks right.
 fn url_problem(url: &str) -> Option<String> {

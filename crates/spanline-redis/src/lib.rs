@@ -13,7 +13,7 @@ mod stats;
 mod stream_merge;
 mod worker;
 
-pub use builder::{BuildError, RedisLayerBuilder};
+pub use builder::{check_url, BuildError, RedisLayerBuilder};
 pub use cluster_map::ClusterMap;
 pub use guard::{FlushOutcome, RedisGuard, ShutdownOutcome};
 pub use layer::RedisLayer;
