@@ -241,7 +241,8 @@ impl Plan {
     ) -> Result<Guard, InitError> {
         let mut context = ContextLayer::new()
             .span_close_lines(self.span_close)
-            .context_level(self.context_level);
+            .context_level(self.context_level)
+            .redact(&self.redact);
         for key in &self.context_keys {
             context = context.context_key(key.clone());
         }

@@ -173,7 +173,7 @@ options! {
     REDACT {
         key: "redact", env: Some("SPANLINE_REDACT"), method: "redact(..)",
         takes: "keys (a list; comma-separated)", default: "none",
-        doc: "keys whose values are written as `[redacted]` on every line of every sink (see [Redaction](#redaction))",
+        doc: "keys whose values are written as `[redacted]` on every line of every sink, at any depth inside JSON values; `*` makes a pattern (`*token*`, `api_*`); redacted context keys never leave the process in `BAGGAGE`, job payloads or headers, and children's lines are redacted by the parent (see [Redaction](#redaction))",
         kind: Kind::List, samples: ["password", "token"],
     }
     REDIS_URL {

@@ -4,8 +4,14 @@
 //! Run with: `cargo bench -p spanline-benches --bench profile -- LAYER WORKLOAD EVENTS`
 //! where WORKLOAD is a span depth (W2), `w1` (the default), `w3`, `wide1`,
 //! `wide8`, `wide32`, `long` (a 64 KiB value) or `debug` (W1's spans, one
-//! `?Debug` value: what the `Json` handshake costs a plain one); 200000
-//! events by default.
+//! `?Debug` value: what the `Json` handshake costs a plain one), `json`
+//! (W1's spans, one `spanline_core::json` object of two levels), `text`
+//! (W1's spans, a 200-byte value of accented and typographic text: the
+//! escaper's non-ASCII path) or `escape` (`escape_str` alone on that text
+//! and on 1 KiB of ASCII, no tracing); 200000 events by default. Layer
+//! `spanline-flat-redact` is `spanline-flat` hiding `password` and
+//! `*token*`; `spanline-flat-redact-exact` hiding `password` and
+//! `authorization`.
 
 #[path = "support.rs"]
 mod support;
@@ -32,6 +38,32 @@ fn main() {
         "long" => {
             let _spans = support::w1_spans();
             (0..events).for_each(|i| tracing::info!(i, body = long.as_str(), "long"));
+        }
+        "json" => {
+            let _spans = support::w1_spans();
+            (0..events).for_each(|i| {
+                tracing::info!(
+                    i,
+                    cfg = spanline_core::json(support::config()),
+                    "json value"
+                )
+            });
+        }
+        "text" => {
+            let _spans = support::w1_spans();
+            let text = support::text();
+            (0..events).for_each(|i| tracing::info!(i, body = text.as_str(), "text"));
+        }
+        "escape" => {
+            let text = support::text();
+            let ascii: String = long.chars().take(1024).collect();
+            let mut buf = Vec::with_capacity(4096);
+            (0..events).for_each(|_| {
+                buf.clear();
+                spanline_core::escape_str(&mut buf, std::hint::black_box(&text));
+                spanline_core::escape_str(&mut buf, std::hint::black_box(&ascii));
+                std::hint::black_box(&buf);
+            });
         }
         "debug" => {
             let _spans = support::w1_spans();

@@ -28,6 +28,27 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
                 .with(ContextLayer::new())
                 .with(JsonLayer::builder().with_writer(io::sink).build()),
         ),
+        // Redaction on: what hiding keys costs, with a pattern and with
+        // whole keys only.
+        "spanline-flat-redact" | "spanline-flat-redact-exact" => {
+            let keys = if name.ends_with("exact") {
+                ["password", "authorization"]
+            } else {
+                ["password", "*token*"]
+            };
+            Dispatch::new(
+                registry.with(ContextLayer::new()).with(
+                    JsonLayer::builder()
+                        .schema(
+                            spanline_core::Schema::builder(Preset::Flat)
+                                .redact(keys)
+                                .build(),
+                        )
+                        .with_writer(io::sink)
+                        .build(),
+                ),
+            )
+        }
         "spanline-structlog" => Dispatch::new(
             registry.with(ContextLayer::new()).with(
                 JsonLayer::builder()
@@ -107,6 +128,25 @@ pub(crate) fn event(i: u64) {
         path = "/api/v1/users",
         "request handled"
     );
+}
+
+/// A `spanline_core::json` value of two levels: what `json` workloads log.
+pub(crate) fn config() -> &'static serde_json::Value {
+    static CONFIG: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        serde_json::json!({
+            "db": {"host": "db.internal", "port": 5432, "password": "hunter2"},
+            "pool": [{"name": "primary", "size": 8}, {"name": "replica", "size": 4}],
+            "api_token": "tok-1",
+            "debug": false
+        })
+    })
+}
+
+/// About 200 bytes of accented and typographic text (é, —, “ ”, ✓, €):
+/// non-ASCII bytes on every line, lead bytes 0xc3 and 0xe2.
+pub(crate) fn text() -> String {
+    "Naïve café — “quoted” text ✓ costs 12 € (été, déjà vu) — ".repeat(3)
 }
 
 /// W3's iteration: create and enter two spans of two fields each, one

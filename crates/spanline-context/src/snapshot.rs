@@ -58,7 +58,11 @@ pub const DEFAULT_KEYS: &[&str] = spanline_core::CONTEXT_KEYS;
 /// out and counted in [`dropped`](Self::dropped); serde input is strict.
 ///
 /// Baggage travels in clear text to every downstream service: never put
-/// secrets or personal data in it.
+/// secrets or personal data in it. [`capture`](Self::capture) leaves out
+/// the keys the `ContextLayer` redacts
+/// ([`ContextLayer::redact`](spanline_core::ContextLayer::redact); with
+/// `spanline::init()`, `SPANLINE_REDACT`), so a key masked on the lines is
+/// not sent in clear either.
 ///
 /// ```
 /// use spanline_context::ContextSnapshot;
@@ -135,8 +139,9 @@ impl SnapshotValue {
 
     /// A value from a context field's JSON (as [`spanline_core::FieldValue`]
     /// holds it): strings, numbers and booleans keep their type; anything
-    /// else (a list, a `Debug` rendering) travels as its text.
-    fn from_field(value: &spanline_core::FieldValue) -> Self {
+    /// else (a list, an object) travels as its JSON text, with the keys
+    /// `redact` hides inside it masked.
+    fn from_field(value: &spanline_core::FieldValue, redact: &spanline_core::Redact) -> Self {
         let json = value.as_json();
         if let Some(text) = value.as_str() {
             return text.into_owned().into();
@@ -150,7 +155,7 @@ impl SnapshotValue {
             {
                 Kind::Float
             }
-            _ => return value.to_string().into(),
+            _ => return redact.scrub_json(json).into_owned().into(),
         };
         Self {
             text: json.to_string(),
@@ -371,6 +376,22 @@ impl ContextSnapshot {
     /// `trace_id`. Values that break a rule are left out and counted in
     /// [`dropped`](Self::dropped).
     ///
+    /// Keys that the subscriber's `ContextLayer` redacts
+    /// ([`ContextLayer::redact`](spanline_core::ContextLayer::redact),
+    /// `SPANLINE_REDACT` with `spanline::init()`) are left out, so they
+    /// are in no `BAGGAGE`, header or job payload made from the snapshot;
+    /// hidden keys inside an object or array value are masked.
+    ///
+    /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// let layer = spanline_core::ContextLayer::new().redact(["user_id"]);
+    /// # tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    /// let _req = tracing::info_span!("request", request_id = "r-1", user_id = 42).entered();
+    /// let snap = spanline_context::ContextSnapshot::capture();
+    /// assert_eq!((snap.get("request_id"), snap.get("user_id")), (Some("r-1"), None));
+    /// # });
+    /// ```
+    ///
     /// ```
     /// # use tracing_subscriber::prelude::*;
     /// # let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
@@ -437,7 +458,9 @@ impl ContextSnapshot {
         Self::capture_keys(&keys)
     }
 
-    /// A snapshot of `view`'s allow-listed keys (see [`capture`](Self::capture)).
+    /// A snapshot of `view`'s allow-listed keys (see [`capture`](Self::capture)),
+    /// leaving out the keys the current subscriber's `ContextLayer` redacts
+    /// ([`Redact::current`](spanline_core::Redact::current)).
     ///
     /// ```
     /// # use tracing_subscriber::prelude::*;
@@ -449,19 +472,24 @@ impl ContextSnapshot {
     /// # });
     /// ```
     pub fn from_view(view: &CtxView, keys: &[&str]) -> Self {
+        // The keys the ContextLayer hides never leave the process; read
+        // where the view is, from the subscriber (see `ContextLayer::redact`).
+        let redact = spanline_core::Redact::current();
+        let get = |key: &str| (!redact.hides(key)).then(|| view.get(key)).flatten();
         let mut snap = Self::new();
         for key in keys {
-            if let Some(value) = view.get(key) {
-                if snap.insert(key, SnapshotValue::from_field(&value)).is_err() {
+            if let Some(value) = get(key) {
+                if snap
+                    .insert(key, SnapshotValue::from_field(&value, &redact))
+                    .is_err()
+                {
                     snap.dropped += 1;
                 }
             }
         }
-        let traceparent = view
-            .get("traceparent")
-            .and_then(|v| v.to_string().parse().ok());
+        let traceparent = get("traceparent").and_then(|v| v.to_string().parse().ok());
         snap.traceparent = traceparent.or_else(|| {
-            let trace_id = view.get("trace_id")?.to_string();
+            let trace_id = get("trace_id")?.to_string();
             TraceParent::for_trace(&trace_id).ok()
         });
         snap

@@ -39,6 +39,7 @@ use crate::fields::{forward_visit, Val, ValueSink};
 use crate::job_end::{HandedOff, JobEnds};
 use crate::keep::ContextKeys;
 use crate::span_close::Timing;
+use crate::Redact;
 
 // ==== storage ====
 
@@ -477,6 +478,9 @@ pub struct ContextLayer<F = Identity> {
     dispatch: Arc<std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>>,
     /// Who hears of job ends (found through the dispatch, see [`JobEnds`]).
     job_ends: JobEnds,
+    /// Keys kept out of everything that leaves the process (found through
+    /// the dispatch, see [`Redact::current`]).
+    redact: Redact,
 }
 
 impl Default for ContextLayer {
@@ -504,6 +508,7 @@ impl ContextLayer {
             span_close: false,
             dispatch: Arc::default(),
             job_ends: JobEnds::default(),
+            redact: Redact::default(),
         }
     }
 }
@@ -539,6 +544,7 @@ impl<F> ContextLayer<F> {
             span_close: self.span_close,
             dispatch: self.dispatch,
             job_ends: self.job_ends,
+            redact: self.redact,
         }
     }
 
@@ -636,6 +642,46 @@ impl<F> ContextLayer<F> {
     /// ```
     pub fn context_keys(&self) -> &ContextKeys {
         &self.keys
+    }
+
+    /// Keeps the context keys `keys` hides (whole keys or `*` patterns, see
+    /// [`Redact`]) out of everything that carries context out of the
+    /// process: `spanline_context::ContextSnapshot::capture` leaves them
+    /// out of `BAGGAGE`, outgoing headers and job payloads, and masks
+    /// hidden keys inside the JSON values it carries. Give it the keys you
+    /// give the output layers (`spanline::init()` does): lines are masked
+    /// by each sink's own keys, this layer stores values as they are, so
+    /// that application code reading [`CtxView`] sees them.
+    ///
+    /// The keys are found through the subscriber, with
+    /// [`Redact::current`].
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let layer = spanline_core::ContextLayer::new().redact(["user_id", "*token*"]);
+    /// assert!(layer.redaction().hides("user_id"));
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     let _req = tracing::info_span!("request", user_id = 7).entered();
+    ///     assert!(spanline_core::Redact::current().hides("api_token"));
+    ///     // The store keeps the value: lines and snapshots hide it.
+    ///     assert_eq!(spanline_core::CtxView::current().unwrap().get("user_id").unwrap().as_json(), "7");
+    /// });
+    /// ```
+    #[must_use]
+    pub fn redact<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.redact = Redact::new(keys);
+        self
+    }
+
+    /// The keys given with [`redact`](Self::redact).
+    ///
+    /// See [`redact`](Self::redact)'s example.
+    pub fn redaction(&self) -> &Redact {
+        &self.redact
     }
 
     /// True when `meta` is kept whatever the filter says: a context span,
@@ -794,6 +840,8 @@ where
             Some(self as *const Self as *const ())
         } else if id == std::any::TypeId::of::<JobEnds>() {
             Some(&self.job_ends as *const JobEnds as *const ())
+        } else if id == std::any::TypeId::of::<Redact>() {
+            Some(&self.redact as *const Redact as *const ())
         } else {
             None
         }
@@ -1027,7 +1075,8 @@ impl SpanVisitor<'_> {
 
     fn value(&mut self, field: &Field, v: Val<'_>) {
         let at = self.key(field.name());
-        self.values.write(&mut self.scratch.text, v);
+        // Stored as it is: each sink masks its own hidden keys.
+        self.values.write(&mut self.scratch.text, v, None);
         self.finish(Key::Static(field.name()), at);
     }
 
@@ -1178,7 +1227,7 @@ fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
         encode::write_str(&mut text, key);
         text.push(b':');
         let value_at = text.len();
-        text.extend_from_slice(json.as_bytes());
+        encode::extend_json(&mut text, json.as_bytes());
         pairs.push((
             key.clone(),
             offset(start),
@@ -1715,7 +1764,9 @@ pub struct RawJson<'a>(pub &'a str);
 
 impl ContextValue for RawJson<'_> {
     fn write_json(&self, buf: &mut Vec<u8>, _: &NumberPolicy) {
-        buf.extend_from_slice(self.0.as_bytes());
+        // Stored as it came, but for the characters spanline escapes in
+        // strings (C1 controls, U+2028, U+2029, bidi overrides).
+        encode::extend_json(buf, self.0.as_bytes());
     }
 }
 

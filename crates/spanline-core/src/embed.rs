@@ -44,19 +44,39 @@ fn take_offer() -> bool {
 
 /// Writes a `Debug` value as JSON: embedded unquoted when it is a [`Json`]
 /// (or [`JsonText`]) value, else a quoted, escaped string, as
-/// [`write_debug`](crate::write_debug) writes it.
-pub(crate) fn write_debug_value(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
+/// [`write_debug`](crate::write_debug) writes it. An embedded value has the
+/// keys `redact` hides masked at any depth, and the characters spanline
+/// escapes in strings (C1 controls, U+2028, U+2029, bidi overrides)
+/// escaped.
+pub(crate) fn write_debug_value(
+    buf: &mut Vec<u8>,
+    value: &dyn fmt::Debug,
+    redact: Option<&crate::Redact>,
+) {
     use fmt::Write as _;
     // Restored after: a `Debug` impl may log, and format values, itself.
     let before = swap(OFFERED);
+    let start = buf.len();
     let mut out = Writer {
-        start: buf.len(),
+        start,
         buf,
         mode: Mode::Undecided,
     };
     let ok = write!(out, "{value:?}").is_ok();
     out.finish(ok);
+    if out.mode == Mode::Raw {
+        finish_raw(out.buf, start, redact);
+    }
     swap(before);
+}
+
+/// The JSON text of an embedded value, from `start` to the end of `buf`,
+/// made ready for a line: hidden keys masked, unsafe characters escaped.
+fn finish_raw(buf: &mut Vec<u8>, start: usize, redact: Option<&crate::Redact>) {
+    if let Some(redact) = redact {
+        redact.scrub_tail(buf, start);
+    }
+    encode::escape_json_tail(buf, start);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -205,7 +225,9 @@ impl<T: serde::Serialize> crate::ContextValue for Json<T> {
     /// assert_eq!(buf, b"[1,2]");
     /// ```
     fn write_json(&self, buf: &mut Vec<u8>, _: &crate::NumberPolicy) {
-        write_debug_value(buf, self);
+        // Stored as it is: each sink masks its own hidden keys when it
+        // writes the value.
+        write_debug_value(buf, self, None);
     }
 }
 
@@ -249,12 +271,18 @@ impl fmt::Debug for JsonText<'_> {
 /// A `valuable` value (tracing's `record_value`, behind `--cfg
 /// tracing_unstable` and the `valuable` feature), written as JSON.
 #[cfg(all(tracing_unstable, feature = "valuable"))]
-pub(crate) fn write_valuable(buf: &mut Vec<u8>, value: valuable::Value<'_>) {
+pub(crate) fn write_valuable(
+    buf: &mut Vec<u8>,
+    value: valuable::Value<'_>,
+    redact: Option<&crate::Redact>,
+) {
     let start = buf.len();
     if serde_json::to_writer(&mut *buf, &valuable_serde::Serializable::new(value)).is_err() {
         buf.truncate(start);
         encode::write_str(buf, "[not serializable as JSON]");
+        return;
     }
+    finish_raw(buf, start, redact);
 }
 
 #[cfg(test)]
@@ -265,7 +293,7 @@ mod tests {
 
     fn written(value: &dyn fmt::Debug) -> String {
         let mut buf = Vec::new();
-        write_debug_value(&mut buf, value);
+        write_debug_value(&mut buf, value, None);
         String::from_utf8(buf).unwrap()
     }
 

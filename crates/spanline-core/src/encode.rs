@@ -199,22 +199,26 @@ static ESCAPE: [u8; 256] = {
     table[b'\\' as usize] = b'\\';
     // DEL is valid JSON, but escaping it keeps lines safe to print on a terminal.
     table[0x7f] = b'u';
-    // Lead bytes of the C1 controls (U+0080-U+009F) and of the bidi
-    // overrides (U+202A-U+202E, U+2066-U+2069): valid JSON too, but they
-    // drive terminals and reorder text, so a line could hide or forge what
-    // it says. `m`: look at the whole character.
+    // Lead bytes of the C1 controls (U+0080-U+009F), of the line and
+    // paragraph separators (U+2028, U+2029) and of the bidi overrides
+    // (U+202A-U+202E, U+2066-U+2069): valid JSON too, but they drive
+    // terminals, end lines in JavaScript and in editors, and reorder text,
+    // so a line could hide or forge what it says. Go's encoding/json and
+    // Python's json.dumps escape U+2028 and U+2029 too. `m`: look at the
+    // whole character.
     table[0xc2] = b'm';
     table[0xe2] = b'm';
     table
 };
 
-/// The code point of a C1 control or bidi override starting at `bytes`, with
-/// its length in bytes.
+/// The code point of a C1 control, line or paragraph separator or bidi
+/// override starting at `bytes`, with its length in bytes.
 #[inline]
 fn unsafe_char(bytes: &[u8]) -> Option<(u32, usize)> {
     match *bytes {
         [0xc2, b, ..] if (0x80..=0x9f).contains(&b) => Some((u32::from(b), 2)),
-        [0xe2, 0x80, b, ..] if (0xaa..=0xae).contains(&b) => {
+        // U+2028, U+2029 and U+202A-U+202E: one range of third bytes.
+        [0xe2, 0x80, b, ..] if (0xa8..=0xae).contains(&b) => {
             Some((0x2000 | u32::from(b & 0x3f), 3))
         }
         [0xe2, 0x81, b, ..] if (0xa6..=0xa9).contains(&b) => {
@@ -229,16 +233,17 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Appends the JSON escape of `s` (without quotes) to `buf`.
 ///
 /// Clean runs are copied with one `extend_from_slice`; only `"`, `\`, control
-/// characters (C0 and C1), DEL and the bidi overrides are escaped. Other
-/// non-ASCII text is copied as UTF-8.
+/// characters (C0 and C1), DEL, the line and paragraph separators (U+2028,
+/// U+2029) and the bidi overrides are escaped. Other non-ASCII text is
+/// copied as UTF-8.
 ///
 /// ```
 /// let mut buf = Vec::new();
 /// spanline_core::escape_str(&mut buf, "a\"b\n\u{1b}");
 /// assert_eq!(buf, br#"a\"b\n\u001b"#);
 /// buf.clear();
-/// spanline_core::escape_str(&mut buf, "csi\u{9b}2J rtl\u{202e}txt ok: °—é");
-/// assert_eq!(String::from_utf8(buf).unwrap(), r"csi\u009b2J rtl\u202etxt ok: °—é");
+/// spanline_core::escape_str(&mut buf, "csi\u{9b}2J rtl\u{202e}txt ls\u{2028}ps\u{2029} ok: °—é");
+/// assert_eq!(String::from_utf8(buf).unwrap(), r"csi\u009b2J rtl\u202etxt ls\u2028ps\u2029 ok: °—é");
 /// ```
 pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
@@ -301,6 +306,57 @@ pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(&rest[..clean]);
         pos += clean;
     }
+}
+
+/// Appends JSON text that is already one JSON value (from serde_json, a
+/// `valuable` value, a child process) with the characters
+/// [`escape_str`] escapes beyond JSON's own rules (C1 controls, U+2028,
+/// U+2029, bidi overrides) written as `\uXXXX`: in valid JSON such
+/// characters are inside strings, where the escape means the same
+/// character. ASCII text, the usual case, is one check and one copy.
+pub(crate) fn extend_json(buf: &mut Vec<u8>, json: &[u8]) {
+    if is_ascii(json) {
+        return buf.extend_from_slice(json);
+    }
+    let mut rest = json;
+    while let Some(i) = rest.iter().position(|&b| b == 0xc2 || b == 0xe2) {
+        buf.extend_from_slice(rest.get(..i).unwrap_or_default());
+        let at = rest.get(i..).unwrap_or_default();
+        let len = match unsafe_char(at) {
+            Some((code, len)) => {
+                buf.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    buf.push(HEX[((code >> shift) & 0xf) as usize]);
+                }
+                len
+            }
+            None => {
+                buf.extend_from_slice(at.get(..1).unwrap_or_default());
+                1
+            }
+        };
+        rest = at.get(len..).unwrap_or_default();
+    }
+    buf.extend_from_slice(rest);
+}
+
+/// Whether every byte is ASCII: one OR over all of them, which the
+/// compiler vectorizes whole (`<[u8]>::is_ascii` ends in a byte loop).
+#[inline]
+fn is_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |all, &b| all | b) < 0x80
+}
+
+/// [`extend_json`] on the end of `buf`, from `start`, in place when there
+/// is nothing to escape.
+#[cfg(feature = "serde")]
+pub(crate) fn escape_json_tail(buf: &mut Vec<u8>, start: usize) {
+    let Some(tail) = buf.get(start..) else { return };
+    if is_ascii(tail) {
+        return;
+    }
+    let tail = buf.split_off(start);
+    extend_json(buf, &tail);
 }
 
 /// A long value: copies its clean 64-byte blocks as they are checked (one
@@ -580,7 +636,7 @@ mod tests {
     #[test]
     fn c1_controls_and_bidi_overrides_are_escaped_everywhere_else_kept() {
         let hostile: Vec<char> = (0x80..=0x9f)
-            .chain(0x202a..=0x202e)
+            .chain(0x2028..=0x202e)
             .chain(0x2066..=0x2069)
             .filter_map(char::from_u32)
             .collect();
@@ -595,7 +651,9 @@ mod tests {
             }
         }
         // Neighbours in the same ranges of bytes are not touched.
-        for ok in ['\u{a0}', '©', '\u{2029}', '—', '\u{2065}', '\u{206a}', '€'] {
+        for ok in [
+            '\u{a0}', '©', '\u{2027}', '\u{202f}', '—', '\u{2065}', '\u{206a}', '€',
+        ] {
             assert_eq!(esc(&ok.to_string()), format!("\"{ok}\""));
         }
     }
@@ -697,7 +755,8 @@ mod escape_tests {
     fn the_fast_escaper_equals_the_byte_by_byte_one() {
         let pieces = [
             "a", "bc", "\"", "\\", "\n", "\u{7f}", "é", "°", "\u{9b}", "\u{85}", "\u{202e}",
-            "\u{202a}", "—", "😀", "\u{2066}", "\u{2069}", "\u{1b}", "\t", "xxxxxxxx",
+            "\u{202a}", "—", "😀", "\u{2066}", "\u{2069}", "\u{1b}", "\t", "xxxxxxxx", "\u{2028}",
+            "\u{2029}", "\u{2027}", "\u{202f}",
         ];
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..20_000 {
@@ -723,7 +782,8 @@ mod escape_tests {
     fn long_values_take_the_block_path_and_stay_exact() {
         let clean = "abcdefghijklmnopqrstuvwxyz0123456789 ".repeat(60);
         for special in [
-            "\"", "\\", "\n", "\u{7f}", "é", "\u{9b}", "\u{202e}", "—", "😀",
+            "\"", "\\", "\n", "\u{7f}", "é", "\u{9b}", "\u{202e}", "—", "😀", "\u{2028}",
+            "\u{2029}",
         ] {
             for at in [0, 1, 63, 64, 65, 255, 256, 257, 1000, clean.len()] {
                 let mut s = clean.clone();

@@ -32,16 +32,22 @@ pub(crate) enum Val<'a> {
 }
 
 impl ValueSink {
-    pub(crate) fn write(&self, buf: &mut Vec<u8>, v: Val<'_>) {
+    /// Writes `v`; the keys `redact` hides are masked inside a JSON value
+    /// (`Json`, `valuable`). `None` for the context store, which keeps
+    /// values as they are (each sink masks with its own keys).
+    pub(crate) fn write(&self, buf: &mut Vec<u8>, v: Val<'_>, redact: Option<&crate::Redact>) {
         match v {
             Val::Str(s) => encode::write_str(buf, s),
             // A `Json` value is embedded as JSON, anything else quoted.
             #[cfg(feature = "serde")]
-            Val::Debug(d) => crate::embed::write_debug_value(buf, d),
+            Val::Debug(d) => crate::embed::write_debug_value(buf, d, redact),
             #[cfg(not(feature = "serde"))]
-            Val::Debug(d) => encode::write_debug(buf, d),
+            Val::Debug(d) => {
+                let _ = redact;
+                encode::write_debug(buf, d)
+            }
             #[cfg(all(tracing_unstable, feature = "valuable"))]
-            Val::Valuable(v) => crate::embed::write_valuable(buf, v),
+            Val::Valuable(v) => crate::embed::write_valuable(buf, v, redact),
             Val::U64(n) => self.numbers.write_u64(buf, n),
             Val::I64(n) => self.numbers.write_i64(buf, n),
             Val::U128(n) => self.numbers.write_u128(buf, n),
@@ -186,7 +192,8 @@ impl<'b> JsonFields<'b> {
         self.error_types.as_deref().unwrap_or_default()
     }
 
-    /// Writes the values of the keys `redact` hides as `"[redacted]"`.
+    /// Writes the values of the keys `redact` hides as `"[redacted]"`, at
+    /// any depth of a JSON value ([`json`](crate::json), `valuable`) too.
     ///
     /// ```
     /// use tracing_subscriber::{layer::Context, prelude::*, Layer};
@@ -225,7 +232,7 @@ impl<'b> JsonFields<'b> {
         if self.hides(field.name()) {
             return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
         }
-        self.values.write(self.buf, v);
+        self.values.write(self.buf, v, self.redact);
     }
 
     fn error(&mut self, field: &tracing_core::field::Field, err: &(dyn Error + 'static)) {

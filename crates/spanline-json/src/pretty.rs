@@ -152,8 +152,9 @@ impl<W> PrettyLayer<W> {
         self
     }
 
-    /// Shows the values of these keys as `[redacted]`: event fields, span
-    /// fields and context alike (see [`Redact`](spanline_core::Redact)).
+    /// Shows the values of these keys (whole keys, or patterns with `*`) as
+    /// `[redacted]`: event fields, span fields and context alike, and keys
+    /// at any depth inside JSON values (see [`Redact`](spanline_core::Redact)).
     ///
     /// ```
     /// use tracing_subscriber::prelude::*;
@@ -272,6 +273,7 @@ where
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let mut fields = PrettyVisitor {
             is_log: normalized.is_some(),
+            redact: self.redact.clone(),
             ..PrettyVisitor::default()
         };
         event.record(&mut fields);
@@ -308,7 +310,12 @@ where
         if let Some(view) = CtxView::of_event(&ctx, event) {
             for (key, value) in view.iter() {
                 if !line.pairs.iter().any(|(k, _)| *k == key) {
-                    line.pairs.push((key.into_owned(), value.to_string()));
+                    // An object or array: hidden keys inside it masked.
+                    let text = match value.as_str() {
+                        Some(text) => text.into_owned(),
+                        None => self.redact.scrub_json(value.as_json()).into_owned(),
+                    };
+                    line.pairs.push((key.into_owned(), text));
                 }
             }
         }
@@ -770,6 +777,9 @@ pub fn neutralize(s: &str) -> std::borrow::Cow<'_, str> {
 #[derive(Default)]
 struct PrettyVisitor {
     is_log: bool,
+    /// The layer's hidden keys, masked inside JSON values (hidden fields
+    /// are masked whole after the visit).
+    redact: spanline_core::Redact,
     /// `critical = true` (`spanline::critical!`): shown as the level.
     critical: bool,
     message: String,
@@ -805,7 +815,32 @@ impl Visit for PrettyVisitor {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, debug_string(value));
+        let text = debug_string(value);
+        // A `spanline::json` value (or a map's `Debug`) reads as JSON: its
+        // hidden keys are masked at any depth.
+        let text = match self.redact.scrub_json(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(scrubbed) => scrubbed,
+        };
+        self.push(field, text);
+    }
+
+    /// A `valuable` value: shown as JSON, as the JSON lines write it, with
+    /// hidden keys masked at any depth.
+    #[cfg(all(tracing_unstable, feature = "valuable"))]
+    fn record_value(&mut self, field: &Field, value: valuable::Value<'_>) {
+        let mut buf = Vec::new();
+        let mut fields = spanline_core::JsonFields::new(&mut buf, Default::default());
+        if !self.redact.is_empty() {
+            fields = fields.redacting(&self.redact);
+        }
+        fields.record_value(field, value);
+        // `"name":value`: the value after the key.
+        let mut key = Vec::new();
+        spanline_core::write_str(&mut key, field.name());
+        key.push(b':');
+        let json = buf.strip_prefix(&key[..]).unwrap_or(&buf[..]);
+        self.push(field, String::from_utf8_lossy(json).into_owned());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {

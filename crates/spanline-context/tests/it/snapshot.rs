@@ -258,3 +258,114 @@ fn capture_with_adds_keys_to_the_defaults() {
         assert_eq!(snap.get_json("attempt").as_deref(), Some("2"));
     });
 }
+
+// ==== redacted keys stay in the process (issue 30) ====
+
+/// With the `ContextLayer` hiding `user_id`, `tenant` and `*token*` (what
+/// `SPANLINE_REDACT=user_id,tenant,*token*` gives through `init()`), a
+/// secret planted in each is in no variable, header or payload made from a
+/// capture, while the lines say `[redacted]` and other keys travel.
+#[test]
+fn redacted_context_keys_never_leave_the_process() {
+    const SECRETS: [&str; 4] = [
+        "UID-SECRET",
+        "TENANT-SECRET",
+        "TOKEN-SECRET",
+        "NESTED-SECRET",
+    ];
+    let hidden = ["user_id", "tenant", "*token*"];
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new().redact(hidden))
+        .with(
+            spanline_json::JsonLayer::builder()
+                .schema(spanline_core::Schema::builder(spanline_core::Preset::Flat).redact(hidden))
+                .with_writer(capture.clone())
+                .build(),
+        );
+    let (snaps, env, headers, payloads) = tracing::subscriber::with_default(subscriber, || {
+        let _req = tracing::info_span!(
+            "request",
+            request_id = "r-1",
+            user_id = "UID-SECRET",
+            tenant = "TENANT-SECRET",
+            session_token = "TOKEN-SECRET",
+            cfg = spanline_core::json(
+                serde_json::json!({"db": {"api_token": "NESTED-SECRET", "host": "h"}})
+            ),
+        )
+        .entered();
+        tracing::info!("working");
+        let snaps = [
+            ContextSnapshot::capture(),
+            ContextSnapshot::capture_with(&["session_token", "cfg"]),
+            ContextSnapshot::capture_keys(&[
+                "user_id",
+                "tenant",
+                "session_token",
+                "cfg",
+                "request_id",
+            ]),
+            ContextSnapshot::from_view(
+                &spanline_context::current(),
+                &["user_id", "tenant", "request_id"],
+            ),
+        ];
+        let env = ContextSnapshot::capture_env();
+        let headers: Vec<String> = snaps
+            .iter()
+            .flat_map(|s| {
+                s.to_headers()
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let payloads: Vec<String> = snaps
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
+        (snaps, env, headers, payloads)
+    });
+    let mut leaving: Vec<String> = Vec::new();
+    leaving.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    for snap in &snaps {
+        leaving.extend(snap.to_env().into_iter().map(|(k, v)| format!("{k}={v}")));
+        leaving.extend(snap.iter().map(|(k, v)| format!("{k}={v}")));
+        assert_eq!(snap.get("request_id"), Some("r-1"), "{snap:?}");
+        assert_eq!((snap.get("user_id"), snap.get("tenant")), (None, None));
+        assert_eq!(snap.dropped(), 0, "left out, not counted as invalid");
+    }
+    leaving.extend(headers);
+    leaving.extend(payloads);
+    for text in &leaving {
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    assert!(
+        leaving.iter().any(|t| t == "BAGGAGE=request_id=r-1"),
+        "{leaving:?}"
+    );
+    // The carried object keeps its other keys, its hidden one masked.
+    let cfg = snaps[1].get("cfg").unwrap();
+    assert_eq!(cfg, r#"{"db":{"api_token":"[redacted]","host":"h"}}"#);
+    // And the line itself masks them.
+    let line = &capture.json_lines()[0];
+    assert_eq!(line["user_id"], "[redacted]");
+    assert_eq!(line["tenant"], "[redacted]");
+    assert_eq!(line["session_token"], "[redacted]");
+    assert_eq!(line["cfg"]["db"]["api_token"], "[redacted]");
+}
+
+/// Without keys given to the `ContextLayer`, a capture carries what it
+/// always did (the lines' own redaction does not change it).
+#[test]
+fn without_context_layer_keys_captures_are_unchanged() {
+    let subscriber = tracing_subscriber::registry().with(ContextLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        let _req = tracing::info_span!("request", request_id = "r-1", user_id = 7).entered();
+        let snap = ContextSnapshot::capture();
+        assert_eq!(snap.get_json("user_id").as_deref(), Some("7"));
+    });
+}

@@ -59,13 +59,14 @@ impl SchemaBuilder {
         }
     }
 
-    /// Writes the values of these keys as `"[redacted]"`: event fields, span
-    /// fields and context alike (see [`Redact`](crate::Redact)). Every sink
-    /// on this schema (the JSON layer, Redis) gets the same lines.
+    /// Writes the values of these keys (whole keys, or patterns with `*`)
+    /// as `"[redacted]"`: event fields, span fields and context alike, and
+    /// keys at any depth inside JSON values (see [`Redact`](crate::Redact)).
+    /// Every sink on this schema (the JSON layer, Redis) gets the same lines.
     ///
     /// ```
-    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).redact(["password"]).build();
-    /// assert!(schema.redact().hides("password"));
+    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).redact(["password", "*token*"]).build();
+    /// assert!(schema.redact().hides("password") && schema.redact().hides("api_token"));
     /// ```
     #[must_use]
     pub fn redact<I, S>(mut self, keys: I) -> Self

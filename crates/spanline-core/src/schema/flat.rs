@@ -55,7 +55,11 @@ impl Schema {
             match message {
                 Val::Str(s) => encode::write_str(buf, s),
                 Val::Debug(d) => encode::write_debug(buf, d),
-                other => ValueSink::default().write(buf, other),
+                other => ValueSink::default().write(
+                    buf,
+                    other,
+                    (!self.inner.redact.is_empty()).then_some(&self.inner.redact),
+                ),
             }
         }
         if !nested {
@@ -110,16 +114,26 @@ impl Schema {
         let redact = (!self.inner.redact.is_empty()).then_some(&self.inner.redact);
         for entry in node.merged.iter() {
             let parts = reserved.user_key(entry.key.as_str());
-            if redact.is_some_and(|r| r.hides(entry.key.as_str())) {
-                if let Some(parts) = entry
-                    .with_json_bytes(|_| ())
-                    .and_then(|()| keys.insert_renaming(parts))
-                {
-                    buf.push(b',');
-                    write_key(buf, &parts);
-                    buf.extend_from_slice(crate::Redact::MASK_JSON);
+            if let Some(redact) = redact {
+                if redact.hides(entry.key.as_str()) {
+                    if let Some(parts) = entry
+                        .with_json_bytes(|_| ())
+                        .and_then(|()| keys.insert_renaming(parts))
+                    {
+                        buf.push(b',');
+                        write_key(buf, &parts);
+                        buf.extend_from_slice(crate::Redact::MASK_JSON);
+                    }
+                    continue;
                 }
-                continue;
+                // An object or array: hidden keys inside it are masked.
+                if entry
+                    .with_json_bytes(crate::redact::is_container)
+                    .unwrap_or(false)
+                {
+                    write_scrubbed(redact, entry, parts, buf, keys);
+                    continue;
+                }
             }
             write_entry(entry, entry.key.as_str(), parts, buf, keys);
         }
@@ -223,7 +237,24 @@ pub(super) fn write_pair<'k>(
     }
 }
 
+/// [`write_user_pair`], the value written by `value`.
+#[inline]
+pub(super) fn write_user_pair_with<'k>(
+    buf: &mut Vec<u8>,
+    keys: &mut KeySet<'k>,
+    reserved: &Reserved,
+    key: &'k str,
+    value: impl FnOnce(&mut Vec<u8>),
+) {
+    if let Some(key) = keys.insert_renaming(reserved.user_key(key)) {
+        buf.push(b',');
+        write_key(buf, &key);
+        value(buf);
+    }
+}
+
 /// A user key: renamed to `fields.<key>` when it collides with a reserved key.
+#[cfg(feature = "opentelemetry")]
 #[inline]
 pub(super) fn write_user_pair<'k>(
     buf: &mut Vec<u8>,
@@ -299,7 +330,7 @@ impl EventVisitor<'_, '_> {
         if self.redact.is_some_and(|r| r.hides(name)) {
             return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
         }
-        self.values.write(self.buf, v);
+        self.values.write(self.buf, v, self.redact);
     }
 
     fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
@@ -349,6 +380,26 @@ impl std::fmt::Debug for DisplayAsDebug<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self.0, f)
     }
+}
+
+/// Writes `entry`'s pair, its value (an object or array) with the keys
+/// `redact` hides inside it masked. Out of line: the usual value is not
+/// one.
+#[inline(never)]
+fn write_scrubbed<'n>(
+    redact: &crate::Redact,
+    entry: &'n Entry,
+    parts: KeyParts<'n>,
+    buf: &mut Vec<u8>,
+    keys: &mut KeySet<'n>,
+) {
+    entry.with_json_bytes(|json| {
+        if let Some(parts) = keys.insert_renaming(parts) {
+            buf.push(b',');
+            write_key(buf, &parts);
+            redact.scrub_into(buf, json);
+        }
+    });
 }
 
 /// Writes `entry`'s `"key":value` pair as the value of context key `key`,

@@ -61,7 +61,9 @@ pub const ECS_VERSION: &str = "8.11.0";
 ///
 /// # Encoding
 ///
-/// Strings are escaped (`"`, `\`, control characters, DEL); numbers follow
+/// Strings are escaped (`"`, `\`, control characters C0 and C1, DEL,
+/// U+2028, U+2029 and the bidi overrides), in keys, values and inside JSON
+/// values alike; numbers follow
 /// the [`NumberPolicy`]; `Debug` values become strings; byte slices become
 /// lower-case hex strings; an error recorded with `record_error` becomes its
 /// `Display` plus `<field>_sources`, the chain of `source()` messages (no
@@ -405,13 +407,10 @@ impl Schema {
         }
         self.write_gcp_trace(node.as_deref(), otel, buf);
         for (k, v) in dynamic.iter().flat_map(|d| d.iter()).flat_map(|d| d.iter()) {
-            flat::write_user_pair(
-                buf,
-                &mut keys,
-                &inner.reserved,
-                k,
-                redact.json(k, v.as_bytes()),
-            );
+            flat::write_user_pair_with(buf, &mut keys, &inner.reserved, k, |buf| {
+                // The mask, or the value with hidden keys inside it masked.
+                redact.write_json(buf, k, v.as_bytes());
+            });
         }
         for (k, v) in &inner.statics {
             if !inner.reserved.contains(k) {

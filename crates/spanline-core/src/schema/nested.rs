@@ -59,11 +59,8 @@ where
                     return;
                 };
                 write_key(buf, &parts);
-                if redact.hides(key) {
-                    buf.extend_from_slice(crate::Redact::MASK_JSON);
-                } else {
-                    buf.extend_from_slice(json);
-                }
+                // The mask, or the value with hidden keys inside it masked.
+                redact.write_json(buf, key, json);
                 buf.push(b',');
             });
         }

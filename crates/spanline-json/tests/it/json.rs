@@ -809,6 +809,9 @@ fn valuable_values_are_objects_and_arrays() {
         assert_eq!(fields["user"], expected, "{preset:?}: {line:?}");
         assert_eq!(span["user"], expected, "{preset:?}: {line:?}");
     }
+    // And hidden keys inside them are masked, in every preset and the
+    // pretty layer.
+    crate::redact::keys_inside_valuable_values_are_masked();
 }
 
 #[test]

@@ -14,3 +14,5 @@ mod pretty;
 mod producers;
 /// Property tests: every line is one valid JSON object with unique keys.
 mod properties;
+/// Redaction inside JSON values, in every sink; U+2028 and U+2029 escaped.
+mod redact;

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use spanline_testkit::Capture;
 use tracing::{info, info_span, Span};
+use tracing_subscriber::prelude::*;
 
 /// A span, one of three shapes whose keys collide with each other, with the
 /// event's keys and with reserved keys.
@@ -214,5 +215,70 @@ proptest! {
         }
         prop_assert_eq!(&line["message"], "m");
         prop_assert_eq!(&line["level"], "INFO");
+    }
+}
+
+/// Text rich in what a JSON line must not carry raw: U+2028, U+2029 (the
+/// line and paragraph separators), bidi overrides, C1 and C0 controls.
+fn separator_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[\\u{2028}\\u{2029}\\u{2027}\\u{202a}-\\u{202f}\\u{85}\"\\\\\\na-zé—]{0,16}",
+    ]
+}
+
+/// The raw UTF-8 of U+2028 or U+2029.
+fn has_raw_separator(bytes: &[u8]) -> bool {
+    bytes
+        .windows(3)
+        .any(|w| w == [0xe2, 0x80, 0xa8] || w == [0xe2, 0x80, 0xa9])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Whatever the text, in the message, a string value, a span field, a
+    /// key and value bound with `set`, and the keys and strings of a JSON
+    /// value: no raw U+2028 or U+2029 in any preset's line, and the line
+    /// reads back to the same text.
+    #[test]
+    fn no_line_carries_a_raw_line_or_paragraph_separator(
+        message in separator_text(),
+        value in separator_text(),
+        key in separator_text(),
+        inner in separator_text(),
+        preset in prop::sample::select(spanline_core::Preset::ALL.to_vec()),
+    ) {
+        let capture = Capture::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(spanline_core::ContextLayer::new())
+            .with(
+                spanline_json::JsonLayer::builder()
+                    .schema(preset)
+                    .with_writer(capture.clone())
+                    .build(),
+            );
+        let bound = format!("k{key}");
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = info_span!("s", span_value = value.as_str()).entered();
+            spanline_core::set(&bound, inner.as_str()).unwrap();
+            info!(
+                value = value.as_str(),
+                cfg = spanline_core::json(json!({ (key.clone()): [inner.clone(), {"x": value.clone()}] })),
+                "{message}"
+            );
+        });
+        let text = capture.text();
+        prop_assert!(!has_raw_separator(text.as_bytes()), "{:?}", text);
+        let line = spanline_testkit::parse_strict(text.trim_end()).map_err(TestCaseError::fail)?;
+        let fields = match preset {
+            spanline_core::Preset::Nested => line["fields"].as_object().cloned().unwrap_or_default(),
+            _ => line.clone(),
+        };
+        prop_assert_eq!(&fields["cfg"], &json!({ (key.clone()): [inner.clone(), {"x": value.clone()}] }));
+        prop_assert_eq!(&fields["value"], &json!(value));
+        // The message, under whatever key the preset gives it.
+        let message = serde_json::to_string(&message).unwrap();
+        prop_assert!(Value::Object(line).to_string().contains(&message), "{}", text);
     }
 }
