@@ -4,6 +4,10 @@
 //! it prints to stdout and stderr (a command that knows nothing of
 //! spanline) becomes lines of this process too, so the output stays one
 //! stream of JSON lines (or of pretty lines).
+//!
+//! With `SPANLINE_REDACT` set, this process masks what it re-emits itself,
+//! whatever the command did: the values of those keys in its forwarded
+//! records (nested keys too), and in the JSON lines it prints.
 
 use std::io::{self, Read};
 use std::process::{Command, ExitCode};
@@ -12,7 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use spanline_core::ContextLayer;
+use spanline_core::{ContextLayer, Preset, Redact, Schema};
 use spanline_json::{JsonLayer, PrettyLayer};
 use spanline_pipe::wire::Record;
 use spanline_pipe::{ForwardLayer, ForwardedChild, Forwarder, Receiver};
@@ -37,18 +41,43 @@ pub(crate) struct Args {
     command: Vec<String>,
 }
 
+/// The variable naming the keys whose values are masked, comma-separated,
+/// as `spanline::init()` reads it.
+const REDACT_VAR: &str = "SPANLINE_REDACT";
+
+/// The keys `SPANLINE_REDACT` names (comma-separated, blanks ignored).
+fn redact_keys(var: Option<&str>) -> Vec<String> {
+    var.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Masked here, whatever the command does itself: a program in another
+    // language, or one that runs without the variable, does not redact.
+    let redact = redact_keys(std::env::var(REDACT_VAR).ok().as_deref());
     // Run by another `spanline run` (or a Forwarder): pass everything up,
     // and print nothing here, or every line would show twice.
-    let forward = ForwardLayer::from_env();
+    let forward = ForwardLayer::from_env().map(|forward| forward.redact(&redact));
     let local = forward.is_none();
     // The filter on the ContextLayer: the child's context spans (and the
     // `child` span) are kept whatever RUST_LOG says.
     tracing_subscriber::registry()
         .with(ContextLayer::new().filter(filter))
-        .with((local && !args.json).then(|| PrettyLayer::new().with_ansi(args.color.enabled())))
-        .with((local && args.json).then(JsonLayer::new))
+        .with((local && !args.json).then(|| {
+            PrettyLayer::new()
+                .with_ansi(args.color.enabled())
+                .redact(&redact)
+        }))
+        .with((local && args.json).then(|| {
+            JsonLayer::builder()
+                .schema(Schema::builder(Preset::Flat).redact(&redact))
+                .build()
+        }))
         .with(forward)
         .try_init()
         .map_err(io::Error::other)?;
@@ -65,6 +94,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let (stderr, stderr_write) = io::pipe()?;
     cmd.stdout(stdout_write).stderr(stderr_write);
     let spawned = Forwarder::new(name)
+        .redact(&redact)
         // The context this process runs in (TRACEPARENT, BAGGAGE), passed
         // on whatever features the CLI was built with.
         .env_with(spanline_context::ContextSnapshot::capture_env)
@@ -83,6 +113,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
     let output = Output::start(
         &child,
         &target,
+        &Redact::new(&redact),
         [(stdout, Stream::Stdout), (stderr, Stream::Stderr)],
     )?;
     output.drain(&mut child)?;
@@ -178,6 +209,11 @@ const POLL: Duration = Duration::from_millis(10);
 /// output without newlines never grows this process's memory.
 const MAX_LINE: usize = 16 * 1024;
 
+/// The longest text line under redaction: a JSON line is masked whole, so
+/// it is cut only past this size; the rest of a JSON line longer than that
+/// is withheld (said in a WARN line), not shown unmasked.
+const MAX_REDACTED_LINE: usize = 1024 * 1024;
+
 /// The threads that turn the command's stdout and stderr into lines.
 struct Output {
     /// One message per stream when it reaches EOF.
@@ -190,6 +226,7 @@ impl Output {
     fn start(
         child: &ForwardedChild,
         target: &str,
+        redact: &Redact,
         streams: [(io::PipeReader, Stream); 2],
     ) -> io::Result<Self> {
         let (done_tx, done) = mpsc::channel();
@@ -199,10 +236,13 @@ impl Output {
             waiting.push(idle.clone());
             let done_tx = done_tx.clone();
             let lines = TextLines {
-                receiver: Receiver::new(child.span().clone()),
+                receiver: Receiver::new(child.span().clone()).redact(redact.keys()),
+                span: child.span().clone(),
                 pid: child.id(),
                 target: target.to_string(),
                 stream,
+                redact: redact.clone(),
+                withheld: None,
             };
             std::thread::Builder::new()
                 .name(format!("spanline-run-{}", stream.name()))
@@ -258,17 +298,71 @@ impl Output {
 /// Turns one stream's text lines into events under the `child` span.
 struct TextLines {
     receiver: Receiver,
+    /// The `child` span, for this process's own word on the output.
+    span: tracing::Span,
     pid: u32,
     target: String,
     stream: Stream,
+    /// Keys whose values are masked in the text (JSON the command prints).
+    redact: Redact,
+    /// Bytes withheld so far of a JSON line too long to redact whole;
+    /// `None` outside one.
+    withheld: Option<usize>,
 }
 
 impl TextLines {
+    /// The longest line re-emitted whole (longer ones are cut).
+    fn max_line(&self) -> usize {
+        if self.redact.is_empty() {
+            MAX_LINE
+        } else {
+            MAX_REDACTED_LINE
+        }
+    }
+
+    /// Takes one piece of a line: all of it or its end (`last`), or the
+    /// first [`max_line`](Self::max_line) bytes of a longer one, or of its
+    /// rest. Under redaction, what follows the first piece of a JSON line
+    /// is withheld: masking needs the whole of it.
+    fn piece(&mut self, part: &[u8], last: bool) {
+        if let Some(withheld) = self.withheld.as_mut() {
+            *withheld += part.len();
+        } else {
+            if !last && !self.redact.is_empty() && starts_json(part) {
+                self.withheld = Some(0);
+            }
+            self.emit(part);
+        }
+        if last {
+            self.end_of_withheld();
+        }
+    }
+
+    /// Says how much of a JSON line was withheld, once it ended.
+    fn end_of_withheld(&mut self) {
+        if let Some(withheld_bytes) = self.withheld.take() {
+            tracing::warn!(
+                target: spanline_pipe::TARGET,
+                parent: &self.span,
+                stream = self.stream.name(),
+                withheld_bytes,
+                limit = MAX_REDACTED_LINE,
+                "a JSON line of the child's is too long to redact; the rest of it is withheld"
+            );
+        }
+    }
+
     /// Re-emits one line (without its newline) as an event of the
     /// command's, through the receiver: the parent's filter applies to the
-    /// command's name as a target, as to a forwarded record's.
+    /// command's name as a target, as to a forwarded record's. A JSON
+    /// line (an object or an array, cut or not) has the value of every
+    /// hidden key masked, at any depth (`Redact::scrub_json`).
     fn emit(&mut self, raw: &[u8]) {
         let message = plain_text(&String::from_utf8_lossy(raw));
+        let message = match self.redact.scrub_json(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
         // A line with nothing to read (blank, or only escapes) is no line.
         if message.trim().is_empty() {
             return;
@@ -299,6 +393,7 @@ impl TextLines {
 /// Reads `read` to its end, handing each line to `lines`; `waiting` is set
 /// while the read waits on an empty pipe.
 fn read_lines(mut read: impl Read, waiting: &AtomicBool, mut lines: TextLines) {
+    let max_line = lines.max_line();
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 8 * 1024];
     loop {
@@ -311,25 +406,46 @@ fn read_lines(mut read: impl Read, waiting: &AtomicBool, mut lines: TextLines) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        // `pending` holds no newline before what was just read.
+        let scanned = pending.len();
         pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
         let mut start = 0;
-        while let Some(at) = pending
-            .get(start..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
-            lines.emit(pending.get(start..start + at).unwrap_or_default());
-            start += at + 1;
+        let mut from = scanned;
+        while let Some(at) = pending.get(from..).and_then(find_newline) {
+            let end = from + at;
+            lines.piece(pending.get(start..end).unwrap_or_default(), true);
+            start = end + 1;
+            from = start;
         }
-        while pending.len() - start >= MAX_LINE {
-            lines.emit(pending.get(start..start + MAX_LINE).unwrap_or_default());
-            start += MAX_LINE;
+        while pending.len() - start >= max_line {
+            lines.piece(
+                pending.get(start..start + max_line).unwrap_or_default(),
+                false,
+            );
+            start += max_line;
         }
         pending.drain(..start);
     }
-    // A last line without its newline.
-    if !pending.is_empty() {
-        lines.emit(&pending);
+    // A last line without its newline, or the end of a cut one.
+    if pending.is_empty() {
+        lines.end_of_withheld();
+    } else {
+        lines.piece(&pending, true);
     }
+}
+
+/// Where the first newline of `bytes` is.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// Whether `bytes` starts as JSON that may hold keys: an object or an
+/// array, after any whitespace.
+fn starts_json(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// `text` as a reader sees it, without a terminal's controls: ANSI escape
@@ -433,6 +549,16 @@ mod tests {
             cannot_start("./x", &io::Error::other("no pipe")),
             "cannot start `./x`: no pipe"
         );
+    }
+
+    #[test]
+    fn redact_keys_are_read_as_spanline_init_reads_them() {
+        assert_eq!(
+            redact_keys(Some(" password, token ,,*secret*")),
+            ["password", "token", "*secret*"]
+        );
+        assert!(redact_keys(Some(" , ")).is_empty());
+        assert!(redact_keys(None).is_empty());
     }
 
     #[test]

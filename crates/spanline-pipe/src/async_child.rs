@@ -67,7 +67,7 @@ impl Forwarder {
         let idle = IdleClock::default();
         let reader = runtime.spawn(read_records(
             pipe,
-            Receiver::new(span.clone()),
+            self.receiver(span.clone()),
             dispatch,
             idle.clone(),
         ));

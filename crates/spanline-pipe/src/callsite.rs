@@ -12,10 +12,21 @@ use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 use tracing_core::{Level, Metadata};
 
-/// Most distinct callsites interned per process; past it, records use a
-/// generic callsite per kind and level (each interned callsite is leaked,
-/// a few hundred bytes).
-pub(crate) const MAX_CALLSITES: usize = 16_384;
+/// Most callsites the running children may hold: each child holds the
+/// callsites it interned first, until it exits (its `Receiver` is dropped);
+/// then they are released, and stay interned for any later child to use at
+/// no cost. Past it, a child's new callsites use the generic one until
+/// other children exit.
+pub(crate) const MAX_LIVE_CALLSITES: usize = 16_384;
+
+/// Most memory the callsites interned in the life of the process may
+/// cost, released or not: tracing can never free a registered callsite (it
+/// keeps a `&'static` to each), so this bounds them, at
+/// [`Key::cost`] each (about 1.2 KiB for a usual one, measured 1 KiB).
+/// Past it, new callsites use the generic one for good. Reached only by
+/// children that keep inventing targets or field names: about 50 of them
+/// at their full budget.
+pub(crate) const MAX_RETAINED_BYTES: usize = 64 << 20;
 
 /// Most new callsites one child (one `Receiver`) may intern: a child that
 /// makes up targets or field names without end uses the generic callsites
@@ -101,6 +112,20 @@ pub(crate) struct Key {
     pub(crate) fields: Vec<String>,
 }
 
+impl Key {
+    /// What interning this key costs, counted high: its strings twice
+    /// (leaked into the metadata, and the interner's copy), 16 bytes a
+    /// field name more, and 1 KiB for the rest (the callsite, its
+    /// metadata, the map and registry entries).
+    pub(crate) fn cost(&self) -> usize {
+        let strings = self.name.len()
+            + self.target.len()
+            + self.file.as_ref().map_or(0, String::len)
+            + self.fields.iter().map(|f| f.len() + 16).sum::<usize>();
+        2 * strings + 1024
+    }
+}
+
 /// The target of the generic callsite used past the cap.
 pub(crate) const GENERIC_TARGET: &str = "spanline_pipe::overflow";
 
@@ -109,10 +134,66 @@ pub(crate) const GENERIC_TARGET: &str = "spanline_pipe::overflow";
 // key's path (`fields`).
 pub(crate) const GENERIC_FIELDS: &[&str] = &["message", "child_target", "child_fields"];
 
+/// Why no new callsite was interned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The child spent its budget ([`MAX_CALLSITES_PER_CHILD`]).
+    Child,
+    /// The running children hold [`MAX_LIVE_CALLSITES`].
+    Live,
+    /// The process interned [`MAX_RETAINED_BYTES`] of callsites in its life.
+    Retained,
+}
+
+impl Full {
+    /// The limit that was met.
+    pub(crate) fn limit(self) -> usize {
+        match self {
+            Full::Child => MAX_CALLSITES_PER_CHILD,
+            Full::Live => MAX_LIVE_CALLSITES,
+            Full::Retained => MAX_RETAINED_BYTES,
+        }
+    }
+}
+
+/// One child's account with the interner.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    /// New callsites it may still intern.
+    pub(crate) left: usize,
+    /// Callsites it interned first and holds until it exits.
+    pub(crate) held: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            left: MAX_CALLSITES_PER_CHILD,
+            held: 0,
+        }
+    }
+}
+
 #[derive(Default)]
+struct Interned {
+    map: HashMap<Key, &'static DynCallsite>,
+    /// Callsites held by running children (the sum of their `held`).
+    live: usize,
+    /// What every interned callsite costs ([`Key::cost`]), summed.
+    bytes: usize,
+}
+
 pub(crate) struct Interner {
-    map: Mutex<HashMap<Key, &'static DynCallsite>>,
+    interned: Mutex<Interned>,
     generic: Mutex<HashMap<(bool, Level), &'static DynCallsite>>,
+    max_live: usize,
+    max_retained_bytes: usize,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Self::with_limits(MAX_LIVE_CALLSITES, MAX_RETAINED_BYTES)
+    }
 }
 
 fn leak(s: &str) -> &'static str {
@@ -162,18 +243,42 @@ impl Interner {
         GLOBAL.get_or_init(Interner::default)
     }
 
-    /// The callsite for `key`; a new one only while `budget` (the asking
-    /// child's) and the process's cap allow, else `None`: use
-    /// [`generic`](Self::generic).
-    pub(crate) fn get(&self, key: &Key, budget: &mut usize) -> Option<&'static DynCallsite> {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(cs) = map.get(key) {
-            return Some(cs);
+    fn with_limits(max_live: usize, max_retained_bytes: usize) -> Self {
+        Self {
+            interned: Mutex::default(),
+            generic: Mutex::default(),
+            max_live,
+            max_retained_bytes,
         }
-        if *budget == 0 || map.len() >= MAX_CALLSITES {
-            return None;
+    }
+
+    fn interned(&self) -> std::sync::MutexGuard<'_, Interned> {
+        self.interned.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The callsite for `key`: one already interned (by any child, running
+    /// or gone) costs nothing; a new one only while `budget` (the asking
+    /// child's), the running children's and the process's limits allow,
+    /// else which limit was met: use [`generic`](Self::generic).
+    pub(crate) fn get(&self, key: &Key, budget: &mut Budget) -> Result<&'static DynCallsite, Full> {
+        let mut interned = self.interned();
+        if let Some(cs) = interned.map.get(key) {
+            return Ok(cs);
         }
-        *budget -= 1;
+        if budget.left == 0 {
+            return Err(Full::Child);
+        }
+        let cost = key.cost();
+        if interned.bytes.saturating_add(cost) > self.max_retained_bytes {
+            return Err(Full::Retained);
+        }
+        if interned.live >= self.max_live {
+            return Err(Full::Live);
+        }
+        budget.left -= 1;
+        budget.held += 1;
+        interned.live += 1;
+        interned.bytes += cost;
         let names: Vec<&str> = key.fields.iter().map(String::as_str).collect();
         let cs = make(
             key.span,
@@ -184,8 +289,16 @@ impl Interner {
             key.line,
             &names,
         );
-        map.insert(key.clone(), cs);
-        Some(cs)
+        interned.map.insert(key.clone(), cs);
+        Ok(cs)
+    }
+
+    /// A child is gone: the callsites it held no longer count against the
+    /// running children's limit (they stay interned, for any child).
+    pub(crate) fn release(&self, budget: &mut Budget) {
+        let mut interned = self.interned();
+        interned.live = interned.live.saturating_sub(budget.held);
+        budget.held = 0;
     }
 
     /// The generic callsite for `key`'s kind and level.
@@ -202,5 +315,78 @@ impl Interner {
                 GENERIC_FIELDS,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> Key {
+        Key {
+            span: false,
+            name: "event".into(),
+            target: format!(
+                "spanline_pipe::callsite::tests::t{i}_{}",
+                std::process::id()
+            ),
+            level: Level::INFO,
+            file: None,
+            line: None,
+            fields: vec!["message".into()],
+        }
+    }
+
+    #[test]
+    fn a_childs_callsites_are_released_when_it_is_gone() {
+        let interner = Interner::with_limits(4, usize::MAX);
+        let mut first = Budget::default();
+        for i in 0..4 {
+            assert!(interner.get(&key(i), &mut first).is_ok());
+        }
+        let mut second = Budget::default();
+        assert_eq!(interner.get(&key(4), &mut second).err(), Some(Full::Live));
+        // Interned already: free, whoever asks.
+        assert!(interner.get(&key(0), &mut second).is_ok());
+        assert_eq!(second.held, 0);
+        interner.release(&mut first);
+        assert_eq!(first.held, 0);
+        for i in 4..8 {
+            assert!(interner.get(&key(i), &mut second).is_ok(), "{i}");
+        }
+        assert_eq!(second.held, 4);
+        assert_eq!(interner.get(&key(8), &mut second).err(), Some(Full::Live));
+    }
+
+    #[test]
+    fn a_child_spends_at_most_its_budget() {
+        let interner = Interner::with_limits(100, usize::MAX);
+        let mut budget = Budget { left: 2, held: 0 };
+        assert!(interner.get(&key(100), &mut budget).is_ok());
+        assert!(interner.get(&key(101), &mut budget).is_ok());
+        assert_eq!(
+            interner.get(&key(102), &mut budget).err(),
+            Some(Full::Child)
+        );
+        assert!(
+            interner.get(&key(100), &mut budget).is_ok(),
+            "its own, again"
+        );
+    }
+
+    #[test]
+    fn the_process_retains_a_bounded_amount() {
+        let interner = Interner::with_limits(100, 3 * key(200).cost());
+        let mut budget = Budget::default();
+        for i in 200..203 {
+            assert!(interner.get(&key(i), &mut budget).is_ok());
+        }
+        interner.release(&mut budget);
+        let mut next = Budget::default();
+        assert_eq!(
+            interner.get(&key(203), &mut next).err(),
+            Some(Full::Retained)
+        );
+        assert!(interner.get(&key(200), &mut next).is_ok(), "reused");
     }
 }

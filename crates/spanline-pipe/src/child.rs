@@ -79,7 +79,19 @@ impl ForwardStats {
         self.inner.written.load(Ordering::Relaxed)
     }
 
-    /// Records dropped: the queue was full (drop mode), or the pipe broke.
+    /// Records not written to the pipe: the queue was full or still held
+    /// them at exit (drop mode), a write failed, or the pipe had broken
+    /// (the parent is gone): from the write that found it broken on, every
+    /// record the layer would have sent is counted here, its events (those
+    /// the parent's level lets through), spans, recorded fields and span
+    /// closes alike, without being encoded. So
+    /// `written() + dropped()` is every record the layer was given to
+    /// send, the `hello` included.
+    ///
+    /// What a dead parent never read is not known here: records `written`
+    /// into the pipe before it broke, and still in its buffer (64 KiB on
+    /// Linux) when the parent died, are lost with it and stay counted in
+    /// `written`.
     ///
     /// ```
     /// if let Some(layer) = spanline_pipe::ForwardLayer::from_env() {
@@ -393,8 +405,20 @@ impl ForwardLayer {
         }
     }
 
+    /// Whether the parent wants events of `level` (it writes them).
     fn wanted(&self, level: &Level) -> bool {
-        !self.stats.inner.broken.load(Ordering::Relaxed) && self.max_level >= *level
+        self.max_level >= *level
+    }
+
+    /// True when the pipe broke: the record the caller was about to send
+    /// is counted dropped, without being encoded.
+    fn lost(&self) -> bool {
+        let c = &self.stats.inner;
+        if c.broken.load(Ordering::Relaxed) {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
     }
 
     /// Every span that reaches this layer is sent, whatever its level, as
@@ -403,7 +427,7 @@ impl ForwardLayer {
     /// which spans exist and carry context, and the parent recreates each
     /// one, so its lines have the context they would have in one process.
     fn sends_spans(&self) -> bool {
-        // `wanted(ERROR)`: not broken, and the parent's level is not OFF.
+        // `wanted(ERROR)`: the parent's level is not OFF.
         self.wanted(&Level::ERROR)
     }
 }
@@ -529,11 +553,8 @@ where
         }
         spanline_core::write_str(&mut pairs, key);
         pairs.push(b':');
-        if redact.hides(key) {
-            spanline_core::write_str(&mut pairs, spanline_core::Redact::MASK);
-        } else {
-            pairs.extend_from_slice(json.as_bytes());
-        }
+        // The mask for a hidden key; hidden keys inside a JSON value too.
+        redact.write_json(&mut pairs, key, json.as_bytes());
     });
     EventContext(pairs)
 }
@@ -544,7 +565,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
-        if !self.sends_spans() {
+        if !self.sends_spans() || self.lost() {
             return;
         }
         let fields = fields_map(&self.redact, |v| attrs.record(v));
@@ -573,7 +594,8 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, _ctx: Context<'_, S>) {
-        if self.stats.inner.broken.load(Ordering::Relaxed) {
+        // No span is sent to a parent that writes nothing: nor its records.
+        if !self.sends_spans() || self.lost() {
             return;
         }
         let fields = fields_map(&self.redact, |v| values.record(v));
@@ -586,7 +608,7 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        if !self.wanted(meta.level()) {
+        if !self.wanted(meta.level()) || self.lost() {
             return;
         }
         let span = ctx.event_span(event).map(|s| s.id());
@@ -634,7 +656,7 @@ where
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        if self.stats.inner.broken.load(Ordering::Relaxed) {
+        if !self.sends_spans() || self.lost() {
             return;
         }
         self.send(Record::Close {

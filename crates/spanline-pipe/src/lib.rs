@@ -11,6 +11,7 @@ mod idle;
 mod lines;
 mod parent;
 mod receiver;
+mod redact;
 mod sys;
 pub mod wire;
 

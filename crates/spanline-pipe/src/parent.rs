@@ -48,6 +48,7 @@ pub struct Forwarder {
     pub(crate) name: String,
     pub(crate) leak_timeout: Duration,
     pub(crate) env: Option<EnvVars>,
+    pub(crate) redact: spanline_core::Redact,
 }
 
 /// Computes variables for a child's environment (see
@@ -90,7 +91,38 @@ impl Forwarder {
             name: name.into(),
             leak_timeout: Self::DEFAULT_LEAK_TIMEOUT,
             env: None,
+            redact: spanline_core::Redact::default(),
         }
+    }
+
+    /// Writes the values of these keys as `"[redacted]"` in every line
+    /// re-emitted from the children, whatever they did themselves (a child
+    /// without redaction, or run without `SPANLINE_REDACT`): event and
+    /// span fields, fields recorded later, the event's context, keys nested
+    /// in JSON values or in JSON text a string holds, the excerpt of a bad
+    /// record (see [`Receiver::redact`]).
+    ///
+    /// ```
+    /// let child = spanline_pipe::Forwarder::new("worker")
+    ///     .redact(["password", "token"])
+    ///     .spawn(&mut std::process::Command::new("true"))?;
+    /// child.wait()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[must_use]
+    pub fn redact<I, T>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.redact = spanline_core::Redact::new(keys);
+        self
+    }
+
+    /// A receiver for one child, under `root`, with this forwarder's
+    /// redaction.
+    pub(crate) fn receiver(&self, root: Span) -> Receiver {
+        Receiver::new(root).redacting(self.redact.clone())
     }
 
     /// Variables for each child's environment, computed at every spawn:
@@ -167,14 +199,14 @@ impl Forwarder {
 
         let (eof_tx, eof) = mpsc::channel();
         let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
-        let root = span.clone();
+        let receiver = self.receiver(span.clone());
         let idle = IdleClock::default();
         let reader_idle = idle.clone();
         let reader = std::thread::Builder::new()
             .name("spanline-pipe-reader".into())
             .spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || {
-                    read_records(read, Receiver::new(root), &reader_idle)
+                    read_records(read, receiver, &reader_idle)
                 });
                 let _ = eof_tx.send(());
             })?;

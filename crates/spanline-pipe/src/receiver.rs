@@ -10,7 +10,7 @@ use tracing::Span;
 use tracing_core::field::Value;
 use tracing_core::{Event, Level, LevelFilter, Metadata};
 
-use crate::callsite::{DynCallsite, Interner, Key};
+use crate::callsite::{Budget, DynCallsite, Full, Interner, Key};
 use crate::wire::decode::{FastEvent, FastValue};
 use crate::wire::{Record, MAX_LINE, VERSION};
 
@@ -29,6 +29,10 @@ const EXCERPT: usize = 200;
 ///
 /// Each record's callsite is interned once and registered with tracing, so
 /// the parent's `RUST_LOG` applies to the child's own targets and levels.
+/// One receiver (one child) interns at most 1,024 new callsites, and holds
+/// them against the running children's limit (16,384) until it is dropped
+/// (docs/pipe.md, "In the parent"); past a limit its records go through a
+/// generic callsite, with a WARN.
 /// The child's spans are recreated under the receiver's root span (the
 /// `child` span of the [`Forwarder`](crate::Forwarder)), every one the child
 /// sends, whatever the parent's filter says: the child's own filter decided
@@ -66,10 +70,13 @@ pub struct Receiver {
     /// Event callsites seen by this receiver, by a hash of their identity,
     /// so the usual event costs one lookup and no allocation.
     events: HashMap<u64, Vec<&'static DynCallsite>>,
-    /// New callsites this child may still intern.
-    budget: Cell<usize>,
+    /// This child's account with the interner: the new callsites it may
+    /// still intern, and those it holds until it is dropped.
+    budget: Cell<Budget>,
     /// Limits already reported (each once per child).
     said_callsites: Cell<bool>,
+    /// Keys whose values are masked before anything is re-emitted.
+    redact: spanline_core::Redact,
     said_depth: bool,
     said_open: bool,
 }
@@ -282,9 +289,16 @@ fn dispatch_event(
     }
 }
 
-fn excerpt(line: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&line[..line.len().min(EXCERPT)]).into_owned();
-    text.chars().filter(|c| !c.is_control()).collect()
+/// At most [`EXCERPT`] bytes of a bad record, lossy, without control
+/// characters, the values of hidden keys masked (a value the cut ends is
+/// masked to the end: nothing past the cut is shown anyway).
+fn excerpt(line: &[u8], redact: &spanline_core::Redact) -> String {
+    let text = String::from_utf8_lossy(line.get(..EXCERPT).unwrap_or(line));
+    redact
+        .scrub_json(&text)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 impl Receiver {
@@ -298,11 +312,46 @@ impl Receiver {
             records: 0,
             bad: 0,
             events: HashMap::new(),
-            budget: Cell::new(crate::callsite::MAX_CALLSITES_PER_CHILD),
+            budget: Cell::new(Budget::default()),
             said_callsites: Cell::new(false),
+            redact: spanline_core::Redact::default(),
             said_depth: false,
             said_open: false,
         }
+    }
+
+    /// Writes the values of these keys as `"[redacted]"`, whatever the
+    /// child did: event and span fields, fields recorded later, the
+    /// event's context, keys nested at any depth in a JSON value (a
+    /// `spanline::json` field) or in JSON text a string value holds (a
+    /// line a command printed, forwarded by a nested `spanline run`), and
+    /// the excerpt of a bad record. A hidden error field loses its cause
+    /// chain too. Keys match as [`Redact`](spanline_core::Redact) matches
+    /// them (whole, ignoring ASCII case, or a `*` pattern).
+    ///
+    /// ```
+    /// let lines = spanline_testkit::capture_json(|| {
+    ///     let mut receiver = spanline_pipe::Receiver::new(tracing::Span::none()).redact(["password", "token"]);
+    ///     receiver.feed_line(br#"{"t":"ev","pid":1,"ts":[0,0],"span":null,"level":"INFO","target":"t","fields":{"message":"hi","password":"p1","cfg":{"token":"t1","n":1}}}"#);
+    /// });
+    /// assert_eq!(lines[0]["password"], "[redacted]");
+    /// assert_eq!(lines[0]["cfg"], serde_json::json!({"token": "[redacted]", "n": 1}));
+    /// ```
+    #[must_use]
+    pub fn redact<I, T>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.redact = spanline_core::Redact::new(keys);
+        self
+    }
+
+    /// Sets the [`Redact`](spanline_core::Redact) itself (see
+    /// [`redact`](Self::redact)).
+    pub(crate) fn redacting(mut self, redact: spanline_core::Redact) -> Self {
+        self.redact = redact;
+        self
     }
 
     /// Records handled so far.
@@ -352,7 +401,7 @@ impl Receiver {
             }
             Err(_) => {
                 self.bad += 1;
-                let record = excerpt(line);
+                let record = self.excerpt(line);
                 tracing::warn!(target: TARGET, parent: &self.root, record, "unparseable record from the child");
             }
         }
@@ -418,6 +467,10 @@ impl Receiver {
         if level > LevelFilter::current() {
             return true;
         }
+        // A value to mask: the slow path owns its fields and masks them.
+        if self.has_hidden(&event.fields) || self.has_hidden(&event.context) {
+            return false;
+        }
         let Some(cs) = self.event_callsite(event, level) else {
             return false;
         };
@@ -449,6 +502,24 @@ impl Receiver {
         true
     }
 
+    /// Whether a redacted key is among `fields`, nested in one's value, or
+    /// may be in JSON text a string holds (a string with an escaped quote).
+    fn has_hidden(&self, fields: &crate::wire::decode::RawFields<'_>) -> bool {
+        !self.redact.is_empty()
+            && fields.0.iter().any(|(key, raw)| {
+                let raw = raw.get();
+                self.redact.hides(key)
+                    || raw.contains("\\\"")
+                    || (raw.starts_with(['{', '['])
+                        && matches!(self.redact.scrub_json(raw), std::borrow::Cow::Owned(_)))
+            })
+    }
+
+    /// At most 200 bytes of a bad record, for a warning (see [`excerpt`]).
+    fn excerpt(&self, line: &[u8]) -> String {
+        excerpt(line, &self.redact)
+    }
+
     /// Ends the stream: reports a truncated last record (`tail` is what
     /// followed the last newline), and closes every span still open.
     ///
@@ -458,7 +529,7 @@ impl Receiver {
     /// ```
     pub fn finish(&mut self, tail: &[u8]) {
         if !tail.is_empty() {
-            let record = excerpt(tail);
+            let record = self.excerpt(tail);
             tracing::warn!(target: TARGET, parent: &self.root, record, bytes = tail.len(), "truncated record at the end of the child's stream");
         }
         self.spans.clear();
@@ -474,7 +545,7 @@ impl Receiver {
     /// which the reader then skips up to its newline.
     pub(crate) fn too_long(&mut self, start: &[u8]) {
         self.bad += 1;
-        let record = excerpt(start);
+        let record = self.excerpt(start);
         let limit = MAX_LINE;
         tracing::warn!(target: TARGET, parent: &self.root, record, limit, "record from the child too long; skipped");
     }
@@ -505,9 +576,10 @@ impl Receiver {
                 name,
                 target,
                 level,
-                fields,
+                mut fields,
                 empty,
             } => {
+                crate::redact::redact_fields(&self.redact, &mut fields, None);
                 let chain = self.chain_of(pid, parent);
                 if self.spans.len() >= MAX_OPEN_SPANS && !self.spans.contains_key(&(pid, id)) {
                     // Its events go under the child span: memory stays bounded.
@@ -540,7 +612,12 @@ impl Receiver {
                 };
                 self.spans.insert((pid, id), node);
             }
-            Record::Rec { pid, id, fields } => {
+            Record::Rec {
+                pid,
+                id,
+                mut fields,
+            } => {
+                crate::redact::redact_fields(&self.redact, &mut fields, None);
                 if let Some(Node { chain, own: true }) = self.spans.get(&(pid, id)) {
                     if let (Some(span), Some(meta)) =
                         (chain.last(), chain.last().and_then(Span::metadata))
@@ -565,13 +642,17 @@ impl Receiver {
                 target,
                 file,
                 line,
-                fields,
-                errors,
-                context,
+                mut fields,
+                mut errors,
+                mut context,
             } => {
                 let Ok(level) = level.parse::<Level>() else {
                     return;
                 };
+                crate::redact::redact_fields(&self.redact, &mut fields, Some(&mut errors));
+                if !self.redact.is_empty() {
+                    crate::redact::redact_map(&self.redact, &mut context);
+                }
                 let chain = self.chain_of(pid, span);
                 let at = spanline_core::Timestamp::from_unix(ts.0, ts.1);
                 let context: Vec<(&str, String)> = context
@@ -600,16 +681,33 @@ impl Receiver {
         let mut budget = self.budget.get();
         let found = Interner::global().get(key, &mut budget);
         self.budget.set(budget);
-        if let Some(cs) = found {
-            return cs;
-        }
+        let full = match found {
+            Ok(cs) => return cs,
+            Err(full) => full,
+        };
+        // Said once per child: the first limit it meets.
         if !self.said_callsites.replace(true) {
-            tracing::warn!(
-                target: TARGET,
-                parent: &self.root,
-                limit = crate::callsite::MAX_CALLSITES_PER_CHILD,
-                "too many distinct callsites from this child; further ones are forwarded through a generic one"
-            );
+            let limit = full.limit();
+            match full {
+                Full::Child => tracing::warn!(
+                    target: TARGET,
+                    parent: &self.root,
+                    limit,
+                    "too many distinct callsites from this child; further ones are forwarded through a generic one"
+                ),
+                Full::Live => tracing::warn!(
+                    target: TARGET,
+                    parent: &self.root,
+                    limit,
+                    "the running children hold too many distinct callsites; this child's new ones are forwarded through a generic one until others exit"
+                ),
+                Full::Retained => tracing::warn!(
+                    target: TARGET,
+                    parent: &self.root,
+                    limit_bytes = limit,
+                    "the callsites this process interned reached the memory it gives them; new ones are forwarded through a generic one"
+                ),
+            }
         }
         Interner::global().generic(key)
     }
@@ -736,6 +834,14 @@ type EventParts<'a> = (
     &'a Map<String, Json>,
     &'a [(&'a str, &'a str)],
 );
+
+impl Drop for Receiver {
+    /// The child is gone (its stream ended): the callsites it interned no
+    /// longer count against the running children's limit.
+    fn drop(&mut self) {
+        Interner::global().release(self.budget.get_mut());
+    }
+}
 
 /// Spans entered root to leaf, exited leaf to root on drop.
 struct Entered<'a>(Vec<tracing::span::Entered<'a>>);
