@@ -173,17 +173,26 @@ fn follow_cluster(
         ));
     }
     let cluster = crate::cluster::Cluster::new(urls)?;
-    let names = match &args.job {
-        Some(job) => vec![channels
-            .job(job)
-            .map_err(|e| io::Error::other(format!("invalid --job {job:?}: {e}")))?],
+    let feed = match &args.job {
+        Some(job) => {
+            let name = channels
+                .job(job)
+                .map_err(|e| io::Error::other(format!("invalid --job {job:?}: {e}")))?;
+            crate::cluster::Feed {
+                channels: vec![name.clone()],
+                name,
+            }
+        }
         None => {
             let n = match args.shards {
                 Some(n) if (1..=spanline_core::MAX_GLOBAL_SHARDS).contains(&n) => n,
                 Some(n) => return Err(io::Error::other(format!("--shards {n}: 1 to 1024"))),
                 None => crate::cluster::global_shards(&cluster, channels),
             };
-            channels.global_shards(n)
+            crate::cluster::Feed {
+                name: channels.global(),
+                channels: channels.global_shards(n),
+            }
         }
     };
     let mut out = Output::new(args)?;
@@ -191,8 +200,8 @@ fn follow_cluster(
         return Ok(ExitCode::SUCCESS);
     }
     match &args.since {
-        Some(since) => crate::cluster::follow_streams(&cluster, &names, since, &mut out),
-        None => crate::cluster::follow_channels(&cluster, &names, &mut out),
+        Some(since) => crate::cluster::follow_streams(&cluster, &feed.channels, since, &mut out),
+        None => crate::cluster::follow_channels(&cluster, &feed, &mut out),
     }
 }
 
@@ -272,10 +281,20 @@ fn follow_channel(
         }
         attempt = 0;
         said = None;
+        // Said once subscribed (the server confirmed): a line published
+        // from now on is shown.
+        let what = if pattern {
+            format!("the channels matching {channel}")
+        } else {
+            channel.to_string()
+        };
         if connected_before {
             eprintln!(
-                "spanline: reconnected to Redis; lines published while disconnected are missing"
+                "spanline: reconnected to Redis; following {what} again (live); lines published \
+                 while disconnected are missing"
             );
+        } else {
+            eprintln!("spanline: following {what} (live)");
         }
         connected_before = true;
         loop {
