@@ -85,8 +85,11 @@ pub mod pipe {
 
     /// A [`Forwarder`] whose children continue the current context: each
     /// gets `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` (the allow-listed
-    /// context keys) from [`ContextSnapshot`](crate::context::ContextSnapshot)
-    /// at spawn, which `spanline::init()` in the child puts on every line.
+    /// context keys, without the redacted ones) from
+    /// [`ContextSnapshot`](crate::context::ContextSnapshot) at spawn, which
+    /// `spanline::init()` in the child puts on every line. The keys this
+    /// process redacts (`SPANLINE_REDACT`, [`Builder::redact`](crate::Builder::redact))
+    /// are hidden in the child's re-emitted lines too, whatever the child did.
     ///
     /// ```no_run
     /// let status = spanline::pipe::forwarder("worker-1")
@@ -95,7 +98,12 @@ pub mod pipe {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn forwarder(name: impl Into<String>) -> Forwarder {
-        Forwarder::new(name).env_with(spanline_context::ContextSnapshot::capture_env)
+        // The keys this process hides, hidden in the child's lines too,
+        // whether or not the child redacts them itself.
+        let redact = spanline_core::Redact::current();
+        Forwarder::new(name)
+            .env_with(spanline_context::ContextSnapshot::capture_env)
+            .redact(redact.keys())
     }
 }
 

@@ -47,6 +47,9 @@ fn child() {
     let _request =
         tracing::info_span!(target: "spanline::request", "request", request_id = "r-init")
             .entered();
+    if std::env::var_os("SPANLINE_INIT_SECRETS").is_some() {
+        secrets();
+    }
     for i in 0..lines.parse::<u64>().unwrap() {
         tracing::info!(i, "hello");
     }
@@ -73,6 +76,53 @@ fn child() {
             seen.load(std::sync::atomic::Ordering::SeqCst)
         );
     }
+}
+
+/// Plants secrets where they can hide: a nested JSON value, a redacted
+/// context key (which a snapshot would carry to a job, a service or a
+/// child), and the lines of a child that does not redact.
+fn secrets() {
+    let _user = tracing::info_span!("user", user_id = "SECRET-UID-1").entered();
+    tracing::info!(
+        cfg = spanline::json(&serde_json::json!({"db": {"password": "SECRET-NESTED-2"}})),
+        "config"
+    );
+    let snapshot = spanline::context::ContextSnapshot::capture();
+    eprintln!("snapshot env: {:?}", snapshot.to_env());
+    eprintln!(
+        "snapshot payload: {}",
+        serde_json::to_string(&snapshot).unwrap()
+    );
+    eprintln!("snapshot headers: {:?}", snapshot.to_headers());
+    eprintln!(
+        "capture_env: {:?}",
+        spanline::context::ContextSnapshot::capture_env()
+    );
+    let mut cmd = spanline_testkit::this_test_binary("leaky_child");
+    cmd.env("SPANLINE_LEAKY_CHILD", "1")
+        .env_remove("SPANLINE_REDACT");
+    let status = spanline::pipe::forwarder("leaky")
+        .spawn(&mut cmd)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A child that does not redact: it logs secrets, and its environment.
+#[test]
+fn leaky_child() {
+    if std::env::var_os("SPANLINE_LEAKY_CHILD").is_none() {
+        return;
+    }
+    let _guard = spanline::init();
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    tracing::info!(
+        password = "SECRET-CHILD-3",
+        cfg = spanline::json(&serde_json::json!({"token": "SECRET-CHILD-4"})),
+        env = env.join(" "),
+        "child"
+    );
 }
 
 /// Counts the events it sees.
@@ -1141,4 +1191,57 @@ fn nothing_is_lost_at_exit_without_a_word() {
         of >= total && lost == of,
         "Redis frozen: {lost} of {of}: {err}"
     );
+}
+
+/// A secret planted in a nested JSON value, in a redacted context key and
+/// in the lines of a child that does not redact appears in no output: not
+/// stdout, not Redis, not a snapshot's environment, payload or headers,
+/// not the child's environment.
+#[test]
+fn secrets_stay_secret_in_every_output() {
+    let server = RedisServer::start();
+    let sub = Subscription::new(&server.url(), &["logs:global"]);
+    let out = run_child(
+        0,
+        &[
+            ("SPANLINE_FORMAT", "json"),
+            ("SPANLINE_REDIS_URL", &server.url()),
+            ("SPANLINE_REDACT", "user_id,*password*,token"),
+            ("SPANLINE_INIT_SECRETS", "1"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = log_lines(&out);
+    let published = sub.wait_for(lines.len(), Duration::from_secs(10));
+    assert_eq!(published.len(), lines.len(), "{stdout}");
+    let redis: Vec<&str> = published.iter().map(|(_, p)| p.as_str()).collect();
+    // The lines are there, and say what they hid.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"config\"") && l.contains("[redacted]")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"child\"") && l.contains("[redacted]")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("snapshot payload: {"), "{stderr}");
+    for secret in [
+        "SECRET-UID-1",
+        "SECRET-NESTED-2",
+        "SECRET-CHILD-3",
+        "SECRET-CHILD-4",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} on stdout: {stdout}");
+        assert!(!stderr.contains(secret), "{secret} on stderr: {stderr}");
+        assert!(
+            !redis.iter().any(|p| p.contains(secret)),
+            "{secret} on Redis: {redis:?}"
+        );
+    }
 }
