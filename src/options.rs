@@ -203,7 +203,7 @@ options! {
     REDIS_CAPACITY {
         key: "redis_capacity", env: Some("SPANLINE_REDIS_CAPACITY"), method: "redis_capacity(..)",
         takes: "a number of lines", default: "8,192",
-        doc: "lines queued for Redis at most (bytes budget: 1 KiB a line, at least 8 MiB)",
+        doc: "lines waiting in the Redis queue at most, the batch being sent not included (bytes budget: 1 KiB a line, at least 8 MiB)",
         kind: Kind::One, samples: ["1000", "50000"],
     }
     REDIS_OVERFLOW {

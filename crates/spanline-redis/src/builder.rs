@@ -295,7 +295,10 @@ impl RedisLayerBuilder {
 
     /// The queue's capacity in events (default
     /// [`RedisLayer::DEFAULT_CAPACITY`]) and in bytes of queued lines
-    /// (default [`RedisLayer::DEFAULT_MAX_QUEUED_BYTES`]).
+    /// (default [`RedisLayer::DEFAULT_MAX_QUEUED_BYTES`]). It bounds the
+    /// lines waiting in the queue; the batch the worker is sending is on top
+    /// of it, so [`in_flight`](crate::RedisStats::in_flight) reaches the
+    /// capacity plus one batch (8,448 lines by default).
     ///
     /// See [`RedisLayerBuilder`]'s example.
     #[must_use]
