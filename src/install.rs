@@ -12,10 +12,14 @@ use tracing_subscriber::layer::Layered;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::init::{ExtraLayer, SetFilter};
+use crate::error::InitError;
+use crate::guard::{Guard, SetFilter};
 use crate::options::{self as opt, Opt, Settings};
-use crate::output::{self, Destination, Output, Rotation};
-use crate::{Format, Guard, InitError};
+use crate::output::{self, Destination, Format, Output, Rotation};
+
+/// A layer of the application's own, put under spanline's.
+pub(crate) type ExtraLayer =
+    Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
 
 /// Decides whether a misconfiguration stops `init` (`Err`) or is reported
 /// and replaced by the default (`Ok`).

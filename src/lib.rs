@@ -2,16 +2,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod error;
 mod exit;
 pub mod filter;
+mod guard;
 mod init;
 mod install;
 mod options;
 mod output;
 
 pub use config::Config;
-pub use init::{builder, flush, init, try_init, Builder, Format, Guard, InitError};
-pub use output::{Output, Rotation};
+pub use error::InitError;
+pub use guard::{flush, Guard};
+pub use init::{builder, init, try_init, Builder};
+pub use output::{Format, Output, Rotation};
 pub use spanline_core::{
     json, set, ContextKeys, ContextLayer, CtxView, FieldValue, Json, LineEvent, LineLayer,
     LineSink, NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,

@@ -17,7 +17,38 @@ use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, WorkerGuard};
 use tracing_appender::rolling::{RollingFileAppender, RollingWriter};
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::InitError;
+use crate::error::InitError;
+
+/// How lines are written to stdout.
+///
+/// ```
+/// let format: spanline::Format = "pretty".parse().unwrap();
+/// assert_eq!(format, spanline::Format::Pretty);
+/// assert!("yaml".parse::<spanline::Format>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// JSON lines ([`JsonLayer`](crate::JsonLayer)).
+    Json,
+    /// The readable console renderer ([`PrettyLayer`](crate::PrettyLayer)).
+    Pretty,
+    /// Pretty when stdout is a terminal, JSON otherwise (the default).
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for Format {
+    type Err = InitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "pretty" => Ok(Format::Pretty),
+            "auto" | "" => Ok(Format::Auto),
+            other => Err(InitError::UnknownFormat(other.to_string())),
+        }
+    }
+}
 
 /// Where lines are written.
 ///
