@@ -68,11 +68,17 @@ fn on_streams_the_global_page_shows_every_shard_and_a_job_page_reads_its_own() {
     publish(&cluster, Mode::Streams);
     // The shard count comes from what the publisher stored.
     let served = serve(Console::builder(cluster.urls().join(",")).cluster(true));
+    // 9 lines and the job's end line, which the global feed carries too.
     let global = get(&format!("{}/events", served.base), &[], |got| {
-        lines(got).len() >= 9
+        lines(got).len() >= 10
     });
     let got = lines(&global);
-    assert_eq!(got.len(), 9, "every line of every shard: {global}");
+    assert_eq!(got.len(), 10, "every line of every shard: {global}");
+    assert_eq!(
+        got.iter().filter(|l| l.contains("job ended")).count(),
+        1,
+        "{global}"
+    );
     for i in 0..3 {
         assert!(global.contains(&format!("outside {i}")), "{global}");
     }
