@@ -571,8 +571,7 @@ fn a_cluster_from_the_environment_and_the_file() {
     let cluster = RedisCluster::start(3);
     let channels = spanline::core::Channels::default();
     let follow = || -> Vec<ShardedSubscription> {
-        channels
-            .global_shards(3)
+        spanline::redis::read::global_shards(&channels, 3)
             .iter()
             .map(|shard| ShardedSubscription::new(cluster.node_for(shard), shard))
             .collect()

@@ -9,10 +9,17 @@
 use std::io;
 use std::time::Duration;
 
-use redis::{ErrorKind, RedisError};
+use spanline_redis::redis::{self, ErrorKind, RedisError};
 
 /// How long connecting (and logging in) may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Waits before the next connection attempt: 100 ms, doubling to 2 s.
+pub(crate) fn backoff(attempt: &mut u32) {
+    let ms = 100u64 << (*attempt).min(5);
+    std::thread::sleep(Duration::from_millis(ms.min(2000)));
+    *attempt += 1;
+}
 
 /// What is wrong with a Redis URL, in words, without repeating it; `None`
 /// when it looks right (`redis::Client::open` has the last word): the

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use tracing_subscriber::filter::Targets;
 
-use crate::server::{Failure, Server};
+use spanline_redis::read;
+use spanline_redis::redis;
+
+use crate::cluster::{Cluster, Feed};
+use crate::server::{backoff, Failure, Server};
 use crate::view::ViewArgs;
 use crate::Color;
 
@@ -57,7 +61,7 @@ pub(crate) struct Args {
     count: Option<u64>,
 }
 
-pub(crate) struct Output {
+struct Output {
     json: bool,
     view: ViewArgs,
     ansi: bool,
@@ -86,7 +90,7 @@ impl Output {
     }
 
     /// Prints one payload if the filter lets it through; false once `--count` is reached.
-    pub(crate) fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
+    fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
         let text = String::from_utf8_lossy(payload);
         let parsed = spanline_json::PrettyLine::from_json(&text);
         if self.view.filters() && !parsed.as_ref().is_some_and(|l| self.view.keeps(l)) {
@@ -172,26 +176,31 @@ fn follow_cluster(
              use --job or --global",
         ));
     }
-    let cluster = crate::cluster::Cluster::new(urls)?;
+    let cluster = Cluster::new(urls)?;
     let feed = match &args.job {
         Some(job) => {
             let name = channels
                 .job(job)
                 .map_err(|e| io::Error::other(format!("invalid --job {job:?}: {e}")))?;
-            crate::cluster::Feed {
+            Feed {
                 channels: vec![name.clone()],
                 name,
             }
         }
         None => {
             let n = match args.shards {
-                Some(n) if (1..=spanline_core::MAX_GLOBAL_SHARDS).contains(&n) => n,
-                Some(n) => return Err(io::Error::other(format!("--shards {n}: 1 to 1024"))),
-                None => crate::cluster::global_shards(&cluster, channels),
+                Some(n) if (1..=read::MAX_GLOBAL_SHARDS).contains(&n) => n,
+                Some(n) => {
+                    return Err(io::Error::other(format!(
+                        "--shards {n}: 1 to {}",
+                        read::MAX_GLOBAL_SHARDS
+                    )))
+                }
+                None => cluster.global_shards(channels),
             };
-            crate::cluster::Feed {
+            Feed {
                 name: channels.global(),
-                channels: channels.global_shards(n),
+                channels: read::global_shards(channels, n),
             }
         }
     };
@@ -200,8 +209,10 @@ fn follow_cluster(
         return Ok(ExitCode::SUCCESS);
     }
     match &args.since {
-        Some(since) => crate::cluster::follow_streams(&cluster, &feed.channels, since, &mut out),
-        None => crate::cluster::follow_channels(&cluster, &feed, &mut out),
+        Some(since) => {
+            crate::cluster::follow_streams(&cluster, &feed.channels, since, |l| out.line(l))
+        }
+        None => crate::cluster::follow_channels(&cluster, &feed, |l| out.line(l)),
     }
 }
 
@@ -240,13 +251,6 @@ fn retry_or_stop(
     }
     backoff(attempt);
     Ok(())
-}
-
-/// Waits before the next connection attempt: 100 ms, doubling to 2 s.
-pub(crate) fn backoff(attempt: &mut u32) {
-    let ms = 100u64 << (*attempt).min(5);
-    std::thread::sleep(Duration::from_millis(ms.min(2000)));
-    *attempt += 1;
 }
 
 fn follow_channel(
@@ -318,9 +322,6 @@ fn follow_channel(
     }
 }
 
-/// One stream of an `XREAD` reply: its key, and its entries (id, fields).
-type StreamReply = (String, Vec<(String, Vec<(String, Vec<u8>)>)>);
-
 fn follow_stream(
     server: &Server,
     key: &str,
@@ -339,35 +340,21 @@ fn follow_stream(
         let mut con = connect(server, &mut attempt, &mut said, started)?;
         loop {
             // Entries after `last`: a reconnection resumes where it stopped.
-            let reply: redis::RedisResult<Option<Vec<StreamReply>>> = redis::cmd("XREAD")
-                .arg("BLOCK")
-                .arg(1000)
-                .arg("COUNT")
-                .arg(512)
-                .arg("STREAMS")
-                .arg(key)
-                .arg(&last)
-                .query(&mut con);
+            let reply = read::read_stream(&mut con, key, &last, 512, Some(Duration::from_secs(1)));
             if reply.is_ok() {
                 attempt = 0;
                 said = None;
                 started = true;
             }
             match reply {
-                Ok(Some(streams)) => {
-                    for (_, entries) in streams {
-                        for (id, fields) in entries {
-                            last = id;
-                            if let Some((_, line)) = fields.iter().find(|(name, _)| name == "line")
-                            {
-                                if !out.line(line)? {
-                                    return Ok(ExitCode::SUCCESS);
-                                }
-                            }
+                Ok(entries) => {
+                    for entry in entries {
+                        last = entry.id;
+                        if !out.line(&entry.line)? {
+                            return Ok(ExitCode::SUCCESS);
                         }
                     }
                 }
-                Ok(None) => {}
                 Err(e) => {
                     // An error reply (WRONGTYPE, NOPERM, LOADING) or a lost
                     // connection: say what it was, back off, resume after

@@ -196,7 +196,7 @@ fn an_idle_healthy_cluster_followed_for_30_s_raises_no_alarm() {
     let cluster = RedisCluster::start(3);
     // No count stored: the default 16 shards, several per master (one
     // SSUBSCRIBE of them all on a master was refused: CROSSSLOT).
-    let shards = spanline_core::Channels::default().global_shards(16);
+    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 16);
     let owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global"]);
     tail.wait_live();
@@ -222,14 +222,23 @@ fn an_idle_healthy_cluster_followed_for_30_s_raises_no_alarm() {
 fn every_line_published_right_after_the_live_notice_is_shown() {
     let cluster = RedisCluster::start(3);
     let channels = spanline_core::Channels::default();
-    let stored_key = channels.global_shards_key();
+    let stored_key = spanline_redis::read::global_shards_key(&channels);
     let mut took = Vec::new();
     // The default 16 shards; 3 (one per master); 5, as the publisher
     // stored it; a job's channel.
     for (round, (args, names)) in [
-        (vec!["--global"], channels.global_shards(16)),
-        (vec!["--global", "--shards", "3"], channels.global_shards(3)),
-        (vec!["--global"], channels.global_shards(5)),
+        (
+            vec!["--global"],
+            spanline_redis::read::global_shards(&channels, 16),
+        ),
+        (
+            vec!["--global", "--shards", "3"],
+            spanline_redis::read::global_shards(&channels, 3),
+        ),
+        (
+            vec!["--global"],
+            spanline_redis::read::global_shards(&channels, 5),
+        ),
         (
             vec!["--job", "build_1"],
             vec![channels.job("build_1").unwrap()],
@@ -276,7 +285,7 @@ fn every_line_published_right_after_the_live_notice_is_shown() {
 #[test]
 fn a_killed_master_is_said_once_and_the_other_masters_keep_flowing() {
     let mut cluster = RedisCluster::start(3);
-    let shards = spanline_core::Channels::default().global_shards(16);
+    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 16);
     let owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global"]);
     tail.wait_live();
@@ -308,7 +317,7 @@ fn a_killed_master_is_said_once_and_the_other_masters_keep_flowing() {
 #[test]
 fn a_frozen_master_is_said_once_and_followed_again_when_it_answers() {
     let cluster = RedisCluster::start(3);
-    let shards = spanline_core::Channels::default().global_shards(16);
+    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 16);
     let owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global"]);
     tail.wait_live();
@@ -355,14 +364,23 @@ fn node_id(port: u16) -> String {
 #[test]
 fn a_shard_whose_slot_moves_is_followed_on_its_new_master() {
     let cluster = RedisCluster::start(3);
-    let shards = spanline_core::Channels::default().global_shards(3);
+    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 3);
     let mut owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global", "--shards", "3"]);
     tail.wait_live();
     // The empty slot of the first shard, given to the second shard's master
     // (a resharding step): its old master unsubscribes the channel.
     let (from, to) = (owners[&shards[0]], owners[&shards[1]]);
-    let slot = spanline_core::key_slot(shards[0].as_bytes());
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&shards[0])
+        .query(
+            &mut redis::Client::open(format!("redis://127.0.0.1:{from}"))
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
     let to_id = node_id(to);
     for port in [to, from, owners[&shards[2]]] {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();

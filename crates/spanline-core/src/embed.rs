@@ -44,7 +44,7 @@ fn take_offer() -> bool {
 
 /// Writes a `Debug` value as JSON: embedded unquoted when it is a [`Json`]
 /// (or [`JsonText`]) value, else a quoted, escaped string, as
-/// [`write_debug`](crate::write_debug) writes it. An embedded value has the
+/// [`write_debug`](crate::encode::write_debug) writes it. An embedded value has the
 /// keys `redact` hides masked at any depth, and the characters spanline
 /// escapes in strings (C1 controls, U+2028, U+2029, bidi overrides)
 /// escaped.

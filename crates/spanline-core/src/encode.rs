@@ -4,6 +4,11 @@
 //! Everything writes bytes straight into a `Vec<u8>`: no `serde_json::Value`,
 //! no intermediate `String`, and no UTF-8 re-validation (the input is already
 //! `&str`, and escaping never splits a code point).
+//!
+//! Why one file of about 800 lines: it is one concept, the bytes of a JSON
+//! value, and the fast escaper's tables, its vector path and the tests that
+//! hold it equal to a byte-by-byte reference (a quarter of the file) belong
+//! beside each other; split, each half would be read with the other open.
 
 use std::fmt;
 
@@ -455,23 +460,14 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
 
 /// A [`fmt::Write`] that JSON-escapes everything written to it, so `Debug`
 /// and `Display` values stream into the line without a temporary `String`.
-///
-/// ```
-/// use std::fmt::Write;
-/// let mut buf = Vec::new();
-/// write!(spanline_core::EscapeWriter::new(&mut buf), "{:?}", "q\"").unwrap();
-/// assert_eq!(buf, br#"\"q\\\"\""#);
-/// ```
 #[derive(Debug)]
-pub struct EscapeWriter<'a> {
+pub(crate) struct EscapeWriter<'a> {
     buf: &'a mut Vec<u8>,
 }
 
 impl<'a> EscapeWriter<'a> {
     /// Wraps a buffer.
-    ///
-    /// See [`EscapeWriter`]'s example.
-    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
         Self { buf }
     }
 }
@@ -488,13 +484,7 @@ impl fmt::Write for EscapeWriter<'_> {
 /// A formatting error (a broken `Debug` impl) leaves what was written so far
 /// followed by [`FMT_ERROR`], and the string is still closed, so the line
 /// stays valid JSON.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// spanline_core::write_display(&mut buf, &std::net::Ipv4Addr::LOCALHOST);
-/// assert_eq!(buf, br#""127.0.0.1""#);
-/// ```
-pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
+pub(crate) fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
     use fmt::Write as _;
     buf.push(b'"');
     if write!(EscapeWriter::new(buf), "{value}").is_err() {
@@ -504,13 +494,7 @@ pub fn write_display(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
 }
 
 /// Writes a `Debug` value as a quoted JSON string (see [`write_display`]).
-///
-/// ```
-/// let mut buf = Vec::new();
-/// spanline_core::write_debug(&mut buf, &Some(1));
-/// assert_eq!(buf, br#""Some(1)""#);
-/// ```
-pub fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
+pub(crate) fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
     use fmt::Write as _;
     buf.push(b'"');
     if write!(EscapeWriter::new(buf), "{value:?}").is_err() {
@@ -521,15 +505,11 @@ pub fn write_debug(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
 
 /// What follows the text of a value whose `Debug` or `Display` returned an
 /// error, in every layer.
-///
-/// ```
-/// assert_eq!(spanline_core::FMT_ERROR, "[fmt error]");
-/// ```
-pub const FMT_ERROR: &str = "[fmt error]";
+pub(crate) const FMT_ERROR: &str = "[fmt error]";
 
 /// `value.to_string()` that never panics: a `Display` that returns an error
 /// (which makes `format!` and `to_string` panic) gives what it wrote, then
-/// [`FMT_ERROR`].
+/// `[fmt error]`.
 ///
 /// ```
 /// struct Broken;
@@ -610,6 +590,21 @@ pub(crate) fn decode_str(json: &str) -> Option<std::borrow::Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_escape_display_and_debug_values() {
+        use std::fmt::Write;
+        let mut buf = Vec::new();
+        write!(EscapeWriter::new(&mut buf), "{:?}", "q\"").unwrap();
+        assert_eq!(buf, br#"\"q\\\"\""#);
+        let mut buf = Vec::new();
+        write_display(&mut buf, &std::net::Ipv4Addr::LOCALHOST);
+        assert_eq!(buf, br#""127.0.0.1""#);
+        let mut buf = Vec::new();
+        write_debug(&mut buf, &Some(1));
+        assert_eq!(buf, br#""Some(1)""#);
+        assert_eq!(FMT_ERROR, "[fmt error]");
+    }
 
     fn esc(s: &str) -> String {
         let mut buf = Vec::new();

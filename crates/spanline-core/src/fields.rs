@@ -82,7 +82,7 @@ impl ValueSink {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The chain of an error's sources, outermost cause first, without the
-/// error itself; at most [`MAX_SOURCES`] links, so a cyclic `source()`
+/// error itself; at most 32 links (`MAX_SOURCES`), so a cyclic `source()`
 /// ends. Every renderer (JSON, console, pipe) prints this chain.
 ///
 /// ```
@@ -109,11 +109,29 @@ pub fn sources<'a>(
 }
 
 /// The most links of an error's chain that are written.
-///
-/// ```
-/// assert_eq!(spanline_core::MAX_SOURCES, 32);
-/// ```
-pub const MAX_SOURCES: usize = 32;
+pub(crate) const MAX_SOURCES: usize = 32;
+
+/// The error's type, read off the start of its `Debug` text: a name that
+/// starts with a capital letter and ends the text or is followed by `(`,
+/// ` {` or `;` (as derived `Debug` writes it). `None` otherwise: an
+/// `anyhow` error's `Debug` is its message.
+pub(crate) fn type_name(err: &(dyn Error + 'static)) -> Option<String> {
+    if err.is::<std::io::Error>() {
+        return Some("std::io::Error".to_string());
+    }
+    let text = encode::debug_string(&err);
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(text.len());
+    let (name, rest) = text.split_at(end);
+    let starts_upper = name
+        .rsplit("::")
+        .next()
+        .and_then(|last| last.chars().next())
+        .is_some_and(|c| c.is_ascii_uppercase());
+    let ends_well = rest.is_empty() || rest.starts_with(['(', ';']) || rest.starts_with(" {");
+    (starts_upper && ends_well && !name.ends_with(':')).then(|| name.to_string())
+}
 
 /// Writes fields as `"name":value` pairs separated by commas (no braces),
 /// the way every spanline line writes values: strings escaped, numbers by
@@ -251,7 +269,7 @@ impl<'b> JsonFields<'b> {
         if let Some(types) = &mut self.error_types {
             let names = std::iter::once(err)
                 .chain(sources(err))
-                .map(crate::schema::type_name)
+                .map(type_name)
                 .collect();
             types.push((field.name(), names));
         }

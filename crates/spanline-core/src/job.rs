@@ -144,11 +144,6 @@ impl Channels {
         &self.start[..self.start.len() - 1]
     }
 
-    /// `{prefix}:`.
-    pub(crate) fn start(&self) -> &str {
-        &self.start
-    }
-
     /// The global channel, `{prefix}:global`.
     ///
     /// ```
@@ -161,7 +156,7 @@ impl Channels {
 
     /// A job's channel, `{prefix}:{job_id}`, when `job_id` is a valid job id
     /// other than `global` and not under it (`global:…` names the global
-    /// feed's shards, see [`global_shards`](Self::global_shards)).
+    /// feed's shards, see spanline-redis's `read::global_shards`).
     ///
     /// ```
     /// let channels = spanline_core::Channels::default();

@@ -81,19 +81,7 @@ impl ContextKeys {
     /// True when `meta` is a span that carries context: one of its fields is
     /// a context key, or spanline opened it (its target is `spanline` or
     /// starts with `spanline::` or `spanline_`).
-    ///
-    /// ```
-    /// use tracing_subscriber::prelude::*;
-    /// let keys = spanline_core::ContextKeys::default();
-    /// let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new());
-    /// tracing::subscriber::with_default(subscriber, || {
-    ///     let request = tracing::info_span!("request", request_id = "r-1");
-    ///     let db = tracing::debug_span!("db", table = "users");
-    ///     assert!(keys.is_context_span(request.metadata().unwrap()));
-    ///     assert!(!keys.is_context_span(db.metadata().unwrap()));
-    /// });
-    /// ```
-    pub fn is_context_span(&self, meta: &Metadata<'_>) -> bool {
+    pub(crate) fn is_context_span(&self, meta: &Metadata<'_>) -> bool {
         meta.is_span()
             && (is_spanline_target(meta.target())
                 || meta.fields().iter().any(|f| self.contains(f.name())))
@@ -136,4 +124,22 @@ pub(crate) fn set_lines_max_level(level: Option<LevelFilter>) {
         _ => 5,
     };
     LINES_MAX_LEVEL.store(n, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn context_spans_carry_a_context_key() {
+        let keys = super::ContextKeys::default();
+        let subscriber = tracing_subscriber::registry().with(crate::ContextLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            // An application's target: this module's own starts with `spanline_`.
+            let request = tracing::info_span!(target: "app", "request", request_id = "r-1");
+            let db = tracing::debug_span!(target: "app", "db", table = "users");
+            assert!(keys.is_context_span(request.metadata().unwrap()));
+            assert!(!keys.is_context_span(db.metadata().unwrap()));
+        });
+    }
 }

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod cluster;
 mod context;
 #[cfg(feature = "serde")]
 mod embed;
@@ -20,26 +19,25 @@ mod sink;
 mod span_close;
 mod time;
 
-pub use cluster::{key_slot, CLUSTER_SLOTS, MAX_GLOBAL_SHARDS};
 pub use context::{
-    hand_off_job, inherit, set, set_in, with_event_context, ContextLayer, ContextValue, CtxView,
-    FieldValue, RawJson, SetError,
+    hand_off::hand_off_job,
+    layer::ContextLayer,
+    set::{inherit, set, set_in, ContextValue, RawJson, SetError},
+    view::{with_event_context, CtxView, FieldValue},
 };
 #[cfg(feature = "serde")]
 pub use embed::{json, Json, JsonText};
 pub use encode::{
-    debug_string, decode_json_str, display_string, escape_str, write_debug, write_display,
-    write_str, EscapeWriter, NonFinite, NumberPolicy, FMT_ERROR,
+    debug_string, decode_json_str, display_string, escape_str, write_str, NonFinite, NumberPolicy,
 };
 pub use event::{with_event_time, Clock};
-pub use fields::{sources, ErrorTypes, JsonFields, MAX_SOURCES};
+pub use fields::{sources, ErrorTypes, JsonFields};
 pub use job::{check_job_id, job_id_char, Channels, JobIdError, JOB_ID_MAX_LEN};
 pub use job_end::{JobEnds, OnJobEnd};
 pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
 pub use redact::Redact;
 pub use schema::{
     ErrorStyle, ParseErrorStyleError, ParsePresetError, Preset, ReservedKey, Schema, SchemaBuilder,
-    ECS_VERSION,
 };
 
 /// The event field that makes an ERROR event critical: `critical = true`
@@ -53,5 +51,5 @@ pub use schema::{
 /// assert_eq!(spanline_core::CRITICAL_FIELD, "critical");
 /// ```
 pub const CRITICAL_FIELD: &str = "critical";
-pub use sink::{LineEvent, LineLayer, LineSink, LineStats, Refusal};
+pub use sink::{sink_fn, LineEvent, LineLayer, LineSink, LineStats, Refusal, SinkFn};
 pub use time::{Precision, Timestamp};

@@ -26,6 +26,10 @@ use crate::context::CtxView;
 use crate::context::{event_key, EventKey};
 use crate::Schema;
 
+mod adapters;
+
+pub use adapters::{sink_fn, SinkFn};
+
 /// Where encoded lines go: a file, a socket, a queue to a network worker.
 ///
 /// Runs on the thread that logged, inside the application's call: a sink

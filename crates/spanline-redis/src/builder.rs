@@ -175,7 +175,7 @@ impl RedisLayer {
     /// ```
     /// assert_eq!(spanline_redis::RedisLayer::DEFAULT_CLUSTER_GLOBAL_SHARDS, 16);
     /// ```
-    pub const DEFAULT_CLUSTER_GLOBAL_SHARDS: usize = spanline_core::cluster::DEFAULT_GLOBAL_SHARDS;
+    pub const DEFAULT_CLUSTER_GLOBAL_SHARDS: usize = crate::read::DEFAULT_GLOBAL_SHARDS;
 
     /// Starts a builder for the Redis at `url`:
     /// `redis://[user[:password]@]host[:port][/db]`, or `rediss://` with the
@@ -251,10 +251,10 @@ impl RedisLayerBuilder {
     /// `{prefix}:global:{T}`, each line to the next in turn, so that on a
     /// Redis Cluster no one master takes every line (default 1: the one
     /// `{prefix}:global`; 16 from [`RedisLayer::builder_cluster`]). The
-    /// names are [`Channels::global_shards`]; the count is stored in
+    /// names are [`read::global_shards`](crate::read::global_shards); the count is stored in
     /// `{prefix}:global:shards` for consumers. For an even spread, use the
     /// number of masters or a multiple of it. 1 to
-    /// [`MAX_GLOBAL_SHARDS`](spanline_core::MAX_GLOBAL_SHARDS).
+    /// [`MAX_GLOBAL_SHARDS`](crate::read::MAX_GLOBAL_SHARDS).
     ///
     /// ```
     /// let builder = spanline_redis::RedisLayer::builder("redis://127.0.0.1:6379").global_shards(3);
@@ -444,7 +444,7 @@ impl RedisLayerBuilder {
                 "capacity, batch size and payload limit must be above 0",
             ));
         }
-        if !(1..=spanline_core::MAX_GLOBAL_SHARDS).contains(&self.global_shards) {
+        if !(1..=crate::read::MAX_GLOBAL_SHARDS).contains(&self.global_shards) {
             return Err(BuildError::InvalidOption("global shards must be 1 to 1024"));
         }
         if !self.global && self.mode == Mode::Streams && self.job_maxlen == 0 {

@@ -1,23 +1,28 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The redis crate, version 1: part of this crate's public API, on
+/// purpose. Connections ([`redis::Connection`]), errors
+/// ([`redis::RedisError`], [`redis::RedisResult`]) and URLs appear in
+/// [`read`] and [`BuildError`]; a major version of redis that changes them
+/// is a major version of spanline-redis. Use this re-export rather than a
+/// redis dependency of your own, so the versions always match.
+pub use redis;
+
 mod builder;
-mod cluster_map;
 mod guard;
 mod layer;
 mod link;
 mod problem;
 mod queue;
+pub mod read;
 mod report;
 mod stats;
-mod stream_merge;
 mod worker;
 
 pub use builder::{check_url, BuildError, RedisLayerBuilder};
-pub use cluster_map::ClusterMap;
 pub use guard::{FlushOutcome, RedisGuard, ShutdownOutcome};
 pub use layer::RedisLayer;
 pub use queue::Overflow;
 pub use stats::RedisStats;
-pub use stream_merge::{entry_order, StreamMerge};
 pub use worker::Mode;

@@ -133,7 +133,7 @@ impl Worker {
     ) -> Self {
         let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Self {
-            globals: cfg.channels.global_shards(cfg.global_shards),
+            globals: crate::read::global_shards(&cfg.channels, cfg.global_shards),
             turns: Vec::new(),
             next_turn: 0,
             report: Report::new(cfg.schema.clone()),
@@ -274,7 +274,7 @@ impl Worker {
                         // Consumers learn how many shards to follow here.
                         let _ = con.query(
                             redis::cmd("SET")
-                                .arg(self.cfg.channels.global_shards_key())
+                                .arg(crate::read::global_shards_key(&self.cfg.channels))
                                 .arg(self.globals.len()),
                         );
                     }

@@ -14,7 +14,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use spanline_core::Channels;
 
-use spanline_redis::ClusterMap;
+use spanline_redis::read::{self, ClusterMap};
+use spanline_redis::redis;
 
 use crate::follow::{is_entry_id, Follow, Item, Link, Redis, Source};
 use crate::jobs::{Indexer, Jobs, SharedJobs};
@@ -185,22 +186,14 @@ impl Console {
     fn globals(&self) -> &[String] {
         self.inner.globals.get_or_init(|| {
             let channels = &self.inner.channels;
-            let Redis::Cluster(_) = &self.inner.redis else {
+            let Redis::Cluster(map) = &self.inner.redis else {
                 return vec![channels.global()];
             };
             let n = self.inner.shards.unwrap_or_else(|| {
-                let key = channels.global_shards_key();
-                self.inner
-                    .redis
-                    .connect(&key)
-                    .and_then(|mut con| {
-                        redis::cmd("GET").arg(&key).query::<Option<usize>>(&mut con)
-                    })
-                    .ok()
-                    .flatten()
-                    .unwrap_or(spanline_core::cluster::DEFAULT_GLOBAL_SHARDS)
+                map.stored_global_shards(channels)
+                    .unwrap_or(read::DEFAULT_GLOBAL_SHARDS)
             });
-            channels.global_shards(n)
+            read::global_shards(channels, n)
         })
     }
 
@@ -308,7 +301,7 @@ impl ConsoleBuilder {
     /// assert!(builder.build().is_ok());
     /// ```
     pub fn global_shards(mut self, n: usize) -> Self {
-        self.shards = Some(n.clamp(1, spanline_core::MAX_GLOBAL_SHARDS));
+        self.shards = Some(n.clamp(1, read::MAX_GLOBAL_SHARDS));
         self
     }
 
@@ -328,7 +321,9 @@ impl ConsoleBuilder {
         let redis = if self.cluster {
             Redis::Cluster(ClusterMap::new(&self.url).map_err(ConsoleError::Redis)?)
         } else {
-            Redis::Single(redis::Client::open(self.url.as_str()).map_err(ConsoleError::Redis)?)
+            Redis::Single(Box::new(
+                redis::Client::open(self.url.as_str()).map_err(ConsoleError::Redis)?,
+            ))
         };
         let channels = Channels::new(&self.prefix).map_err(ConsoleError::Prefix)?;
         Ok(Console {

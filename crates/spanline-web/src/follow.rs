@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use redis::{Connection, Value};
-use spanline_redis::ClusterMap;
+use spanline_redis::read::{self, ClusterMap, Event, ShardedSubscription};
+use spanline_redis::redis::{self, Connection};
 
 /// The Redis a console reads: one server, or a cluster (where each key is
 /// read on the master that owns it, and channels are sharded).
 #[derive(Clone, Debug)]
 pub(crate) enum Redis {
-    Single(redis::Client),
+    Single(Box<redis::Client>),
     Cluster(ClusterMap),
 }
 
@@ -218,18 +218,10 @@ impl Follow {
         con.set_read_timeout(Some(POLL * 4))?;
         match self.after.clone() {
             None => {
-                let backlog: Value = redis::cmd("XREVRANGE")
-                    .arg(&self.key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(self.backlog.max(1))
-                    .query(&mut con)?;
-                let mut entries = entries(&backlog);
-                entries.reverse();
+                let backlog = read::last_entries(&mut con, &self.key, self.backlog.max(1))?;
                 // An empty stream: everything from its start is new.
                 self.after = Some("0-0".into());
-                if !self.deliver(entries, sink) {
+                if !self.deliver(backlog, sink) {
                     return Ok(());
                 }
             }
@@ -237,16 +229,9 @@ impl Follow {
                 // The stream's first entry is newer than the last line shown:
                 // what came between is gone (trimmed by MAXLEN, or lost when
                 // Redis restarted without its data). Say so.
-                let first: Value = redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(1)
-                    .query(&mut con)?;
-                if let Some((id, _)) = entries(&first).first() {
+                if let Some(id) = read::first_id(&mut con, &self.key)? {
                     if after != "0-0"
-                        && newer(id, &after)
+                        && newer(&id, &after)
                         && !sink.send(Item::Gap(
                             "the stream no longer holds the lines after the last one shown \
                              (trimmed, or lost in a Redis restart): some may be missing"
@@ -260,27 +245,7 @@ impl Follow {
         }
         while sink.open() {
             let after = self.after.clone().unwrap_or_else(|| "0-0".into());
-            let reply: Value = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(CHUNK)
-                .arg("BLOCK")
-                .arg(POLL.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&self.key)
-                .arg(&after)
-                .query(&mut con)?;
-            let found = match &reply {
-                // One stream: [[key, entries]].
-                Value::Array(streams) => streams
-                    .first()
-                    .and_then(|s| match s {
-                        Value::Array(pair) => pair.get(1).map(entries),
-                        _ => None,
-                    })
-                    .unwrap_or_default(),
-                Value::Map(streams) => streams.first().map(|(_, e)| entries(e)).unwrap_or_default(),
-                _ => Vec::new(),
-            };
+            let found = read::read_stream(&mut con, &self.key, &after, CHUNK, Some(POLL))?;
             let caught_up = found.len() < CHUNK;
             if !self.deliver(found, sink) || (caught_up && !sink.caught_up()) {
                 return Ok(());
@@ -289,10 +254,14 @@ impl Follow {
         Ok(())
     }
 
-    fn deliver(&mut self, entries: Vec<(String, String)>, sink: &mut impl Sink) -> bool {
-        for (id, line) in entries {
-            self.after = Some(id.clone());
-            if !sink.send(Item::Line { id: Some(id), line }) {
+    fn deliver(&mut self, entries: Vec<read::Entry>, sink: &mut impl Sink) -> bool {
+        for entry in entries {
+            self.after = Some(entry.id.clone());
+            let line = String::from_utf8_lossy(&entry.line).into_owned();
+            if !sink.send(Item::Line {
+                id: Some(entry.id),
+                line,
+            }) {
                 return false;
             }
         }
@@ -309,8 +278,9 @@ impl Follow {
     ) -> redis::RedisResult<()> {
         if let Redis::Cluster(map) = &self.redis {
             drop(con);
-            let con = map.ssubscribe(std::slice::from_ref(&self.key), POLL)?;
-            return self.follow_shard_channel(con, sink, gap);
+            let subscription = ShardedSubscription::start(map, vec![self.key.clone()]);
+            self.follow_shard_channel(&subscription, sink, gap);
+            return Ok(());
         }
         let mut pubsub = con.as_pubsub();
         pubsub.subscribe(&self.key)?;
@@ -345,63 +315,65 @@ fn announce_live(sink: &mut impl Sink, gap: bool) -> bool {
 
 impl Follow {
     /// [`follow_channel`](Self::follow_channel) on a cluster: the channel
-    /// is sharded, subscribed with `SSUBSCRIBE` on its master. When its
-    /// slot moves (a failover), the server unsubscribes it: an error, so
-    /// the follower finds its new master and marks the gap.
+    /// is sharded, followed by spanline-redis's [`ShardedSubscription`] on
+    /// its master (a quiet channel is not a lost one; a lost node or a
+    /// moved slot is followed again where the channel lives then). Says
+    /// "live" at each subscription, and a gap after the first, until the
+    /// page is gone.
     fn follow_shard_channel(
-        &mut self,
-        mut con: Connection,
+        &self,
+        subscription: &ShardedSubscription,
         sink: &mut impl Sink,
-        gap: bool,
-    ) -> redis::RedisResult<()> {
-        if !announce_live(sink, gap) {
-            return Ok(());
-        }
-        let mut pinged = false;
+        mut gap: bool,
+    ) {
+        let mut said: Option<String> = None;
         while sink.open() {
-            let reply = con.recv_response();
-            if reply.is_ok() {
-                pinged = false;
-            }
-            match reply {
-                Ok(Value::Array(parts)) | Ok(Value::Push { data: parts, .. }) => {
-                    match parts.first().and_then(text).as_deref() {
-                        Some("smessage") => {
-                            if let Some(line) = parts.get(2).and_then(text) {
-                                if !sink.send(Item::Line { id: None, line }) {
-                                    return Ok(());
-                                }
-                            }
-                        }
-                        Some("sunsubscribe") => {
-                            return Err(redis::RedisError::from((
-                                redis::ErrorKind::Io,
-                                "the channel moved to another master",
-                            )))
-                        }
-                        _ => {}
-                    }
+            let sent = match subscription.recv_timeout(POLL) {
+                Ok(Event::Line(payload)) => {
+                    let line = String::from_utf8_lossy(&payload).into_owned();
+                    sink.send(Item::Line { id: None, line })
                 }
-                Ok(_) => {}
-                // Quiet is normal; a node that does not answer a PING
-                // within a poll is not (frozen, or cut off).
-                Err(e) if e.is_timeout() => {
-                    if pinged {
-                        return Err(e);
-                    }
-                    con.send_packed_command(&redis::cmd("PING").get_packed_command())?;
-                    pinged = true;
+                Ok(Event::Subscribed { .. }) => {
+                    said = None;
+                    let live = announce_live(sink, gap);
+                    gap = true;
+                    live
                 }
-                Err(e) => return Err(e),
+                Ok(Event::Lost { node, why, .. }) => {
+                    self.unavailable(sink, &mut said, format!("lost {node}: {why}"))
+                }
+                Ok(Event::Moved { channel, node }) => self.unavailable(
+                    sink,
+                    &mut said,
+                    format!("{channel} moved from {node} to another master"),
+                ),
+                Ok(Event::Retrying { error, .. }) => {
+                    let reason = self.scrub(&error);
+                    self.unavailable(sink, &mut said, reason)
+                }
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if !sent {
+                return;
             }
         }
-        Ok(())
+    }
+
+    /// Says that Redis is unavailable for `reason`, unless it was the
+    /// last thing said; false when the page is gone.
+    fn unavailable(&self, sink: &mut impl Sink, said: &mut Option<String>, reason: String) -> bool {
+        if said.as_ref() == Some(&reason) {
+            return true;
+        }
+        *said = Some(reason.clone());
+        sink.send(Item::State(Link::Unavailable(reason)))
     }
 }
 
 /// Is entry id `a` after `b`?
 fn newer(a: &str, b: &str) -> bool {
-    spanline_redis::entry_order(a) > spanline_redis::entry_order(b)
+    read::entry_order(a) > read::entry_order(b)
 }
 
 /// Is `id` a stream entry id (`ms-seq`), as a browser sends back?
@@ -416,43 +388,6 @@ pub(crate) fn is_entry_id(id: &str) -> bool {
                 && seq.bytes().all(|b| b.is_ascii_digit())
         }
         None => false,
-    }
-}
-
-/// The (id, line) pairs of an `XRANGE`-shaped reply; entries without a
-/// `line` field are skipped.
-fn entries(value: &Value) -> Vec<(String, String)> {
-    let Value::Array(items) = value else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|entry| {
-            let Value::Array(pair) = entry else {
-                return None;
-            };
-            let id = text(pair.first()?)?;
-            let line = match pair.get(1)? {
-                Value::Array(fields) => fields
-                    .chunks(2)
-                    .find(|kv| kv.first().and_then(text).as_deref() == Some("line"))
-                    .and_then(|kv| kv.get(1).and_then(text)),
-                Value::Map(fields) => fields
-                    .iter()
-                    .find(|(k, _)| text(k).as_deref() == Some("line"))
-                    .and_then(|(_, v)| text(v)),
-                _ => None,
-            }?;
-            Some((id, line))
-        })
-        .collect()
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
     }
 }
 

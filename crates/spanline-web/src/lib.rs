@@ -43,6 +43,8 @@
 //! <http://127.0.0.1:7070/>; `--listen 0.0.0.0:7070 --token T` off
 //! loopback. See docs/console.md.
 
+use spanline_redis::redis;
+
 mod console;
 mod follow;
 mod jobs;

@@ -1,12 +1,12 @@
 //! One page fed by several streams (a cluster's global shards), in time
-//! order, through [`spanline_redis::StreamMerge`]: lines are held until no
+//! order, through [`spanline_redis::read::StreamMerge`]: lines are held until no
 //! stream still being read can hold an older one, then released by entry
 //! id. Each stream's follower says when it is caught up (its last read
 //! returned less than a full chunk); states and gaps pass through at once.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use spanline_redis::StreamMerge;
+use spanline_redis::read::StreamMerge;
 
 use crate::follow::{Item, Link, Sink};
 

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 
 use crate::encode;
-use crate::fields::sources;
+use crate::fields::{sources, type_name};
 
 /// How an error field (`error = &err as &dyn Error`) is written. Each
 /// preset has its own default; [`SchemaBuilder::errors`](crate::SchemaBuilder::errors)
@@ -150,28 +150,6 @@ pub(crate) const ECS_STACK: &str = "error.stack_trace";
 /// Python's words between two links of a chain.
 const DIRECT_CAUSE: &str =
     "\n\nThe above exception was the direct cause of the following exception:\n\n";
-
-/// The error's type, read off the start of its `Debug` text: a name that
-/// starts with a capital letter and ends the text or is followed by `(`,
-/// ` {` or `;` (as derived `Debug` writes it). `None` otherwise: an
-/// `anyhow` error's `Debug` is its message.
-pub(crate) fn type_name(err: &(dyn Error + 'static)) -> Option<String> {
-    if err.is::<std::io::Error>() {
-        return Some("std::io::Error".to_string());
-    }
-    let text = encode::debug_string(&err);
-    let end = text
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .unwrap_or(text.len());
-    let (name, rest) = text.split_at(end);
-    let starts_upper = name
-        .rsplit("::")
-        .next()
-        .and_then(|last| last.chars().next())
-        .is_some_and(|c| c.is_ascii_uppercase());
-    let ends_well = rest.is_empty() || rest.starts_with(['(', ';']) || rest.starts_with(" {");
-    (starts_upper && ends_well && !name.ends_with(':')).then(|| name.to_string())
-}
 
 /// The error and its causes, outermost first.
 fn chain<'a>(

@@ -350,7 +350,7 @@ impl EventVisitor<'_, '_> {
             ErrorStyle::Dicts => errors::write_dicts(self.buf, err),
             ErrorStyle::Ecs if name == "error" => {
                 encode::write_display(self.buf, &err);
-                if let Some(type_name) = errors::type_name(err) {
+                if let Some(type_name) = crate::fields::type_name(err) {
                     if self.key(errors::ECS_TYPE, false) {
                         encode::write_str(self.buf, &type_name);
                     }

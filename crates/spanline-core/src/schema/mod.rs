@@ -20,7 +20,6 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 pub use builder::SchemaBuilder;
-pub(crate) use errors::type_name;
 pub use errors::{ErrorStyle, ParseErrorStyleError};
 pub use preset::{ParsePresetError, Preset, ReservedKey};
 
@@ -33,11 +32,7 @@ use flat::EventVisitor;
 use preset::{write_level, LevelStyle, Reserved};
 
 /// The ECS version the `Ecs` preset declares.
-///
-/// ```
-/// assert_eq!(spanline_core::ECS_VERSION, "8.11.0");
-/// ```
-pub const ECS_VERSION: &str = "8.11.0";
+pub(crate) const ECS_VERSION: &str = "8.11.0";
 
 /// The shape of one JSON line, and its encoder.
 ///

@@ -92,8 +92,7 @@ fn jobs_and_the_global_feed(deployment: &Deployment, shards: usize) {
         .iter()
         .map(|job| deployment.follow(&channels.job(job).unwrap()))
         .collect();
-    let global: Vec<Feed> = channels
-        .global_shards(shards)
+    let global: Vec<Feed> = spanline_redis::read::global_shards(&channels, shards)
         .iter()
         .map(|shard| deployment.follow(shard))
         .collect();
@@ -184,7 +183,7 @@ fn streams_keep_a_bounded_replayable_log(deployment: &Deployment, shards: usize)
     assert!(setup.flush(10).complete);
     setup.assert_accounted();
     let mut total = 0;
-    for key in channels.global_shards(shards) {
+    for key in spanline_redis::read::global_shards(&channels, shards) {
         let len: usize = redis::cmd("XLEN")
             .arg(&key)
             .query(&mut deployment.connection(&key))
@@ -280,7 +279,7 @@ fn the_sharded_global_feed_spreads_commands_evenly_over_the_masters() {
 #[test]
 fn a_master_killed_mid_stream_is_survived_with_exact_accounting() {
     let mut cluster = RedisCluster::start_with_replicas(3, 1);
-    let shards = Channels::default().global_shards(3);
+    let shards = spanline_redis::read::global_shards(&Channels::default(), 3);
     let victim_shard = shards[1].clone();
     let urls = cluster.urls();
     let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();

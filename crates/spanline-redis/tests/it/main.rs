@@ -11,5 +11,8 @@ mod cluster;
 mod exit;
 /// One server: publishing, faults, accounting.
 mod publish;
+/// The reading API on a 3-master cluster (feature `cluster`).
+#[cfg(feature = "cluster")]
+mod read;
 /// Misconfigurations: said once, lines counted failed.
 mod startup;

@@ -111,7 +111,7 @@ fn on_pub_sub_pages_follow_sharded_channels_on_their_masters() {
             .global_shards(3)
             .source(Source::PubSub),
     );
-    let shards = Channels::default().global_shards(3);
+    let shards = spanline_redis::read::global_shards(&Channels::default(), 3);
     let (global_url, job_url) = (
         format!("{}/events", served.base),
         format!("{}/jobs/job_c/events", served.base),
@@ -140,7 +140,7 @@ fn on_pub_sub_pages_follow_sharded_channels_on_their_masters() {
 #[test]
 fn the_global_page_merges_the_shards_streams_in_time_order() {
     let cluster = RedisCluster::start(3);
-    let shards = Channels::default().global_shards(2);
+    let shards = spanline_redis::read::global_shards(&Channels::default(), 2);
     // Blocks of 300 lines, taking turns on the two shards: shown shard
     // after shard (in either order), or as each follower reads, the page
     // would be out of order.
@@ -175,4 +175,30 @@ fn the_global_page_merges_the_shards_streams_in_time_order() {
         messages,
         (0..1_200).map(|i| format!("m{i}")).collect::<Vec<_>>()
     );
+}
+
+/// A quiet page on a cluster stays live: its node answers PINGs (the old
+/// follower, in RESP2, took each quiet spell for a lost node, ~every 4 s).
+#[test]
+fn a_quiet_pub_sub_page_on_a_cluster_stays_live() {
+    let cluster = RedisCluster::start(3);
+    let served = serve(
+        Console::builder(cluster.urls().join(","))
+            .cluster(true)
+            .global_shards(3)
+            .source(Source::PubSub),
+    );
+    let job_url = format!("{}/jobs/job_c/events", served.base);
+    let job = std::thread::spawn(move || get(&job_url, &[], |got| got.contains("job ended")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shard_subscribers(&cluster, "logs:job_c") < 1 {
+        assert!(Instant::now() < deadline, "the page's subscription");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    publish(&cluster, Mode::PubSub);
+    let job = job.join().unwrap();
+    assert_eq!(lines(&job).len(), 7, "{job}");
+    assert!(!job.contains("unavailable"), "{job}");
+    assert_eq!(job.matches(r#""state":"live""#).count(), 1, "{job}");
 }

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 /// text that is not an id.
 ///
 /// ```
-/// assert_eq!(spanline_redis::entry_order("1700000000000-3"), (1_700_000_000_000, 3));
-/// assert!(spanline_redis::entry_order("9-0") < spanline_redis::entry_order("10-0"));
-/// assert_eq!(spanline_redis::entry_order("x"), (0, 0));
+/// assert_eq!(spanline_redis::read::entry_order("1700000000000-3"), (1_700_000_000_000, 3));
+/// assert!(spanline_redis::read::entry_order("9-0") < spanline_redis::read::entry_order("10-0"));
+/// assert_eq!(spanline_redis::read::entry_order("x"), (0, 0));
 /// ```
 pub fn entry_order(id: &str) -> (u64, u64) {
     let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
@@ -29,7 +29,7 @@ pub fn entry_order(id: &str) -> (u64, u64) {
 /// (or cannot be read), and take what is ready.
 ///
 /// ```
-/// let mut merge = spanline_redis::StreamMerge::new(2);
+/// let mut merge = spanline_redis::read::StreamMerge::new(2);
 /// merge.push(0, "1-0", "a1");
 /// merge.push(0, "4-0", "a4");
 /// merge.caught_up(0);

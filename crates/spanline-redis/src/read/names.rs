@@ -1,4 +1,6 @@
-//! Names for a Redis Cluster: the global feed spread over shards.
+//! Names on a Redis Cluster: the global feed spread over shards, and the
+//! slot of a key (moved here from spanline-core: Redis knowledge lives in
+//! spanline-redis).
 //!
 //! One `{prefix}:global` channel (or stream) lives on one shard of a
 //! cluster, which then takes every service's every line: the hot spot that
@@ -12,42 +14,31 @@
 //! `[⌊i·16384/n⌋, ⌊(i+1)·16384/n⌋)`, so any client can compute the names;
 //! the publisher also stores `n` in the key `{prefix}:global:shards`.
 
-use crate::Channels;
+use spanline_core::Channels;
 
 /// The number of hash slots of a Redis Cluster.
-///
-/// ```
-/// assert_eq!(spanline_core::CLUSTER_SLOTS, 16384);
-/// ```
-pub const CLUSTER_SLOTS: u16 = 16384;
+pub(crate) const CLUSTER_SLOTS: u16 = 16384;
 
 /// How many shards the global feed is spread over on a cluster, unless
 /// the publisher is told otherwise (consumers assume it when the publisher
 /// stored no count).
 ///
 /// ```
-/// assert_eq!(spanline_core::cluster::DEFAULT_GLOBAL_SHARDS, 16);
+/// assert_eq!(spanline_redis::read::DEFAULT_GLOBAL_SHARDS, 16);
 /// ```
 pub const DEFAULT_GLOBAL_SHARDS: usize = 16;
 
 /// The most shards the global feed can be spread over.
 ///
 /// ```
-/// assert_eq!(spanline_core::MAX_GLOBAL_SHARDS, 1024);
+/// assert_eq!(spanline_redis::read::MAX_GLOBAL_SHARDS, 1024);
 /// ```
 pub const MAX_GLOBAL_SHARDS: usize = 1024;
 
 /// The hash slot of `key` in a Redis Cluster: CRC16 (XMODEM) of the key,
 /// or of its hash tag (the text between the first `{` and the next `}`,
 /// when not empty), modulo 16384. The same as `CLUSTER KEYSLOT`.
-///
-/// ```
-/// assert_eq!(spanline_core::key_slot(b"logs:global"), spanline_core::key_slot(b"logs:global"));
-/// assert_eq!(spanline_core::key_slot(b"foo"), 12182); // CLUSTER KEYSLOT foo
-/// assert_eq!(spanline_core::key_slot(b"x{foo}y"), 12182);
-/// assert_eq!(spanline_core::key_slot(b"{}foo"), spanline_core::key_slot(b"{}foo")); // an empty tag: the whole key
-/// ```
-pub fn key_slot(key: &[u8]) -> u16 {
+pub(crate) fn key_slot(key: &[u8]) -> u16 {
     let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
         let rest = &key[open + 1..];
         let close = rest.iter().position(|&b| b == b'}')?;
@@ -86,40 +77,39 @@ fn shard_tag(i: usize, n: usize) -> u32 {
         .unwrap_or(0)
 }
 
-impl Channels {
-    /// The global feed spread over `n` shards (at most
-    /// [`MAX_GLOBAL_SHARDS`]): `{prefix}:global:{T}` for each shard's tag
-    /// `T` (see the [module docs](crate::cluster)); with `n` of 0 or 1, the
-    /// one global channel, `{prefix}:global`.
-    ///
-    /// ```
-    /// let channels = spanline_core::Channels::default();
-    /// assert_eq!(channels.global_shards(1), ["logs:global"]);
-    /// let shards = channels.global_shards(3);
-    /// assert_eq!(shards, ["logs:global:{3}", "logs:global:{1}", "logs:global:{0}"]);
-    /// // Each in its third of the slot space: one per master of a 3-master cluster.
-    /// let slots: Vec<u16> = shards.iter().map(|s| spanline_core::key_slot(s.as_bytes())).collect();
-    /// assert!(slots[0] < 5461 && (5461..10923).contains(&slots[1]) && slots[2] >= 10923);
-    /// ```
-    pub fn global_shards(&self, n: usize) -> Vec<String> {
-        let n = n.min(MAX_GLOBAL_SHARDS);
-        if n <= 1 {
-            return vec![self.global()];
-        }
-        (0..n)
-            .map(|i| format!("{}global:{{{}}}", self.start(), shard_tag(i, n)))
-            .collect()
+/// The global feed of `channels` spread over `n` shards (at most
+/// [`MAX_GLOBAL_SHARDS`]): `{prefix}:global:{T}` for each shard's tag `T`,
+/// each in its `1/n` of the cluster's slot space; with `n` of 0 or 1, the
+/// one global channel, `{prefix}:global`. These are the channels (and
+/// stream keys) a publisher built with
+/// [`global_shards(n)`](crate::RedisLayerBuilder::global_shards) writes.
+///
+/// ```
+/// use spanline_redis::read::global_shards;
+/// let channels = spanline_core::Channels::default();
+/// assert_eq!(global_shards(&channels, 1), ["logs:global"]);
+/// assert_eq!(global_shards(&channels, 3), ["logs:global:{3}", "logs:global:{1}", "logs:global:{0}"]);
+/// ```
+pub fn global_shards(channels: &Channels, n: usize) -> Vec<String> {
+    let n = n.min(MAX_GLOBAL_SHARDS);
+    if n <= 1 {
+        return vec![channels.global()];
     }
+    let global = channels.global();
+    (0..n)
+        .map(|i| format!("{global}:{{{}}}", shard_tag(i, n)))
+        .collect()
+}
 
-    /// The key where a publisher stores how many shards the global feed
-    /// has: `{prefix}:global:shards`.
-    ///
-    /// ```
-    /// assert_eq!(spanline_core::Channels::default().global_shards_key(), "logs:global:shards");
-    /// ```
-    pub fn global_shards_key(&self) -> String {
-        format!("{}global:shards", self.start())
-    }
+/// The key where a publisher stores how many shards the global feed of
+/// `channels` has: `{prefix}:global:shards`.
+///
+/// ```
+/// let channels = spanline_core::Channels::default();
+/// assert_eq!(spanline_redis::read::global_shards_key(&channels), "logs:global:shards");
+/// ```
+pub fn global_shards_key(channels: &Channels) -> String {
+    format!("{}:shards", channels.global())
 }
 
 #[cfg(test)]
@@ -131,6 +121,7 @@ mod tests {
         // Values from `CLUSTER KEYSLOT` on Redis 7.
         assert_eq!(key_slot(b"foo"), 12182);
         assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"x{foo}y"), 12182);
         assert_eq!(key_slot(b"logs:global"), key_slot(b"{logs:global}"));
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         assert_eq!(
@@ -142,8 +133,9 @@ mod tests {
 
     #[test]
     fn every_shard_lands_in_its_own_range() {
+        let channels = Channels::default();
         for n in [2, 3, 5, 6, 16, 100, 1024] {
-            let shards = Channels::default().global_shards(n);
+            let shards = global_shards(&channels, n);
             assert_eq!(shards.len(), n);
             for (i, shard) in shards.iter().enumerate() {
                 let slot = usize::from(key_slot(shard.as_bytes()));
@@ -153,9 +145,17 @@ mod tests {
                 );
             }
         }
+        assert_eq!(global_shards(&channels, 5000).len(), MAX_GLOBAL_SHARDS);
+    }
+
+    #[test]
+    fn the_names_follow_the_prefix() {
+        let channels = Channels::new("app:logs").unwrap_or_default();
+        let shards = global_shards(&channels, 2);
         assert_eq!(
-            Channels::default().global_shards(5000).len(),
-            MAX_GLOBAL_SHARDS
+            shards[0],
+            format!("app:logs:global:{{{}}}", shard_tag(0, 2))
         );
+        assert_eq!(global_shards_key(&channels), "app:logs:global:shards");
     }
 }

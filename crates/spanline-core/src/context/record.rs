@@ -1,0 +1,113 @@
+//! Encoding the fields a span records into the entries of its node.
+
+use std::cell::Cell;
+use std::error::Error;
+use std::sync::Arc;
+
+use tracing_core::field::{Field, Visit};
+
+use crate::context::store::{offset, Entries, Entry, Key, Slot};
+use crate::encode::{self};
+use crate::fields::{forward_visit, Val, ValueSink};
+
+/// Reusable buffers for encoding a span's fields.
+#[derive(Default)]
+struct Scratch {
+    text: Vec<u8>,
+    pairs: Vec<(Key, u32, u32, u32)>,
+}
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = const {
+        Cell::new(Scratch {
+            text: Vec::new(),
+            pairs: Vec::new(),
+        })
+    };
+}
+
+/// Encodes the fields `record` visits into entries that share one buffer
+/// (one allocation for all of a span's values), with room for `extra`
+/// entries that `finish` may add. A span created while another one's
+/// fields are being encoded (a `Debug` impl that opens a span) gets
+/// buffers of its own.
+pub(super) fn encode_fields(
+    values: ValueSink,
+    extra: usize,
+    record: impl FnOnce(&mut SpanVisitor<'_>),
+    finish: impl FnOnce(&mut Entries),
+) -> Entries {
+    // The thread's buffers, lent for this span (one opened meanwhile, from a
+    // `Debug` impl, gets new ones) and given back after.
+    let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    scratch.text.clear();
+    scratch.pairs.clear();
+    record(&mut SpanVisitor {
+        values,
+        scratch: &mut scratch,
+    });
+    let mut own = Entries::with_capacity(scratch.pairs.len() + extra);
+    if !scratch.pairs.is_empty() {
+        let text: Arc<[u8]> = Arc::from(&scratch.text[..]);
+        for (key, start, value_at, end) in scratch.pairs.drain(..) {
+            own.push(Entry {
+                key,
+                slot: Slot::Fixed {
+                    text: text.clone(),
+                    start,
+                    value_at,
+                    end,
+                },
+            });
+        }
+    }
+    finish(&mut own);
+    let _ = SCRATCH.try_with(|s| s.set(scratch));
+    own
+}
+
+/// Encodes each span field as `"key":value` into the shared text.
+pub(super) struct SpanVisitor<'s> {
+    values: ValueSink,
+    scratch: &'s mut Scratch,
+}
+
+impl SpanVisitor<'_> {
+    /// Starts a pair: writes `"key":`; returns (start, value_at).
+    fn key(&mut self, key: &str) -> (u32, u32) {
+        let text = &mut self.scratch.text;
+        let start = text.len();
+        encode::write_str(text, key);
+        text.push(b':');
+        (offset(start), offset(text.len()))
+    }
+
+    fn finish(&mut self, key: Key, (start, value_at): (u32, u32)) {
+        let end = offset(self.scratch.text.len());
+        self.scratch.pairs.push((key, start, value_at, end));
+    }
+
+    fn value(&mut self, field: &Field, v: Val<'_>) {
+        let at = self.key(field.name());
+        // Stored as it is: each sink masks its own hidden keys.
+        self.values.write(&mut self.scratch.text, v, None);
+        self.finish(Key::Static(field.name()), at);
+    }
+
+    fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
+        let at = self.key(field.name());
+        encode::write_display(&mut self.scratch.text, &err);
+        self.finish(Key::Static(field.name()), at);
+        if err.source().is_some() {
+            let key: Arc<str> =
+                Arc::from(format!("{}{}", field.name(), crate::keys::SOURCES_SUFFIX));
+            let at = self.key(&key);
+            self.values.write_sources(&mut self.scratch.text, err);
+            self.finish(Key::Shared(key), at);
+        }
+    }
+}
+
+impl Visit for SpanVisitor<'_> {
+    forward_visit!();
+}

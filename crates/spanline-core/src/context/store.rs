@@ -1,0 +1,423 @@
+//! The store's representation: keys, slots, entries, the node each span
+//! holds in its extension, merging a span's fields with its parent's, and
+//! reaching a span's context through the dispatcher.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use tracing_core::span::Id;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::encode;
+
+/// A context key: a field name (static) or a key set at run time.
+#[derive(Clone, Debug)]
+pub(crate) enum Key {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Key {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Static(s) => s,
+            Key::Shared(s) => s,
+        }
+    }
+}
+
+/// Where an entry's value lives.
+#[derive(Clone, Debug)]
+pub(crate) enum Slot {
+    /// Encoded when the span was created, as the whole `"key":value` pair,
+    /// so an event copies it with one `memcpy`; never changes. Every pair of
+    /// a span lives in one shared buffer (one allocation per span, not per
+    /// field): the pair is `text[start..end]`, its value from `value_at`.
+    Fixed {
+        text: Arc<[u8]>,
+        start: u32,
+        value_at: u32,
+        end: u32,
+    },
+    /// Declared `Empty`; filled later and shared by all descendants.
+    Late(Arc<LateSlot>),
+    /// Nothing: the unused inline room of [`Entries`], never in a slice.
+    Unused,
+}
+
+/// A value recorded after the span was created.
+#[derive(Debug)]
+pub(crate) struct LateSlot {
+    /// The encoded `"key":` that goes before the value.
+    pub(crate) key_json: Box<str>,
+    pub(crate) value: ArcSwapOption<String>,
+    /// What an outer span held for the key when this span was created:
+    /// shown while this slot is empty, so a field declared `Empty` and not
+    /// yet recorded hides nothing.
+    pub(crate) below: Option<Entry>,
+}
+
+/// `"key":` with the key escaped.
+pub(crate) fn key_json(key: &str) -> String {
+    let mut buf = Vec::with_capacity(key.len() + 3);
+    encode::write_str(&mut buf, key);
+    buf.push(b':');
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) key: Key,
+    pub(crate) slot: Slot,
+}
+
+impl Entry {
+    /// A field declared `Empty`, over `below`, the outer span's entry for
+    /// the same key (if any).
+    pub(super) fn late(key: Key, below: Option<Entry>) -> Self {
+        let key_json = key_json(key.as_str()).into_boxed_str();
+        Entry {
+            key,
+            slot: Slot::Late(Arc::new(LateSlot {
+                key_json,
+                value: ArcSwapOption::empty(),
+                below,
+            })),
+        }
+    }
+
+    /// Calls `f` with the entry's JSON value, if it has one now.
+    #[inline]
+    pub(crate) fn with_json<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
+        match &self.slot {
+            Slot::Fixed {
+                text,
+                value_at,
+                end,
+                ..
+            } => text
+                .get(*value_at as usize..*end as usize)
+                .and_then(|json| std::str::from_utf8(json).ok())
+                .map(f),
+            Slot::Late(cell) => match cell.value.load().as_deref() {
+                Some(json) => Some(f(json)),
+                None => cell.below.as_ref().and_then(|below| below.with_json(f)),
+            },
+            Slot::Unused => None,
+        }
+    }
+
+    /// The entry's JSON value as bytes, if it has one now: for encoders,
+    /// which copy it without reading it as text.
+    #[inline]
+    pub(crate) fn with_json_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match &self.slot {
+            Slot::Fixed {
+                text,
+                value_at,
+                end,
+                ..
+            } => text.get(*value_at as usize..*end as usize).map(f),
+            Slot::Late(cell) => match cell.value.load().as_deref() {
+                Some(json) => Some(f(json.as_bytes())),
+                None => cell
+                    .below
+                    .as_ref()
+                    .and_then(|below| below.with_json_bytes(f)),
+            },
+            Slot::Unused => None,
+        }
+    }
+}
+
+/// How many entries a node keeps without an allocation of its own: a
+/// request span and a child of two fields each fit.
+const INLINE_ENTRIES: usize = 4;
+
+const UNUSED: Entry = Entry {
+    key: Key::Static(""),
+    slot: Slot::Unused,
+};
+
+/// A node's entries: up to [`INLINE_ENTRIES`] inside the node, more on the
+/// heap. Reads as a slice.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // inline on purpose: most nodes need no second allocation
+pub(crate) enum Entries {
+    Inline {
+        len: u8,
+        items: [Entry; INLINE_ENTRIES],
+    },
+    Heap(Vec<Entry>),
+}
+
+impl Entries {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        if n <= INLINE_ENTRIES {
+            Entries::Inline {
+                len: 0,
+                items: [UNUSED; INLINE_ENTRIES],
+            }
+        } else {
+            Entries::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    pub(crate) fn push(&mut self, entry: Entry) {
+        match self {
+            Entries::Inline { len, items } => match items.get_mut(usize::from(*len)) {
+                Some(free) => {
+                    *free = entry;
+                    *len += 1;
+                }
+                None => {
+                    let mut heap = Vec::with_capacity(INLINE_ENTRIES * 2);
+                    heap.extend(items.iter_mut().map(|e| std::mem::replace(e, UNUSED)));
+                    heap.push(entry);
+                    *self = Entries::Heap(heap);
+                }
+            },
+            Entries::Heap(heap) => heap.push(entry),
+        }
+    }
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl std::ops::Deref for Entries {
+    type Target = [Entry];
+
+    fn deref(&self) -> &[Entry] {
+        match self {
+            Entries::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or_default(),
+            Entries::Heap(heap) => heap,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Entries {
+    fn deref_mut(&mut self) -> &mut [Entry] {
+        match self {
+            Entries::Inline { len, items } => {
+                items.get_mut(..usize::from(*len)).unwrap_or_default()
+            }
+            Entries::Heap(heap) => heap,
+        }
+    }
+}
+
+impl FromIterator<Entry> for Entries {
+    fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut entries = Entries::with_capacity(iter.size_hint().0);
+        for entry in iter {
+            entries.push(entry);
+        }
+        entries
+    }
+}
+
+/// The keys bound at run time with [`set`] under one root span.
+pub(crate) type Bound = Vec<(Arc<str>, Arc<str>)>;
+
+/// Keys set with [`set`], shared by every span under one root. Empty until
+/// the first `set`: most requests never bind a key.
+#[derive(Debug, Default)]
+pub(crate) struct Dynamic {
+    pub(super) entries: ArcSwapOption<Bound>,
+}
+
+impl Dynamic {
+    pub(super) fn with_entries(entries: Bound) -> Self {
+        Self {
+            entries: ArcSwapOption::from_pointee(entries),
+        }
+    }
+
+    /// The bound keys now (an empty list when none).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Option<Arc<Bound>>> {
+        self.entries.load()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.load().as_ref().is_none_or(|e| e.is_empty())
+    }
+
+    pub(super) fn to_vec(&self) -> Bound {
+        self.entries.load().as_deref().cloned().unwrap_or_default()
+    }
+}
+
+/// Which of a node's merged entries are the span's own.
+#[derive(Debug)]
+pub(super) enum Own {
+    /// `merged[from..]`: a root span, or a child that only adds keys (the
+    /// common case: no second list to allocate).
+    Tail(usize),
+    /// A child that redefines a key of an ancestor (rare: on the heap).
+    Entries(Vec<Entry>),
+}
+
+/// Where a node finds the keys bound with [`set`].
+#[derive(Debug)]
+pub(super) enum BoundIn {
+    /// This node is a root: it holds them.
+    Here(Dynamic),
+    /// The root node that holds them (kept alive by its descendants).
+    Root(Arc<Node>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(super) own: Own,
+    pub(crate) merged: Entries,
+    pub(super) bound: BoundIn,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Self {
+            own: Own::Tail(0),
+            merged: Entries::default(),
+            bound: BoundIn::Here(Dynamic::default()),
+        }
+    }
+}
+
+impl Node {
+    /// The span's own entries, in declaration order.
+    pub(crate) fn own(&self) -> &[Entry] {
+        match &self.own {
+            Own::Tail(from) => self.merged.get(*from..).unwrap_or_default(),
+            Own::Entries(own) => own,
+        }
+    }
+
+    /// The keys bound with [`set`] under this node's root.
+    pub(crate) fn dynamic(&self) -> &Dynamic {
+        match &self.bound {
+            BoundIn::Here(dynamic) => dynamic,
+            BoundIn::Root(root) => root.dynamic(),
+        }
+    }
+
+    /// A new node: `own` over the parent's entries (a root when `parent`
+    /// is `None`), sharing the parent's bound keys.
+    pub(super) fn new(parent: Option<&Arc<Node>>, own: Entries) -> Self {
+        let Some(parent) = parent else {
+            return Self {
+                own: Own::Tail(0),
+                merged: own,
+                bound: BoundIn::Here(Dynamic::default()),
+            };
+        };
+        let bound = match &parent.bound {
+            BoundIn::Here(_) => BoundIn::Root(parent.clone()),
+            BoundIn::Root(root) => BoundIn::Root(root.clone()),
+        };
+        let redefines = own.iter().any(|o| {
+            parent
+                .merged
+                .iter()
+                .any(|p| p.key.as_str() == o.key.as_str())
+        });
+        if redefines {
+            Self {
+                merged: merge(&parent.merged, &own),
+                own: Own::Entries(own.to_vec()),
+                bound,
+            }
+        } else {
+            let from = parent.merged.len();
+            let mut merged = Entries::with_capacity(from + own.len());
+            for entry in parent.merged.iter().cloned().chain(own.iter().cloned()) {
+                merged.push(entry);
+            }
+            Self {
+                own: Own::Tail(from),
+                merged,
+                bound,
+            }
+        }
+    }
+
+    /// This node with `own` as the span's entries instead (a fixed value
+    /// recorded again), over the same ancestors and bound keys.
+    pub(super) fn rebuilt(self: &Arc<Self>, own: Entries, parent_merged: &[Entry]) -> Self {
+        let bound = match &self.bound {
+            // A root rebuilt: its bound keys stay where its children see them.
+            BoundIn::Here(_) => BoundIn::Root(self.clone()),
+            BoundIn::Root(root) => BoundIn::Root(root.clone()),
+        };
+        Self {
+            merged: merge(parent_merged, &own),
+            own: Own::Entries(own.to_vec()),
+            bound,
+        }
+    }
+}
+
+/// The span extension. A newtype, so no other layer's data collides with it.
+#[derive(Debug)]
+pub(crate) struct SpanContext {
+    pub(crate) node: Arc<Node>,
+    /// False when the span has no fields and shares its parent's node.
+    pub(crate) owns_node: bool,
+}
+
+pub(super) fn merge(parent: &[Entry], own: &[Entry]) -> Entries {
+    let mut merged = Entries::with_capacity(parent.len() + own.len());
+    for p in parent {
+        match own.iter().find(|o| o.key.as_str() == p.key.as_str()) {
+            Some(o) => merged.push(o.clone()),
+            None => merged.push(p.clone()),
+        }
+    }
+    for o in own {
+        if !parent.iter().any(|p| p.key.as_str() == o.key.as_str()) {
+            merged.push(o.clone());
+        }
+    }
+    merged
+}
+
+/// A position in a span's text. A span's fields never reach 4 GiB; past
+/// that, positions saturate and the value reads as absent, never wrong.
+pub(super) fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+/// Runs `f` on the current span's context, through the thread's dispatcher.
+pub(super) fn with_current_span<R>(f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
+    let id =
+        tracing_core::dispatcher::get_default(|dispatch| dispatch.current_span().id().cloned())?;
+    with_span(&id, f)
+}
+
+/// Runs `f` on the context of span `id`, through the thread's dispatcher.
+pub(super) fn with_span<R>(id: &Id, f: impl FnOnce(&SpanContext) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing_core::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        let ext = span.extensions();
+        ext.get::<SpanContext>().zip(f.take()).map(|(sc, f)| f(sc))
+    })
+}
+
+/// Like [`with_span`], with the span's extensions locked for writing.
+pub(super) fn with_span_mut<R>(id: &Id, f: impl FnOnce(&mut SpanContext) -> R) -> Option<R> {
+    let mut f = Some(f);
+    tracing_core::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let span = registry.span(id)?;
+        let mut ext = span.extensions_mut();
+        ext.get_mut::<SpanContext>()
+            .zip(f.take())
+            .map(|(sc, f)| f(sc))
+    })
+}
