@@ -92,43 +92,112 @@ fn is_spanline_target(target: &str) -> bool {
     target == "spanline" || target.starts_with("spanline::") || target.starts_with("spanline_")
 }
 
-/// The most verbose level of *line* that the filter given to a
-/// [`ContextLayer`](crate::ContextLayer) lets through (its max level hint);
-/// `TRACE` when no such filter was given. A process that forwards its lines
-/// elsewhere (a child under a `Forwarder`) uses it to send no event that
-/// would be discarded, while context spans go through whatever their level.
+/// The most verbose level of *line* that the filter given to the current
+/// subscriber's [`ContextLayer`](crate::ContextLayer) lets through (its max
+/// level hint); `TRACE` when it has no such filter, or no context layer. A
+/// process that forwards its lines elsewhere (a child under a `Forwarder`)
+/// uses it to send no event that would be discarded, while context spans go
+/// through whatever their level. Each subscriber answers for itself, so
+/// scoped subscribers with different filters do not see each other's.
 ///
 /// ```
-/// assert_eq!(spanline_core::lines_max_level(), tracing_core::LevelFilter::TRACE);
+/// use tracing_subscriber::{filter::LevelFilter, prelude::*};
+/// assert_eq!(spanline_core::lines_max_level(), LevelFilter::TRACE);
+/// let layer = spanline_core::ContextLayer::new().filter(LevelFilter::WARN);
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     assert_eq!(spanline_core::lines_max_level(), LevelFilter::WARN);
+/// });
 /// ```
+#[doc(hidden)]
 pub fn lines_max_level() -> LevelFilter {
-    match LINES_MAX_LEVEL.load(Ordering::Relaxed) {
-        0 => LevelFilter::OFF,
-        1 => LevelFilter::ERROR,
-        2 => LevelFilter::WARN,
-        3 => LevelFilter::INFO,
-        4 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
+    tracing_core::dispatcher::get_default(|dispatch| {
+        dispatch
+            .downcast_ref::<LinesMaxLevel>()
+            .map_or(LevelFilter::TRACE, LinesMaxLevel::get)
+    })
+}
+
+/// A context layer's answer to [`lines_max_level`], found through the
+/// dispatch; kept up to date by the layer's `max_level_hint`, which tracing
+/// calls again when a reloadable filter changes.
+#[derive(Debug)]
+pub(crate) struct LinesMaxLevel(AtomicUsize);
+
+impl LinesMaxLevel {
+    pub(crate) fn new(hint: Option<LevelFilter>) -> Self {
+        let me = Self(AtomicUsize::new(5));
+        me.set(hint);
+        me
+    }
+
+    pub(crate) fn set(&self, hint: Option<LevelFilter>) {
+        let n = match hint {
+            Some(LevelFilter::OFF) => 0,
+            Some(LevelFilter::ERROR) => 1,
+            Some(LevelFilter::WARN) => 2,
+            Some(LevelFilter::INFO) => 3,
+            Some(LevelFilter::DEBUG) => 4,
+            _ => 5,
+        };
+        self.0.store(n, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> LevelFilter {
+        match self.0.load(Ordering::Relaxed) {
+            0 => LevelFilter::OFF,
+            1 => LevelFilter::ERROR,
+            2 => LevelFilter::WARN,
+            3 => LevelFilter::INFO,
+            4 => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        }
     }
 }
 
-static LINES_MAX_LEVEL: AtomicUsize = AtomicUsize::new(5);
-
-pub(crate) fn set_lines_max_level(level: Option<LevelFilter>) {
-    let n = match level {
-        Some(LevelFilter::OFF) => 0,
-        Some(LevelFilter::ERROR) => 1,
-        Some(LevelFilter::WARN) => 2,
-        Some(LevelFilter::INFO) => 3,
-        Some(LevelFilter::DEBUG) => 4,
-        _ => 5,
-    };
-    LINES_MAX_LEVEL.store(n, Ordering::Relaxed);
+impl Clone for LinesMaxLevel {
+    fn clone(&self) -> Self {
+        Self(AtomicUsize::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use tracing_subscriber::prelude::*;
+
+    /// Each subscriber answers for its own filter: a subscriber made later,
+    /// with another filter (a test beside it, a scoped subscriber), does
+    /// not change what the first one says. It did, through a process-wide
+    /// value, and a `Forwarder` under the first then told its child to send
+    /// only the other's levels.
+    #[test]
+    fn lines_max_level_is_the_current_subscribers() {
+        use tracing_core::LevelFilter;
+        let warn = tracing_core::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(crate::ContextLayer::new().filter(LevelFilter::WARN)),
+        );
+        let open = tracing_core::Dispatch::new(
+            tracing_subscriber::registry().with(crate::ContextLayer::new()),
+        );
+        let debug = tracing_core::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(crate::ContextLayer::new().filter(LevelFilter::DEBUG)),
+        );
+        tracing_core::dispatcher::with_default(&warn, || {
+            assert_eq!(super::lines_max_level(), LevelFilter::WARN);
+        });
+        tracing_core::dispatcher::with_default(&open, || {
+            assert_eq!(super::lines_max_level(), LevelFilter::TRACE);
+        });
+        tracing_core::dispatcher::with_default(&debug, || {
+            assert_eq!(super::lines_max_level(), LevelFilter::DEBUG);
+        });
+        // No context layer at all: nothing to hold lines back.
+        let bare = tracing_core::Dispatch::new(tracing_subscriber::registry());
+        tracing_core::dispatcher::with_default(&bare, || {
+            assert_eq!(super::lines_max_level(), LevelFilter::TRACE);
+        });
+    }
 
     #[test]
     fn context_spans_carry_a_context_key() {

@@ -15,7 +15,7 @@ use crate::context::view::{job_of, resolve, with_overlay};
 use crate::encode::NumberPolicy;
 use crate::fields::ValueSink;
 use crate::job_end::{HandedOff, JobEnds};
-use crate::keep::ContextKeys;
+use crate::keep::{ContextKeys, LinesMaxLevel};
 use crate::span_close::Timing;
 use crate::Redact;
 
@@ -96,6 +96,9 @@ pub struct ContextLayer<F = Identity> {
     /// Keys kept out of everything that leaves the process (found through
     /// the dispatch, see [`Redact::current`]).
     redact: Redact,
+    /// What its filter lets through (found through the dispatch, see
+    /// [`lines_max_level`](crate::lines_max_level)).
+    lines_max: LinesMaxLevel,
 }
 
 impl Default for ContextLayer {
@@ -124,6 +127,7 @@ impl ContextLayer {
             dispatch: Arc::default(),
             job_ends: JobEnds::default(),
             redact: Redact::default(),
+            lines_max: LinesMaxLevel::new(None),
         }
     }
 }
@@ -160,6 +164,7 @@ impl<F> ContextLayer<F> {
             dispatch: self.dispatch,
             job_ends: self.job_ends,
             redact: self.redact,
+            lines_max: self.lines_max,
         }
     }
 
@@ -255,6 +260,7 @@ impl<F> ContextLayer<F> {
     /// let layer = spanline_core::ContextLayer::new().context_key("batch");
     /// assert!(layer.context_keys().contains("batch"));
     /// ```
+    #[doc(hidden)]
     pub fn context_keys(&self) -> &ContextKeys {
         &self.keys
     }
@@ -295,6 +301,7 @@ impl<F> ContextLayer<F> {
     /// The keys given with [`redact`](Self::redact).
     ///
     /// See [`redact`](Self::redact)'s example.
+    #[doc(hidden)]
     pub fn redaction(&self) -> &Redact {
         &self.redact
     }
@@ -405,7 +412,7 @@ where
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
         let hint = self.filter.max_level_hint();
-        crate::keep::set_lines_max_level(hint);
+        self.lines_max.set(hint);
         // Context spans may have any level: only OFF is a ceiling.
         hint.filter(|level| *level == LevelFilter::OFF)
     }
@@ -457,6 +464,8 @@ where
             Some(&self.job_ends as *const JobEnds as *const ())
         } else if id == std::any::TypeId::of::<Redact>() {
             Some(&self.redact as *const Redact as *const ())
+        } else if id == std::any::TypeId::of::<LinesMaxLevel>() {
+            Some(&self.lines_max as *const LinesMaxLevel as *const ())
         } else {
             None
         }

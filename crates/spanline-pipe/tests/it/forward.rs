@@ -481,6 +481,32 @@ fn the_childs_json_values_stay_json_in_the_parent() {
     assert!(line(&lines, "small record")["none"].is_null());
 }
 
+/// What the child may send is this subscriber's filter, not the last one
+/// made in the process: another subscriber with a WARN filter, made while
+/// this one runs (a test beside it, a scoped subscriber), does not hold the
+/// child's INFO lines back. It did once, through a process-wide value, and
+/// this test binary lost a child's lines now and then.
+#[test]
+fn another_subscribers_filter_does_not_reach_this_child() {
+    let capture = Capture::new();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new().filter(EnvFilter::new("info")))
+        .with(JsonLayer::builder().with_writer(capture.clone()).build());
+    let (lines, status) = run_launched(subscriber, "json_values", capture, || {
+        let other =
+            tracing_subscriber::registry().with(ContextLayer::new().filter(EnvFilter::new("warn")));
+        drop(tracing::Dispatch::new(other));
+        info_span!("launch", worker = "json_values")
+    });
+    assert!(status.success());
+    for message in ["small record", "large record"] {
+        assert!(
+            messages(&lines).iter().any(|m| m == message),
+            "{message} is lost: {lines:?}"
+        );
+    }
+}
+
 #[test]
 fn a_failing_debug_impl_in_the_child_is_marked_never_a_panic() {
     let (lines, status) = run("broken_fmt", "info");
