@@ -569,7 +569,7 @@ fn a_layer_given_to_the_builder_sees_what_rust_log_keeps() {
 #[test]
 fn a_cluster_from_the_environment_and_the_file() {
     let cluster = RedisCluster::start(3);
-    let channels = spanline::core::Channels::default();
+    let channels = spanline::redis::Channels::default();
     let follow = || -> Vec<ShardedSubscription> {
         spanline::redis::read::global_shards(&channels, 3)
             .iter()

@@ -86,7 +86,7 @@ impl Cluster {
 
     /// How many shards the publisher spread the global feed over: what it
     /// stored in `{prefix}:global:shards`, else the default on a cluster.
-    pub(crate) fn global_shards(&self, channels: &spanline_core::Channels) -> usize {
+    pub(crate) fn global_shards(&self, channels: &spanline_redis::Channels) -> usize {
         self.retry(&mut false, |map| map.stored_global_shards(channels))
     }
 }

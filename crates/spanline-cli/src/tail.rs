@@ -136,7 +136,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         .or_else(|| std::env::var("SPANLINE_REDIS_URL").ok())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let cluster = args.cluster || crate::env_flag("SPANLINE_REDIS_CLUSTER");
-    let channels = spanline_core::Channels::new(&args.prefix)
+    let channels = spanline_redis::Channels::new(&args.prefix)
         .map_err(|e| io::Error::other(format!("invalid --prefix: {e}")))?;
     if cluster {
         return follow_cluster(&args, &url, &channels);
@@ -168,7 +168,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
 fn follow_cluster(
     args: &Args,
     urls: &str,
-    channels: &spanline_core::Channels,
+    channels: &spanline_redis::Channels,
 ) -> io::Result<ExitCode> {
     if args.pattern.is_some() {
         return Err(io::Error::other(

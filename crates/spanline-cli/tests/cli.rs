@@ -603,7 +603,7 @@ fn line(msg: &str) -> String {
 #[test]
 fn tail_cluster_follows_a_job_and_the_sharded_global_feed() {
     let cluster = RedisCluster::start(3);
-    let channels = spanline_core::Channels::default();
+    let channels = spanline_redis::Channels::default();
     let shards = spanline_redis::read::global_shards(&channels, 3);
     // The publisher's count of shards: the tail finds all three from it.
     let key = spanline_redis::read::global_shards_key(&channels);
@@ -638,7 +638,7 @@ fn tail_cluster_follows_a_job_and_the_sharded_global_feed() {
 #[test]
 fn tail_cluster_merges_the_global_streams_in_time_order() {
     let cluster = RedisCluster::start(3);
-    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 2);
+    let shards = spanline_redis::read::global_shards(&spanline_redis::Channels::default(), 2);
     // 1,200 entries over two shards: the first 600 on one, the rest on the
     // other, more than a page (512) each: a merge that showed each page as
     // read would print the second shard's first page before the first

@@ -196,7 +196,7 @@ fn an_idle_healthy_cluster_followed_for_30_s_raises_no_alarm() {
     let cluster = RedisCluster::start(3);
     // No count stored: the default 16 shards, several per master (one
     // SSUBSCRIBE of them all on a master was refused: CROSSSLOT).
-    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 16);
+    let shards = spanline_redis::read::global_shards(&spanline_redis::Channels::default(), 16);
     let owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global"]);
     tail.wait_live();
@@ -221,7 +221,7 @@ fn an_idle_healthy_cluster_followed_for_30_s_raises_no_alarm() {
 #[test]
 fn every_line_published_right_after_the_live_notice_is_shown() {
     let cluster = RedisCluster::start(3);
-    let channels = spanline_core::Channels::default();
+    let channels = spanline_redis::Channels::default();
     let stored_key = spanline_redis::read::global_shards_key(&channels);
     let mut took = Vec::new();
     // The default 16 shards; 3 (one per master); 5, as the publisher
@@ -285,7 +285,7 @@ fn every_line_published_right_after_the_live_notice_is_shown() {
 #[test]
 fn a_killed_master_is_said_once_and_the_other_masters_keep_flowing() {
     let mut cluster = RedisCluster::start(3);
-    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 16);
+    let shards = spanline_redis::read::global_shards(&spanline_redis::Channels::default(), 16);
     let owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global"]);
     tail.wait_live();
@@ -317,7 +317,7 @@ fn a_killed_master_is_said_once_and_the_other_masters_keep_flowing() {
 #[test]
 fn a_frozen_master_is_said_once_and_followed_again_when_it_answers() {
     let cluster = RedisCluster::start(3);
-    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 16);
+    let shards = spanline_redis::read::global_shards(&spanline_redis::Channels::default(), 16);
     let owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global"]);
     tail.wait_live();
@@ -364,7 +364,7 @@ fn node_id(port: u16) -> String {
 #[test]
 fn a_shard_whose_slot_moves_is_followed_on_its_new_master() {
     let cluster = RedisCluster::start(3);
-    let shards = spanline_redis::read::global_shards(&spanline_core::Channels::default(), 3);
+    let shards = spanline_redis::read::global_shards(&spanline_redis::Channels::default(), 3);
     let mut owners = owners(&cluster, &shards);
     let tail = Tail::start(&cluster, &["--global", "--shards", "3"]);
     tail.wait_live();

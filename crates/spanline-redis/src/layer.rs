@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use spanline_core::{Channels, JobEnds, LineEvent, LineLayer, LineSink, OnJobEnd, Refusal, Schema};
+use spanline_core::{JobEnds, LineEvent, LineLayer, LineSink, OnJobEnd, Refusal, Schema};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -12,6 +12,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::queue::{Item, Overflow, Queue};
 use crate::report::Report;
 use crate::stats::add;
+use crate::Channels;
 
 /// Publishes every event's JSON line to Redis: to `{prefix}:global`, and to
 /// `{prefix}:{job_id}` when the event's context holds a valid `job_id`.

@@ -10,6 +10,7 @@
 pub use redis;
 
 mod builder;
+mod channels;
 mod guard;
 mod layer;
 mod link;
@@ -21,8 +22,12 @@ mod stats;
 mod worker;
 
 pub use builder::{check_url, BuildError, RedisLayerBuilder};
+pub use channels::Channels;
 pub use guard::{FlushOutcome, RedisGuard, ShutdownOutcome};
 pub use layer::RedisLayer;
 pub use queue::Overflow;
+/// Why a job id or a channel prefix is refused (spanline-core's, where the
+/// job id syntax lives).
+pub use spanline_core::JobIdError;
 pub use stats::RedisStats;
 pub use worker::Mode;

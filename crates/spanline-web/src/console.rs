@@ -12,7 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use spanline_core::Channels;
+use spanline_redis::Channels;
 
 use spanline_redis::read::{self, ClusterMap};
 use spanline_redis::redis;

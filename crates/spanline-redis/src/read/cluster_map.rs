@@ -12,10 +12,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::Channels;
 use redis::{
     ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisResult, Value,
 };
-use spanline_core::Channels;
 
 use super::names::{global_shards_key, key_slot, DEFAULT_GLOBAL_SHARDS, MAX_GLOBAL_SHARDS};
 

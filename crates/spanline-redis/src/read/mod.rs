@@ -2,7 +2,7 @@
 //! publishes needs (`spanline tail`, the live console, your own tool).
 //!
 //! - **Names.** A job's lines go to `{prefix}:{job_id}` and every line to
-//!   the global feed, `{prefix}:global` ([`Channels`](spanline_core::Channels)
+//!   the global feed, `{prefix}:global` ([`Channels`](crate::Channels)
 //!   names both); on a Redis Cluster the global feed is spread over shards,
 //!   [`global_shards`], whose count the publisher stores at
 //!   [`global_shards_key`].
@@ -19,7 +19,7 @@
 //!
 //! ```no_run
 //! use spanline_redis::read;
-//! let channels = spanline_core::Channels::default();
+//! let channels = spanline_redis::Channels::default();
 //! let map = read::ClusterMap::new("redis://10.0.0.1:6379")?;
 //! // The global feed's streams, merged in time order.
 //! let shards = read::global_shards(&channels, map.stored_global_shards(&channels)?);

@@ -14,7 +14,7 @@
 //! `[⌊i·16384/n⌋, ⌊(i+1)·16384/n⌋)`, so any client can compute the names;
 //! the publisher also stores `n` in the key `{prefix}:global:shards`.
 
-use spanline_core::Channels;
+use crate::Channels;
 
 /// The number of hash slots of a Redis Cluster.
 pub(crate) const CLUSTER_SLOTS: u16 = 16384;
@@ -86,7 +86,7 @@ fn shard_tag(i: usize, n: usize) -> u32 {
 ///
 /// ```
 /// use spanline_redis::read::global_shards;
-/// let channels = spanline_core::Channels::default();
+/// let channels = spanline_redis::Channels::default();
 /// assert_eq!(global_shards(&channels, 1), ["logs:global"]);
 /// assert_eq!(global_shards(&channels, 3), ["logs:global:{3}", "logs:global:{1}", "logs:global:{0}"]);
 /// ```
@@ -105,7 +105,7 @@ pub fn global_shards(channels: &Channels, n: usize) -> Vec<String> {
 /// `channels` has: `{prefix}:global:shards`.
 ///
 /// ```
-/// let channels = spanline_core::Channels::default();
+/// let channels = spanline_redis::Channels::default();
 /// assert_eq!(spanline_redis::read::global_shards_key(&channels), "logs:global:shards");
 /// ```
 pub fn global_shards_key(channels: &Channels) -> String {

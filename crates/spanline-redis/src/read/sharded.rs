@@ -103,7 +103,7 @@ pub enum Event {
 /// ```no_run
 /// use spanline_redis::read::{self, ClusterMap, Event, ShardedSubscription};
 /// let map = ClusterMap::new("redis://10.0.0.1:6379,redis://10.0.0.2:6379")?;
-/// let channels = spanline_core::Channels::default();
+/// let channels = spanline_redis::Channels::default();
 /// let shards = read::global_shards(&channels, map.stored_global_shards(&channels)?);
 /// let feed = ShardedSubscription::start(&map, shards);
 /// while let Some(event) = feed.recv() {

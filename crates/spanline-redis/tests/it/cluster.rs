@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use spanline_core::Channels;
+use spanline_redis::Channels;
 use spanline_redis::{Mode, RedisLayer, RedisLayerBuilder};
 use spanline_testkit::{RedisCluster, RedisServer, ShardedSubscription, Subscription};
 use tracing::{info, info_span};

@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use spanline_core::Channels;
 use spanline_redis::read::{self, ClusterMap, Event, ShardedSubscription, StreamMerge};
+use spanline_redis::Channels;
 use spanline_redis::{Mode, RedisLayer};
 use spanline_testkit::RedisCluster;
 use tracing::{info, info_span};

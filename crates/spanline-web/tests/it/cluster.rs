@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use spanline_core::{Channels, ContextLayer};
+use spanline_core::ContextLayer;
 use spanline_json::JsonLayer;
+use spanline_redis::Channels;
 use spanline_redis::{Mode, Overflow, RedisLayer};
 use spanline_testkit::RedisCluster;
 use spanline_web::{Console, Source};
