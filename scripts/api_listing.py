@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 API_DIR = os.path.join(ROOT, "api")
 
 KEEP_ATTR = re.compile(
-    r"^#\[(cfg|cfg_attr|derive|non_exhaustive|doc\(hidden\)|deprecated|repr|must_use)\b"
+    r"^#\[(cfg|cfg_attr|derive|non_exhaustive|doc\(hidden\)|deprecated|repr|must_use)(?![A-Za-z0-9_])"
 )
 
 
@@ -221,12 +221,16 @@ class Crate:
         self.lines = []
         self.pub_types = set()
         self.impls = []  # (indent, attrs, header, self_type, trait)
+        self.counts = [0, 0]  # pub items declared, of them #[doc(hidden)]
 
     def emit(self, depth, attrs, sig):
         pad = "  " * depth
         for a in attrs:
             self.lines.append(pad + a)
         self.lines.append(pad + sig)
+        if sig.startswith("pub ") or sig.startswith("pub("):
+            self.counts[0] += 1
+            self.counts[1] += "#[doc(hidden)]" in attrs
 
     def module(self, path, file, depth):
         with open(file, encoding="utf-8") as f:
@@ -380,6 +384,8 @@ class Crate:
             "# by scripts/api_listing.py. Do not edit: regenerate with",
             "#     python3 scripts/api_listing.py",
             "# and review the diff: each new line is a new promise to users.",
+            f"# {self.counts[0]} public items, {self.counts[1]} of them #[doc(hidden)]: those are",
+            "# for spanline's own crates, outside the documented API and its semver promise.",
             "",
         ]
         tail = ["", "# trait impls of public types", *extra] if extra else []

@@ -60,8 +60,8 @@ fn main() {
             let mut buf = Vec::with_capacity(4096);
             (0..events).for_each(|_| {
                 buf.clear();
-                spanline_core::escape_str(&mut buf, std::hint::black_box(&text));
-                spanline_core::escape_str(&mut buf, std::hint::black_box(&ascii));
+                spanline_core::write_str(&mut buf, std::hint::black_box(&text));
+                spanline_core::write_str(&mut buf, std::hint::black_box(&ascii));
                 std::hint::black_box(&buf);
             });
         }

@@ -19,14 +19,16 @@ use std::fmt;
 /// infinity. The same policy applies in every spanline layer.
 ///
 /// ```
-/// use spanline_core::{NumberPolicy, NonFinite};
+/// use spanline_core::{ContextLayer, CtxView, NonFinite, NumberPolicy};
+/// use tracing_subscriber::prelude::*;
 /// let policy = NumberPolicy { big_ints_as_strings: true, non_finite: NonFinite::String };
-/// let mut buf = Vec::new();
-/// policy.write_u64(&mut buf, u64::MAX);
-/// assert_eq!(buf, br#""18446744073709551615""#);
-/// buf.clear();
-/// policy.write_f64(&mut buf, f64::NAN);
-/// assert_eq!(buf, br#""NaN""#);
+/// let layer = ContextLayer::new().with_number_policy(policy);
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let _job = tracing::info_span!("job", id = u64::MAX, ratio = f64::NAN).entered();
+///     let ctx = CtxView::current().unwrap();
+///     assert_eq!(ctx.get("id").unwrap().as_json(), r#""18446744073709551615""#);
+///     assert_eq!(ctx.get("ratio").unwrap().as_json(), r#""NaN""#);
+/// });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NumberPolicy {
@@ -40,10 +42,14 @@ pub struct NumberPolicy {
 /// How NaN and infinities are written (see [`NumberPolicy`]).
 ///
 /// ```
-/// use spanline_core::{NonFinite, NumberPolicy};
-/// let mut buf = Vec::new();
-/// NumberPolicy { non_finite: NonFinite::String, ..NumberPolicy::default() }.write_f64(&mut buf, f64::INFINITY);
-/// assert_eq!(buf, br#""inf""#);
+/// use spanline_core::{ContextLayer, CtxView, NonFinite, NumberPolicy};
+/// use tracing_subscriber::prelude::*;
+/// let policy = NumberPolicy { non_finite: NonFinite::String, ..NumberPolicy::default() };
+/// let layer = ContextLayer::new().with_number_policy(policy);
+/// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+///     let _job = tracing::info_span!("job", rate = f64::INFINITY).entered();
+///     assert_eq!(CtxView::current().unwrap().get("rate").unwrap().as_json(), r#""inf""#);
+/// });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NonFinite {
@@ -59,61 +65,31 @@ const MAX_SAFE_INT: u64 = 1 << 53;
 
 impl NumberPolicy {
     /// Writes an unsigned integer.
-    ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// spanline_core::NumberPolicy::default().write_u64(&mut buf, 7);
-    /// assert_eq!(buf, b"7");
-    /// ```
-    pub fn write_u64(&self, buf: &mut Vec<u8>, v: u64) {
+    pub(crate) fn write_u64(&self, buf: &mut Vec<u8>, v: u64) {
         let quote = self.big_ints_as_strings && v > MAX_SAFE_INT;
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a signed integer.
-    ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// spanline_core::NumberPolicy::default().write_i64(&mut buf, -7);
-    /// assert_eq!(buf, b"-7");
-    /// ```
-    pub fn write_i64(&self, buf: &mut Vec<u8>, v: i64) {
+    pub(crate) fn write_i64(&self, buf: &mut Vec<u8>, v: i64) {
         let quote = self.big_ints_as_strings && v.unsigned_abs() > MAX_SAFE_INT;
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a 128-bit unsigned integer.
-    ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// spanline_core::NumberPolicy::default().write_u128(&mut buf, 1 << 70);
-    /// assert_eq!(buf, b"1180591620717411303424");
-    /// ```
-    pub fn write_u128(&self, buf: &mut Vec<u8>, v: u128) {
+    pub(crate) fn write_u128(&self, buf: &mut Vec<u8>, v: u128) {
         let quote = self.big_ints_as_strings && v > u128::from(MAX_SAFE_INT);
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a 128-bit signed integer.
-    ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// spanline_core::NumberPolicy::default().write_i128(&mut buf, -1);
-    /// assert_eq!(buf, b"-1");
-    /// ```
-    pub fn write_i128(&self, buf: &mut Vec<u8>, v: i128) {
+    pub(crate) fn write_i128(&self, buf: &mut Vec<u8>, v: i128) {
         let quote = self.big_ints_as_strings && v.unsigned_abs() > u128::from(MAX_SAFE_INT);
         write_int(buf, itoa::Buffer::new().format(v), quote);
     }
 
     /// Writes a float; NaN and infinities follow [`NumberPolicy::non_finite`].
-    ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// spanline_core::NumberPolicy::default().write_f64(&mut buf, 0.5);
-    /// assert_eq!(buf, b"0.5");
-    /// ```
-    pub fn write_f64(&self, buf: &mut Vec<u8>, v: f64) {
+    pub(crate) fn write_f64(&self, buf: &mut Vec<u8>, v: f64) {
         if v.is_finite() {
             if !write_short_decimal(buf, v) {
                 buf.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
@@ -241,16 +217,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// characters (C0 and C1), DEL, the line and paragraph separators (U+2028,
 /// U+2029) and the bidi overrides are escaped. Other non-ASCII text is
 /// copied as UTF-8.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// spanline_core::escape_str(&mut buf, "a\"b\n\u{1b}");
-/// assert_eq!(buf, br#"a\"b\n\u001b"#);
-/// buf.clear();
-/// spanline_core::escape_str(&mut buf, "csi\u{9b}2J rtl\u{202e}txt ls\u{2028}ps\u{2029} ok: °—é");
-/// assert_eq!(String::from_utf8(buf).unwrap(), r"csi\u009b2J rtl\u202etxt ls\u2028ps\u2029 ok: °—é");
-/// ```
-pub fn escape_str(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn escape_str(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut pos = 0;
     if bytes.len() >= 256 {
@@ -510,18 +477,7 @@ pub(crate) const FMT_ERROR: &str = "[fmt error]";
 /// `value.to_string()` that never panics: a `Display` that returns an error
 /// (which makes `format!` and `to_string` panic) gives what it wrote, then
 /// `[fmt error]`.
-///
-/// ```
-/// struct Broken;
-/// impl std::fmt::Display for Broken {
-///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-///         f.write_str("half")?;
-///         Err(std::fmt::Error)
-///     }
-/// }
-/// assert_eq!(spanline_core::display_string(&Broken), "half[fmt error]");
-/// ```
-pub fn display_string(value: &dyn fmt::Display) -> String {
+pub(crate) fn display_string(value: &dyn fmt::Display) -> String {
     use fmt::Write as _;
     let mut out = String::new();
     if write!(out, "{value}").is_err() {
@@ -531,11 +487,7 @@ pub fn display_string(value: &dyn fmt::Display) -> String {
 }
 
 /// `format!("{value:?}")` that never panics (see [`display_string`]).
-///
-/// ```
-/// assert_eq!(spanline_core::debug_string(&Some(1)), "Some(1)");
-/// ```
-pub fn debug_string(value: &dyn fmt::Debug) -> String {
+pub(crate) fn debug_string(value: &dyn fmt::Debug) -> String {
     use fmt::Write as _;
     let mut out = String::new();
     if write!(out, "{value:?}").is_err() {
@@ -553,6 +505,7 @@ pub fn debug_string(value: &dyn fmt::Debug) -> String {
 /// assert_eq!(spanline_core::decode_json_str(r#""a\"b""#).unwrap(), "a\"b");
 /// assert!(spanline_core::decode_json_str("42").is_none());
 /// ```
+#[doc(hidden)]
 pub fn decode_json_str(json: &str) -> Option<std::borrow::Cow<'_, str>> {
     decode_str(json)
 }
@@ -590,6 +543,25 @@ pub(crate) fn decode_str(json: &str) -> Option<std::borrow::Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_writers_and_display_that_never_panics() {
+        let numbers = NumberPolicy::default();
+        let mut buf = Vec::new();
+        numbers.write_u128(&mut buf, 1 << 70);
+        buf.push(b' ');
+        numbers.write_f64(&mut buf, 0.5);
+        assert_eq!(buf, b"1180591620717411303424 0.5");
+        struct Broken;
+        impl fmt::Display for Broken {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("half")?;
+                Err(fmt::Error)
+            }
+        }
+        assert_eq!(display_string(&Broken), "half[fmt error]");
+        assert_eq!(debug_string(&Some(1)), "Some(1)");
+    }
 
     #[test]
     fn writers_escape_display_and_debug_values() {

@@ -29,6 +29,7 @@ pub(crate) fn event_time() -> Option<Timestamp> {
 /// let at = Timestamp::from_unix(1, 0);
 /// assert_eq!(spanline_core::with_event_time(at, || Clock::system().now()), at);
 /// ```
+#[doc(hidden)]
 pub fn with_event_time<R>(at: Timestamp, f: impl FnOnce() -> R) -> R {
     let previous = EVENT_TIME.try_with(|t| t.replace(Some(at))).ok().flatten();
     let out = f();

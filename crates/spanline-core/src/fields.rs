@@ -197,6 +197,7 @@ impl<'b> JsonFields<'b> {
     /// });
     /// ```
     #[must_use]
+    #[doc(hidden)]
     pub fn with_error_types(mut self) -> Self {
         self.error_types = Some(Vec::new());
         self
@@ -206,6 +207,7 @@ impl<'b> JsonFields<'b> {
     /// by field, in the order the fields came.
     ///
     /// See [`with_error_types`](Self::with_error_types)' example.
+    #[doc(hidden)]
     pub fn error_types(&self) -> &[ErrorTypes] {
         self.error_types.as_deref().unwrap_or_default()
     }
@@ -279,6 +281,7 @@ impl<'b> JsonFields<'b> {
 /// One error field's type names, as [`JsonFields::error_types`] gives
 /// them: the field's name, then the type of the error and of each cause,
 /// outermost first (`None` where it is not known).
+#[doc(hidden)]
 pub type ErrorTypes = (&'static str, Vec<Option<String>>);
 
 /// Implements `tracing::field::Visit` by forwarding every value as a [`Val`].

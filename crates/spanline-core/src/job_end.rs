@@ -16,6 +16,7 @@ use std::sync::{Arc, Weak};
 use arc_swap::ArcSwap;
 
 /// Called with a job id when the job's run ends.
+#[doc(hidden)]
 pub type OnJobEnd = dyn Fn(&str) + Send + Sync;
 
 /// Where a subscriber's [`ContextLayer`](crate::ContextLayer) tells of job
@@ -40,6 +41,7 @@ pub type OnJobEnd = dyn Fn(&str) + Send + Sync;
 /// assert_eq!(*ended.lock().unwrap(), ["build_1"]); // once, when the outer span closed
 /// ```
 #[derive(Clone, Default)]
+#[doc(hidden)]
 pub struct JobEnds {
     hooks: Arc<ArcSwap<Vec<Weak<OnJobEnd>>>>,
 }
@@ -57,6 +59,7 @@ impl JobEnds {
     /// has one.
     ///
     /// See [`JobEnds`]'s example.
+    #[doc(hidden)]
     pub fn of(dispatch: &tracing_core::Dispatch) -> Option<&JobEnds> {
         dispatch.downcast_ref::<JobEnds>()
     }
@@ -65,6 +68,7 @@ impl JobEnds {
     /// (only a weak reference is kept).
     ///
     /// See [`JobEnds`]'s example.
+    #[doc(hidden)]
     pub fn subscribe(&self, hook: &Arc<OnJobEnd>) {
         let hook = Arc::downgrade(hook);
         self.hooks.rcu(|hooks| {

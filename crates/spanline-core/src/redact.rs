@@ -169,6 +169,7 @@ impl Redact {
     /// text such as `password=hunter2`) is not found.
     ///
     /// See the type's second example.
+    #[doc(hidden)]
     pub fn scrub_json<'a>(&self, json: &'a str) -> Cow<'a, str> {
         let Some(keys) = &self.keys else {
             return Cow::Borrowed(json);

@@ -296,6 +296,7 @@ impl<K> LineLayer<K> {
     }
 
     /// The cap set with [`buffer_capacity_limit`](Self::buffer_capacity_limit).
+    #[doc(hidden)]
     pub fn buffer_limit(&self) -> usize {
         self.buffer_limit
     }

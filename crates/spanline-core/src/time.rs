@@ -11,9 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// ```
 /// use spanline_core::Timestamp;
 /// let t = Timestamp::from_unix(1_763_758_369, 633_647_000);
-/// let mut buf = Vec::new();
-/// t.write_rfc3339(&mut buf, spanline_core::Precision::Micros);
-/// assert_eq!(buf, b"2025-11-21T20:52:49.633647Z");
+/// assert_eq!((t.unix_secs(), t.subsec_nanos()), (1_763_758_369, 633_647_000));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp {
@@ -22,20 +20,12 @@ pub struct Timestamp {
 }
 
 /// Digits after the decimal point of a formatted timestamp.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// spanline_core::Timestamp::from_unix(0, 123_456_789).write_rfc3339(&mut buf, spanline_core::Precision::Millis);
-/// assert_eq!(buf, b"1970-01-01T00:00:00.123Z");
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Precision {
+pub(crate) enum Precision {
     /// `.123Z`
     Millis,
     /// `.123456Z`
     Micros,
-    /// `.123456789Z`
-    Nanos,
 }
 
 impl Timestamp {
@@ -80,31 +70,13 @@ impl Timestamp {
         self.nanos
     }
 
-    /// Milliseconds since the Unix epoch.
-    ///
-    /// ```
-    /// assert_eq!(spanline_core::Timestamp::from_unix(2, 500_000_000).unix_millis(), 2_500);
-    /// ```
-    pub fn unix_millis(&self) -> i64 {
-        self.secs
-            .saturating_mul(1000)
-            .saturating_add(i64::from(self.nanos / 1_000_000))
-    }
-
     /// Appends `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC) with the given precision.
-    ///
-    /// ```
-    /// let mut buf = Vec::new();
-    /// spanline_core::Timestamp::from_unix(0, 0).write_rfc3339(&mut buf, spanline_core::Precision::Nanos);
-    /// assert_eq!(buf, b"1970-01-01T00:00:00.000000000Z");
-    /// ```
-    pub fn write_rfc3339(&self, buf: &mut Vec<u8>, precision: Precision) {
+    pub(crate) fn write_rfc3339(&self, buf: &mut Vec<u8>, precision: Precision) {
         buf.extend_from_slice(&cached_prefix(self.secs));
         buf.push(b'.');
         let (value, digits) = match precision {
             Precision::Millis => (self.nanos / 1_000_000, 3),
             Precision::Micros => (self.nanos / 1_000, 6),
-            Precision::Nanos => (self.nanos, 9),
         };
         write_padded(buf, value, digits);
         buf.push(b'Z');
@@ -117,6 +89,7 @@ impl Timestamp {
     /// spanline_core::Timestamp::from_unix(86_399, 0).write_human(&mut buf);
     /// assert_eq!(buf, b"1970-01-01 23:59:59");
     /// ```
+    #[doc(hidden)]
     pub fn write_human(&self, buf: &mut Vec<u8>) {
         let mut prefix = cached_prefix(self.secs);
         prefix[10] = b' ';
@@ -228,8 +201,8 @@ mod tests {
             "2000-02-29T00:00:00.005Z"
         );
         assert_eq!(
-            fmt(4_102_444_799, 999_999_999, Precision::Nanos),
-            "2099-12-31T23:59:59.999999999Z"
+            fmt(4_102_444_799, 999_999_999, Precision::Micros),
+            "2099-12-31T23:59:59.999999Z"
         );
         assert_eq!(fmt(-1, 0, Precision::Millis), "1969-12-31T23:59:59.000Z");
     }

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal, Write};
 
-use spanline_core::{debug_string, display_string, Clock, CtxView};
+use spanline_core::{Clock, CtxView};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_log::NormalizeEvent;
@@ -799,6 +799,16 @@ impl PrettyVisitor {
     }
 }
 
+/// The text of a user's `Display` or `Debug`, which may fail: `to_string`
+/// and `format!` panic then; this keeps what was written and marks it.
+fn never_panics(args: fmt::Arguments<'_>) -> String {
+    let mut out = String::new();
+    if out.write_fmt(args).is_err() {
+        out.push_str("[fmt error]");
+    }
+    out
+}
+
 impl Visit for PrettyVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.push(field, value.to_string());
@@ -808,14 +818,14 @@ impl Visit for PrettyVisitor {
         // User impls may fail: never `to_string`/`format!`, which panic then.
         let chain: Vec<String> = std::iter::once(value)
             .chain(spanline_core::sources(value))
-            .map(|e| display_string(&e))
+            .map(|e| never_panics(format_args!("{e}")))
             .collect();
         self.push(field, chain[0].clone());
         self.errors.push((field.name(), chain));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = debug_string(value);
+        let text = never_panics(format_args!("{value:?}"));
         // A `spanline::json` value (or a map's `Debug`) reads as JSON: its
         // hidden keys are masked at any depth.
         let text = match self.redact.scrub_json(&text) {

@@ -198,6 +198,7 @@ pub(super) fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
 /// });
 /// assert_eq!(*seen.0.lock().unwrap(), ["42", "1"]);
 /// ```
+#[doc(hidden)]
 pub fn with_event_context<R>(context: &[(&str, &str)], f: impl FnOnce() -> R) -> R {
     let next: Bound = context
         .iter()
@@ -372,6 +373,7 @@ impl CtxView {
     ///     tracing::info_span!("job", job_id = "j-1").in_scope(|| {});
     /// });
     /// ```
+    #[doc(hidden)]
     pub fn of_span_in<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Self>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
@@ -444,6 +446,7 @@ impl CtxView {
     /// assert_eq!(ctx.with_json("job_id", |json| json.len()), Some(9));
     /// # });
     /// ```
+    #[doc(hidden)]
     pub fn with_json<R>(&self, key: &str, f: impl FnOnce(&str) -> R) -> Option<R> {
         let mut f = Some(f);
         if let Some(entry) = self.node.merged.iter().find(|e| e.key.as_str() == key) {
@@ -504,6 +507,7 @@ impl CtxView {
     ///     assert_eq!(pairs, ["request_id=\"r-1\"", "user_id=7"]);
     /// });
     /// ```
+    #[doc(hidden)]
     pub fn for_each_json(&self, mut f: impl FnMut(&str, &str)) {
         for entry in self.node.merged.iter() {
             entry.with_json(|json| f(entry.key.as_str(), json));
