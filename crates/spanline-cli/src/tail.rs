@@ -11,6 +11,8 @@ use spanline_redis::redis;
 
 use crate::cluster::{Cluster, Feed};
 use crate::server::{backoff, Failure, Server};
+use spanline_core::read::Level;
+
 use crate::view::ViewArgs;
 use crate::Color;
 
@@ -98,11 +100,12 @@ impl Output {
         }
         if let Some(filter) = &self.filter {
             if let Some(line) = &parsed {
-                let level = match line.level.as_str() {
-                    "trace" => tracing::Level::TRACE,
-                    "debug" => tracing::Level::DEBUG,
-                    "info" => tracing::Level::INFO,
-                    "warning" | "warn" => tracing::Level::WARN,
+                // A word that is not a level passes as an error would.
+                let level = match Level::parse(&line.level) {
+                    Some(Level::Trace) => tracing::Level::TRACE,
+                    Some(Level::Debug) => tracing::Level::DEBUG,
+                    Some(Level::Info) => tracing::Level::INFO,
+                    Some(Level::Warn) => tracing::Level::WARN,
                     _ => tracing::Level::ERROR,
                 };
                 if !filter.would_enable(&line.target, &level) {

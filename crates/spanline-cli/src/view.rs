@@ -1,6 +1,7 @@
 //! What `spanline pretty` and `spanline tail` show of each line: a minimum
 //! level, `--where key=value` filters, and the time in the local zone.
 
+use spanline_core::read::Level;
 use spanline_json::{neutralize, PrettyLine};
 
 /// The options both viewers share.
@@ -8,7 +9,7 @@ use spanline_json::{neutralize, PrettyLine};
 pub(crate) struct ViewArgs {
     /// Show only lines at this level or above (trace, debug, info, warn, error).
     #[arg(long, value_parser = parse_level)]
-    level: Option<u8>,
+    level: Option<Level>,
     /// Show only lines whose KEY has VALUE (the message, target, level or any
     /// field; dotted keys reach into nested objects). Repeat to require all.
     #[arg(long = "where", value_name = "KEY=VALUE", value_parser = parse_where)]
@@ -18,9 +19,10 @@ pub(crate) struct ViewArgs {
     local: bool,
 }
 
-fn parse_level(text: &str) -> Result<u8, String> {
-    rank(&text.to_ascii_lowercase())
-        .ok_or_else(|| format!("unknown level {text:?}: trace, debug, info, warn or error"))
+fn parse_level(text: &str) -> Result<Level, String> {
+    Level::parse(text).ok_or_else(|| {
+        format!("unknown level {text:?}: trace, debug, info, warn, error or critical")
+    })
 }
 
 fn parse_where(text: &str) -> Result<(String, String), String> {
@@ -28,18 +30,6 @@ fn parse_where(text: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
-}
-
-/// Levels in order; unknown words rank as errors (they are shown).
-fn rank(level: &str) -> Option<u8> {
-    Some(match level {
-        "trace" => 0,
-        "debug" => 1,
-        "info" | "notice" | "default" => 2,
-        "warn" | "warning" => 3,
-        "error" | "critical" | "fatal" => 4,
-        _ => return None,
-    })
 }
 
 impl ViewArgs {
@@ -51,7 +41,8 @@ impl ViewArgs {
     /// Does `line` pass the level and `--where` filters?
     pub(crate) fn keeps(&self, line: &PrettyLine) -> bool {
         if let Some(min) = self.level {
-            if rank(&line.level).unwrap_or(4) < min {
+            // A word that is not a level is shown, as an error would be.
+            if Level::parse(&line.level).unwrap_or(Level::Error) < min {
                 return false;
             }
         }
@@ -60,7 +51,7 @@ impl ViewArgs {
             "target" | "logger" => line.target == *value,
             "level" => {
                 line.level.eq_ignore_ascii_case(value)
-                    || rank(&line.level) == rank(&value.to_ascii_lowercase())
+                    || Level::parse(&line.level).is_some_and(|l| Level::parse(value) == Some(l))
             }
             _ => line.pairs.iter().any(|(k, v)| k == key && v == value),
         })

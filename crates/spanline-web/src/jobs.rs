@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
+use spanline_core::read::Record;
 
 use crate::follow::{Item, Link, Sink};
 
@@ -38,25 +39,24 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     pub(crate) fn add(&mut self, line: &str) {
-        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(line) else {
+        // spanline-core's reader: every preset's keys, the nested shape.
+        let Some(record) = Record::read(line) else {
             return;
         };
-        let fields = map.get("fields").and_then(|f| f.as_object());
-        let find = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|k| map.get(*k).or_else(|| fields.and_then(|f| f.get(*k))))
-        };
-        let Some(job_id) = find(&["job_id", "job.id"]).and_then(|v| v.as_str()) else {
+        let Some(job_id) = ["job_id", "job.id"]
+            .iter()
+            .find_map(|k| record.get(k).and_then(|v| v.as_str()))
+        else {
             return;
         };
         if spanline_core::check_job_id(job_id).is_err() {
             return;
         }
         self.tick += 1;
-        let time = find(&["timestamp", "time", "@timestamp", "ts"]).cloned();
-        let level = find(&["level", "severity", "log.level", "levelname"])
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let time = (!record.time_text.is_empty())
+            .then(|| serde_json::Value::String(record.time_text.clone()));
+        // The console's level classes: `INFO`, `WARN`, ...
+        let level = record.level.map(|l| l.name().to_ascii_uppercase());
         if !self.jobs.contains_key(job_id) && self.jobs.len() >= MAX_JOBS {
             if let Some(oldest) = self
                 .jobs
@@ -76,7 +76,7 @@ impl Jobs {
             seen: 0,
         });
         job.seen = self.tick;
-        if find(&["job_end"]).and_then(serde_json::Value::as_bool) == Some(true) {
+        if record.get("job_end").and_then(serde_json::Value::as_bool) == Some(true) {
             job.ended = true;
             return;
         }

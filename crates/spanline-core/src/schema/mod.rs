@@ -10,7 +10,7 @@ mod builder;
 mod errors;
 mod flat;
 mod nested;
-mod preset;
+pub(crate) mod preset;
 
 use std::sync::Arc;
 

@@ -14,5 +14,7 @@ mod pretty;
 mod producers;
 /// Property tests: every line is one valid JSON object with unique keys.
 mod properties;
+/// The reader against the writer: every preset reads back as written.
+mod read;
 /// Redaction inside JSON values, in every sink; U+2028 and U+2029 escaped.
 mod redact;
