@@ -11,6 +11,7 @@ mod tail;
 mod view;
 #[cfg(feature = "web")]
 mod web;
+mod when;
 
 use std::process::ExitCode;
 
@@ -35,10 +36,11 @@ enum Command {
         spanline tail --cluster --redis redis://10.0.0.1:6379,redis://10.0.0.2:6379 --global\n\n\
         The Redis URL comes from --redis, else SPANLINE_REDIS_URL, else redis://127.0.0.1:6379.")]
     Tail(tail::Args),
-    /// Render JSON log lines from stdin for people; malformed lines pass through, marked.
+    /// Render JSON log lines from stdin or files for people; malformed lines pass through, marked.
     #[command(after_help = "Examples:\n  \
         my-service | spanline pretty\n  \
-        spanline pretty < service.log\n  \
+        spanline pretty api.log worker.log.gz --since -15m      # merged by time\n  \
+        spanline pretty -F api.log --level warn --hide http     # follow\n  \
         kubectl logs deploy/api | spanline pretty --color always")]
     Pretty(pretty::Args),
     /// Run a command with log forwarding and render its records; exit with its status.

@@ -42,11 +42,13 @@ pub(crate) struct Args {
     /// The channel prefix the publisher uses.
     #[arg(long, default_value = "logs")]
     prefix: String,
-    /// Read the stream instead (publisher in Streams mode), from this id:
-    /// `0` replays everything kept, `$` only new lines. Resumes after the
-    /// last line seen when Redis comes back, so nothing is missed.
-    #[arg(long)]
-    since: Option<String>,
+    /// Read the stream instead (publisher in Streams mode), from an entry
+    /// id (`0` replays everything kept, `$` only new lines, `ID-SEQ`) or a
+    /// time (`-15m`, `2h`, `2026-12-06T10:00:00Z`: the entries from then
+    /// on). Resumes after the last line seen when Redis comes back, so
+    /// nothing is missed.
+    #[arg(long, value_name = "ID|TIME", value_parser = stream_start, allow_hyphen_values = true)]
+    since: Option<Start>,
     /// Print the JSON lines as they are.
     #[arg(long)]
     json: bool,
@@ -61,6 +63,36 @@ pub(crate) struct Args {
     /// Stop after this many lines.
     #[arg(long)]
     count: Option<u64>,
+}
+
+/// Where `--since` starts reading a stream: the entry id. (A time given
+/// becomes the id; the lines are not filtered by their own times, which
+/// the stream's order already is.)
+#[derive(Debug, Clone)]
+struct Start {
+    id: String,
+}
+
+/// `0`, `$` and `MS-SEQ` are entry ids; anything else is a time, whose
+/// entry id is its Unix milliseconds (the ids the publisher's `XADD *` makes).
+fn stream_start(text: &str) -> Result<Start, String> {
+    let is_id = text == "0"
+        || text == "$"
+        || text.split_once('-').is_some_and(|(ms, seq)| {
+            !ms.is_empty()
+                && !seq.is_empty()
+                && ms.bytes().chain(seq.bytes()).all(|b| b.is_ascii_digit())
+        });
+    if is_id {
+        return Ok(Start {
+            id: text.to_string(),
+        });
+    }
+    let at = crate::when::parse(text)?;
+    let ms = at.unix_secs().saturating_mul(1000) + i64::from(at.subsec_nanos() / 1_000_000);
+    Ok(Start {
+        id: format!("{}-0", ms.max(0)),
+    })
 }
 
 struct Output {
@@ -94,29 +126,31 @@ impl Output {
     /// Prints one payload if the filter lets it through; false once `--count` is reached.
     fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
         let text = String::from_utf8_lossy(payload);
-        let parsed = spanline_json::PrettyLine::from_json(&text);
-        if self.view.filters() && !parsed.as_ref().is_some_and(|l| self.view.keeps(l)) {
+        let record = spanline_core::read::Record::read(&text);
+        if self.view.filters() && !record.as_ref().is_some_and(|r| self.view.keeps(r)) {
             return Ok(true);
         }
-        if let Some(filter) = &self.filter {
-            if let Some(line) = &parsed {
-                // A word that is not a level passes as an error would.
-                let level = match Level::parse(&line.level) {
-                    Some(Level::Trace) => tracing::Level::TRACE,
-                    Some(Level::Debug) => tracing::Level::DEBUG,
-                    Some(Level::Info) => tracing::Level::INFO,
-                    Some(Level::Warn) => tracing::Level::WARN,
-                    _ => tracing::Level::ERROR,
-                };
-                if !filter.would_enable(&line.target, &level) {
-                    return Ok(true);
-                }
+        if let (Some(filter), Some(record)) = (&self.filter, &record) {
+            // A line without a level passes as an error would.
+            let level = match record.level {
+                Some(Level::Trace) => tracing::Level::TRACE,
+                Some(Level::Debug) => tracing::Level::DEBUG,
+                Some(Level::Info) => tracing::Level::INFO,
+                Some(Level::Warn) => tracing::Level::WARN,
+                _ => tracing::Level::ERROR,
+            };
+            if !filter.would_enable(&record.target, &level) {
+                return Ok(true);
             }
         }
         let rendered = if self.json {
             format!("{}\n", spanline_json::neutralize(&text))
         } else {
-            match self.view.render(&text, self.ansi) {
+            let rendered = match &record {
+                Some(record) => self.view.render_record(record, self.ansi),
+                None => self.view.render(&text, self.ansi),
+            };
+            match rendered {
                 Some(rendered) => rendered,
                 None => return Ok(true),
             }
@@ -161,7 +195,7 @@ pub(crate) fn main(args: Args) -> io::Result<ExitCode> {
         Some(_) if pattern => Err(io::Error::other(
             "--since reads one stream: use it with --job or --global",
         )),
-        Some(since) => follow_stream(&server, &channel, since, &mut out),
+        Some(since) => follow_stream(&server, &channel, &since.id, &mut out),
         None => follow_channel(&server, &channel, pattern, &mut out),
     }
 }
@@ -213,7 +247,7 @@ fn follow_cluster(
     }
     match &args.since {
         Some(since) => {
-            crate::cluster::follow_streams(&cluster, &feed.channels, since, |l| out.line(l))
+            crate::cluster::follow_streams(&cluster, &feed.channels, &since.id, |l| out.line(l))
         }
         None => crate::cluster::follow_channels(&cluster, &feed, |l| out.line(l)),
     }
@@ -376,5 +410,23 @@ fn follow_stream(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is a failure report
+
+    use super::*;
+
+    #[test]
+    fn since_takes_an_entry_id_or_a_time() {
+        for id in ["0", "$", "1796551200000-0", "1796551200000-12"] {
+            assert_eq!(stream_start(id).unwrap().id, id);
+        }
+        let start = stream_start("2026-12-06T10:00:00.250Z").unwrap();
+        assert_eq!(start.id, "1796551200250-0");
+        assert!(stream_start("-15m").unwrap().id.ends_with("-0"));
+        assert!(stream_start("soon").is_err());
     }
 }

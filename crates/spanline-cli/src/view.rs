@@ -1,22 +1,62 @@
-//! What `spanline pretty` and `spanline tail` show of each line: a minimum
-//! level, `--where key=value` filters, and the time in the local zone.
+//! What `spanline pretty` and `spanline tail` show of each line: filters
+//! (a minimum level, `--where key=value`, a time range), which fields, and
+//! how times look. Every line is read once, by spanline-core's reader.
 
-use spanline_core::read::Level;
+use spanline_core::read::{Level, Record};
+use spanline_core::Timestamp;
 use spanline_json::{neutralize, PrettyLine};
 
 /// The options both viewers share.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct ViewArgs {
-    /// Show only lines at this level or above (trace, debug, info, warn, error).
+    /// Show only lines at this level or above (trace, debug, info, warn,
+    /// error, critical).
     #[arg(long, value_parser = parse_level)]
     level: Option<Level>,
     /// Show only lines whose KEY has VALUE (the message, target, level or any
     /// field; dotted keys reach into nested objects). Repeat to require all.
     #[arg(long = "where", value_name = "KEY=VALUE", value_parser = parse_where)]
     wheres: Vec<(String, String)>,
+    /// Show only lines logged before this time: `-15m`, `2h` (that long
+    /// ago), `2026-12-06`, `2026-12-06T10:00:00Z`.
+    #[arg(long, value_name = "TIME", value_parser = crate::when::parse, allow_hyphen_values = true)]
+    until: Option<Timestamp>,
+    /// Leave these fields out (a key, or the start of dotted keys: `http`
+    /// hides `http.status`). Repeat, or separate with commas.
+    #[arg(long, value_name = "KEY", value_delimiter = ',')]
+    hide: Vec<String>,
+    /// Show only these fields (the time, level, message and target always).
+    /// Repeat, or separate with commas.
+    #[arg(long, value_name = "KEY", value_delimiter = ',')]
+    show: Vec<String>,
+    /// Show the fixed keys producers write on every line too (bunyan's `v`,
+    /// `hostname` and `pid`, ECS's `ecs.version`), which are hidden.
+    #[arg(long)]
+    all_fields: bool,
+    /// How times are shown: `s` (to the second), `ms`, `us`, or `rfc3339`
+    /// (as the line wrote it).
+    #[arg(long, value_enum, default_value_t = TimeFormat::S)]
+    time_format: TimeFormat,
     /// Show times in the local time zone (TZ, else the system's) instead of UTC.
     #[arg(long)]
     local: bool,
+    /// The earliest time shown: each command's own `--since`.
+    #[arg(skip)]
+    since: Option<Timestamp>,
+}
+
+/// How a viewer shows times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TimeFormat {
+    /// `2026-12-06 10:00:00`.
+    #[default]
+    S,
+    /// `2026-12-06 10:00:00.250`.
+    Ms,
+    /// `2026-12-06 10:00:00.250123`.
+    Us,
+    /// As the line wrote it.
+    Rfc3339,
 }
 
 fn parse_level(text: &str) -> Result<Level, String> {
@@ -33,45 +73,115 @@ fn parse_where(text: &str) -> Result<(String, String), String> {
 }
 
 impl ViewArgs {
-    /// Whether any filter is set.
-    pub(crate) fn filters(&self) -> bool {
-        self.level.is_some() || !self.wheres.is_empty()
+    /// These options with the command's `--since`.
+    pub(crate) fn since(mut self, since: Option<Timestamp>) -> Self {
+        self.since = since;
+        self
     }
 
-    /// Does `line` pass the level and `--where` filters?
-    pub(crate) fn keeps(&self, line: &PrettyLine) -> bool {
+    /// Whether any filter is set.
+    pub(crate) fn filters(&self) -> bool {
+        self.level.is_some()
+            || !self.wheres.is_empty()
+            || self.since.is_some()
+            || self.until.is_some()
+    }
+
+    /// Does `record` pass the level, time and `--where` filters?
+    pub(crate) fn keeps(&self, record: &Record) -> bool {
         if let Some(min) = self.level {
-            // A word that is not a level is shown, as an error would be.
-            if Level::parse(&line.level).unwrap_or(Level::Error) < min {
+            // A line without a level is shown, as an error would be.
+            if record.level.unwrap_or(Level::Error) < min {
+                return false;
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            // A line without a time cannot be placed in the range.
+            let Some(at) = record.time else { return false };
+            if self.since.is_some_and(|since| at < since)
+                || self.until.is_some_and(|until| at >= until)
+            {
                 return false;
             }
         }
         self.wheres.iter().all(|(key, value)| match key.as_str() {
-            "message" | "msg" => line.message == *value,
-            "target" | "logger" => line.target == *value,
-            "level" => {
-                line.level.eq_ignore_ascii_case(value)
-                    || Level::parse(&line.level).is_some_and(|l| Level::parse(value) == Some(l))
-            }
-            _ => line.pairs.iter().any(|(k, v)| k == key && v == value),
+            "message" | "msg" => record.message == *value,
+            "target" | "logger" => record.target == *value,
+            "level" => record.level.is_some() && record.level == Level::parse(value),
+            _ => record.text(key).is_some_and(|v| v == *value),
         })
     }
 
     /// Renders a line, or `None` when a filter drops it. Text that is not a
     /// JSON object is passed through, marked (no filter applies to it).
     pub(crate) fn render(&self, text: &str, ansi: bool) -> Option<String> {
-        let Some(mut line) = PrettyLine::from_json(text) else {
+        let Some(record) = Record::read(text) else {
             return (!self.filters()).then(|| format!("[unparsed] {}\n", neutralize(text)));
         };
-        if !self.keeps(&line) {
+        self.render_record(&record, ansi)
+    }
+
+    /// Renders a line already read, or `None` when a filter drops it.
+    pub(crate) fn render_record(&self, record: &Record, ansi: bool) -> Option<String> {
+        if !self.keeps(record) {
             return None;
         }
-        if self.local {
-            if let Some(local) = line.time.and_then(spanline_json::local_time) {
-                line.timestamp = local;
-            }
+        let mut line = PrettyLine::from_record(record);
+        let noise = if self.all_fields {
+            &[][..]
+        } else {
+            noise(record)
+        };
+        line.pairs.retain(|(key, _)| {
+            let under = |k: &String| {
+                key == k
+                    || key
+                        .strip_prefix(k.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            };
+            !noise.contains(&key.as_str())
+                && !self.hide.iter().any(under)
+                && (self.show.is_empty() || self.show.iter().any(under))
+        });
+        if let Some(at) = record.time {
+            line.timestamp = self.time(at, record);
         }
         Some(line.render(ansi))
+    }
+
+    /// A line's time as `--time-format` and `--local` say.
+    fn time(&self, at: Timestamp, record: &Record) -> String {
+        if self.time_format == TimeFormat::Rfc3339 && !record.time_text.is_empty() {
+            return record.time_text.clone();
+        }
+        let mut text = match self.local.then(|| spanline_json::local_time(at)).flatten() {
+            Some(local) => local,
+            None => {
+                let mut buf = Vec::with_capacity(26);
+                at.write_human(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            }
+        };
+        match self.time_format {
+            TimeFormat::Ms => text.push_str(&format!(".{:03}", at.subsec_nanos() / 1_000_000)),
+            TimeFormat::Us => text.push_str(&format!(".{:06}", at.subsec_nanos() / 1_000)),
+            TimeFormat::S | TimeFormat::Rfc3339 => {}
+        }
+        text
+    }
+}
+
+/// The keys a producer writes on every line, hidden unless asked for:
+/// bunyan's `v`, `hostname` and `pid` (a line with `"v":0` beside them),
+/// ECS's `ecs.version`.
+fn noise(record: &Record) -> &'static [&'static str] {
+    let has = |k: &str| record.fields.iter().any(|(key, _)| key == k);
+    if record.get("v").is_some_and(|v| v == 0) && has("hostname") && has("pid") {
+        &["v", "hostname", "pid"]
+    } else if has("ecs.version") {
+        &["ecs.version"]
+    } else {
+        &[]
     }
 }
 
@@ -84,16 +194,16 @@ mod tests {
     const LINES: &[&str] = &[
         r#"{"timestamp":"2026-12-02T13:00:00Z","level":"DEBUG","message":"cache miss","user":"ann"}"#,
         r#"{"timestamp":"2026-12-02T13:00:01Z","level":"INFO","message":"login","user":"bob","http":{"status":200}}"#,
-        r#"{"timestamp":"2026-12-02T13:00:02Z","level":"WARN","message":"slow","user":"ann","http":{"status":503}}"#,
+        r#"{"timestamp":"2026-12-02T13:00:02.250Z","level":"WARN","message":"slow","user":"ann","http":{"status":503}}"#,
         r#"{"timestamp":"2026-12-02T13:00:03Z","level":"ERROR","message":"failed","user":"cid"}"#,
     ];
 
     fn shown(view: &ViewArgs) -> Vec<String> {
         LINES
             .iter()
-            .filter_map(|l| PrettyLine::from_json(l))
-            .filter(|l| view.keeps(l))
-            .map(|l| l.message)
+            .filter_map(|l| Record::read(l))
+            .filter(|r| view.keeps(r))
+            .map(|r| r.message)
             .collect()
     }
 
@@ -131,5 +241,70 @@ mod tests {
             "[unparsed] not json\n"
         );
         assert!(warn.render(LINES[3], false).unwrap().contains("failed"));
+    }
+
+    #[test]
+    fn a_time_range_keeps_what_falls_in_it() {
+        let at = |s: &str| spanline_core::read::parse_time(s).unwrap();
+        let range = ViewArgs {
+            since: Some(at("2026-12-02T13:00:01Z")),
+            until: Some(at("2026-12-02T13:00:03Z")),
+            ..ViewArgs::default()
+        };
+        assert_eq!(
+            shown(&range),
+            ["login", "slow"],
+            "since is in, until is out"
+        );
+        // A line without a time cannot be placed: dropped when a range is set.
+        assert_eq!(
+            range.render(r#"{"level":"INFO","message":"when?"}"#, false),
+            None
+        );
+    }
+
+    #[test]
+    fn fields_hidden_shown_and_times_to_the_millisecond() {
+        let hide = ViewArgs {
+            hide: vec!["http".into()],
+            time_format: TimeFormat::Ms,
+            ..ViewArgs::default()
+        };
+        let text = hide.render(LINES[2], false).unwrap();
+        assert!(
+            text.starts_with("2026-12-02 13:00:02.250 [warning"),
+            "{text}"
+        );
+        assert!(
+            text.contains("user=ann") && !text.contains("http."),
+            "{text}"
+        );
+        let show = ViewArgs {
+            show: vec!["http".into()],
+            ..ViewArgs::default()
+        };
+        let text = show.render(LINES[2], false).unwrap();
+        assert!(
+            text.contains("http.status=503") && !text.contains("user="),
+            "{text}"
+        );
+        assert!(text.starts_with("2026-12-02 13:00:02 ["), "{text}");
+        // A producer's fixed keys are hidden, unless asked for.
+        let bunyan = r#"{"v":0,"name":"svc","hostname":"h1","pid":7,"level":30,"msg":"up","time":"2026-12-02T13:00:00.000Z","port":80}"#;
+        let text = ViewArgs::default().render(bunyan, false).unwrap();
+        assert!(
+            text.contains("port=80") && !text.contains("hostname") && !text.contains("pid="),
+            "{text}"
+        );
+        let all = ViewArgs {
+            all_fields: true,
+            ..ViewArgs::default()
+        };
+        assert!(all.render(bunyan, false).unwrap().contains("hostname=h1"));
+        let ecs = r#"{"@timestamp":"2026-12-02T13:00:00.000Z","log.level":"info","message":"up","ecs.version":"8.11.0"}"#;
+        assert!(!ViewArgs::default()
+            .render(ecs, false)
+            .unwrap()
+            .contains("ecs.version"));
     }
 }

@@ -32,6 +32,24 @@ pub use level::Level;
 use crate::schema::preset::{ECS_ALIASES, NESTED_KEYS, PRESETS};
 use crate::Timestamp;
 
+/// A time as the readers take it: RFC 3339 with `Z` or an offset and any
+/// fraction, or epoch seconds or milliseconds; `None` for anything else.
+///
+/// ```
+/// use spanline_core::read::parse_time;
+/// let t = parse_time("2026-12-06T11:00:00.5+01:00").unwrap();
+/// assert_eq!((t.unix_secs(), t.subsec_nanos()), (1_796_551_200, 500_000_000));
+/// assert_eq!(parse_time("1796551200500"), Some(t), "epoch milliseconds");
+/// assert!(parse_time("yesterday").is_none());
+/// ```
+pub fn parse_time(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    time::parse_rfc3339(text).or_else(|| {
+        let number: serde_json::Number = text.parse().ok()?;
+        time::read_time(&Value::Number(number))
+    })
+}
+
 /// One line, read: what every reader (the console renderer, `tail`, the
 /// console, a query) needs from it, whatever its shape.
 ///
