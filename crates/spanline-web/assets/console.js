@@ -12,8 +12,8 @@
   // Rows drawn per flush (every 100 ms) at most: under a flood the page
   // draws the newest and says how many it skipped, so it stays responsive.
   const MAX_DRAWN = 1000;
-  const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, WARNING: 3, ERROR: 4, CRITICAL: 5, FATAL: 5 };
-  const PINO_LEVELS = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+  // The server's level names (spanline_core::read::Level), in order.
+  const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, CRITICAL: 5 };
 
   const $ = (id) => document.getElementById(id);
   const linesEl = $("lines");
@@ -32,57 +32,27 @@
   let flushing = false;
   let ended = false;
 
-  const first = (obj, keys) => {
-    for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return [k, obj[k]];
-    return [null, undefined];
-  };
   const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
 
-  // One line, read whatever the preset: flat, structlog, nested, ECS, GCP,
-  // pino or bunyan.
-  function parse(raw) {
-    let obj;
+  // One line, as the server read it (spanline-core's reader: every preset's
+  // keys and level words are mapped there, none here).
+  function parse(data) {
+    let rec;
     try {
-      obj = JSON.parse(raw);
+      rec = JSON.parse(data);
     } catch (_) {
-      return { raw, time: null, level: "INFO", message: raw, target: "", fields: [], errors: [], search: raw.toLowerCase() };
+      rec = { raw: data, message: data };
     }
-    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) obj = { message: obj };
-    const used = new Set();
-    const take = (keys) => {
-      const [k, v] = first(obj, keys);
-      if (k !== null) used.add(k);
-      return v;
-    };
-    const time = take(["timestamp", "time", "@timestamp", "ts", "t"]);
-    let level = take(["level", "severity", "log.level", "levelname"]);
-    if (typeof level === "number") level = PINO_LEVELS[level] || String(level);
-    level = String(level || "INFO").toUpperCase();
-    if (level === "WARNING") level = "WARN";
-    let message = take(["message", "msg", "event"]);
-    const target = take(["target", "logger", "log.logger", "logger_name", "name"]);
-    const fields = [];
-    const nested = obj.fields && typeof obj.fields === "object" && !Array.isArray(obj.fields) ? obj.fields : null;
-    if (nested) {
-      used.add("fields");
-      if (message === undefined && nested.message !== undefined) message = nested.message;
-      for (const [k, v] of Object.entries(nested)) if (k !== "message") fields.push([k, v]);
-    }
-    const errors = [];
-    const error = take(["error", "error.message", "exception"]);
-    if (error !== undefined) errors.push(show(error));
-    const sources = take(["error.sources", "error_sources"]);
-    if (Array.isArray(sources)) for (const s of sources) errors.push(show(s));
-    const stack = take(["error.stack_trace"]);
-    if (stack !== undefined) errors.push(show(stack));
-    for (const [k, v] of Object.entries(obj)) if (!used.has(k)) fields.push([k, v]);
-    message = message === undefined ? "" : show(message);
-    const search = [message, target || "", ...fields.map(([k, v]) => k + "=" + show(v)), ...errors]
+    const fields = rec.fields || [];
+    const errors = (rec.errors || []).flatMap(([, chain]) => chain.map(show));
+    const message = rec.message === undefined ? "" : show(rec.message);
+    const target = rec.target || "";
+    const level = rec.level || "INFO";
+    const search = [message, target, ...fields.map(([k, v]) => k + "=" + show(v)), ...errors]
       .join(" ")
       .toLowerCase();
-    // The publisher's mark of a job's end (its root span closed).
-    const end = target === "spanline::job" && fields.some(([k, v]) => k === "job_end" && v === true);
-    return { raw, time, level, message, target: target ? show(target) : "", fields, errors, search, end };
+    const time = rec.ms === undefined || rec.ms === null ? rec.time || null : rec.ms;
+    return { raw: rec.raw === undefined ? data : rec.raw, time, level, message, target, fields, errors, search, end: rec.end === true };
   }
 
   // The time in the viewer's zone; epoch seconds or milliseconds too.

@@ -342,15 +342,16 @@ impl ConsoleBuilder {
     }
 }
 
-/// An item as a server-sent event: `line` (with the stream entry id, or
-/// `live` on pub/sub so that the browser's reconnect says it had lines),
+/// An item as a server-sent event: `line` (the line as read for the page,
+/// see `record::for_page`, with the stream entry id, or `live` on pub/sub
+/// so that the browser's reconnect says it had lines),
 /// `state` and `gap`.
 fn event(item: Item) -> Event {
     match item {
         Item::Line { id, line } => Event::default()
             .event("line")
             .id(id.unwrap_or_else(|| "live".into()))
-            .data(line),
+            .data(crate::record::for_page(&line)),
         Item::State(link) => {
             let state = match link {
                 Link::Live { streams } => serde_json::json!({

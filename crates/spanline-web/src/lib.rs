@@ -49,6 +49,7 @@ mod console;
 mod follow;
 mod jobs;
 mod merge;
+mod record;
 
 pub use console::{Console, ConsoleBuilder};
 pub use follow::Source;

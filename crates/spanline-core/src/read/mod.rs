@@ -80,7 +80,9 @@ pub struct Record {
     pub fields: Vec<(String, Value)>,
     /// Error chains: the field's key, then its message and each cause,
     /// outermost first (from `<key>_sources`, structlog's `exception`,
-    /// ECS's `error.stack_trace`).
+    /// ECS's `error.stack_trace`; an `error` or `error.message` string
+    /// without causes is a chain of one). The field holding an error's
+    /// message stays in `fields` too.
     pub errors: Vec<(String, Vec<String>)>,
 }
 
@@ -173,6 +175,16 @@ impl Record {
             } else if let Some(chain) = chain::written_chain(key, value) {
                 record.errors.push((key.clone(), chain));
                 chains.push(key.clone());
+            }
+        }
+        // An error without causes is written as its message alone, under
+        // `error` (ECS: `error.message`): a chain of one.
+        if record.errors.is_empty() {
+            if let Some((key, Value::String(text))) = ["error", "error.message"]
+                .iter()
+                .find_map(|k| map.get_key_value(*k))
+            {
+                record.errors.push((key.clone(), vec![text.clone()]));
             }
         }
         record.fields = map

@@ -47,7 +47,7 @@ fn publish(cluster: &RedisCluster, mode: Mode) {
 fn lines(events: &str) -> Vec<&str> {
     events
         .lines()
-        .filter(|l| l.starts_with("data: {\"timestamp\""))
+        .filter(|l| l.starts_with("data: {\"raw\""))
         .collect()
 }
 

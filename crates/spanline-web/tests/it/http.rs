@@ -124,11 +124,14 @@ fn a_stream_resumes_after_the_last_event_id() {
     });
     let messages: Vec<&str> = resumed
         .lines()
-        .filter(|l| l.starts_with("data: {\"timestamp\""))
+        .filter(|l| l.starts_with("data: {\"raw\""))
         .collect();
     assert_eq!(messages.len(), 3, "{resumed}");
     assert!(messages[0].contains("line 2") && messages[1].contains("line 3"));
-    assert!(messages[2].contains(r#""job_end":true"#));
+    assert!(
+        messages[2].contains(r#""end":true"#),
+        "the job's end, as read"
+    );
     assert!(
         !resumed.contains("event: gap"),
         "nothing is missing: {resumed}"
