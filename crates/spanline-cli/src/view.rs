@@ -4,11 +4,16 @@
 
 use spanline_core::read::{Level, Record};
 use spanline_core::Timestamp;
-use spanline_json::{neutralize, PrettyLine};
+use spanline_json::{neutralize, PrettyLine, Query};
 
 /// The options both viewers share.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct ViewArgs {
+    /// Show only lines the query matches: `level>=warn and user_id=42`,
+    /// `http.status>=500`, `tenant in (acme, "big co")`, `not "health
+    /// check"`, `target=~^app::db` (docs/query.md).
+    #[arg(short = 'q', long = "query", value_name = "QUERY", value_parser = parse_query)]
+    query: Option<Query>,
     /// Show only lines at this level or above (trace, debug, info, warn,
     /// error, critical).
     #[arg(long, value_parser = parse_level)]
@@ -59,6 +64,10 @@ pub(crate) enum TimeFormat {
     Rfc3339,
 }
 
+fn parse_query(text: &str) -> Result<Query, String> {
+    Query::parse(text).map_err(|e| e.to_string())
+}
+
 fn parse_level(text: &str) -> Result<Level, String> {
     Level::parse(text).ok_or_else(|| {
         format!("unknown level {text:?}: trace, debug, info, warn, error or critical")
@@ -81,14 +90,18 @@ impl ViewArgs {
 
     /// Whether any filter is set.
     pub(crate) fn filters(&self) -> bool {
-        self.level.is_some()
+        self.query.is_some()
+            || self.level.is_some()
             || !self.wheres.is_empty()
             || self.since.is_some()
             || self.until.is_some()
     }
 
-    /// Does `record` pass the level, time and `--where` filters?
+    /// Does `record` pass the query, level, time and `--where` filters?
     pub(crate) fn keeps(&self, record: &Record) -> bool {
+        if self.query.as_ref().is_some_and(|q| !q.matches(record)) {
+            return false;
+        }
         if let Some(min) = self.level {
             // A line without a level is shown, as an error would be.
             if record.level.unwrap_or(Level::Error) < min {
@@ -241,6 +254,17 @@ mod tests {
             "[unparsed] not json\n"
         );
         assert!(warn.render(LINES[3], false).unwrap().contains("failed"));
+    }
+
+    #[test]
+    fn a_query_chooses_lines() {
+        let query = ViewArgs {
+            query: Some(parse_query("level>=warn and user=ann or http.status=200").unwrap()),
+            ..ViewArgs::default()
+        };
+        assert_eq!(shown(&query), ["login", "slow"]);
+        let err = parse_query("level>=").unwrap_err();
+        assert!(err.contains("column 8"), "{err}");
     }
 
     #[test]

@@ -149,6 +149,19 @@ fn since_until_and_hide_choose_what_is_shown() {
     // Relative to now: all of these are long ago, or all after `-1000w`.
     assert!(pretty(&[a, "--since", "-15m"]).is_empty());
     assert_eq!(pretty(&[a, "--since", "-1000w"]).len(), 3);
+    // The query language: one grammar with the console's search.
+    let queried = pretty(&[a, "-q", "level>=warn and user_id=42 and not late"]);
+    assert_eq!(messages(&queried), ["middle"]);
+    let wrong = Command::new(BIN)
+        .args(["pretty", a, "-q", "level>="])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("column 8") && said.contains("level>="),
+        "{said}"
+    );
     let bad = Command::new(BIN)
         .args(["pretty", a, "--since", "soon"])
         .output()

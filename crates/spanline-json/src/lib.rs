@@ -3,6 +3,10 @@
 
 mod json;
 mod pretty;
+#[cfg(feature = "query")]
+mod query;
 
 pub use json::{JsonLayer, JsonLayerBuilder, JsonStats};
 pub use pretty::{local_time, neutralize, PrettyLayer, PrettyLine};
+#[cfg(feature = "query")]
+pub use query::{Query, QueryError};
