@@ -1,17 +1,6 @@
 //! The query language of `spanline pretty -q`, `spanline tail -q` and the
 //! console's search: one grammar, matched against spanline-core's
-//! [`Record`] (feature `query`). docs/query.md has the whole language.
-//!
-//! ```
-//! use spanline_core::read::Record;
-//! use spanline_json::Query;
-//! let query: Query = r#"level>=warn and (user_id=42 or tenant in (acme, "big co")) and not "health check""#.parse()?;
-//! let line = Record::read(r#"{"level":"ERROR","message":"payment failed","user_id":42}"#).unwrap();
-//! assert!(query.matches(&line));
-//! let quiet = Record::read(r#"{"level":"INFO","message":"payment failed","user_id":42}"#).unwrap();
-//! assert!(!query.matches(&quiet));
-//! # Ok::<(), spanline_json::QueryError>(())
-//! ```
+//! `Record` (feature `query`). docs/query.md has the whole language.
 
 mod eval;
 mod parse;
@@ -24,9 +13,19 @@ use std::str::FromStr;
 use regex::Regex;
 use spanline_core::read::Record;
 
-/// A parsed query: test records with [`Query::matches`].
+/// A parsed query: test records with [`Query::matches`]. The grammar is in
+/// docs/query.md.
 ///
-/// See the [module](self) docs for the grammar in brief and an example.
+/// ```
+/// use spanline_core::read::Record;
+/// use spanline_json::Query;
+/// let query: Query = r#"level>=warn and (user_id=42 or tenant in (acme, "big co")) and not "health check""#.parse()?;
+/// let line = Record::read(r#"{"level":"ERROR","message":"payment failed","user_id":42}"#).unwrap();
+/// assert!(query.matches(&line));
+/// let quiet = Record::read(r#"{"level":"INFO","message":"payment failed","user_id":42}"#).unwrap();
+/// assert!(!query.matches(&quiet));
+/// # Ok::<(), spanline_json::QueryError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Query {
     expr: Expr,
@@ -104,7 +103,7 @@ impl Query {
 
     /// Whether `record` matches.
     ///
-    /// See the [module](self) docs for an example.
+    /// See [`Query`]'s example.
     pub fn matches(&self, record: &Record) -> bool {
         eval::matches(&self.expr, record)
     }
