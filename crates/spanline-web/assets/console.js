@@ -21,6 +21,7 @@
   const countsEl = $("counts");
   const levelEl = $("level");
   const searchEl = $("search");
+  const searchErrEl = $("search-error");
   const followEl = $("follow");
   const pauseEl = $("pause");
 
@@ -48,11 +49,8 @@
     const message = rec.message === undefined ? "" : show(rec.message);
     const target = rec.target || "";
     const level = rec.level || "INFO";
-    const search = [message, target, ...fields.map(([k, v]) => k + "=" + show(v)), ...errors]
-      .join(" ")
-      .toLowerCase();
     const time = rec.ms === undefined || rec.ms === null ? rec.time || null : rec.ms;
-    return { raw: rec.raw === undefined ? data : rec.raw, time, level, message, target, fields, errors, search, end: rec.end === true };
+    return { raw: rec.raw === undefined ? data : rec.raw, time, level, message, target, fields, errors, end: rec.end === true };
   }
 
   // The time in the viewer's zone; epoch seconds or milliseconds too.
@@ -74,6 +72,31 @@
     return el;
   }
 
+  // The search's words and `~=` texts, marked where they occur (as text
+  // nodes and <mark> elements: never markup from a line).
+  let highlights = [];
+  function marked(cls, text) {
+    const el = span(cls, "");
+    const lower = text.toLowerCase();
+    let at = 0;
+    while (highlights.length > 0) {
+      let next = -1;
+      let len = 0;
+      for (const h of highlights) {
+        const i = lower.indexOf(h, at);
+        if (i !== -1 && (next === -1 || i < next)) [next, len] = [i, h.length];
+      }
+      if (next === -1) break;
+      el.append(text.slice(at, next));
+      const m = document.createElement("mark");
+      m.textContent = text.slice(next, next + len);
+      el.append(m);
+      at = next + len;
+    }
+    el.append(text.slice(at));
+    return el;
+  }
+
   function row(rec) {
     const el = document.createElement("div");
     el.className = "row lvl-" + (LEVELS[rec.level] === undefined ? "INFO" : rec.level) + (rec.end ? " end" : "");
@@ -82,10 +105,10 @@
     t.title = full;
     el.append(t, " ", span("level", rec.level), " ");
     if (rec.target) el.append(span("target", rec.target + ":"), " ");
-    el.append(span("msg", rec.message));
+    el.append(marked("msg", rec.message));
     for (const [k, v] of rec.fields) {
       const kv = span("kv", "");
-      kv.append(" ", span("k", k), "=", span("v", show(v)));
+      kv.append(" ", span("k", k), "=", marked("v", show(v)));
       el.append(kv);
     }
     rec.errors.forEach((e, i) => el.append(span("err", (i === 0 ? "error: " : "caused by: ") + e)));
@@ -120,10 +143,10 @@
 
   const minLevel = () => Number(levelEl.value);
   // The filter's inputs are read once per batch, not once per line.
-  function matches(rec, min, query) {
+  function matches(rec, min) {
     if (rec.note) return true;
     const level = LEVELS[rec.level] === undefined ? 2 : LEVELS[rec.level];
-    return level >= min && (query === "" || rec.search.includes(query));
+    return level >= min;
   }
   const render = (rec) => (rec.note ? note(rec.note, rec.text) : row(rec));
 
@@ -152,8 +175,7 @@
     flushing = false;
     if (!paused && pending.length > 0) {
       const level = minLevel();
-      const query = searchEl.value.trim().toLowerCase();
-      const matching = pending.filter((rec) => matches(rec, level, query));
+      const matching = pending.filter((rec) => matches(rec, level));
       const batch = matching.slice(-MAX_DRAWN);
       pending = [];
       const frag = document.createDocumentFragment();
@@ -190,8 +212,7 @@
     linesEl.replaceChildren();
     const frag = document.createDocumentFragment();
     const level = minLevel();
-    const query = searchEl.value.trim().toLowerCase();
-    for (const rec of kept.filter((rec) => matches(rec, level, query)).slice(-MAX_ROWS)) frag.append(render(rec));
+    for (const rec of kept.filter((rec) => matches(rec, level)).slice(-MAX_ROWS)) frag.append(render(rec));
     linesEl.append(frag);
     follow();
     counts();
@@ -205,7 +226,6 @@
   }
 
   levelEl.addEventListener("change", rerender);
-  searchEl.addEventListener("input", rerender);
   pauseEl.addEventListener("click", () => {
     paused = !paused;
     pauseEl.textContent = paused ? "resume" : "pause";
@@ -218,29 +238,77 @@
   });
   followEl.addEventListener("change", follow);
 
-  // The feed.
-  const source = new EventSource(root + (job ? "/jobs/" + encodeURIComponent(job) : "") + "/events");
-  source.addEventListener("line", (e) => {
-    received += 1;
-    const rec = parse(e.data);
-    add(rec);
-    if (rec.end && job) {
-      ended = true;
-      setState("ended", "job ended");
-    }
-  });
-  source.addEventListener("gap", (e) => add({ note: "gap", text: "lines may be missing here: " + e.data }));
-  source.addEventListener("state", (e) => {
-    let s;
+  // The feed: the server matches the search (spanline's query language,
+  // docs/query.md) and sends only the lines it matches.
+  const events = root + (job ? "/jobs/" + encodeURIComponent(job) : "") + "/events";
+  let source = null;
+  function connect(q) {
+    if (source) source.close();
+    source = new EventSource(events + (q ? "?q=" + encodeURIComponent(q) : ""));
+    source.addEventListener("line", (e) => {
+      received += 1;
+      const rec = parse(e.data);
+      add(rec);
+      if (rec.end && job) {
+        ended = true;
+        setState("ended", "job ended");
+      }
+    });
+    source.addEventListener("gap", (e) => add({ note: "gap", text: "lines may be missing here: " + e.data }));
+    source.addEventListener("state", (e) => {
+      let s;
+      try {
+        s = JSON.parse(e.data);
+      } catch (_) {
+        return;
+      }
+      if (s.state === "live") setState("live", "live (" + (s.source === "streams" ? "streams" : "pub/sub") + ")");
+      else setState("unavailable", "Redis unavailable: " + (s.reason || "unknown") + " (retrying)");
+    });
+    source.addEventListener("error", () => setState("reconnecting", "reconnecting to the console"));
+  }
+  connect("");
+
+  // A new search: checked by the server (an error says where it is wrong),
+  // then the feed again, from the start of what Redis keeps, matched.
+  let searched = "";
+  let searchTimer = null;
+  async function search() {
+    const q = searchEl.value.trim();
+    if (q === searched) return;
     try {
-      s = JSON.parse(e.data);
+      const res = await fetch(root + "/api/query?q=" + encodeURIComponent(q), { credentials: "same-origin" });
+      const data = await res.json();
+      if (!res.ok) {
+        searchErrEl.textContent = data.error || "invalid query";
+        searchEl.classList.add("bad");
+        return;
+      }
+      highlights = (data.highlights || []).map((h) => h.toLowerCase()).filter(Boolean);
     } catch (_) {
       return;
     }
-    if (s.state === "live") setState("live", "live (" + (s.source === "streams" ? "streams" : "pub/sub") + ")");
-    else setState("unavailable", "Redis unavailable: " + (s.reason || "unknown") + " (retrying)");
+    searchErrEl.textContent = "";
+    searchEl.classList.remove("bad");
+    searched = q;
+    kept = [];
+    pending = [];
+    received = 0;
+    letGo = 0;
+    linesEl.replaceChildren();
+    counts();
+    connect(q);
+  }
+  searchEl.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(search, 300);
   });
-  source.addEventListener("error", () => setState("reconnecting", "reconnecting to the console"));
+  searchEl.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      clearTimeout(searchTimer);
+      search();
+    }
+  });
 
   // The global page lists recent jobs.
   if (!job) {

@@ -5,7 +5,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{OriginalUri, Path, Request, State};
+use std::collections::HashMap;
+
+use axum::extract::{OriginalUri, Path, Query as Params, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -141,7 +143,10 @@ impl Console {
     /// app (`Router::nest("/logs", console.router())`): `/` the global
     /// feed and recent jobs, `/jobs/{job_id}` one job, `/api/jobs` the jobs
     /// list as JSON, `/events` and `/jobs/{job_id}/events` the server-sent
-    /// event streams, `/assets/*` the page's script and style.
+    /// event streams (`?q=QUERY`: only the lines the query matches, see
+    /// docs/query.md), `/api/query?q=` a query checked (`{"highlights":
+    /// [...]}`, or 400 with `{"error": ...}`), `/assets/*` the page's script
+    /// and style.
     ///
     /// With a token set, every route (the event streams too) answers 401
     /// without it: `?token=` (which also sets a cookie for the page's
@@ -151,6 +156,7 @@ impl Console {
             .route("/", get(global_page))
             .route("/jobs/{job_id}", get(job_page))
             .route("/api/jobs", get(jobs_list))
+            .route("/api/query", get(check_query))
             .route("/events", get(global_events))
             .route("/jobs/{job_id}/events", get(job_events))
             .route("/assets/console.js", get(script))
@@ -222,7 +228,20 @@ impl Console {
 
     /// An event stream of `key`, resuming after the browser's
     /// `Last-Event-ID`.
-    fn events(&self, keys: Vec<String>, headers: &HeaderMap) -> Response {
+    fn events(
+        &self,
+        keys: Vec<String>,
+        headers: &HeaderMap,
+        params: &HashMap<String, String>,
+    ) -> Response {
+        // The search: matched here, once per line, so only matches travel.
+        let query = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) => match spanline_json::Query::parse(q) {
+                Ok(query) => Some(query),
+                Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+            },
+        };
         let last = headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
@@ -241,9 +260,13 @@ impl Console {
                 }
             }
         }
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            let item = rx.recv().await?;
-            Some((Ok::<_, Infallible>(event(item)), rx))
+        let stream = futures_util::stream::unfold((rx, query), |(mut rx, query)| async move {
+            loop {
+                let item = rx.recv().await?;
+                if let Some(event) = event(item, query.as_ref()) {
+                    return Some((Ok::<_, Infallible>(event), (rx, query)));
+                }
+            }
         });
         let mut response = Sse::new(stream)
             .keep_alive(KeepAlive::default())
@@ -346,12 +369,12 @@ impl ConsoleBuilder {
 /// see `record::for_page`, with the stream entry id, or `live` on pub/sub
 /// so that the browser's reconnect says it had lines),
 /// `state` and `gap`.
-fn event(item: Item) -> Event {
-    match item {
+fn event(item: Item, query: Option<&spanline_json::Query>) -> Option<Event> {
+    Some(match item {
         Item::Line { id, line } => Event::default()
             .event("line")
             .id(id.unwrap_or_else(|| "live".into()))
-            .data(crate::record::for_page(&line)),
+            .data(crate::record::for_page(&line, query)?),
         Item::State(link) => {
             let state = match link {
                 Link::Live { streams } => serde_json::json!({
@@ -366,7 +389,7 @@ fn event(item: Item) -> Event {
             Event::default().event("state").data(state.to_string())
         }
         Item::Gap(reason) => Event::default().event("gap").data(reason),
-    }
+    })
 }
 
 /// Checks the token, and sets the headers every response carries.
@@ -486,18 +509,40 @@ async fn jobs_list(State(console): State<Console>) -> Response {
     Json(serde_json::json!({ "jobs": jobs.list(), "redis": state })).into_response()
 }
 
-async fn global_events(State(console): State<Console>, headers: HeaderMap) -> Response {
+async fn global_events(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Params(params): Params<HashMap<String, String>>,
+) -> Response {
     console.index();
-    console.events(console.globals().to_vec(), &headers)
+    console.events(console.globals().to_vec(), &headers, &params)
+}
+
+/// A query checked for the page: what to mark in the lines, or where it
+/// is wrong.
+async fn check_query(Params(params): Params<HashMap<String, String>>) -> Response {
+    let q = params.get("q").map_or("", |q| q.trim());
+    if q.is_empty() {
+        return Json(serde_json::json!({ "highlights": [] })).into_response();
+    }
+    match spanline_json::Query::parse(q) {
+        Ok(query) => Json(serde_json::json!({ "highlights": query.highlights() })).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
 }
 
 async fn job_events(
     State(console): State<Console>,
     Path(job_id): Path<String>,
     headers: HeaderMap,
+    Params(params): Params<HashMap<String, String>>,
 ) -> Response {
     match console.inner.channels.job(&job_id) {
-        Ok(key) => console.events(vec![key], &headers),
+        Ok(key) => console.events(vec![key], &headers, &params),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }

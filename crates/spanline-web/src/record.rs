@@ -5,17 +5,25 @@
 
 use serde_json::{json, Value};
 use spanline_core::read::Record;
+use spanline_json::Query;
 
 /// The `line` event's data: the line as it came (`raw`), and as read: its
 /// time (`ms` since the epoch, and `time` as written), `level` (`TRACE` ...
 /// `CRITICAL`, or null), `message`, `target`, `fields` (`[key, value]` in
 /// the line's order, without error chains' keys), `errors` (`[key,
 /// [message, cause, ...]]`) and `end` (the publisher's mark of a job's end).
-/// A line that is not a JSON object is its own message.
-pub(crate) fn for_page(line: &str) -> String {
+/// A line that is not a JSON object is its own message. `None` when
+/// `query` does not match the line (a line that is not JSON matches no
+/// query).
+pub(crate) fn for_page(line: &str, query: Option<&Query>) -> Option<String> {
     let Some(record) = Record::read(line) else {
-        return json!({ "raw": line, "message": line }).to_string();
+        return query
+            .is_none()
+            .then(|| json!({ "raw": line, "message": line }).to_string());
     };
+    if query.is_some_and(|q| !q.matches(&record)) {
+        return None;
+    }
     let ms = record.time.map(|t| {
         t.unix_secs()
             .saturating_mul(1000)
@@ -39,6 +47,7 @@ pub(crate) fn for_page(line: &str) -> String {
         "end": end,
     })
     .to_string()
+    .into()
 }
 
 #[cfg(test)]
@@ -52,7 +61,7 @@ mod tests {
         let bunyan = r#"{"v":0,"name":"svc","time":"2026-12-06T10:00:00.250Z","level":40,"msg":"slow","n":1}"#;
         let ecs = r#"{"@timestamp":"2026-12-06T10:00:00.250Z","log.level":"warn","message":"slow","log.logger":"svc","n":1}"#;
         for line in [bunyan, ecs] {
-            let page: Value = serde_json::from_str(&for_page(line)).unwrap();
+            let page: Value = serde_json::from_str(&for_page(line, None).unwrap()).unwrap();
             assert_eq!(page["level"], "WARN", "{page}");
             assert_eq!(page["message"], "slow");
             assert_eq!(page["ms"], 1_796_551_200_250_i64);
@@ -66,7 +75,7 @@ mod tests {
             );
         }
         let chain = r#"{"level":"ERROR","message":"failed","error":"query failed","error_sources":["timeout"]}"#;
-        let page: Value = serde_json::from_str(&for_page(chain)).unwrap();
+        let page: Value = serde_json::from_str(&for_page(chain, None).unwrap()).unwrap();
         assert_eq!(
             page["errors"],
             json!([["error", ["query failed", "timeout"]]])
@@ -78,10 +87,17 @@ mod tests {
         );
         let end = r#"{"level":"INFO","message":"job ended","target":"spanline::job","job_id":"j","job_end":true}"#;
         assert_eq!(
-            serde_json::from_str::<Value>(&for_page(end)).unwrap()["end"],
+            serde_json::from_str::<Value>(&for_page(end, None).unwrap()).unwrap()["end"],
             true
         );
-        let text: Value = serde_json::from_str(&for_page("not json")).unwrap();
+        let text: Value = serde_json::from_str(&for_page("not json", None).unwrap()).unwrap();
+        let query = Query::parse("level>=error").unwrap();
+        assert!(for_page(chain, Some(&query)).is_some());
+        assert!(
+            for_page(bunyan, Some(&query)).is_none(),
+            "only matches travel"
+        );
+        assert!(for_page("not json", Some(&query)).is_none());
         assert_eq!(
             (text["raw"].as_str(), text["message"].as_str()),
             (Some("not json"), Some("not json"))

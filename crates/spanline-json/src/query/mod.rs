@@ -107,6 +107,33 @@ impl Query {
     pub fn matches(&self, record: &Record) -> bool {
         eval::matches(&self.expr, record)
     }
+
+    /// The texts a viewer may mark in the lines shown: the words searched
+    /// alone and the `~=` substrings, except those under a `not`.
+    ///
+    /// ```
+    /// let query = spanline_json::Query::parse(r#"timeout path~=/admin not debug level>=warn"#)?;
+    /// assert_eq!(query.highlights(), ["timeout", "/admin"]);
+    /// # Ok::<(), spanline_json::QueryError>(())
+    /// ```
+    pub fn highlights(&self) -> Vec<&str> {
+        fn walk<'a>(expr: &'a Expr, out: &mut Vec<&'a str>) {
+            match expr {
+                Expr::And(items) | Expr::Or(items) => items.iter().for_each(|e| walk(e, out)),
+                Expr::Not(_) => {}
+                Expr::Term(Term::Text(word)) => out.push(word),
+                Expr::Term(Term::Cmp {
+                    cmp: Cmp::Contains,
+                    value,
+                    ..
+                }) => out.push(value),
+                Expr::Term(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out
+    }
 }
 
 impl FromStr for Query {

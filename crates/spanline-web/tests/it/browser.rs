@@ -228,15 +228,50 @@ fn the_level_filter_and_search_choose_the_rows() {
     set_level(&mut browser, 3);
     assert_eq!(messages(&mut browser), ["slow query", "payment failed"]);
     set_level(&mut browser, 0);
-    let search = |b: &mut Browser, q: &str| set_input(b, "search", q, "input");
-    // Over fields...
-    search(&mut browser, "user=ann");
-    assert_eq!(messages(&mut browser), ["cache miss", "slow query"]);
-    // ...and the message, whatever the case.
-    search(&mut browser, "PAYMENT");
+    // The search is spanline's query language, matched on the server: the
+    // page reconnects with it and shows what comes back.
+    // Waits until the rows are `shown`, in order.
+    let search = |b: &mut Browser, q: &str, shown: &[&str]| {
+        set_input(b, "search", q, "input");
+        let want = serde_json::to_string(shown).unwrap();
+        b.wait_for(&format!("JSON.stringify({MESSAGES}) === {want:?}"), WAIT);
+    };
+    // A field's value...
+    search(&mut browser, "user=ann", &["cache miss", "slow query"]);
+    // ...the grammar: levels in order, and, not...
+    search(
+        &mut browser,
+        "level>=warn and not user=cid",
+        &["slow query"],
+    );
+    // ...and a word alone, anywhere, whatever the case, marked where it is.
+    search(&mut browser, "PAYMENT", &["payment failed"]);
+    assert_eq!(
+        browser.eval("[...document.querySelectorAll('#lines mark')].map(m => m.textContent)"),
+        serde_json::json!(["payment"])
+    );
+    // A query that is wrong says where, and the rows stay.
+    set_input(&mut browser, "search", "level>=", "input");
+    browser.wait_for(
+        "document.getElementById('search-error').textContent.includes('column 8')",
+        WAIT,
+    );
     assert_eq!(messages(&mut browser), ["payment failed"]);
-    search(&mut browser, "");
-    assert_eq!(messages(&mut browser).len(), 5);
+    search(
+        &mut browser,
+        "",
+        &[
+            "cache miss",
+            "login",
+            "slow query",
+            "payment failed",
+            "job ended",
+        ],
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('search-error').textContent"),
+        ""
+    );
     // Paused, new lines wait; resumed, they show.
     browser.eval("document.getElementById('pause').click()");
     publish(&redis, Mode::Streams, Some("mixed_1"), || {
@@ -288,9 +323,13 @@ fn a_flood_of_lines_keeps_the_row_count_bounded_and_the_page_responsive() {
     // The newest lines are the ones kept, in order.
     let last = browser.eval("document.querySelector('#lines .row:last-child .msg').textContent");
     assert_eq!(last, "flood 19999");
-    // The page still answers, and filters the kept lines at once.
-    set_input(&mut browser, "search", "flood 19998", "input");
-    assert_eq!(messages(&mut browser), ["flood 19998"]);
+    // The page still answers, and a search brings the line back from the
+    // stream, matched on the server.
+    set_input(&mut browser, "search", "\"flood 19998\"", "input");
+    browser.wait_for(
+        &format!("JSON.stringify({MESSAGES}) === '[\"flood 19998\"]'"),
+        WAIT,
+    );
 }
 
 #[test]
