@@ -1,18 +1,28 @@
 //! Matching a parsed query against a [`Record`].
 //!
-//! Keys: `level` (ordered: `level>=warn`), `message` (or `msg`), `target`
-//! (or `logger`), else a field by [`Record::get`] (its own name, a preset's
-//! name for it, or a dotted path into an object). Values compare as
-//! numbers when both sides are numbers, else as text (a string field's
-//! text without quotes, any other value as JSON).
+//! What a key names: `level` the record's level (ordered), `message` and
+//! `target` their texts, any other key a field by [`Record::get`] (its own
+//! name, a preset's name for it, or a dotted path into an object). A
+//! record without the key fails every test and passes its negation.
+//!
+//! How values compare: a number field as a number when the query's value
+//! is one (integers exactly), else by its text; a string field by its
+//! text, except that `<`, `<=`, `>`, `>=` with a number compare the number
+//! the string holds (and fail when it holds none); `true`, `false` and
+//! `null` by those words; an array when any element does; an object by
+//! its JSON.
+//!
+//! No allocation per record, except for an object field's JSON: numbers
+//! are written on the stack when their text is needed, words are folded
+//! to lowercase a character at a time.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::fmt::{self, Write as _};
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 use spanline_core::read::{Level, Record};
 
-use super::{Cmp, Expr, Term};
+use super::{Expr, Folded, Key, Num, Operand, Term, Test};
 
 pub(super) fn matches(expr: &Expr, record: &Record) -> bool {
     match expr {
@@ -23,132 +33,176 @@ pub(super) fn matches(expr: &Expr, record: &Record) -> bool {
     }
 }
 
-/// What a key names in a record.
-enum Found<'a> {
-    Level(Option<Level>),
-    Text(&'a str),
-    Value(&'a Value),
-    Missing,
-}
-
-fn find<'a>(record: &'a Record, key: &str) -> Found<'a> {
-    match key {
-        "level" => Found::Level(record.level),
-        "message" | "msg" => Found::Text(&record.message),
-        "target" | "logger" => Found::Text(&record.target),
-        _ => record.get(key).map_or(Found::Missing, Found::Value),
-    }
-}
-
-fn text(value: &Value) -> Cow<'_, str> {
-    match value {
-        Value::String(s) => Cow::Borrowed(s),
-        other => Cow::Owned(other.to_string()),
-    }
-}
-
 fn term_matches(term: &Term, record: &Record) -> bool {
     match term {
-        Term::Cmp { key, cmp, value } => compare(find(record, key), *cmp, value),
-        Term::In { key, values, not } => {
-            let found = find(record, key);
-            let any = values.iter().any(|v| compare_ref(&found, Cmp::Eq, v));
-            any != *not
-        }
-        Term::Exists(key) => match find(record, key) {
-            Found::Level(level) => level.is_some(),
-            Found::Text(text) => !text.is_empty(),
-            Found::Value(_) => true,
-            Found::Missing => false,
+        Term::Test { key, test, negated } => holds(key, test, record) != *negated,
+        Term::Exists(key) => match key {
+            Key::Level => record.level.is_some(),
+            Key::Message => !record.message.is_empty(),
+            Key::Target => !record.target.is_empty(),
+            Key::Field(name) => record.get(name).is_some(),
         },
-        Term::Regex { key, regex, not } => {
-            let hit = match find(record, key) {
-                Found::Level(level) => level.is_some_and(|l| regex.is_match(l.name())),
-                Found::Text(text) => regex.is_match(text),
-                Found::Value(value) => regex.is_match(&text(value)),
-                Found::Missing => false,
-            };
-            hit != *not
-        }
         Term::Text(word) => full_text(record, word),
     }
 }
 
-fn compare(found: Found<'_>, cmp: Cmp, value: &str) -> bool {
-    compare_ref(&found, cmp, value)
+/// The positive test: false when the record lacks the key.
+fn holds(key: &Key, test: &Test, record: &Record) -> bool {
+    match key {
+        Key::Level => record.level.is_some_and(|level| level_holds(level, test)),
+        Key::Message => text_holds(&record.message, test),
+        Key::Target => text_holds(&record.target, test),
+        Key::Field(name) => record.get(name).is_some_and(|v| value_holds(v, test)),
+    }
 }
 
-fn compare_ref(found: &Found<'_>, cmp: Cmp, value: &str) -> bool {
-    let ordering = match found {
-        // A missing key differs from every value, and is nothing else.
-        Found::Missing => return cmp == Cmp::Ne,
-        Found::Level(None) => return cmp == Cmp::Ne,
-        Found::Level(Some(level)) => match Level::parse(value) {
-            Some(wanted) if cmp != Cmp::Contains => level.cmp(&wanted),
-            // Not a level word (or `~=`): the level's name as text.
-            _ => return text_cmp(level.name(), cmp, value),
+/// Levels by their order; `~=` and `=~` on the level's name.
+fn level_holds(level: Level, test: &Test) -> bool {
+    match test {
+        Test::Eq(op) => op.level == Some(level),
+        Test::In(ops) => ops.iter().any(|op| op.level == Some(level)),
+        Test::Order(order, op) => op.level.is_some_and(|w| order.holds(level.cmp(&w))),
+        Test::Contains(part) => level.name().contains(part.as_str()),
+        Test::Regex(regex) => regex.is_match(level.name()),
+    }
+}
+
+fn text_holds(text: &str, test: &Test) -> bool {
+    match test {
+        Test::Eq(op) => text == op.text,
+        Test::In(ops) => ops.iter().any(|op| text == op.text),
+        Test::Order(order, op) => match op.number {
+            // A number wanted: the number the text holds, if any.
+            Some(wanted) => Num::parse(text)
+                .and_then(|n| n.compare(wanted))
+                .is_some_and(|o| order.holds(o)),
+            None => order.holds(text.cmp(&op.text)),
         },
-        Found::Text(text) => return text_cmp(text, cmp, value),
-        Found::Value(field) => {
-            if let (Some(a), Ok(b)) = (field.as_f64(), value.parse::<f64>()) {
-                if cmp == Cmp::Contains {
-                    return text(field).contains(value);
-                }
-                match a.partial_cmp(&b) {
-                    Some(ordering) => ordering,
-                    None => return cmp == Cmp::Ne,
-                }
-            } else {
-                return text_cmp(&text(field), cmp, value);
-            }
-        }
+        Test::Contains(part) => text.contains(part.as_str()),
+        Test::Regex(regex) => regex.is_match(text),
+    }
+}
+
+fn value_holds(value: &Value, test: &Test) -> bool {
+    match value {
+        Value::String(s) => text_holds(s, test),
+        Value::Number(n) => number_holds(n, test),
+        Value::Bool(true) => text_holds("true", test),
+        Value::Bool(false) => text_holds("false", test),
+        Value::Null => text_holds("null", test),
+        Value::Array(items) => items.iter().any(|v| value_holds(v, test)),
+        Value::Object(_) => text_holds(&value.to_string(), test),
+    }
+}
+
+fn number_holds(number: &Number, test: &Test) -> bool {
+    let n = Num::of_json(number);
+    let equal = |op: &Operand| match op.number {
+        Some(wanted) => n.compare(wanted) == Some(Ordering::Equal),
+        None => with_text(number, |t| t == op.text),
     };
-    holds(ordering, cmp)
-}
-
-fn text_cmp(text: &str, cmp: Cmp, value: &str) -> bool {
-    if cmp == Cmp::Contains {
-        return text.contains(value);
-    }
-    holds(text.cmp(value), cmp)
-}
-
-fn holds(ordering: Ordering, cmp: Cmp) -> bool {
-    match cmp {
-        Cmp::Eq => ordering == Ordering::Equal,
-        Cmp::Ne => ordering != Ordering::Equal,
-        Cmp::Lt => ordering == Ordering::Less,
-        Cmp::Le => ordering != Ordering::Greater,
-        Cmp::Gt => ordering == Ordering::Greater,
-        Cmp::Ge => ordering != Ordering::Less,
-        // Handled before: no ordering says "contains" or "matches".
-        Cmp::Contains | Cmp::Regex | Cmp::NotRegex => false,
+    match test {
+        Test::Eq(op) => equal(op),
+        Test::In(ops) => ops.iter().any(equal),
+        Test::Order(order, op) => match op.number {
+            Some(wanted) => n.compare(wanted).is_some_and(|o| order.holds(o)),
+            None => with_text(number, |t| order.holds(t.cmp(&op.text))),
+        },
+        Test::Contains(part) => with_text(number, |t| t.contains(part.as_str())),
+        Test::Regex(regex) => with_text(number, |t| regex.is_match(t)),
     }
 }
 
-/// A word anywhere: the message, the target, any field's value (or key),
-/// an error chain; case-insensitive.
-fn full_text(record: &Record, word: &str) -> bool {
-    let word = word.to_lowercase();
-    let has = |s: &str| s.to_lowercase().contains(&word);
-    has(&record.message)
-        || has(&record.target)
-        || record
-            .fields
-            .iter()
-            .any(|(k, v)| has(k) || value_has(v, &has))
+/// A number's JSON text, written on the stack.
+fn with_text<R>(number: &Number, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = StackText::default();
+    if write!(buf, "{number}").is_ok() {
+        f(buf.as_str())
+    } else {
+        f(&number.to_string())
+    }
+}
+
+/// A short text on the stack (a JSON number is at most 24 bytes).
+#[derive(Default)]
+struct StackText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        self.bytes
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// A word anywhere: the message, the target, every field's value (not
+/// its key), the error chains; in any case.
+fn full_text(record: &Record, word: &Folded) -> bool {
+    word.is_in(&record.message)
+        || word.is_in(&record.target)
+        || record.fields.iter().any(|(_, v)| value_has(v, word))
         || record
             .errors
             .iter()
             .flat_map(|(_, chain)| chain)
-            .any(|s| has(s))
+            .any(|s| word.is_in(s))
 }
 
-fn value_has(value: &Value, has: &impl Fn(&str) -> bool) -> bool {
+fn value_has(value: &Value, word: &Folded) -> bool {
     match value {
-        Value::String(s) => has(s),
-        Value::Array(items) => items.iter().any(|v| value_has(v, has)),
-        Value::Object(map) => map.iter().any(|(k, v)| has(k) || value_has(v, has)),
-        other => has(&other.to_string()),
+        Value::String(s) => word.is_in(s),
+        Value::Number(n) => with_text(n, |t| word.is_in(t)),
+        Value::Bool(true) => word.is_in("true"),
+        Value::Bool(false) => word.is_in("false"),
+        Value::Null => word.is_in("null"),
+        Value::Array(items) => items.iter().any(|v| value_has(v, word)),
+        Value::Object(map) => map.values().any(|v| value_has(v, word)),
+    }
+}
+
+impl Folded {
+    pub(super) fn new(word: String) -> Folded {
+        let lower = word.chars().flat_map(char::to_lowercase).collect();
+        Folded { word, lower }
+    }
+
+    /// Whether `text` holds the word, in any case.
+    pub(super) fn is_in(&self, text: &str) -> bool {
+        let needle = self.lower.as_bytes();
+        let Some(&first) = needle.first() else {
+            return true;
+        };
+        if self.lower.is_ascii() {
+            // ASCII: bytes compared without case; a byte of a non-ASCII
+            // character never equals an ASCII one.
+            let hay = text.as_bytes();
+            let starts = memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay);
+            return starts.into_iter().any(|at| {
+                hay.get(at..at + needle.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+            });
+        }
+        text.char_indices().any(|(at, _)| {
+            let mut rest = text
+                .get(at..)
+                .unwrap_or("")
+                .chars()
+                .flat_map(char::to_lowercase);
+            self.lower.chars().all(|c| rest.next() == Some(c))
+        })
     }
 }

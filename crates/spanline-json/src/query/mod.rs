@@ -1,6 +1,12 @@
 //! The query language of `spanline pretty -q`, `spanline tail -q` and the
 //! console's search: one grammar, matched against spanline-core's
 //! `Record` (feature `query`). docs/query.md has the whole language.
+//!
+//! - `parse.rs`: the grammar (winnow), straight to what is matched: keys
+//!   resolved, numbers and levels read, regexes compiled, all once;
+//! - `eval.rs`: matching a record, with no allocation per record on the
+//!   common paths;
+//! - `tests.rs`: the grammar, the matching, real lines, and arbitrary text.
 
 mod eval;
 mod parse;
@@ -11,7 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use regex::Regex;
-use spanline_core::read::Record;
+use spanline_core::read::{Level, Record};
 
 /// A parsed query: test records with [`Query::matches`]. The grammar is in
 /// docs/query.md.
@@ -31,9 +37,9 @@ pub struct Query {
     expr: Expr,
 }
 
-/// Why a query could not be read: where (the byte column, from 0) and what
-/// was expected. Its `Display` shows the query with a caret under the
-/// column.
+/// Why a query could not be read: where (the byte column, from 0) and
+/// what is wrong there. Its `Display` shows the query with a caret under
+/// the column.
 ///
 /// ```
 /// let err = spanline_json::Query::parse("level>= and x").unwrap_err();
@@ -44,11 +50,17 @@ pub struct Query {
 pub struct QueryError {
     query: String,
     column: usize,
-    expected: String,
+    message: String,
 }
 
 impl QueryError {
-    /// The byte offset in the query where reading failed.
+    /// The byte offset in the query where reading failed (from 0; the
+    /// `Display` counts from 1).
+    ///
+    /// ```
+    /// let err = spanline_json::Query::parse(r#"target=~"(""#).unwrap_err();
+    /// assert_eq!(err.column(), 8, "the regex, where it starts");
+    /// ```
     pub fn column(&self) -> usize {
         self.column
     }
@@ -56,21 +68,23 @@ impl QueryError {
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = if self.expected.is_empty() {
-            "unexpected text"
-        } else {
-            self.expected.as_str()
-        };
-        // The caret under the column, counted in characters.
+        // The query on one line (a control character, a newline included,
+        // shows as a space), and the caret under the column, counted in
+        // characters.
+        let shown: String = self
+            .query
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let pad = self
             .query
             .get(..self.column)
             .map_or(self.column, |s| s.chars().count());
         write!(
             f,
-            "invalid query at column {}: {what}\n  {}\n  {}^",
+            "invalid query at column {}: {}\n  {shown}\n  {}^",
             self.column + 1,
-            self.query,
+            self.message,
             " ".repeat(pad)
         )
     }
@@ -78,32 +92,33 @@ impl fmt::Display for QueryError {
 
 impl std::error::Error for QueryError {}
 
-/// The largest compiled regex a query may hold (bytes): a hostile pattern
-/// is an error, not a memory blow-up.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 impl Query {
-    /// Reads a query; the error says where it is wrong.
+    /// Reads a query; the error says where it is wrong. Every regex is
+    /// compiled here, once, with a size limit.
     ///
     /// ```
     /// assert!(spanline_json::Query::parse("http.status>=500").is_ok());
     /// assert!(spanline_json::Query::parse("(unclosed").is_err());
     /// ```
     pub fn parse(text: &str) -> Result<Query, QueryError> {
-        let error = |column: usize, expected: String| QueryError {
-            query: text.to_string(),
-            column,
-            expected,
-        };
-        let expr = parse::query(text).map_err(|(column, expected)| error(column, expected))?;
-        let mut expr = expr;
-        compile(&mut expr).map_err(|e| error(text.len(), format!("invalid regex: {e}")))?;
-        Ok(Query { expr })
+        parse::query(text)
+            .map(|expr| Query { expr })
+            .map_err(|(column, message)| QueryError {
+                query: text.to_string(),
+                column,
+                message,
+            })
     }
 
     /// Whether `record` matches.
     ///
-    /// See [`Query`]'s example.
+    /// ```
+    /// use spanline_core::read::Record;
+    /// let query = spanline_json::Query::parse("http.status>=500 timeout")?;
+    /// let line = Record::read(r#"{"msg":"upstream Timeout","http":{"status":504}}"#).unwrap();
+    /// assert!(query.matches(&line));
+    /// # Ok::<(), spanline_json::QueryError>(())
+    /// ```
     pub fn matches(&self, record: &Record) -> bool {
         eval::matches(&self.expr, record)
     }
@@ -121,12 +136,12 @@ impl Query {
             match expr {
                 Expr::And(items) | Expr::Or(items) => items.iter().for_each(|e| walk(e, out)),
                 Expr::Not(_) => {}
-                Expr::Term(Term::Text(word)) => out.push(word),
-                Expr::Term(Term::Cmp {
-                    cmp: Cmp::Contains,
-                    value,
+                Expr::Term(Term::Text(word)) => out.push(&word.word),
+                Expr::Term(Term::Test {
+                    test: Test::Contains(text),
+                    negated: false,
                     ..
-                }) => out.push(value),
+                }) => out.push(text),
                 Expr::Term(_) => {}
             }
         }
@@ -139,6 +154,12 @@ impl Query {
 impl FromStr for Query {
     type Err = QueryError;
 
+    /// [`Query::parse`], for `"...".parse::<Query>()` and clap.
+    ///
+    /// ```
+    /// let query: spanline_json::Query = "level>=warn".parse()?;
+    /// # Ok::<(), spanline_json::QueryError>(())
+    /// ```
     fn from_str(text: &str) -> Result<Query, QueryError> {
         Query::parse(text)
     }
@@ -156,65 +177,141 @@ enum Expr {
 /// One test of a record.
 #[derive(Clone, Debug)]
 enum Term {
-    /// `key op value`.
-    Cmp {
-        key: String,
-        cmp: Cmp,
-        value: String,
-    },
-    /// `key in (a, b)`, `key not in (a, b)`.
-    In {
-        key: String,
-        values: Vec<String>,
-        not: bool,
-    },
+    /// `key op value`, `key [not] in (...)`: a test of what `key` names,
+    /// or its negation (`!=`, `!~=`, `!~`, `not in`), which a record
+    /// without the key passes.
+    Test { key: Key, test: Test, negated: bool },
     /// `exists(key)`.
-    Exists(String),
-    /// A word alone: full text, case-insensitive.
-    Text(String),
-    /// `key =~ regex` / `key !~ regex`, compiled.
-    Regex {
-        key: String,
-        regex: Box<Regex>,
-        not: bool,
-    },
+    Exists(Key),
+    /// A word alone: anywhere, in any case.
+    Text(Folded),
+}
+
+/// What a key names, resolved at parse time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    /// `level`: [`Record::level`], ordered.
+    Level,
+    /// `message`, `msg`.
+    Message,
+    /// `target`, `logger`.
+    Target,
+    /// Any other key: [`Record::get`].
+    Field(String),
+}
+
+impl Key {
+    fn of(name: String) -> Key {
+        match name.as_str() {
+            "level" => Key::Level,
+            "message" | "msg" => Key::Message,
+            "target" | "logger" => Key::Target,
+            _ => Key::Field(name),
+        }
+    }
+}
+
+/// The positive form of a comparison.
+#[derive(Clone, Debug)]
+enum Test {
+    /// `=` (`!=` negated).
+    Eq(Operand),
+    /// `in (...)` (`not in` negated).
+    In(Vec<Operand>),
+    /// `<`, `<=`, `>`, `>=`.
+    Order(Order, Operand),
+    /// `~=` (`!~=` negated): case-sensitive substring.
+    Contains(String),
+    /// `=~` (`!~` negated), compiled at parse time.
+    Regex(Box<Regex>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cmp {
-    Eq,
-    Ne,
-    Contains,
-    Regex,
-    NotRegex,
+enum Order {
     Lt,
     Le,
     Gt,
     Ge,
 }
 
-/// Compiles every regex once, at parse time.
-fn compile(expr: &mut Expr) -> Result<(), regex::Error> {
-    match expr {
-        Expr::And(items) | Expr::Or(items) => items.iter_mut().try_for_each(compile),
-        Expr::Not(inner) => compile(inner),
-        Expr::Term(term) => {
-            if let Term::Cmp {
-                key,
-                cmp: cmp @ (Cmp::Regex | Cmp::NotRegex),
-                value,
-            } = term
-            {
-                let regex = regex::RegexBuilder::new(value)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()?;
-                *term = Term::Regex {
-                    key: std::mem::take(key),
-                    regex: Box::new(regex),
-                    not: *cmp == Cmp::NotRegex,
-                };
-            }
-            Ok(())
+impl Order {
+    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Greater, Less};
+        match self {
+            Order::Lt => ordering == Less,
+            Order::Le => ordering != Greater,
+            Order::Gt => ordering == Greater,
+            Order::Ge => ordering != Less,
         }
     }
+}
+
+/// A value of the query, read once: its text, the number it is (if it is
+/// one) and, for the `level` key, the level it names.
+#[derive(Clone, Debug)]
+struct Operand {
+    text: String,
+    number: Option<Num>,
+    level: Option<Level>,
+}
+
+/// A number: integers compare exactly (ids above 2^53 too), the rest as
+/// `f64`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+impl Num {
+    /// The number a text is: `42`, `-7`, `2.5`, `1e3`; not `inf`, `nan`,
+    /// `0x10` or `1_000`.
+    fn parse(text: &str) -> Option<Num> {
+        if !text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.')) {
+            return None;
+        }
+        if let Ok(int) = text.parse::<i128>() {
+            return Some(Num::Int(int));
+        }
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Num::Float)
+    }
+
+    fn of_json(number: &serde_json::Number) -> Num {
+        if let Some(int) = number.as_i64() {
+            Num::Int(int.into())
+        } else if let Some(int) = number.as_u64() {
+            Num::Int(int.into())
+        } else {
+            Num::Float(number.as_f64().unwrap_or(f64::NAN))
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            // Exact below 2^53, the nearest `f64` above.
+            Num::Int(int) => int as f64,
+            Num::Float(float) => float,
+        }
+    }
+
+    fn compare(self, other: Num) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (Num::Int(a), Num::Int(b)) => Some(a.cmp(&b)),
+            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
+        }
+    }
+}
+
+/// A word searched in any case: folded once, compared against texts
+/// folded a character at a time (no allocation per record).
+#[derive(Clone, Debug)]
+struct Folded {
+    /// As written, for [`Query::highlights`].
+    word: String,
+    /// Each character lowercased (`char::to_lowercase`, as the texts it is
+    /// compared with).
+    lower: String,
 }
