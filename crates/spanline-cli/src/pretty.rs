@@ -94,8 +94,14 @@ fn next_line(reader: &mut impl BufRead, raw: &mut Vec<u8>) -> io::Result<Option<
     if reader.read_until(b'\n', raw)? == 0 {
         return Ok(None);
     }
-    let line = String::from_utf8_lossy(raw);
-    Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
+    Ok(Some(line_text(raw)))
+}
+
+/// A line's bytes as text, without its end.
+fn line_text(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .trim_end_matches(['\n', '\r'])
+        .to_string()
 }
 
 fn read_stream(input: impl Read, out: &mut Out<impl Write>) -> io::Result<()> {
@@ -255,9 +261,7 @@ fn poll(file: &mut Followed, out: &mut Out<impl Write>) -> io::Result<bool> {
             // The writer is mid-line: wait for the rest.
             break;
         }
-        let text = String::from_utf8_lossy(&file.partial)
-            .trim_end_matches(['\n', '\r'])
-            .to_string();
+        let text = line_text(&file.partial);
         file.partial.clear();
         if !text.is_empty() {
             out.line(&text, Record::read(&text).as_ref())?;

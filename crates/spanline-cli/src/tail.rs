@@ -89,9 +89,8 @@ fn stream_start(text: &str) -> Result<Start, String> {
         });
     }
     let at = crate::when::parse(text)?;
-    let ms = at.unix_secs().saturating_mul(1000) + i64::from(at.subsec_nanos() / 1_000_000);
     Ok(Start {
-        id: format!("{}-0", ms.max(0)),
+        id: format!("{}-0", at.unix_millis().max(0)),
     })
 }
 

@@ -70,6 +70,18 @@ impl Timestamp {
         self.nanos
     }
 
+    /// Milliseconds since the Unix epoch (a Redis stream entry id's time,
+    /// JavaScript's `Date`).
+    ///
+    /// ```
+    /// assert_eq!(spanline_core::Timestamp::from_unix(2, 500_000_000).unix_millis(), 2_500);
+    /// ```
+    pub fn unix_millis(&self) -> i64 {
+        self.secs
+            .saturating_mul(1000)
+            .saturating_add(i64::from(self.nanos / 1_000_000))
+    }
+
     /// Appends `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC) with the given precision.
     pub(crate) fn write_rfc3339(&self, buf: &mut Vec<u8>, precision: Precision) {
         buf.extend_from_slice(&cached_prefix(self.secs));

@@ -24,11 +24,7 @@ pub(crate) fn for_page(line: &str, query: Option<&Query>) -> Option<String> {
     if query.is_some_and(|q| !q.matches(&record)) {
         return None;
     }
-    let ms = record.time.map(|t| {
-        t.unix_secs()
-            .saturating_mul(1000)
-            .saturating_add(i64::from(t.subsec_nanos() / 1_000_000))
-    });
+    let ms = record.time.map(|t| t.unix_millis());
     let end = record.target == "spanline::job" && record.get("job_end") == Some(&Value::Bool(true));
     let fields: Vec<&(String, Value)> = record
         .fields
