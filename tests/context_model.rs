@@ -2074,7 +2074,6 @@ struct Redis {
         spanline::redis::RedisGuard,
     )>,
     subscription: spanline_testkit::Subscription,
-    seen: usize,
     runs: usize,
     _server: spanline_testkit::RedisServer,
 }
@@ -2091,7 +2090,6 @@ impl Redis {
                 .into(),
             hand: Vec::new(),
             subscription,
-            seen: 0,
             runs: 0,
             _server: server,
         }
@@ -2128,7 +2126,6 @@ impl Redis {
             servers: Vec::new(),
             hand,
             subscription,
-            seen: 0,
             runs: 0,
             _server: server,
         }
@@ -2184,19 +2181,20 @@ impl Composition for Redis {
             (json, Some(sets), token)
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        let messages = loop {
-            let all = self.subscription.messages();
-            let got = all.get(self.seen..).unwrap_or_default().to_vec();
-            if got
+        // `take`, not `messages`: a soak's 100,000 programs would copy every
+        // earlier message on each poll.
+        let mut messages = Vec::new();
+        loop {
+            let fresh = self.subscription.take();
+            let done = fresh
                 .iter()
-                .any(|(c, p)| c == "logs:global" && p.contains(&token))
-                || Instant::now() > deadline
-            {
-                self.seen = all.len();
-                break got;
+                .any(|(c, p)| c == "logs:global" && p.contains(&token));
+            messages.extend(fresh);
+            if done || Instant::now() > deadline {
+                break;
             }
             std::thread::sleep(Duration::from_millis(2));
-        };
+        }
         let mut global = Vec::new();
         let mut jobs = Vec::new();
         for (channel, payload) in messages {

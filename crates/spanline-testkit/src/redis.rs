@@ -337,6 +337,13 @@ impl Subscription {
             .clone()
     }
 
+    /// Every message received since the last `take`, removed from the
+    /// record: a long run (a soak) polls this without copying what it has
+    /// already read.
+    pub fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.messages.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Waits until at least `n` messages arrived, or `timeout`; returns them.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<(String, String)> {
         let deadline = Instant::now() + timeout;
