@@ -53,11 +53,15 @@ best() {
 }
 printf 'file: %s (%s lines, %s MB)\n' "$file" "$lines" "$size_mb"
 t_spanline=$(best "$spanline" pretty --color never -q 'level>=warn and user_id=42' "$file")
+# One core too (taskset): a file is read by one worker per core, so this is
+# the reader's own speed.
+t_one=$(best taskset -c 0 "$spanline" pretty --color never -q 'level>=warn and user_id=42' "$file")
 t_jq=$(best jq -c 'select((.level == "WARN" or .level == "ERROR") and .user_id == 42)' "$file")
-python3 - "$lines" "$t_spanline" "$t_jq" <<'PY'
+python3 - "$lines" "$t_spanline" "$t_jq" "$t_one" <<'PY'
 import sys
-lines, s, j = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+lines, s, j, one = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 print(f"spanline pretty -q 'level>=warn and user_id=42': {s:.2f} s, {lines / s / 1e6:.2f} M lines/s")
+print(f"  the same on one core (taskset -c 0):          {one:.2f} s, {lines / one / 1e6:.2f} M lines/s ({j / one:.1f}x jq)")
 print(f"jq -c 'select(...)':                            {j:.2f} s, {lines / j / 1e6:.2f} M lines/s")
 print(f"spanline / jq: {j / s:.1f}x")
 PY

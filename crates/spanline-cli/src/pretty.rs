@@ -1,10 +1,13 @@
 //! `spanline pretty`: JSON lines from stdin or files, rendered for people.
 //! Several files are merged by time; `-F` follows them as they grow.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
 use spanline_core::read::Record;
@@ -33,6 +36,9 @@ pub(crate) struct Args {
     #[command(flatten)]
     view: ViewArgs,
 }
+
+/// Bytes read from a file or stdin at a time.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// How often a followed file is looked at again.
 const POLL: Duration = Duration::from_millis(200);
@@ -72,6 +78,15 @@ struct Out<W: Write> {
 }
 
 impl<W: Write> Out<W> {
+    /// Reads and renders one line of text. A line the query drops is read
+    /// only as far as the query needs (most lines of a filtered file).
+    fn text(&mut self, text: &str) -> io::Result<()> {
+        match render_text(&self.view, self.ansi, text) {
+            Some(rendered) => self.out.write_all(rendered.as_bytes()),
+            None => Ok(()),
+        }
+    }
+
     /// Renders one line: a JSON object as the console renderer shows it;
     /// anything else passed through, marked, with control characters
     /// neutralised.
@@ -87,9 +102,24 @@ impl<W: Write> Out<W> {
     }
 }
 
+/// A line of text rendered, or `None` when it is empty or a filter drops
+/// it. A line the query drops is read only as far as the query needs.
+fn render_text(view: &ViewArgs, ansi: bool, text: &str) -> Option<String> {
+    if text.is_empty() || view.query_drops(text) {
+        return None;
+    }
+    match Record::read(text) {
+        Some(record) => view.render_record(&record, ansi),
+        None => view.render(text, ansi),
+    }
+}
+
 /// One line of bytes, without its end; `None` at the end of the input.
 /// Bytes that are not UTF-8 are shown replaced, never a crash.
-fn next_line(reader: &mut impl BufRead, raw: &mut Vec<u8>) -> io::Result<Option<String>> {
+fn next_line<'r>(
+    reader: &mut impl BufRead,
+    raw: &'r mut Vec<u8>,
+) -> io::Result<Option<Cow<'r, str>>> {
     raw.clear();
     if reader.read_until(b'\n', raw)? == 0 {
         return Ok(None);
@@ -97,20 +127,26 @@ fn next_line(reader: &mut impl BufRead, raw: &mut Vec<u8>) -> io::Result<Option<
     Ok(Some(line_text(raw)))
 }
 
-/// A line's bytes as text, without its end.
-fn line_text(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw)
-        .trim_end_matches(['\n', '\r'])
-        .to_string()
+/// A line's bytes as text, without its end (borrowed when they are UTF-8).
+fn line_text(raw: &[u8]) -> Cow<'_, str> {
+    let end = ['\n', '\r'];
+    // `from_utf8` first: it checks ASCII a word at a time, where
+    // `from_utf8_lossy` goes a character at a time.
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text.trim_end_matches(end)),
+        Err(_) => Cow::Owned(
+            String::from_utf8_lossy(raw)
+                .trim_end_matches(end)
+                .to_string(),
+        ),
+    }
 }
 
 fn read_stream(input: impl Read, out: &mut Out<impl Write>) -> io::Result<()> {
-    let mut reader = BufReader::new(input);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, input);
     let mut raw = Vec::new();
     while let Some(line) = next_line(&mut reader, &mut raw)? {
-        if !line.is_empty() {
-            out.line(&line, Record::read(&line).as_ref())?;
-        }
+        out.text(&line)?;
     }
     Ok(())
 }
@@ -119,14 +155,130 @@ fn read_stream(input: impl Read, out: &mut Out<impl Write>) -> io::Result<()> {
 fn open(path: &PathBuf) -> io::Result<Box<dyn BufRead>> {
     let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     if path.as_os_str() == "-" {
-        return Ok(Box::new(BufReader::new(io::stdin())));
+        return Ok(Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin())));
     }
     let file = File::open(path).map_err(named)?;
     Ok(match path.extension().and_then(|e| e.to_str()) {
-        Some("gz") => Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file))),
-        Some("zst") => Box::new(BufReader::new(zstd::Decoder::new(file).map_err(named)?)),
-        _ => Box::new(BufReader::new(file)),
+        Some("gz") => Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            flate2::read::MultiGzDecoder::new(file),
+        )),
+        Some("zst") => Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            zstd::Decoder::new(file).map_err(named)?,
+        )),
+        _ => Box::new(BufReader::with_capacity(READ_BUFFER, file)),
     })
+}
+
+/// Bytes of whole lines handed to a worker at a time.
+const CHUNK: usize = 1 << 20;
+
+/// One file, in chunks of whole lines that worker threads (one per core)
+/// read, filter and render side by side; this thread writes what they
+/// rendered in the file's order. Reading JSON is most of the work of a
+/// filter over a large file, and it parallelises line by line.
+fn read_parallel(mut input: impl Read, out: &mut Out<impl Write>) -> io::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if workers < 2 {
+        return read_stream(input, out);
+    }
+    let (view, ansi) = (&out.view, out.ansi);
+    let (work, jobs) = mpsc::channel::<(u64, Vec<u8>)>();
+    let jobs = Mutex::new(jobs);
+    let (done, results) = mpsc::channel::<(u64, Vec<u8>)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (jobs, done) = (&jobs, done.clone());
+            scope.spawn(move || loop {
+                let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok((seq, chunk)) = job else { return };
+                if done.send((seq, render_chunk(view, ansi, &chunk))).is_err() {
+                    return;
+                }
+            });
+        }
+        // Only the workers hold a sender now: if they all stop, the
+        // receiving below ends instead of waiting for ever.
+        drop(done);
+        // Chunks sent and written; those rendered ahead of their turn.
+        let (mut sent, mut written) = (0u64, 0u64);
+        let mut ahead = BTreeMap::new();
+        let mut write = |(seq, rendered): (u64, Vec<u8>), written: &mut u64| -> io::Result<()> {
+            ahead.insert(seq, rendered);
+            while let Some(rendered) = ahead.remove(written) {
+                out.out.write_all(&rendered)?;
+                *written += 1;
+            }
+            Ok(())
+        };
+        let mut carry = Vec::new();
+        loop {
+            let (chunk, end) = next_chunk(&mut input, &mut carry)?;
+            if !chunk.is_empty() {
+                // A few chunks in flight per worker: memory stays bounded
+                // whatever the file's size.
+                while sent - written >= 2 * workers as u64 {
+                    let Ok(result) = results.recv() else { break };
+                    write(result, &mut written)?;
+                }
+                if work.send((sent, chunk)).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            if end {
+                break;
+            }
+        }
+        drop(work);
+        while written < sent {
+            let Ok(result) = results.recv() else { break };
+            write(result, &mut written)?;
+        }
+        Ok(())
+    })
+}
+
+/// The next chunk of whole lines (`carry` holds a line begun in the last
+/// read), and whether the input has ended.
+fn next_chunk(input: &mut impl Read, carry: &mut Vec<u8>) -> io::Result<(Vec<u8>, bool)> {
+    let mut chunk = std::mem::take(carry);
+    let start = chunk.len();
+    chunk.resize(start + CHUNK, 0);
+    let mut filled = start;
+    while filled < chunk.len() {
+        match input.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let end = filled < chunk.len();
+    chunk.truncate(filled);
+    if !end {
+        // Cut after the last whole line; a line longer than a chunk grows
+        // the next one.
+        let cut = memchr::memrchr(b'\n', &chunk).map_or(0, |at| at + 1);
+        *carry = chunk.split_off(cut);
+    }
+    Ok((chunk, end))
+}
+
+/// A chunk of whole lines, rendered.
+fn render_chunk(view: &ViewArgs, ansi: bool, chunk: &[u8]) -> Vec<u8> {
+    let mut rendered = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', chunk).chain([chunk.len()]) {
+        if let Some(text) = chunk.get(start..end).map(line_text) {
+            if let Some(line) = render_text(view, ansi, &text) {
+                rendered.extend_from_slice(line.as_bytes());
+            }
+        }
+        start = end + 1;
+    }
+    rendered
 }
 
 /// A file's next line, read ahead, with its time.
@@ -145,11 +297,14 @@ impl Head {
 /// goes first (a line without a time goes as soon as it is read, so each
 /// file keeps its own order).
 fn merge(paths: &[PathBuf], out: &mut Out<impl Write>) -> io::Result<()> {
+    if let [path] = paths {
+        return read_parallel(open(path)?, out);
+    }
     let mut readers = paths.iter().map(open).collect::<io::Result<Vec<_>>>()?;
     let mut raw = Vec::new();
     let mut heads: Vec<Option<Head>> = Vec::with_capacity(readers.len());
     for reader in &mut readers {
-        heads.push(read_head(reader, &mut raw)?);
+        heads.push(read_head(reader, &mut raw, &out.view)?);
     }
     loop {
         let next = heads
@@ -163,14 +318,21 @@ fn merge(paths: &[PathBuf], out: &mut Out<impl Write>) -> io::Result<()> {
         if let Some(head) = heads[i].take() {
             out.line(&head.text, head.record.as_ref())?;
         }
-        heads[i] = read_head(&mut readers[i], &mut raw)?;
+        heads[i] = read_head(&mut readers[i], &mut raw, &out.view)?;
     }
 }
 
-fn read_head(reader: &mut impl BufRead, raw: &mut Vec<u8>) -> io::Result<Option<Head>> {
+/// A file's next line that may be shown (a line the query drops is never
+/// a head: its place in time does not matter).
+fn read_head(
+    reader: &mut impl BufRead,
+    raw: &mut Vec<u8>,
+    view: &ViewArgs,
+) -> io::Result<Option<Head>> {
     while let Some(text) = next_line(reader, raw)? {
-        if !text.is_empty() {
+        if !text.is_empty() && !view.query_drops(&text) {
             let record = Record::read(&text);
+            let text = text.into_owned();
             return Ok(Some(Head { text, record }));
         }
     }
@@ -262,11 +424,11 @@ fn poll(file: &mut Followed, out: &mut Out<impl Write>) -> io::Result<bool> {
             break;
         }
         let text = line_text(&file.partial);
-        file.partial.clear();
         if !text.is_empty() {
-            out.line(&text, Record::read(&text).as_ref())?;
+            out.text(&text)?;
             wrote = true;
         }
+        file.partial.clear();
     }
     Ok(wrote)
 }

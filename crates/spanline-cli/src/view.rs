@@ -97,6 +97,15 @@ impl ViewArgs {
             || self.until.is_some()
     }
 
+    /// Whether the query drops this line, read only as far as the query
+    /// needs (`Query::matches_line`): a filter over a large file reads
+    /// most lines no further.
+    pub(crate) fn query_drops(&self, line: &str) -> bool {
+        self.query
+            .as_ref()
+            .is_some_and(|q| q.matches_line(line) == Some(false))
+    }
+
     /// Does `record` pass the query, level, time and `--where` filters?
     pub(crate) fn keeps(&self, record: &Record) -> bool {
         if self.query.as_ref().is_some_and(|q| !q.matches(record)) {

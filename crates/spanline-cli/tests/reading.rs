@@ -272,6 +272,96 @@ fn tail_since_a_time_reads_the_stream_from_then() {
     );
 }
 
+/// `spanline pretty --color never ARGS` with `input` on stdin: stdout's
+/// bytes.
+fn pretty_stdin(args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(BIN)
+        .args(["pretty", "--color", "never"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn one_file_is_read_in_parallel_chunks_with_the_output_of_a_stream() {
+    // A file of several 1 MiB chunks, read by worker threads, against the
+    // same bytes on stdin, read a line at a time: the same output, in the
+    // same order. The file has what a chunk's cut could break: a line
+    // longer than a chunk, CRLF ends, bytes that are not UTF-8, text that
+    // is not JSON, empty lines, and no end on its last line.
+    let dir = tempdir();
+    let path = dir.join("big.log");
+    let mut bytes = Vec::new();
+    for i in 0..40_000u32 {
+        let level = ["DEBUG", "INFO", "WARN", "ERROR"][i as usize % 4];
+        let user = if i % 97 == 0 { 42 } else { 100_000 + i };
+        bytes.extend_from_slice(
+            format!(
+                r#"{{"timestamp":"2026-12-06T10:00:00.{i:06}Z","level":"{level}","message":"line {i}","target":"app","user_id":{user}}}"#
+            )
+            .as_bytes(),
+        );
+        bytes.extend_from_slice(match i % 1000 {
+            1 => b"\r\n" as &[u8],
+            2 => b"\nnot json \xff\xfe here\n",
+            3 => b"\n\n",
+            _ => b"\n",
+        });
+        if i == 20_000 {
+            let long = "x".repeat(1_500_000);
+            bytes.extend_from_slice(
+                format!(r#"{{"level":"WARN","message":"long","user_id":42,"blob":"{long}"}}"#)
+                    .as_bytes(),
+            );
+            bytes.push(b'\n');
+        }
+    }
+    bytes.extend_from_slice(
+        br#"{"level":"WARN","message":"the last, without an end","user_id":42}"#,
+    );
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(bytes.len() > 4 << 20, "several chunks");
+    let file = path.to_str().unwrap();
+    for args in [
+        &[][..],
+        &["-q", "level>=warn and user_id=42"],
+        &["-q", "line"],
+    ] {
+        let from_file = pretty_stdin(&[args, &[file]].concat(), b"");
+        let from_stdin = pretty_stdin(args, &bytes);
+        assert!(!from_file.is_empty());
+        assert!(
+            from_file == from_stdin,
+            "{args:?}: {} bytes from the file, {} from stdin",
+            from_file.len(),
+            from_stdin.len()
+        );
+    }
+    let warned = String::from_utf8(pretty_stdin(
+        &["-q", "level>=warn and user_id=42", file],
+        b"",
+    ))
+    .unwrap();
+    assert!(
+        warned.contains("long") && warned.contains("the last, without an end"),
+        "{}",
+        &warned[..200.min(warned.len())]
+    );
+    assert_eq!(
+        warned.lines().count(),
+        1 + 1 + (0..40_000).filter(|i| i % 97 == 0 && i % 4 >= 2).count()
+    );
+}
+
 /// A fresh directory under the target's tmp, removed by nobody (small).
 fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(

@@ -1,6 +1,9 @@
 //! Error chains as other error styles write them: structlog's
 //! `exception` and ECS's `error.stack_trace`.
 
+/// The keys [`written_chain`] reads a whole chain from.
+pub(crate) const WHOLE_CHAIN_KEYS: [&str; 2] = ["exception", "error.stack_trace"];
+
 /// An error chain written by the other error styles, outermost first:
 /// structlog's `exception` (`format_exc_info`'s text, deepest cause first,
 /// or `dict_tracebacks`' list) and ECS's `error.stack_trace` (`Caused by:`

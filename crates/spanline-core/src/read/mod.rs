@@ -7,7 +7,9 @@
 //! message, target, error chains and every other field in the line's key
 //! order. The keys it looks for come from the preset table the writer uses,
 //! so a new preset is read as soon as it is written. `spanline pretty`,
-//! `spanline tail` and the web console read through it.
+//! `spanline tail` and the web console read through it. A filter over
+//! many lines reads each through a [`LineView`] first: the same answers,
+//! with only the values asked for parsed.
 //!
 //! ```
 //! use spanline_core::read::{Level, Record};
@@ -22,12 +24,14 @@
 mod chain;
 mod level;
 mod time;
+mod view;
 
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
 pub use level::Level;
+pub use view::LineView;
 
 use crate::schema::preset::{ECS_ALIASES, NESTED_KEYS, PRESETS};
 use crate::Timestamp;

@@ -1,4 +1,5 @@
-//! Matching a parsed query against a [`Record`].
+//! Matching a parsed query against a [`Record`], or a [`LineView`] of a
+//! line not read whole.
 //!
 //! What a key names: `level` the record's level (ordered), `message` and
 //! `target` their texts, any other key a field by [`Record::get`] (its own
@@ -16,43 +17,121 @@
 //! are written on the stack when their text is needed, words are folded
 //! to lowercase a character at a time.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::fmt::{self, Write as _};
 
 use serde_json::{Number, Value};
-use spanline_core::read::{Level, Record};
+use spanline_core::read::{Level, LineView, Record};
 
 use super::{Expr, Folded, Key, Num, Operand, Term, Test};
 
-pub(super) fn matches(expr: &Expr, record: &Record) -> bool {
+/// What a query reads of a line.
+pub(super) trait Line {
+    fn level(&self) -> Option<Level>;
+    fn message(&self) -> Cow<'_, str>;
+    fn target(&self) -> Cow<'_, str>;
+    fn field(&self, key: &str) -> Option<Cow<'_, Value>>;
+    /// A word anywhere: the message, the target, every field's value (not
+    /// its key), the error chains; in any case.
+    fn has_word(&self, word: &Folded) -> bool;
+}
+
+impl Line for Record {
+    fn level(&self) -> Option<Level> {
+        self.level
+    }
+
+    fn message(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.message)
+    }
+
+    fn target(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.target)
+    }
+
+    fn field(&self, key: &str) -> Option<Cow<'_, Value>> {
+        self.get(key).map(Cow::Borrowed)
+    }
+
+    fn has_word(&self, word: &Folded) -> bool {
+        word.is_in(&self.message)
+            || word.is_in(&self.target)
+            || self.fields.iter().any(|(_, v)| value_has(v, word))
+            || self
+                .errors
+                .iter()
+                .flat_map(|(_, chain)| chain)
+                .any(|s| word.is_in(s))
+    }
+}
+
+/// A line read only as far as the query asks: its view, and its record
+/// when a word is searched (every value, in any shape, is needed then).
+pub(super) struct Lazy<'a> {
+    pub(super) line: &'a str,
+    pub(super) view: LineView<'a>,
+    pub(super) record: OnceCell<Option<Record>>,
+}
+
+impl Line for Lazy<'_> {
+    fn level(&self) -> Option<Level> {
+        self.view.level()
+    }
+
+    fn message(&self) -> Cow<'_, str> {
+        self.view.message()
+    }
+
+    fn target(&self) -> Cow<'_, str> {
+        self.view.target()
+    }
+
+    fn field(&self, key: &str) -> Option<Cow<'_, Value>> {
+        self.view.get(key).map(Cow::Owned)
+    }
+
+    fn has_word(&self, word: &Folded) -> bool {
+        if word.is_absent_from(self.line) {
+            return false;
+        }
+        self.record
+            .get_or_init(|| Record::read(self.line))
+            .as_ref()
+            .is_some_and(|record| record.has_word(word))
+    }
+}
+
+pub(super) fn matches(expr: &Expr, line: &impl Line) -> bool {
     match expr {
-        Expr::And(items) => items.iter().all(|e| matches(e, record)),
-        Expr::Or(items) => items.iter().any(|e| matches(e, record)),
-        Expr::Not(inner) => !matches(inner, record),
-        Expr::Term(term) => term_matches(term, record),
+        Expr::And(items) => items.iter().all(|e| matches(e, line)),
+        Expr::Or(items) => items.iter().any(|e| matches(e, line)),
+        Expr::Not(inner) => !matches(inner, line),
+        Expr::Term(term) => term_matches(term, line),
     }
 }
 
-fn term_matches(term: &Term, record: &Record) -> bool {
+fn term_matches(term: &Term, line: &impl Line) -> bool {
     match term {
-        Term::Test { key, test, negated } => holds(key, test, record) != *negated,
+        Term::Test { key, test, negated } => holds(key, test, line) != *negated,
         Term::Exists(key) => match key {
-            Key::Level => record.level.is_some(),
-            Key::Message => !record.message.is_empty(),
-            Key::Target => !record.target.is_empty(),
-            Key::Field(name) => record.get(name).is_some(),
+            Key::Level => line.level().is_some(),
+            Key::Message => !line.message().is_empty(),
+            Key::Target => !line.target().is_empty(),
+            Key::Field(name) => line.field(name).is_some(),
         },
-        Term::Text(word) => full_text(record, word),
+        Term::Text(word) => line.has_word(word),
     }
 }
 
-/// The positive test: false when the record lacks the key.
-fn holds(key: &Key, test: &Test, record: &Record) -> bool {
+/// The positive test: false when the line lacks the key.
+fn holds(key: &Key, test: &Test, line: &impl Line) -> bool {
     match key {
-        Key::Level => record.level.is_some_and(|level| level_holds(level, test)),
-        Key::Message => text_holds(&record.message, test),
-        Key::Target => text_holds(&record.target, test),
-        Key::Field(name) => record.get(name).is_some_and(|v| value_holds(v, test)),
+        Key::Level => line.level().is_some_and(|level| level_holds(level, test)),
+        Key::Message => text_holds(&line.message(), test),
+        Key::Target => text_holds(&line.target(), test),
+        Key::Field(name) => line.field(name).is_some_and(|v| value_holds(&v, test)),
     }
 }
 
@@ -149,19 +228,6 @@ impl fmt::Write for StackText {
     }
 }
 
-/// A word anywhere: the message, the target, every field's value (not
-/// its key), the error chains; in any case.
-fn full_text(record: &Record, word: &Folded) -> bool {
-    word.is_in(&record.message)
-        || word.is_in(&record.target)
-        || record.fields.iter().any(|(_, v)| value_has(v, word))
-        || record
-            .errors
-            .iter()
-            .flat_map(|(_, chain)| chain)
-            .any(|s| word.is_in(s))
-}
-
 fn value_has(value: &Value, word: &Folded) -> bool {
     match value {
         Value::String(s) => word.is_in(s),
@@ -178,6 +244,21 @@ impl Folded {
     pub(super) fn new(word: String) -> Folded {
         let lower = word.chars().flat_map(char::to_lowercase).collect();
         Folded { word, lower }
+    }
+
+    /// Whether the word is surely in no text of this line, read as JSON:
+    /// it is not in the line's bytes, which are the texts themselves when
+    /// the line has no escape. A word that could be part of a number is
+    /// not decided here (`1e3` is read as `1000.0`), nor one with a quote
+    /// or a character that is not ASCII.
+    fn is_absent_from(&self, line: &str) -> bool {
+        let lower = self.lower.as_str();
+        let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-');
+        lower.is_ascii()
+            && !lower.contains('"')
+            && !lower.chars().all(numeric)
+            && !line.contains('\\')
+            && !self.is_in(line)
     }
 
     /// Whether `text` holds the word, in any case.

@@ -695,3 +695,186 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// `matches_line` (a `LineView`, values parsed on demand) answers as
+// `matches` on the line's `Record`, for any line and any query.
+
+/// Keys where the two readers could part: every preset's and producer's
+/// time, level, message and target keys, ECS's names, causes, the shapes a
+/// view leaves to `Record`, a dotted path's parent and a key with an
+/// escape.
+const KEYS: &[&str] = &[
+    "timestamp",
+    "time",
+    "@timestamp",
+    "ts",
+    "level",
+    "severity",
+    "log.level",
+    "lvl",
+    "message",
+    "msg",
+    "event",
+    "target",
+    "logger",
+    "log.logger",
+    "name",
+    "user_id",
+    "user.id",
+    "trace.id",
+    "error",
+    "error.message",
+    "error_sources",
+    "error.sources",
+    "exception",
+    "error.stack_trace",
+    "fields",
+    "spans",
+    "span",
+    "http",
+    "http.status",
+    "tenant",
+    "n",
+];
+
+fn json_value() -> impl Strategy<Value = String> {
+    let scalar = prop_oneof![
+        Just("42".to_string()),
+        Just("-7".to_string()),
+        Just("30".to_string()),
+        Just("2.5".to_string()),
+        Just("1e3".to_string()),
+        Just(r#""Error: x""#.to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("true".to_string()),
+        Just("null".to_string()),
+        Just(r#""WARN""#.to_string()),
+        Just(r#""notice""#.to_string()),
+        Just(r#""high""#.to_string()),
+        Just(r#""42""#.to_string()),
+        Just(r#""acme""#.to_string()),
+        Just(r#""a\"b\u00e9\n""#.to_string()),
+        Just(r#""""#.to_string()),
+        Just(r#""2026-12-06T10:00:00Z""#.to_string()),
+    ];
+    scalar.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec(
+                (prop::sample::select(&["status", "x", "id"][..]), inner),
+                0..3
+            )
+            .prop_map(|kv| {
+                let pairs: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!("{{{}}}", pairs.join(","))
+            }),
+        ]
+    })
+}
+
+fn json_line() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        8 => prop::sample::select(KEYS).prop_map(|k| format!("\"{k}\"")),
+        1 => Just(r#""ten\u0061nt""#.to_string()),
+    ];
+    prop::collection::vec((key, json_value()), 0..8).prop_map(|pairs| {
+        let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        format!("{{{}}}", pairs.join(","))
+    })
+}
+
+fn query_text() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(
+        &[
+            "level",
+            "message",
+            "target",
+            "user_id",
+            "trace_id",
+            "error",
+            "http.status",
+            "http.x",
+            "tenant",
+            "n",
+            "time",
+            "timestamp",
+            "severity",
+            "name",
+            "msg",
+            "error_sources",
+            "exception",
+            "event",
+            "lvl",
+            "\"log.level\"",
+            "http",
+        ][..],
+    );
+    let value = prop::sample::select(
+        &[
+            "42",
+            "30",
+            "warn",
+            "info",
+            "acme",
+            "\"a\\\"b\"",
+            "2.5",
+            "true",
+            "null",
+            "x",
+            "-7",
+        ][..],
+    );
+    let op = prop::sample::select(&["=", "!=", "~=", "!~=", "=~", "<", ">=", ">"][..]);
+    let term = prop_oneof![
+        4 => (key.clone(), op, value.clone()).prop_map(|(k, o, v)| {
+            // A level compared in order needs a level word.
+            let v = if k == "level" && matches!(o, "<" | ">=" | ">" | "=" | "!=") { "warn" } else { v };
+            format!("{k}{o}{v}")
+        }),
+        1 => (key.clone(), value.clone(), value).prop_map(|(k, a, b)| {
+            let (a, b) = if k == "level" { ("warn", "info") } else { (a, b) };
+            format!("{k} in ({a}, {b})")
+        }),
+        1 => key.prop_map(|k| format!("exists({k})")),
+        1 => prop::sample::select(&["acme", "42", "WARN", "é", "status", "ab", "1000", "true", "Error: x", "x\"", "2026"][..])
+            .prop_map(|w| if w.contains([' ', '"']) { format!("{w:?}") } else { w.to_string() }),
+    ];
+    term.prop_recursive(2, 6, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} and {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            inner.prop_map(|a| format!("not {a}")),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn a_line_is_matched_as_its_record_is(line in json_line(), query in query_text()) {
+        let query = Query::parse(&query).unwrap_or_else(|e| panic!("{e}"));
+        let by_record = Record::read(&line).map(|r| query.matches(&r));
+        prop_assert_eq!(query.matches_line(&line), by_record, "{}", line);
+    }
+}
+
+#[test]
+fn a_line_view_reads_shapes_it_leaves_to_the_record() {
+    // Nested, chains written whole, escaped keys: read as a Record, with
+    // the same answer.
+    let query = Query::parse("user_id=42").unwrap();
+    for line in [
+        r#"{"fields":{"message":"m","user_id":42},"level":"INFO"}"#,
+        r#"{"message":"m","exception":"boom","user_id":42}"#,
+        r#"{"message":"m","user\u005fid":42}"#,
+    ] {
+        assert!(
+            spanline_core::read::LineView::read(line).is_none(),
+            "{line}"
+        );
+        assert_eq!(query.matches_line(line), Some(true), "{line}");
+    }
+    assert_eq!(query.matches_line("[1]"), None);
+    assert_eq!(query.matches_line("{\"user_id\":42"), None);
+}
