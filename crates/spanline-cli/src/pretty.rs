@@ -108,10 +108,7 @@ fn render_text(view: &ViewArgs, ansi: bool, text: &str) -> Option<String> {
     if text.is_empty() || view.query_drops(text) {
         return None;
     }
-    match Record::read(text) {
-        Some(record) => view.render_record(&record, ansi),
-        None => view.render(text, ansi),
-    }
+    view.render(text, ansi)
 }
 
 /// One line of bytes, without its end; `None` at the end of the input.
