@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use spanline_web::{Console, ConsoleError, Source};
+use spanline_web::{Console, ConsoleError, Limits, Source};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -35,6 +35,16 @@ pub(crate) struct Args {
     /// Lines of backlog a page starts with (streams).
     #[arg(long, default_value_t = 2000)]
     backlog: usize,
+    /// At most this many pages open at once; one more is answered 503.
+    #[arg(long, default_value_t = 1000)]
+    max_viewers: usize,
+    /// At most this many pages of one feed (a job, or the global feed).
+    #[arg(long, default_value_t = 1000)]
+    max_viewers_per_feed: usize,
+    /// At most this many lines per second to one page; the page is told
+    /// how many it was not sent (0: no limit).
+    #[arg(long, default_value_t = 20000)]
+    max_rate: u32,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -78,6 +88,12 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
         .cluster(cluster)
         .prefix(args.prefix)
         .backlog(args.backlog)
+        .limits(
+            Limits::default()
+                .viewers(args.max_viewers)
+                .per_feed(args.max_viewers_per_feed)
+                .lines_per_second(args.max_rate),
+        )
         .source(match args.source {
             SourceArg::Auto => Source::Auto,
             SourceArg::Streams => Source::Streams,

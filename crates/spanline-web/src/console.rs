@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use axum::extract::{OriginalUri, Path, Query as Params, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,7 +19,8 @@ use spanline_redis::Channels;
 use spanline_redis::read::{self, ClusterMap};
 use spanline_redis::redis;
 
-use crate::follow::{is_entry_id, Follow, Item, Link, Redis, Source};
+use crate::follow::{is_entry_id, Follow, Link, Redis, Source};
+use crate::hub::{Full, Hub, Limits, Start};
 use crate::jobs::{Indexer, Jobs, SharedJobs};
 use crate::ConsoleError;
 
@@ -27,8 +28,10 @@ use crate::ConsoleError;
 const DEFAULT_BACKLOG: usize = 2_000;
 /// Lines of the global stream read to build the jobs list at start.
 const INDEX_BACKLOG: usize = 10_000;
-/// Items buffered between a follower thread and its page's stream.
-const PAGE_BUFFER: usize = 4_096;
+
+/// How often an idle event stream says it is there: also how soon a page
+/// that left gives back its place (the write fails).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 const PAGE: &str = include_str!("../assets/console.html");
 const SCRIPT: &str = include_str!("../assets/console.js");
@@ -72,6 +75,7 @@ impl std::fmt::Debug for Console {
             .field("prefix", &self.inner.channels.prefix())
             .field("source", &self.inner.source)
             .field("token", &self.inner.token.as_ref().map(|_| "***"))
+            .field("hub", &self.inner.hub)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +93,9 @@ struct Inner {
     backlog: usize,
     jobs: SharedJobs,
     index_started: std::sync::Once,
+    /// Every feed followed, shared by its pages.
+    hub: Arc<Hub>,
+    limits: Limits,
 }
 
 /// Options of a [`Console`].
@@ -109,6 +116,7 @@ pub struct ConsoleBuilder {
     source: Source,
     token: Option<String>,
     backlog: usize,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for ConsoleBuilder {
@@ -120,6 +128,7 @@ impl std::fmt::Debug for ConsoleBuilder {
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("backlog", &self.backlog)
             .field("cluster", &self.cluster)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +145,7 @@ impl Console {
             source: Source::Auto,
             token: None,
             backlog: DEFAULT_BACKLOG,
+            limits: Limits::default(),
         }
     }
 
@@ -176,7 +186,9 @@ impl Console {
             return Err(ConsoleError::TokenRequired(listen));
         }
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        axum::serve(listener, self.router()).await?;
+        // As a made service: served directly, axum would rebuild the
+        // router's route table for every connection (5 kB each, per page).
+        axum::serve(listener, self.router().into_make_service()).await?;
         Ok(())
     }
 
@@ -203,23 +215,25 @@ impl Console {
         })
     }
 
-    fn follow(&self, key: String, after: Option<String>, resumed: bool) -> Follow {
+    /// A follower of `key`, the `index`th of the keys followed together.
+    fn follow(&self, key: String, index: usize) -> Follow {
         Follow {
             redis: self.inner.redis.clone(),
             global_key: self.globals().first().cloned().unwrap_or_default(),
             key,
             source: self.inner.source,
-            after,
+            after: None,
             backlog: self.inner.backlog,
-            resumed,
+            resumed: false,
+            index,
         }
     }
 
     /// Starts following the global feed for the jobs list, once.
     fn index(&self) {
         self.inner.index_started.call_once(|| {
-            for global in self.globals() {
-                let mut follow = self.follow(global.clone(), None, false);
+            for (index, global) in self.globals().iter().enumerate() {
+                let mut follow = self.follow(global.clone(), index);
                 follow.backlog = INDEX_BACKLOG;
                 follow.spawn(Indexer(Arc::downgrade(&self.inner.jobs)));
             }
@@ -246,30 +260,36 @@ impl Console {
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let after = last.clone().filter(|id| is_entry_id(id));
-        let (tx, rx) = tokio::sync::mpsc::channel(PAGE_BUFFER);
-        // Several keys (a cluster's global shards): streams merged in time
-        // order (pub/sub lines pass as they come), each resuming after the
-        // page's last entry id.
-        match <[String; 1]>::try_from(keys) {
-            Ok([key]) => self.follow(key, after, last.is_some()).spawn(tx),
-            Err(keys) => {
-                let sinks = crate::merge::merged(tx, keys.len());
-                for (key, sink) in keys.into_iter().zip(sinks) {
-                    self.follow(key, after.clone(), last.is_some()).spawn(sink);
-                }
+        let start = Start {
+            after: last.clone().filter(|id| is_entry_id(id)),
+            resumed: last.is_some(),
+            backlog: self.inner.backlog,
+        };
+        // One follower per feed, shared by its pages (see hub.rs).
+        let viewed = self.inner.hub.view(
+            keys,
+            self.inner.limits,
+            |key, index| self.follow(key, index),
+            start,
+            query,
+        );
+        let rx = match viewed {
+            Ok(rx) => rx,
+            Err(Full(why)) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "10")],
+                    why,
+                )
+                    .into_response()
             }
-        }
-        let stream = futures_util::stream::unfold((rx, query), |(mut rx, query)| async move {
-            loop {
-                let item = rx.recv().await?;
-                if let Some(event) = event(item, query.as_ref()) {
-                    return Some((Ok::<_, Infallible>(event), (rx, query)));
-                }
-            }
+        };
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            let event = rx.recv().await?;
+            Some((Ok::<_, Infallible>(event), rx))
         });
         let mut response = Sse::new(stream)
-            .keep_alive(KeepAlive::default())
+            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
             .into_response();
         // No proxy may hold the stream back.
         response
@@ -294,9 +314,10 @@ impl ConsoleBuilder {
     }
 
     /// Requires this token on every request. [`Console::serve`] refuses to
-    /// listen off loopback without one.
+    /// listen off loopback without one. An empty token, or one of only
+    /// blanks, protects nothing: it counts as none.
     pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into()).filter(|t: &String| !t.is_empty());
+        self.token = Some(token.into()).filter(|t: &String| !t.trim().is_empty());
         self
     }
 
@@ -325,6 +346,20 @@ impl ConsoleBuilder {
     /// ```
     pub fn global_shards(mut self, n: usize) -> Self {
         self.shards = Some(n.clamp(1, read::MAX_GLOBAL_SHARDS));
+        self
+    }
+
+    /// How many pages at once, per feed, and lines per second per page
+    /// (see [`Limits`] for the defaults). Each feed is followed once
+    /// whatever the number of its pages.
+    ///
+    /// ```
+    /// use spanline_web::{Console, Limits};
+    /// let builder = Console::builder("redis://127.0.0.1:6379").limits(Limits::default().viewers(50));
+    /// assert!(builder.build().is_ok());
+    /// ```
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -360,36 +395,11 @@ impl ConsoleBuilder {
                 backlog: self.backlog,
                 jobs: Arc::new(Mutex::new(Jobs::default())),
                 index_started: std::sync::Once::new(),
+                hub: Arc::new(Hub::default()),
+                limits: self.limits,
             }),
         })
     }
-}
-
-/// An item as a server-sent event: `line` (the line as read for the page,
-/// see `record::for_page`, with the stream entry id, or `live` on pub/sub
-/// so that the browser's reconnect says it had lines),
-/// `state` and `gap`.
-fn event(item: Item, query: Option<&spanline_json::Query>) -> Option<Event> {
-    Some(match item {
-        Item::Line { id, line } => Event::default()
-            .event("line")
-            .id(id.unwrap_or_else(|| "live".into()))
-            .data(crate::record::for_page(&line, query)?),
-        Item::State(link) => {
-            let state = match link {
-                Link::Live { streams } => serde_json::json!({
-                    "state": "live",
-                    "source": if streams { "streams" } else { "pubsub" },
-                }),
-                Link::Unavailable(reason) => serde_json::json!({
-                    "state": "unavailable",
-                    "reason": reason,
-                }),
-            };
-            Event::default().event("state").data(state.to_string())
-        }
-        Item::Gap(reason) => Event::default().event("gap").data(reason),
-    })
 }
 
 /// Checks the token, and sets the headers every response carries.

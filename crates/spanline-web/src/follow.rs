@@ -71,8 +71,14 @@ pub enum Source {
 /// What a follower reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Item {
-    /// A log line; `id` is its stream entry id (none on pub/sub).
-    Line { id: Option<String>, line: String },
+    /// A log line of the follower's feed number `from` (its index among
+    /// the keys followed together); `id` is its stream entry id (none on
+    /// pub/sub).
+    Line {
+        from: usize,
+        id: Option<String>,
+        line: String,
+    },
     /// The connection to Redis changed.
     State(Link),
     /// Lines may be missing here (pub/sub reconnected, stream trimmed or lost).
@@ -99,16 +105,6 @@ pub(crate) trait Sink: Send + 'static {
     }
 }
 
-impl Sink for tokio::sync::mpsc::Sender<Item> {
-    fn send(&mut self, item: Item) -> bool {
-        self.blocking_send(item).is_ok()
-    }
-
-    fn open(&self) -> bool {
-        !self.is_closed()
-    }
-}
-
 /// One feed to follow.
 #[derive(Clone, Debug)]
 pub(crate) struct Follow {
@@ -126,6 +122,9 @@ pub(crate) struct Follow {
     /// The page had followed before (a browser reconnect): on pub/sub,
     /// lines may be missing from before this connection.
     pub(crate) resumed: bool,
+    /// This feed's index among the keys followed together (the lines say
+    /// it as [`Item::Line::from`]).
+    pub(crate) index: usize,
 }
 
 /// How long one blocking read waits before the follower checks that its
@@ -154,9 +153,9 @@ impl Follow {
                 said = None;
                 if streams {
                     if !sink.send(Item::State(Link::Live { streams })) {
-                        return Ok(());
+                        return Ok(false);
                     }
-                    self.follow_stream(con, &mut sink)
+                    self.follow_stream(con, &mut sink).map(|()| false)
                 } else {
                     // Lines may be missing from before this connection.
                     let gap = connected_before || self.resumed;
@@ -164,7 +163,12 @@ impl Follow {
                     self.follow_channel(con, &mut sink, gap)
                 }
             });
-            let Err(error) = outcome else { return };
+            let error = match outcome {
+                // The publisher writes streams now: follow them.
+                Ok(true) => continue,
+                Ok(false) => return,
+                Err(error) => error,
+            };
             let reason = self.scrub(&error);
             if said.as_ref() != Some(&reason) {
                 if !sink.send(Item::State(Link::Unavailable(reason.clone()))) {
@@ -259,6 +263,7 @@ impl Follow {
             self.after = Some(entry.id.clone());
             let line = String::from_utf8_lossy(&entry.line).into_owned();
             if !sink.send(Item::Line {
+                from: self.index,
                 id: Some(entry.id),
                 line,
             }) {
@@ -269,38 +274,49 @@ impl Follow {
     }
 
     /// Subscribes, then says so (and marks a gap when `gap`): a line
-    /// published after the page sees "live" is shown.
+    /// published after the page sees "live" is shown. `Ok(true)` when the
+    /// publisher started writing streams (with [`Source::Auto`]): follow
+    /// them instead; `Ok(false)` when the page is gone.
     fn follow_channel(
         &mut self,
         mut con: Connection,
         sink: &mut impl Sink,
         gap: bool,
-    ) -> redis::RedisResult<()> {
+    ) -> redis::RedisResult<bool> {
         if let Redis::Cluster(map) = &self.redis {
             drop(con);
             let subscription = ShardedSubscription::start(map, vec![self.key.clone()]);
-            self.follow_shard_channel(&subscription, sink, gap);
-            return Ok(());
+            return Ok(self.follow_shard_channel(&subscription, sink, gap));
         }
         let mut pubsub = con.as_pubsub();
         pubsub.subscribe(&self.key)?;
         pubsub.set_read_timeout(Some(POLL))?;
         if !announce_live(sink, gap) {
-            return Ok(());
+            return Ok(false);
         }
+        let mut switch = StreamsAppear::new();
         while sink.open() {
             match pubsub.get_message() {
                 Ok(msg) => {
                     let line = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
-                    if !sink.send(Item::Line { id: None, line }) {
-                        return Ok(());
+                    let from = self.index;
+                    switch.heard = true;
+                    if !sink.send(Item::Line {
+                        from,
+                        id: None,
+                        line,
+                    }) {
+                        return Ok(false);
                     }
                 }
                 Err(e) if e.is_timeout() => {}
                 Err(e) => return Err(e),
             }
+            if switch.now(self) {
+                return Ok(true);
+            }
         }
-        Ok(())
+        Ok(false)
     }
 }
 
@@ -321,17 +337,26 @@ impl Follow {
     /// "live" at each subscription, and a gap after the first, until the
     /// page is gone.
     fn follow_shard_channel(
-        &self,
+        &mut self,
         subscription: &ShardedSubscription,
         sink: &mut impl Sink,
         mut gap: bool,
-    ) {
+    ) -> bool {
         let mut said: Option<String> = None;
+        let mut switch = StreamsAppear::new();
         while sink.open() {
+            if switch.now(self) {
+                return true;
+            }
             let sent = match subscription.recv_timeout(POLL) {
                 Ok(Event::Line(payload)) => {
+                    switch.heard = true;
                     let line = String::from_utf8_lossy(&payload).into_owned();
-                    sink.send(Item::Line { id: None, line })
+                    sink.send(Item::Line {
+                        from: self.index,
+                        id: None,
+                        line,
+                    })
                 }
                 Ok(Event::Subscribed { .. }) => {
                     said = None;
@@ -352,12 +377,13 @@ impl Follow {
                     self.unavailable(sink, &mut said, reason)
                 }
                 Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
             };
             if !sent {
-                return;
+                return false;
             }
         }
+        false
     }
 
     /// Says that Redis is unavailable for `reason`, unless it was the
@@ -368,6 +394,57 @@ impl Follow {
         }
         *said = Some(reason.clone());
         sink.send(Item::State(Link::Unavailable(reason)))
+    }
+}
+
+/// How often a follower on pub/sub (with [`Source::Auto`]) looks whether
+/// the publisher writes streams now: a console started before its first
+/// publisher, or before Redis, does not stay on pub/sub.
+const STREAMS_CHECK: Duration = Duration::from_secs(2);
+
+/// Watches, from pub/sub, for the streams to appear.
+struct StreamsAppear {
+    checked: std::time::Instant,
+    /// A line came on the channel: the publisher writes both.
+    heard: bool,
+}
+
+impl StreamsAppear {
+    fn new() -> Self {
+        StreamsAppear {
+            checked: std::time::Instant::now(),
+            heard: false,
+        }
+    }
+
+    /// True when the follower should follow the stream now, from where:
+    /// its start when no line came on the channel (every entry is newer
+    /// than the subscription, which found no stream), else after its
+    /// newest entry (the channel brought the lines before it).
+    fn now(&mut self, follow: &mut Follow) -> bool {
+        if follow.source != Source::Auto || self.checked.elapsed() < STREAMS_CHECK {
+            return false;
+        }
+        self.checked = std::time::Instant::now();
+        let found = follow.redis.connect(&follow.key).and_then(|mut con| {
+            if !follow.use_streams(&mut con)? {
+                return Ok(None);
+            }
+            Ok(Some(match self.heard {
+                false => "0-0".to_owned(),
+                true => read::last_entries(&mut con, &follow.key, 1)?
+                    .pop()
+                    .map_or_else(|| "0-0".to_owned(), |e| e.id),
+            }))
+        });
+        match found {
+            Ok(Some(after)) => {
+                follow.after = Some(after);
+                true
+            }
+            // No stream yet, or Redis cannot say now: stay.
+            _ => false,
+        }
     }
 }
 

@@ -16,6 +16,11 @@
 //! pause and follow, a bounded number of rows, and the state of the
 //! connection to Redis.
 //!
+//! A feed is followed once whatever the number of its pages (one Redis
+//! connection and one thread per feed, each page a task), each page within
+//! [`Limits`]; a page that falls behind reads what it missed from the
+//! stream, or on pub/sub is told how many lines it missed.
+//!
 //! Safe by default: [`Console::serve`] refuses to listen off loopback
 //! without a token, a token is checked on every request, every value from
 //! a log line is shown as text (never markup), every response has a
@@ -47,12 +52,14 @@ use spanline_redis::redis;
 
 mod console;
 mod follow;
+mod hub;
 mod jobs;
 mod merge;
 mod record;
 
 pub use console::{Console, ConsoleBuilder};
 pub use follow::Source;
+pub use hub::Limits;
 
 /// Why a console could not be built or served.
 #[derive(Debug)]

@@ -57,9 +57,14 @@ impl<S: Sink> Sink for Merged<S> {
             return false;
         }
         match item {
-            Item::Line { id: Some(id), line } => {
+            Item::Line {
+                from,
+                id: Some(id),
+                line,
+            } => {
                 let index = self.index;
                 let entry = Item::Line {
+                    from,
                     id: Some(id.clone()),
                     line,
                 };
@@ -113,6 +118,7 @@ mod tests {
 
     fn line(id: &str) -> Item {
         Item::Line {
+            from: 0,
             id: Some(id.into()),
             line: String::new(),
         }

@@ -31,19 +31,25 @@ fn head(url: &str, headers: &[(&str, &str)]) -> String {
 
 #[test]
 fn off_loopback_the_console_refuses_to_start_without_a_token() {
-    let console = Console::builder("redis://127.0.0.1:1").build().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let off: SocketAddr = "0.0.0.0:0".parse().unwrap();
-    let refused = runtime.block_on(console.serve(off));
-    assert!(
-        matches!(refused, Err(ConsoleError::TokenRequired(_))),
-        "{refused:?}"
-    );
-    let message = refused.unwrap_err().to_string();
-    assert!(message.contains("token"), "{message}");
+    // No token, an empty one, or one of blanks: none protects anything.
+    for token in [None, Some(""), Some(" \t ")] {
+        let mut builder = Console::builder("redis://127.0.0.1:1");
+        if let Some(token) = token {
+            builder = builder.token(token);
+        }
+        let refused = runtime.block_on(builder.build().unwrap().serve(off));
+        assert!(
+            matches!(refused, Err(ConsoleError::TokenRequired(_))),
+            "{token:?}: {refused:?}"
+        );
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("token"), "{message}");
+    }
 }
 
 #[test]

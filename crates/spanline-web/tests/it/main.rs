@@ -9,6 +9,8 @@ mod browser;
 mod cluster;
 /// The HTTP surface: tokens, headers, errors, secrets.
 mod http;
+/// One follower per feed for any number of pages; gaps counted; limits.
+mod hub;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
