@@ -45,6 +45,14 @@ pub(crate) struct Args {
     /// how many it was not sent (0: no limit).
     #[arg(long, default_value_t = 20000)]
     max_rate: u32,
+    /// Let in, as the user it names, a request from a --proxy-from address
+    /// carrying this header (e.g. Remote-User): an authenticating proxy in
+    /// front of the console. Without a token, only the proxy lets anyone in.
+    #[arg(long, requires = "proxy_from")]
+    proxy_user_header: Option<String>,
+    /// The authenticating proxy's addresses (comma-separated).
+    #[arg(long, value_delimiter = ',', requires = "proxy_user_header")]
+    proxy_from: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -71,7 +79,7 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
         Some(t) if t.trim().is_empty() => (None, true),
         given => (given, false),
     };
-    if token.is_none() && !args.listen.ip().is_loopback() {
+    if token.is_none() && args.proxy_user_header.is_none() && !args.listen.ip().is_loopback() {
         let refusal = ConsoleError::TokenRequired(args.listen);
         return Err(std::io::Error::other(if blank {
             format!("{refusal} (the token given is empty or only spaces: that counts as none)")
@@ -104,6 +112,11 @@ pub(crate) fn main(args: Args) -> std::io::Result<ExitCode> {
     }
     if let Some(token) = token {
         builder = builder.token(token);
+    }
+    if let Some(header) = &args.proxy_user_header {
+        builder = builder
+            .trust_proxy(header, args.proxy_from)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     }
     let console = builder.build().map_err(std::io::Error::other)?;
     // The address taken, or in use: said before the banner too. (Freed at

@@ -34,6 +34,12 @@
   let ended = false;
 
   const show = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+  // Characters that would reorder or break what is shown (bidi overrides
+  // and isolates, line and paragraph separators, C0 and C1 controls but
+  // tab and newline) shown escaped, as `spanline pretty` does: a U+202E in
+  // a message cannot reverse the rest of its row.
+  const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+  const safe = (text) => String(text).replace(UNSAFE, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
 
   // One line, as the server read it (spanline-core's reader: every preset's
   // keys and level words are mapped there, none here).
@@ -68,7 +74,7 @@
   function span(cls, text) {
     const el = document.createElement("span");
     el.className = cls;
-    el.textContent = text;
+    el.textContent = safe(text);
     return el;
   }
 
@@ -77,6 +83,7 @@
   let highlights = [];
   function marked(cls, text) {
     const el = span(cls, "");
+    text = safe(text);
     const lower = text.toLowerCase();
     let at = 0;
     while (highlights.length > 0) {
@@ -107,8 +114,12 @@
     if (rec.target) el.append(span("target", rec.target + ":"), " ");
     el.append(marked("msg", rec.message));
     for (const [k, v] of rec.fields) {
+      if (hiddenFields.has(k)) continue;
       const kv = span("kv", "");
-      kv.append(" ", span("k", k), "=", marked("v", show(v)));
+      const key = span("k", k);
+      key.dataset.key = k;
+      key.title = "hide " + safe(k);
+      kv.append(" ", key, "=", marked("v", show(v)));
       el.append(kv);
     }
     rec.errors.forEach((e, i) => el.append(span("err", (i === 0 ? "error: " : "caused by: ") + e)));
@@ -116,9 +127,16 @@
     return el;
   }
 
-  // One listener for every row: a click shows the row's raw JSON.
+  // One listener for every row: a click on a field's name hides that
+  // field; a click elsewhere shows the row's raw JSON.
   const records = new WeakMap();
   linesEl.addEventListener("click", (e) => {
+    if (e.target.classList.contains("k")) {
+      hiddenFields.add(e.target.dataset.key);
+      showHidden();
+      rerender();
+      return;
+    }
     const el = e.target.closest(".row");
     const rec = el && records.get(el);
     if (!rec) return;
@@ -127,9 +145,9 @@
     const pre = document.createElement("pre");
     pre.className = "raw";
     try {
-      pre.textContent = JSON.stringify(JSON.parse(rec.raw), null, 2);
+      pre.textContent = safe(JSON.stringify(JSON.parse(rec.raw), null, 2));
     } catch (_) {
-      pre.textContent = rec.raw;
+      pre.textContent = safe(rec.raw);
     }
     el.append(pre);
   });
@@ -137,7 +155,7 @@
   function note(cls, text) {
     const el = document.createElement("div");
     el.className = cls;
-    el.textContent = text;
+    el.textContent = safe(text);
     return el;
   }
 
@@ -164,8 +182,10 @@
     if (followEl.checked) linesEl.scrollTop = linesEl.scrollHeight;
   }
 
+  // Rows of lines, not the notes between them.
+  const rowsShown = linesEl.getElementsByClassName("row");
   function counts() {
-    let text = received.toLocaleString() + " lines, " + linesEl.childElementCount.toLocaleString() + " shown";
+    let text = received.toLocaleString() + " lines, " + rowsShown.length.toLocaleString() + " shown";
     if (letGo > 0) text += ", " + letGo.toLocaleString() + " older not kept";
     if (paused && pending.length > 0) text += ", " + pending.length.toLocaleString() + " new while paused";
     countsEl.textContent = text;
@@ -242,12 +262,18 @@
   // docs/query.md) and sends only the lines it matches.
   const events = root + (job ? "/jobs/" + encodeURIComponent(job) : "") + "/events";
   let source = null;
+  let since = null; // the "from" time, in ms
   function connect(q) {
     if (source) source.close();
-    source = new EventSource(events + (q ? "?q=" + encodeURIComponent(q) : ""));
+    const params = new URLSearchParams();
+    if (q) params.set("q", q);
+    if (since !== null) params.set("since", String(since));
+    const query = params.toString();
+    source = new EventSource(events + (query ? "?" + query : ""));
     source.addEventListener("line", (e) => {
       received += 1;
       const rec = parse(e.data);
+      rec.id = e.lastEventId;
       add(rec);
       if (rec.end && job) {
         ended = true;
@@ -291,13 +317,20 @@
     searchErrEl.textContent = "";
     searchEl.classList.remove("bad");
     searched = q;
+    restart();
+  }
+
+  // The feed again, from the start (the backlog, or the "from" time).
+  function restart() {
     kept = [];
     pending = [];
     received = 0;
     letGo = 0;
     linesEl.replaceChildren();
+    earlierEl.disabled = false;
+    earlierEl.textContent = "load earlier";
     counts();
-    connect(q);
+    connect(searched);
   }
   searchEl.addEventListener("input", () => {
     clearTimeout(searchTimer);
@@ -308,6 +341,109 @@
       clearTimeout(searchTimer);
       search();
     }
+  });
+
+  // Fields hidden by a click on their name; a click on the chip shows
+  // the field again.
+  const hiddenFields = new Set();
+  const hiddenEl = $("hidden-fields");
+  function showHidden() {
+    const chips = [...hiddenFields].map((k) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "chip";
+      b.textContent = safe(k) + " \u00d7";
+      b.title = "show " + safe(k) + " again";
+      b.addEventListener("click", () => {
+        hiddenFields.delete(k);
+        showHidden();
+        rerender();
+      });
+      return b;
+    });
+    hiddenEl.replaceChildren(...(chips.length ? [span("dim", "hidden: "), ...chips] : []));
+  }
+
+  // Copies a text, saying so on the button.
+  async function copy(button, text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "copied";
+    } catch (_) {
+      // No clipboard (an insecure origin): select it for Ctrl+C instead.
+      const input = document.createElement("input");
+      input.value = text;
+      button.after(input);
+      input.select();
+      button.textContent = "press Ctrl+C";
+    }
+    setTimeout(() => (button.textContent = "copy id"), 1500);
+  }
+
+  // A job's page: its full id, copied with a click; this job beside the
+  // global feed.
+  const splitEl = $("split");
+  if (job) {
+    const copyEl = $("copy-job");
+    copyEl.hidden = false;
+    copyEl.addEventListener("click", () => copy(copyEl, job));
+    splitEl.href = root + "/split?a=" + encodeURIComponent(job) + "&b=";
+  } else {
+    splitEl.hidden = true;
+  }
+  if (window.top !== window) splitEl.hidden = true;
+  if (body.dataset.user) $("user").textContent = "signed in as " + safe(body.dataset.user);
+
+  // What is shown, as JSON lines: the search and the level applied.
+  $("download").addEventListener("click", () => {
+    const level = minLevel();
+    const lines = kept.filter((rec) => !rec.note && matches(rec, level)).map((rec) => rec.raw);
+    const blob = new Blob([lines.join("\n") + (lines.length ? "\n" : "")], { type: "application/x-ndjson" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = (job || "global") + ".jsonl";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  });
+
+  // History from the stream: the lines before the oldest shown.
+  const earlierEl = $("earlier");
+  const history = root + (job ? "/jobs/" + encodeURIComponent(job) + "/history" : "/api/history");
+  earlierEl.addEventListener("click", async () => {
+    const oldest = kept.find((rec) => /^\d+-\d+$/.test(rec.id || ""));
+    if (!oldest) {
+      earlierEl.textContent = "no history (not on a stream)";
+      earlierEl.disabled = true;
+      return;
+    }
+    const params = new URLSearchParams({ before: oldest.id, n: "500" });
+    if (searched) params.set("q", searched);
+    try {
+      const res = await fetch(history + "?" + params, { credentials: "same-origin" });
+      if (!res.ok) return;
+      const data = await res.json();
+      const older = data.lines.map((l) => Object.assign(parse(JSON.stringify(l.line)), { id: l.id }));
+      kept = older.concat(kept);
+      received += older.length;
+      if (!data.more) {
+        earlierEl.textContent = "no earlier lines";
+        earlierEl.disabled = true;
+      }
+      rerender();
+      if (older.length > 0) linesEl.scrollTop = 0;
+    } catch (_) {
+      // The console is unreachable: the state badge says so.
+    }
+  });
+
+  // The lines from a time on (the viewer's zone), then live.
+  const fromEl = $("from");
+  fromEl.addEventListener("change", () => {
+    const at = fromEl.value ? new Date(fromEl.value).getTime() : NaN;
+    since = isNaN(at) ? null : at;
+    restart();
   });
 
   // The global page lists recent jobs.
@@ -323,11 +459,21 @@
           const li = document.createElement("li");
           const a = document.createElement("a");
           a.href = root + "/jobs/" + encodeURIComponent(j.job_id);
-          a.textContent = j.job_id;
+          a.className = "job-id";
+          a.textContent = safe(j.job_id);
+          const copyEl = document.createElement("button");
+          copyEl.type = "button";
+          copyEl.className = "copy";
+          copyEl.textContent = "copy id";
+          copyEl.addEventListener("click", () => copy(copyEl, j.job_id));
+          const beside = document.createElement("a");
+          beside.href = root + "/split?a=" + encodeURIComponent(j.job_id) + "&b=";
+          beside.textContent = "split";
+          beside.title = "this job beside the global feed";
           const [time] = localTime(j.time);
           const meta = span("meta", " " + [time, j.level || "", j.lines + " lines"].filter(Boolean).join("  "));
           li.className = "lvl-" + (j.level || "INFO");
-          li.append(a, document.createElement("br"), meta);
+          li.append(a, " ", copyEl, " ", beside, document.createElement("br"), meta);
           return li;
         });
         jobsEl.replaceChildren(...items);

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use spanline_redis::Channels;
 
 use spanline_redis::read::{self, ClusterMap};
@@ -34,6 +34,7 @@ const INDEX_BACKLOG: usize = 10_000;
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 const PAGE: &str = include_str!("../assets/console.html");
+const SPLIT: &str = include_str!("../assets/split.html");
 const SCRIPT: &str = include_str!("../assets/console.js");
 const STYLE: &str = include_str!("../assets/console.css");
 
@@ -41,8 +42,8 @@ const STYLE: &str = include_str!("../assets/console.css");
 /// page runs only its own script, and no value from a log line can load or
 /// run anything.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                   connect-src 'self'; img-src 'self'; base-uri 'none'; \
-                   form-action 'none'; frame-ancestors 'none'";
+                   connect-src 'self'; img-src 'self'; frame-src 'self'; base-uri 'none'; \
+                   form-action 'none'; frame-ancestors 'self'";
 
 /// The name of the cookie that keeps the token after the first page.
 const COOKIE: &str = "spanline_token";
@@ -90,6 +91,7 @@ struct Inner {
     channels: Channels,
     source: Source,
     token: Option<String>,
+    proxy: Option<Proxy>,
     backlog: usize,
     jobs: SharedJobs,
     index_started: std::sync::Once,
@@ -115,9 +117,22 @@ pub struct ConsoleBuilder {
     prefix: String,
     source: Source,
     token: Option<String>,
+    proxy: Option<Proxy>,
     backlog: usize,
     limits: Limits,
 }
+
+/// An authenticating proxy in front of the console: requests from its
+/// addresses that carry its user header are let in as that user.
+#[derive(Clone, Debug)]
+struct Proxy {
+    header: header::HeaderName,
+    from: Vec<std::net::IpAddr>,
+}
+
+/// The user an authenticating proxy vouched for.
+#[derive(Clone, Debug)]
+struct User(String);
 
 impl std::fmt::Debug for ConsoleBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +159,7 @@ impl Console {
             prefix: Channels::DEFAULT_PREFIX.into(),
             source: Source::Auto,
             token: None,
+            proxy: None,
             backlog: DEFAULT_BACKLOG,
             limits: Limits::default(),
         }
@@ -167,6 +183,9 @@ impl Console {
             .route("/jobs/{job_id}", get(job_page))
             .route("/api/jobs", get(jobs_list))
             .route("/api/query", get(check_query))
+            .route("/api/history", get(global_history))
+            .route("/jobs/{job_id}/history", get(job_history))
+            .route("/split", get(split_page))
             .route("/events", get(global_events))
             .route("/jobs/{job_id}/events", get(job_events))
             .route("/assets/console.js", get(script))
@@ -182,13 +201,17 @@ impl Console {
     /// address and no token is set; [`ConsoleError::Io`] when the address
     /// cannot be bound.
     pub async fn serve(&self, listen: SocketAddr) -> Result<(), ConsoleError> {
-        if !listen.ip().is_loopback() && self.inner.token.is_none() {
+        if !listen.ip().is_loopback() && self.inner.token.is_none() && self.inner.proxy.is_none() {
             return Err(ConsoleError::TokenRequired(listen));
         }
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        // As a made service: served directly, axum would rebuild the
-        // router's route table for every connection (5 kB each, per page).
-        axum::serve(listener, self.router().into_make_service()).await?;
+        // As a made service (served directly, axum would rebuild the
+        // router's route table for every connection, 5 kB a page), with
+        // each request's peer address for `trust_proxy`.
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).await?;
         Ok(())
     }
 
@@ -248,20 +271,33 @@ impl Console {
         headers: &HeaderMap,
         params: &HashMap<String, String>,
     ) -> Response {
-        // The search: matched here, once per line, so only matches travel.
-        let query = match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) => match spanline_json::Query::parse(q) {
-                Ok(query) => Some(query),
-                Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-            },
+        let query = match query_of(params) {
+            Ok(query) => query,
+            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
         };
         let last = headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // `since`: the lines from that time on (milliseconds since the
+        // epoch), as a resume after the last entry id before it.
+        let since = match params.get("since").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(ms) => match ms.parse::<u64>() {
+                Ok(ms) => Some(format!("{}-{}", ms.saturating_sub(1), u64::MAX)),
+                Err(_) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        "since: milliseconds since the Unix epoch",
+                    )
+                        .into_response()
+                }
+            },
+        };
+        let resume = last.clone().filter(|id| is_entry_id(id));
         let start = Start {
-            after: last.clone().filter(|id| is_entry_id(id)),
+            since: resume.is_none() && since.is_some(),
+            after: resume.or(since),
             resumed: last.is_some(),
             backlog: self.inner.backlog,
         };
@@ -319,6 +355,42 @@ impl ConsoleBuilder {
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into()).filter(|t: &String| !t.trim().is_empty());
         self
+    }
+
+    /// Lets in, as that user, requests that an authenticating proxy (an
+    /// OAuth2 proxy, Authelia, a load balancer's sign-in) sends from one of
+    /// the addresses `from` with the user's name in `header` (for example
+    /// `Remote-User`, `X-Forwarded-User`); the pages show who is signed in.
+    /// Requests from anywhere else need the token; with no token, only the
+    /// proxy lets anyone in, and [`Console::serve`] may listen off loopback.
+    ///
+    /// The proxy's address is the connection's: [`Console::serve`] knows
+    /// it; an app that nests [`Console::router`] must serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`, or no request
+    /// counts as the proxy's.
+    ///
+    /// # Errors
+    /// [`ConsoleError::Header`] when `header` is not a valid header name.
+    ///
+    /// ```
+    /// let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+    /// let builder = spanline_web::Console::builder("redis://127.0.0.1:6379")
+    ///     .trust_proxy("Remote-User", [proxy])
+    ///     .unwrap();
+    /// assert!(builder.build().is_ok());
+    /// ```
+    pub fn trust_proxy(
+        mut self,
+        header: &str,
+        from: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Result<Self, ConsoleError> {
+        let header = header::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| ConsoleError::Header(header.to_owned()))?;
+        self.proxy = Some(Proxy {
+            header,
+            from: from.into_iter().collect(),
+        });
+        Ok(self)
     }
 
     /// The URL given to [`Console::builder`] holds a Redis Cluster's nodes,
@@ -392,6 +464,7 @@ impl ConsoleBuilder {
                 channels,
                 source: self.source,
                 token: self.token,
+                proxy: self.proxy,
                 backlog: self.backlog,
                 jobs: Arc::new(Mutex::new(Jobs::default())),
                 index_started: std::sync::Once::new(),
@@ -403,9 +476,25 @@ impl ConsoleBuilder {
 }
 
 /// Checks the token, and sets the headers every response carries.
-async fn guard(State(console): State<Console>, request: Request, next: Next) -> Response {
+async fn guard(State(console): State<Console>, mut request: Request, next: Next) -> Response {
     let mut set_cookie = None;
-    if let Some(token) = &console.inner.token {
+    let vouched = console
+        .inner
+        .proxy
+        .as_ref()
+        .and_then(|proxy| proxy.user(&request));
+    if let Some(user) = vouched {
+        request.extensions_mut().insert(user);
+    } else if console.inner.token.is_none() && console.inner.proxy.is_some() {
+        // Behind a proxy and no token: only the proxy may let anyone in.
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            "this console is reached through its authenticating proxy",
+        )
+            .into_response();
+        secure(response.headers_mut());
+        return response;
+    } else if let Some(token) = &console.inner.token {
         let query_token = request
             .uri()
             .query()
@@ -458,7 +547,11 @@ fn secure(headers: &mut HeaderMap) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Framed by the console's own split view only.
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
 }
 
 /// Compares in time independent of where the inputs differ.
@@ -478,8 +571,10 @@ fn root(original: &OriginalUri, inner: &str) -> String {
     root.trim_end_matches('/').to_owned()
 }
 
-fn page(root: &str, job: Option<&str>) -> Response {
+fn page(root: &str, job: Option<&str>, user: Option<Extension<User>>) -> Response {
+    let user = user.map(|Extension(User(name))| name).unwrap_or_default();
     let html = PAGE
+        .replace("{{user}}", &escape(&user))
         .replace(
             "{{home}}",
             &escape(if root.is_empty() { "/" } else { root }),
@@ -493,15 +588,43 @@ fn page(root: &str, job: Option<&str>) -> Response {
     Html(html).into_response()
 }
 
-async fn global_page(original: OriginalUri) -> Response {
-    page(&root(&original, "/"), None)
+async fn global_page(original: OriginalUri, user: Option<Extension<User>>) -> Response {
+    page(&root(&original, "/"), None, user)
 }
 
-async fn job_page(original: OriginalUri, Path(job_id): Path<String>) -> Response {
+async fn job_page(
+    original: OriginalUri,
+    Path(job_id): Path<String>,
+    user: Option<Extension<User>>,
+) -> Response {
     if let Err(e) = spanline_core::check_job_id(&job_id) {
         return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
     }
-    page(&root(&original, &format!("/jobs/{job_id}")), Some(&job_id))
+    page(
+        &root(&original, &format!("/jobs/{job_id}")),
+        Some(&job_id),
+        user,
+    )
+}
+
+impl Proxy {
+    /// The user this request comes in as: sent from one of the proxy's
+    /// addresses (the connection's peer, so the request itself cannot
+    /// claim it), with a user header of printable text.
+    fn user(&self, request: &Request) -> Option<User> {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()?
+            .0
+            .ip();
+        if !self.from.contains(&peer) {
+            return None;
+        }
+        let name = request.headers().get(&self.header)?.to_str().ok()?.trim();
+        let printable =
+            !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control);
+        printable.then(|| User(name.to_owned()))
+    }
 }
 
 async fn jobs_list(State(console): State<Console>) -> Response {
@@ -555,6 +678,145 @@ async fn job_events(
         Ok(key) => console.events(vec![key], &headers, &params),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
+}
+
+/// The search of `?q=`: matched on the server, once per line, so only
+/// matches travel.
+fn query_of(
+    params: &HashMap<String, String>,
+) -> Result<Option<spanline_json::Query>, spanline_json::QueryError> {
+    match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        None => Ok(None),
+        Some(q) => spanline_json::Query::parse(q).map(Some),
+    }
+}
+
+/// Lines a "load earlier" asks for at most.
+const HISTORY_MAX: usize = 5_000;
+
+impl Console {
+    /// Up to `?n=` (default 500) lines of the feed's streams older than
+    /// entry id `?before=`, oldest first, as the page shows them (`?q=`
+    /// applied): `{"lines": [{"id": ..., "line": ...}], "more": bool}`.
+    async fn history(&self, keys: Vec<String>, params: &HashMap<String, String>) -> Response {
+        let query = match query_of(params) {
+            Ok(query) => query,
+            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        };
+        let Some(before) = params.get("before").filter(|id| is_entry_id(id)).cloned() else {
+            return (
+                StatusCode::BAD_REQUEST,
+                "before: a stream entry id (ms-seq)",
+            )
+                .into_response();
+        };
+        let n = params
+            .get("n")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(500)
+            .clamp(1, HISTORY_MAX);
+        let redis = self.inner.redis.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut entries = Vec::new();
+            let mut more = false;
+            for key in &keys {
+                let mut con = redis.connect(key)?;
+                let found = read::entries_before(&mut con, key, &before, n)?;
+                more |= found.len() == n;
+                entries.extend(found);
+            }
+            // Several streams (a cluster's global shards): the newest `n`, in
+            // time order.
+            entries.sort_by_key(|e| read::entry_order(&e.id));
+            let skip = entries.len().saturating_sub(n);
+            more |= skip > 0;
+            Ok::<_, redis::RedisError>((entries.split_off(skip), more))
+        })
+        .await;
+        let (entries, more) = match read {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                let reason = self.inner.redis.scrub(&e);
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(serde_json::json!({ "error": reason })),
+                )
+                    .into_response();
+            }
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        // Each line is already the page's JSON: written into the answer as is.
+        let mut body = String::from("{\"lines\":[");
+        let mut first = true;
+        for entry in entries {
+            let raw = String::from_utf8_lossy(&entry.line);
+            let Some(page) = crate::record::for_page(&raw, query.as_ref()) else {
+                continue;
+            };
+            if !first {
+                body.push(',');
+            }
+            first = false;
+            // Entry ids are digits and a dash: nothing to escape.
+            body.push_str(&format!("{{\"id\":\"{}\",\"line\":{page}}}", entry.id));
+        }
+        body.push_str(&format!("],\"more\":{more}}}"));
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+async fn global_history(
+    State(console): State<Console>,
+    Params(params): Params<HashMap<String, String>>,
+) -> Response {
+    console.history(console.globals().to_vec(), &params).await
+}
+
+async fn job_history(
+    State(console): State<Console>,
+    Path(job_id): Path<String>,
+    Params(params): Params<HashMap<String, String>>,
+) -> Response {
+    match console.inner.channels.job(&job_id) {
+        Ok(key) => console.history(vec![key], &params).await,
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// Two feeds side by side (`?a=JOB&b=JOB`, empty for the global feed),
+/// each a page of its own in a frame: its own search, level, pause.
+async fn split_page(
+    original: OriginalUri,
+    Params(params): Params<HashMap<String, String>>,
+) -> Response {
+    let root = root(&original, "/split");
+    let mut panes = Vec::new();
+    for side in ["a", "b"] {
+        let job = params.get(side).map_or("", |j| j.as_str());
+        if !job.is_empty() {
+            if let Err(e) = spanline_core::check_job_id(job) {
+                return (StatusCode::BAD_REQUEST, format!("{side}: {e}")).into_response();
+            }
+        }
+        let src = match job {
+            // The console's own root (`/` only when served alone).
+            "" if root.is_empty() => "/".to_owned(),
+            "" => root.clone(),
+            job => format!("{root}/jobs/{job}"),
+        };
+        let title = if job.is_empty() { "all logs" } else { job };
+        panes.push(format!(
+            "<iframe id=\"pane-{side}\" src=\"{}\" title=\"{}\"></iframe>",
+            escape(&src),
+            escape(title)
+        ));
+    }
+    Html(
+        SPLIT
+            .replace("{{root}}", &escape(&root))
+            .replace("{{panes}}", &panes.concat()),
+    )
+    .into_response()
 }
 
 async fn script() -> Response {

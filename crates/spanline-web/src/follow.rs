@@ -25,6 +25,15 @@ impl Redis {
         }
     }
 
+    /// An error's text with the Redis password taken out.
+    pub(crate) fn scrub(&self, error: &redis::RedisError) -> String {
+        let text = error.to_string();
+        match self.password() {
+            Some(password) if !password.is_empty() => text.replace(&password, "***"),
+            _ => text,
+        }
+    }
+
     /// The password, to keep it out of error texts.
     fn password(&self) -> Option<String> {
         match self {
@@ -181,13 +190,8 @@ impl Follow {
         }
     }
 
-    /// An error's text with the Redis password taken out.
     fn scrub(&self, error: &redis::RedisError) -> String {
-        let text = error.to_string();
-        match self.redis.password() {
-            Some(password) if !password.is_empty() => text.replace(&password, "***"),
-            _ => text,
-        }
+        self.redis.scrub(error)
     }
 
     fn use_streams(&self, con: &mut Connection) -> redis::RedisResult<bool> {

@@ -169,6 +169,9 @@ impl Drop for Seat {
 
 /// Where a page starts.
 pub(crate) struct Start {
+    /// `after` is a time asked for (`?since=`), not a line the browser
+    /// showed: a stream that starts later is no gap.
+    pub(crate) since: bool,
     /// The browser's last entry id: resume after it.
     pub(crate) after: Option<String>,
     /// The browser had followed before (on pub/sub, lines may be missing).
@@ -484,19 +487,24 @@ impl Page {
         };
         let mut entries = Vec::new();
         let mut trimmed = false;
+        let mut skipped = 0;
         let mut any_stream = false;
         for (k, result) in read.into_iter().enumerate() {
             // Unreadable now: the follower says why, and the live lines
             // come when it can read again.
             let Ok(joined) = result else { continue };
             trimmed |= joined.trimmed;
+            skipped += joined.skipped;
             if let Some(last) = joined.last {
                 any_stream = true;
                 self.last[k] = Some(last);
             }
             entries.extend(joined.entries.into_iter().map(|e| (k, e)));
         }
-        if trimmed && !self.send(trimmed_gap()).await {
+        if trimmed && !start.since && !self.send(trimmed_gap()).await {
+            return false;
+        }
+        if skipped > 0 && !self.send(too_many_gap(skipped)).await {
             return false;
         }
         if !any_stream {
@@ -666,10 +674,14 @@ struct Joined {
     last: Option<String>,
     /// The stream no longer holds some lines after the browser's last one.
     trimmed: bool,
+    /// Lines after the browser's last one not shown: more than
+    /// [`MAX_RESUME`] (the oldest of them).
+    skipped: u64,
 }
 
-/// Resumes longer than this many lines start at the newest ones, with a
-/// gap mark: a browser away for a day does not replay the day.
+/// Resumes longer than this many lines show the newest ones, after a gap
+/// mark that counts the others: a browser away for a day does not replay
+/// the day.
 const MAX_RESUME: usize = 100_000;
 
 impl Feed {
@@ -715,6 +727,7 @@ impl Feed {
                     entries,
                     last,
                     trimmed: false,
+                    skipped: 0,
                 })
             }
             Some(after) => {
@@ -723,10 +736,12 @@ impl Feed {
                         entries: Vec::new(),
                         last: None,
                         trimmed: false,
+                        skipped: 0,
                     });
                 };
                 let trimmed = after != "0-0" && entry_order(&first) > entry_order(after);
-                let mut entries = Vec::new();
+                let mut entries = std::collections::VecDeque::new();
+                let mut skipped = 0;
                 let mut from = after.to_owned();
                 loop {
                     let chunk = read::read_stream(con, key, &from, CHUNK, None)?;
@@ -735,14 +750,19 @@ impl Feed {
                         from = e.id.clone();
                     }
                     entries.extend(chunk);
-                    if done || entries.len() >= MAX_RESUME {
+                    while entries.len() > MAX_RESUME {
+                        entries.pop_front();
+                        skipped += 1;
+                    }
+                    if done {
                         break;
                     }
                 }
                 Ok(Joined {
-                    entries,
+                    entries: entries.into(),
                     last: Some(from),
                     trimmed,
+                    skipped,
                 })
             }
         })
@@ -778,6 +798,7 @@ impl Feed {
                 entries,
                 last: None,
                 trimmed,
+                skipped: 0,
             })
         })
     }
@@ -809,6 +830,13 @@ fn behind_gap(missed: u64) -> Event {
     Event::default().event("gap").data(format!(
         "{missed} lines not shown: this page fell behind the feed \
          (pub/sub keeps no backlog to read them again)"
+    ))
+}
+
+fn too_many_gap(skipped: u64) -> Event {
+    Event::default().event("gap").data(format!(
+        "{skipped} lines not shown: more than {MAX_RESUME} lines since the place asked for; \
+         the newest are shown"
     ))
 }
 

@@ -69,8 +69,10 @@ pub enum ConsoleError {
     Redis(redis::RedisError),
     /// The channel prefix is not valid.
     Prefix(spanline_core::JobIdError),
-    /// Asked to listen off loopback without a token.
+    /// Asked to listen off loopback without a token (or a trusted proxy).
     TokenRequired(std::net::SocketAddr),
+    /// Not a valid HTTP header name (for [`ConsoleBuilder::trust_proxy`]).
+    Header(String),
     /// The address could not be bound, or serving failed.
     Io(std::io::Error),
 }
@@ -85,6 +87,7 @@ impl std::fmt::Display for ConsoleError {
                 "refusing to serve the console on {addr} (not loopback) without a token: \
                  set one (--token or SPANLINE_WEB_TOKEN), or listen on 127.0.0.1"
             ),
+            ConsoleError::Header(name) => write!(f, "not a valid HTTP header name: {name:?}"),
             ConsoleError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -96,7 +99,7 @@ impl std::error::Error for ConsoleError {
             ConsoleError::Redis(e) => Some(e),
             ConsoleError::Prefix(e) => Some(e),
             ConsoleError::Io(e) => Some(e),
-            ConsoleError::TokenRequired(_) => None,
+            ConsoleError::TokenRequired(_) | ConsoleError::Header(_) => None,
         }
     }
 }

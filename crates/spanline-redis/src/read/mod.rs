@@ -10,7 +10,7 @@
 //!   channel or stream, connects to it, and reads the stored shard count.
 //! - **Sharded pub/sub.** [`ShardedSubscription`] follows channels on a
 //!   cluster, each on its master, through failovers and reshardings.
-//! - **Streams.** [`read_stream`], [`last_entries`] and [`first_id`] read
+//! - **Streams.** [`read_stream`], [`last_entries`], [`entries_before`] and [`first_id`] read
 //!   the streams of `Mode::Streams`; [`StreamMerge`] reads several (the
 //!   global feed's shards) as one, in entry-id order.
 //!
@@ -46,5 +46,5 @@ mod stream_merge;
 pub use cluster_map::ClusterMap;
 pub use names::{global_shards, global_shards_key, DEFAULT_GLOBAL_SHARDS, MAX_GLOBAL_SHARDS};
 pub use sharded::{Event, ShardedSubscription};
-pub use stream::{first_id, last_entries, read_stream, Entry};
+pub use stream::{entries_before, first_id, last_entries, read_stream, Entry};
 pub use stream_merge::{entry_order, StreamMerge};

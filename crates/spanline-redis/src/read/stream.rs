@@ -92,6 +92,39 @@ pub fn last_entries(con: &mut Connection, key: &str, count: usize) -> RedisResul
     Ok(found)
 }
 
+/// Up to `count` entries of stream `key` older than entry id `before`,
+/// oldest first (`XREVRANGE key (before - COUNT count`): a page's "load
+/// earlier". Redis 6.2 or later (exclusive ranges).
+///
+/// # Errors
+/// What Redis answers.
+///
+/// ```
+/// # fn read(con: &mut redis::Connection) -> redis::RedisResult<()> {
+/// let shown = spanline_redis::read::last_entries(con, "logs:build_7", 100)?;
+/// if let Some(oldest) = shown.first() {
+///     let earlier = spanline_redis::read::entries_before(con, "logs:build_7", &oldest.id, 100)?;
+/// }
+/// # Ok(()) }
+/// ```
+pub fn entries_before(
+    con: &mut Connection,
+    key: &str,
+    before: &str,
+    count: usize,
+) -> RedisResult<Vec<Entry>> {
+    let reply: Value = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg(format!("({before}"))
+        .arg("-")
+        .arg("COUNT")
+        .arg(count.max(1))
+        .query(con)?;
+    let mut found = entries(&reply);
+    found.reverse();
+    Ok(found)
+}
+
 /// The id of the oldest entry stream `key` still holds (`XRANGE … COUNT
 /// 1`), if any: when it is newer than the last one a reader saw, the
 /// stream was trimmed (or lost in a restart) past it.

@@ -139,6 +139,12 @@ fn the_streams_of_a_sharded_global_feed_read_back_in_time_order() {
     let backlog = read::last_entries(&mut con, &key, 10).unwrap();
     assert_eq!(backlog.len(), 10);
     assert!(read::entry_order(&backlog[0].id) < read::entry_order(&backlog[9].id));
+    // Earlier than the backlog: the entries just before it, oldest first.
+    let earlier = read::entries_before(&mut con, &key, &backlog[0].id, 3).unwrap();
+    assert_eq!(earlier.len(), 3, "the job has more than 13 lines");
+    assert!(read::entry_order(&earlier[0].id) < read::entry_order(&earlier[2].id));
+    let next = read::read_stream(&mut con, &key, &earlier[2].id, 1, None).unwrap();
+    assert_eq!(next[0].id, backlog[0].id, "nothing between them");
     let first = read::first_id(&mut con, &key).unwrap().unwrap();
     let all = read::read_stream(&mut con, &key, "0", 1, None).unwrap();
     assert_eq!(first, all[0].id);

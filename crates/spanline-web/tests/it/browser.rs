@@ -126,7 +126,7 @@ fn the_global_page_lists_recent_jobs_and_follows_every_line() {
     // Five lines and the two jobs' ends.
     browser.wait_for(&format!("{ROWS} === 7"), WAIT);
     let jobs = browser.wait_for(
-        "(() => { const j = [...document.querySelectorAll('#jobs a')].map(a => a.textContent); \
+        "(() => { const j = [...document.querySelectorAll('#jobs a.job-id')].map(a => a.textContent); \
          return j.length === 2 && j; })()",
         WAIT,
     );
@@ -209,6 +209,172 @@ fn on_pub_sub_a_reconnect_marks_where_lines_may_be_missing() {
         order,
         serde_json::json!(["before", "job ended", "gap", "after", "job ended"])
     );
+    // The count counts lines, not the gap's row.
+    assert_eq!(
+        browser.eval("document.getElementById('counts').textContent"),
+        "4 lines, 4 shown"
+    );
+}
+
+#[test]
+fn the_views_hide_fields_copy_ids_download_load_earlier_start_from_a_time_and_split() {
+    let redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()).backlog(10));
+    // 30 lines, a few milliseconds before a time `since`, then 5 more.
+    let mut since = 0;
+    publish(&redis, Mode::Streams, Some("views_1"), || {
+        for i in 0..30 {
+            if i % 10 == 9 {
+                tracing::warn!(i, user = "ann", "row {i}");
+            } else {
+                tracing::info!(i, user = "ann", "row {i}");
+            }
+        }
+        tracing::info!("evil\u{202e}gnp.exe\u{2028}next");
+        std::thread::sleep(Duration::from_millis(30));
+        since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        std::thread::sleep(Duration::from_millis(30));
+        (0..5).for_each(|i| tracing::info!(i, "late {i}"));
+    });
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/views_1", served.base));
+    // The backlog: the last 10 of 37 lines (30, the odd one, 5, the end).
+    browser.wait_for(&format!("{ROWS} === 10"), WAIT);
+    assert_eq!(
+        browser.eval("document.getElementById('counts').textContent"),
+        "10 lines, 10 shown"
+    );
+    // Times to the millisecond.
+    let time = browser.eval("document.querySelector('#lines .row .time').textContent");
+    let time = time.as_str().unwrap();
+    assert!(
+        time.len() == 12
+            && time.as_bytes()[8] == b'.'
+            && time[9..].bytes().all(|b| b.is_ascii_digit()),
+        "{time}"
+    );
+    // Bidi overrides and line separators are shown escaped.
+    let text = browser.eval("document.getElementById('lines').textContent");
+    let text = text.as_str().unwrap();
+    assert!(text.contains("evil\\u{202e}gnp.exe\\u{2028}next"), "{text}");
+    assert!(!text.contains('\u{202e}') && !text.contains('\u{2028}'));
+
+    // Load earlier: the 27 lines before, from the stream.
+    browser.eval("document.getElementById('earlier').click()");
+    browser.wait_for(&format!("{ROWS} === 37"), WAIT);
+    assert_eq!(messages(&mut browser)[0], "row 0");
+    browser.wait_for(
+        "document.getElementById('earlier').textContent === 'no earlier lines'",
+        WAIT,
+    );
+
+    // A click on a field's name hides it everywhere; its chip shows it again.
+    browser.eval("document.querySelector('#lines .k[data-key=user]').click()");
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines .k[data-key=user]').length"),
+        0
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines .k[data-key=i]').length"),
+        35
+    );
+    browser.eval("document.querySelector('#hidden-fields .chip').click()");
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines .k[data-key=user]').length"),
+        30
+    );
+
+    // Download: what is shown (the level filter applied), as JSON lines.
+    browser.eval(
+        "(() => { const made = URL.createObjectURL; \
+         URL.createObjectURL = (blob) => { window.downloaded = blob; return made.call(URL, blob); }; })()",
+    );
+    set_input(&mut browser, "level", "3", "change");
+    browser.eval("document.getElementById('download').click()");
+    let lines = browser.eval("window.downloaded.text()");
+    let lines: Vec<serde_json::Value> = lines
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let warned: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(warned, ["row 9", "row 19", "row 29"]);
+    set_input(&mut browser, "level", "0", "change");
+
+    // Copy: the full id, from the job's page.
+    browser.eval(
+        "navigator.clipboard.writeText = async (text) => { window.copied = text; }; \
+         document.getElementById('copy-job').click()",
+    );
+    browser.wait_for("window.copied === 'views_1'", WAIT);
+    assert_eq!(
+        browser.eval("document.getElementById('copy-job').textContent"),
+        "copied"
+    );
+
+    // From a time on: the 5 late lines and the end, nothing older.
+    browser.eval(&format!(
+        "(() => {{ const d = new Date({since}); const p = (n, w) => String(n).padStart(w, '0'); \
+         const e = document.getElementById('from'); \
+         e.value = d.getFullYear() + '-' + p(d.getMonth() + 1, 2) + '-' + p(d.getDate(), 2) + 'T' + \
+           p(d.getHours(), 2) + ':' + p(d.getMinutes(), 2) + ':' + p(d.getSeconds(), 2) + '.' + p(d.getMilliseconds(), 3); \
+         e.dispatchEvent(new Event('change')); }})()"
+    ));
+    browser.wait_for(&format!("{ROWS} === 6"), WAIT);
+    assert_eq!(messages(&mut browser)[0], "late 0");
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#lines .gap').length"),
+        0
+    );
+
+    // The split view: this job beside the global feed, each with its own
+    // search; the global page lists the job by its full id, with a copy button.
+    browser.open(&format!("{}/split?a=views_1&b=", served.base));
+    let pane = |side: &str, expr: &str| {
+        format!("(() => {{ const d = document.getElementById('pane-{side}').contentDocument; return d && {expr}; }})()")
+    };
+    browser.wait_for(
+        &pane("a", "d.querySelectorAll('#lines .row').length === 10"),
+        WAIT,
+    );
+    browser.wait_for(
+        &pane("b", "d.querySelectorAll('#lines .row').length === 10"),
+        WAIT,
+    );
+    browser.wait_for(
+        &pane(
+            "b",
+            "d.querySelector('#jobs .job-id')?.textContent === 'views_1'",
+        ),
+        WAIT,
+    );
+    assert_eq!(
+        browser.eval(&pane("b", "d.querySelector('#jobs .copy').textContent")),
+        "copy id"
+    );
+    let global_rows = browser.eval(&pane("b", "d.querySelectorAll('#lines .row').length"));
+    browser.eval(&pane(
+        "a",
+        "(() => { const e = d.getElementById('search'); e.value = 'late 3'; \
+         e.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' })); return true; })()",
+    ));
+    browser.wait_for(
+        &pane("a", "d.querySelectorAll('#lines .row').length === 1"),
+        WAIT,
+    );
+    assert_eq!(
+        browser.eval(&pane("b", "d.querySelectorAll('#lines .row').length")),
+        global_rows,
+        "the other pane keeps its own search"
+    );
+    screenshot(&mut browser, "console-split.png");
 }
 
 #[test]

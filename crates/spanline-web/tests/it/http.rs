@@ -12,6 +12,9 @@ const ROUTES: &[&str] = &[
     "/api/jobs",
     "/events",
     "/jobs/job_1/events",
+    "/jobs/job_1/history?before=1-0",
+    "/api/history?before=1-0",
+    "/split?a=job_1&b=",
     "/assets/console.js",
     "/assets/console.css",
 ];
@@ -179,4 +182,154 @@ fn the_redis_password_is_never_shown() {
     assert!(!jobs.contains("wrong-password"), "{jobs}");
     let console = Console::builder(&url).build().unwrap();
     assert!(!format!("{console:?}").contains("wrong-password"));
+}
+
+/// The ids of a job's lines, from its event stream.
+fn ids_of(url: &str) -> Vec<String> {
+    let all = get(url, &[], |got| got.contains("job ended"));
+    all.lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn history_reads_the_lines_before_a_line_and_since_starts_at_a_time() {
+    let redis = RedisServer::start();
+    // Two batches a few milliseconds apart, `since` between them.
+    let mut since = 0;
+    publish(&redis, Mode::Streams, Some("hist"), || {
+        (0..10).for_each(|i| tracing::info!(i, "first {i}"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        (0..5).for_each(|i| tracing::info!(i, "second {i}"));
+    });
+    let served = serve(Console::builder(redis.url()));
+    let ids = ids_of(&format!("{}/jobs/hist/events", served.base));
+    assert_eq!(ids.len(), 16, "15 lines and the end: {ids:?}");
+    // The 4 lines before the first of the second batch.
+    let url = format!("{}/jobs/hist/history?before={}&n=4", served.base, ids[10]);
+    let body = get(&url, &[], |got| got.contains("\"more\""));
+    let json: serde_json::Value =
+        serde_json::from_str(&body[body.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let lines = json["lines"].as_array().unwrap();
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["line"]["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["first 6", "first 7", "first 8", "first 9"]);
+    assert_eq!(lines[3]["id"], ids[9].as_str());
+    assert_eq!(json["more"], true);
+    // The search applies to history too; nothing before the first line.
+    let url = format!(
+        "{}/jobs/hist/history?before={}&q=first%205",
+        served.base, ids[10]
+    );
+    let body = get(&url, &[], |got| got.contains("\"more\""));
+    assert!(
+        body.contains("first 5") && !body.contains("first 4"),
+        "{body}"
+    );
+    let url = format!("{}/jobs/hist/history?before={}", served.base, ids[0]);
+    assert!(
+        get(&url, &[], |got| got.contains("\"more\"")).ends_with(r#"{"lines":[],"more":false}"#)
+    );
+    // From a time on: the second batch (and the end), nothing older, no gap.
+    let from = get(
+        &format!("{}/jobs/hist/events?since={since}", served.base),
+        &[],
+        |got| got.contains("job ended"),
+    );
+    let shown: Vec<&str> = from
+        .lines()
+        .filter(|l| l.starts_with("data: {\"raw\""))
+        .collect();
+    assert_eq!(shown.len(), 6, "{from}");
+    assert!(
+        shown[0].contains("second 0") && !from.contains("first"),
+        "{from}"
+    );
+    assert!(!from.contains("event: gap"), "{from}");
+    // Bad input is refused with the reason.
+    for bad in ["history?before=xyz", "history", "events?since=yesterday"] {
+        let response = head(&format!("{}/jobs/hist/{bad}", served.base), &[]);
+        assert_eq!(status(&response), 400, "{bad}: {response}");
+    }
+}
+
+/// A console served alone (as `spanline web`), on a free loopback port.
+fn serve_alone(console: Console) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = spanline_testkit::free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    runtime.spawn(async move { console.serve(addr).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (format!("http://{addr}"), runtime)
+}
+
+#[test]
+fn an_authenticating_proxy_lets_its_users_in_and_no_one_else() {
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    // Behind the proxy, no token: its users come in, nobody else.
+    let console = Console::builder("redis://127.0.0.1:1")
+        .trust_proxy("Remote-User", [loopback])
+        .unwrap()
+        .build()
+        .unwrap();
+    let (base, _runtime) = serve_alone(console);
+    let page = get(&format!("{base}/"), &[("Remote-User", "ann")], |got| {
+        got.contains("</html>")
+    });
+    assert_eq!(status(&page), 200, "{page}");
+    assert!(page.contains(r#"data-user="ann""#), "{page}");
+    let markup = get(
+        &format!("{base}/"),
+        &[("Remote-User", "<b>eve</b>")],
+        |got| got.contains("</html>"),
+    );
+    assert!(
+        markup.contains(r#"data-user="&lt;b&gt;eve&lt;/b&gt;""#),
+        "the name is text: {markup}"
+    );
+    for headers in [
+        &[][..],
+        &[("Remote-User", "")][..],
+        &[("X-Other", "ann")][..],
+    ] {
+        let refused = head(&format!("{base}/api/jobs"), headers);
+        assert_eq!(status(&refused), 401, "{headers:?}: {refused}");
+    }
+    // A proxy elsewhere: this address's header is not believed, but the
+    // token still works.
+    let elsewhere: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let console = Console::builder("redis://127.0.0.1:1")
+        .token("s3cret")
+        .trust_proxy("Remote-User", [elsewhere])
+        .unwrap()
+        .build()
+        .unwrap();
+    let (base, _runtime2) = serve_alone(console);
+    let refused = head(&format!("{base}/"), &[("Remote-User", "ann")]);
+    assert_eq!(status(&refused), 401, "{refused}");
+    let token = head(&format!("{base}/"), &[("Authorization", "Bearer s3cret")]);
+    assert_eq!(status(&token), 200, "{token}");
+    // A header name that is not one is an error, not a console that
+    // believes nobody.
+    let bad = Console::builder("redis://127.0.0.1:1").trust_proxy("Remote User", [loopback]);
+    assert!(matches!(bad, Err(ConsoleError::Header(_))), "{bad:?}");
 }
