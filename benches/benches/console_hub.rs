@@ -74,6 +74,12 @@ fn main() {
                 console.usage(),
                 console_clients(&redis)
             );
+            // The pages' reader closes when idle.
+            std::thread::sleep(Duration::from_secs(6));
+            println!(
+                "6 s later: the console's Redis connections: {}",
+                console_clients(&redis)
+            );
         },
     ));
     report(

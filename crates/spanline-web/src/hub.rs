@@ -128,8 +128,9 @@ pub(crate) struct Feed {
     /// Lines sent so far.
     seq: AtomicU64,
     /// A connection per key for pages' own reads (backlogs, resumes,
-    /// catching up), opened when first needed.
-    readers: Vec<Mutex<Option<redis::Connection>>>,
+    /// catching up), opened when needed and closed when idle: between
+    /// joins, a feed holds one connection to Redis, its follower's.
+    readers: Vec<Mutex<Option<(redis::Connection, Instant)>>>,
     /// Taken for each of those reads: one at a time per feed, so pages
     /// joining together wait their turn instead of each taking a thread.
     turn: tokio::sync::Mutex<()>,
@@ -353,6 +354,8 @@ impl Sink for Feeder {
 
     fn open(&self) -> bool {
         if self.feed.tx.receiver_count() > 0 {
+            // The follower asks at least every half second.
+            self.feed.close_idle_readers();
             return true;
         }
         match self.hub.upgrade() {
@@ -400,6 +403,8 @@ impl Rate {
 
 /// Entries read per request when a page reads a stream itself.
 const CHUNK: usize = 500;
+/// A reader unused this long is closed.
+const READER_IDLE: Duration = Duration::from_secs(5);
 /// How often a page with lines held back by its rate says so, when no
 /// new line comes to say it.
 const TELL_SKIPPED: Duration = Duration::from_secs(1);
@@ -696,19 +701,35 @@ impl Feed {
         let mut reader = self.readers[k]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let con = match reader.as_mut() {
-            Some(con) => con,
+        let (con, used) = match reader.as_mut() {
+            Some(open) => open,
             None => {
                 let con = self.redis.connect(key)?;
                 con.set_read_timeout(Some(Duration::from_secs(2)))?;
-                reader.insert(con)
+                reader.insert((con, Instant::now()))
             }
         };
+        *used = Instant::now();
         let result = f(con, key);
         if result.is_err() {
             *reader = None;
         }
         result
+    }
+
+    /// Closes the readers no page has used for [`READER_IDLE`]; a reader
+    /// busy now is left alone.
+    fn close_idle_readers(&self) {
+        for reader in &self.readers {
+            if let Ok(mut reader) = reader.try_lock() {
+                if reader
+                    .as_ref()
+                    .is_some_and(|(_, used)| used.elapsed() >= READER_IDLE)
+                {
+                    *reader = None;
+                }
+            }
+        }
     }
 
     /// A page's start on stream `k`: its last `backlog` entries, or every

@@ -179,6 +179,34 @@ fn after_a_redis_restart_lines_resume_with_none_missing_and_none_twice() {
 }
 
 #[test]
+fn a_page_opened_before_its_publisher_follows_the_stream_once_it_appears() {
+    let redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()));
+    let mut browser = Browser::start();
+    browser.open(&format!("{}/jobs/early_1", served.base));
+    // Nothing written yet: no stream, so the channel.
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'live (pub/sub)'",
+        WAIT,
+    );
+    publish(&redis, Mode::Streams, Some("early_1"), || {
+        (0..3).for_each(|i| tracing::info!(i, "streamed {i}"))
+    });
+    browser.wait_for(
+        "document.getElementById('state').textContent === 'job ended'",
+        WAIT,
+    );
+    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
+    assert_eq!(
+        messages(&mut browser),
+        ["streamed 0", "streamed 1", "streamed 2", "job ended"]
+    );
+    // A reload reads the stream from the start.
+    browser.open(&format!("{}/jobs/early_1", served.base));
+    browser.wait_for(&format!("{ROWS} === 4"), WAIT);
+}
+
+#[test]
 fn on_pub_sub_a_reconnect_marks_where_lines_may_be_missing() {
     let mut redis = RedisServer::start();
     let served = serve(Console::builder(redis.url()).source(Source::PubSub));

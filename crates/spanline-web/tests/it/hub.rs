@@ -133,9 +133,15 @@ fn forty_pages_of_a_feed_share_one_follower_and_each_gets_every_line() {
         assert_eq!(seen, (0..500).collect::<Vec<_>>(), "page {n}");
     }
     // While the forty pages are open: the feed's follower and one reader
-    // for the pages' own reads, whatever the number of pages.
+    // for the pages' own reads, whatever the number of pages; the reader
+    // closes when idle, leaving the follower's.
     let clients = console_clients(&redis);
     assert!(clients <= 2, "{clients} connections for 40 pages");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while console_clients(&redis) > 1 {
+        assert!(Instant::now() < deadline, "the idle reader stays open");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // Every page gone: the follower stops, and lets go of its connection.
     drop(pages);
     let deadline = Instant::now() + Duration::from_secs(30);
