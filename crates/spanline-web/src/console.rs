@@ -616,7 +616,9 @@ impl Proxy {
             .extensions()
             .get::<axum::extract::ConnectInfo<SocketAddr>>()?
             .0
-            .ip();
+            .ip()
+            // An IPv4 proxy seen by a dual-stack listener: ::ffff:a.b.c.d.
+            .to_canonical();
         if !self.from.contains(&peer) {
             return None;
         }

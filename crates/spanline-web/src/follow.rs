@@ -409,8 +409,12 @@ const STREAMS_CHECK: Duration = Duration::from_secs(2);
 /// Watches, from pub/sub, for the streams to appear.
 struct StreamsAppear {
     checked: std::time::Instant,
-    /// A line came on the channel: the publisher writes both.
+    /// A line came on the channel: the publisher writes pub/sub (both,
+    /// if a stream appears), and the follower stays on the channel: lines
+    /// heard there have no entry id to resume the stream after.
     heard: bool,
+    /// The connection the checks use, kept between them.
+    con: Option<Connection>,
 }
 
 impl StreamsAppear {
@@ -418,32 +422,30 @@ impl StreamsAppear {
         StreamsAppear {
             checked: std::time::Instant::now(),
             heard: false,
+            con: None,
         }
     }
 
-    /// True when the follower should follow the stream now, from where:
-    /// its start when no line came on the channel (every entry is newer
-    /// than the subscription, which found no stream), else after its
-    /// newest entry (the channel brought the lines before it).
+    /// True when the follower should follow the stream now, from its
+    /// start: no line came on the channel, so every entry is newer than
+    /// the subscription (which found no stream).
     fn now(&mut self, follow: &mut Follow) -> bool {
-        if follow.source != Source::Auto || self.checked.elapsed() < STREAMS_CHECK {
+        if follow.source != Source::Auto || self.heard || self.checked.elapsed() < STREAMS_CHECK {
             return false;
         }
         self.checked = std::time::Instant::now();
-        let found = follow.redis.connect(&follow.key).and_then(|mut con| {
-            if !follow.use_streams(&mut con)? {
-                return Ok(None);
-            }
-            Ok(Some(match self.heard {
-                false => "0-0".to_owned(),
-                true => read::last_entries(&mut con, &follow.key, 1)?
-                    .pop()
-                    .map_or_else(|| "0-0".to_owned(), |e| e.id),
-            }))
+        let con = match self.con.take() {
+            Some(con) => Ok(con),
+            None => follow.redis.connect(&follow.key),
+        };
+        let found = con.and_then(|mut con| {
+            let found = follow.use_streams(&mut con)?;
+            self.con = Some(con);
+            Ok(found)
         });
         match found {
-            Ok(Some(after)) => {
-                follow.after = Some(after);
+            Ok(true) => {
+                follow.after = Some("0-0".to_owned());
                 true
             }
             // No stream yet, or Redis cannot say now: stay.

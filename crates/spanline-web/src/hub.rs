@@ -447,10 +447,15 @@ impl Page {
             return;
         }
         loop {
+            // A page gone is noticed at once, even when its search or its
+            // rate keeps it from sending anything.
+            if self.out.is_closed() {
+                return;
+            }
             let received = tokio::time::timeout(TELL_SKIPPED, self.rx.recv()).await;
             let sent = match received {
-                // Quiet: say what the rate held back; notice a page gone.
-                Err(_) => self.tell_skipped().await && !self.out.is_closed(),
+                // Quiet: say what the rate held back.
+                Err(_) => self.tell_skipped().await,
                 Ok(Ok(Shared::Line(line))) => self.live(line).await,
                 Ok(Ok(Shared::State(link))) => self.send(state_event(&link)).await,
                 Ok(Ok(Shared::Gap(n, reason))) => {
@@ -475,7 +480,17 @@ impl Page {
     /// The page's start, read from the streams: the backlog, or what came
     /// after the browser's last line.
     async fn join(&mut self, start: Start) -> bool {
-        if self.feed.source == Source::PubSub {
+        // A feed followed on its channel: its lines come without ids, so
+        // a backlog from a stream beside it could not be told from them.
+        let on_channel = matches!(
+            *self
+                .feed
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(Link::Live { streams: false })
+        );
+        if self.feed.source == Source::PubSub || on_channel {
             return self.resumed_on_pubsub(start.resumed).await;
         }
         let feed = self.feed.clone();
@@ -494,10 +509,17 @@ impl Page {
         let mut trimmed = false;
         let mut skipped = 0;
         let mut any_stream = false;
+        let mut unread = None;
         for (k, result) in read.into_iter().enumerate() {
-            // Unreadable now: the follower says why, and the live lines
-            // come when it can read again.
-            let Ok(joined) = result else { continue };
+            // Unreadable now: the live lines come when the follower can
+            // read again; the page marks that the start may be missing.
+            let joined = match result {
+                Ok(joined) => joined,
+                Err(e) => {
+                    unread = Some(self.feed.redis.scrub(&e));
+                    continue;
+                }
+            };
             trimmed |= joined.trimmed;
             skipped += joined.skipped;
             if let Some(last) = joined.last {
@@ -511,6 +533,14 @@ impl Page {
         }
         if skipped > 0 && !self.send(too_many_gap(skipped)).await {
             return false;
+        }
+        if let Some(why) = unread {
+            let gap = format!(
+                "the lines before this may be missing: the stream could not be read ({why})"
+            );
+            if !self.send(Event::default().event("gap").data(gap)).await {
+                return false;
+            }
         }
         if !any_stream {
             return self.resumed_on_pubsub(start.resumed).await;
@@ -556,24 +586,24 @@ impl Page {
                 if entry_order(id) <= entry_order(&last) {
                     return true; // this page read it already
                 }
-                // The first live line of this stream since the page's own
-                // read, or since it fell behind: read what lies between.
-                if std::mem::take(&mut self.behind[k]) && !self.catch_up(k, &last, id, missed).await
-                {
+                // The first live line since the page's own read, or since
+                // it fell behind: read what lies between on every stream
+                // behind (this one up to this line, the others to their end).
+                if self.behind[k] && !self.catch_up(k, id, missed).await {
                     return false;
                 }
                 self.last[k] = Some(id.clone());
             }
             (Some(id), None) => {
                 // A stream this page did not know at its start.
-                if missed > 0 && !self.send(behind_gap(missed)).await {
+                if missed > 0 && !self.send(behind_gap(missed, false)).await {
                     return false;
                 }
                 self.last[k] = Some(id.clone());
             }
             // Pub/sub: what was missed is gone; say how much.
             (None, _) => {
-                if missed > 0 && !self.send(behind_gap(missed)).await {
+                if missed > 0 && !self.send(behind_gap(missed, true)).await {
                     return false;
                 }
             }
@@ -623,30 +653,58 @@ impl Page {
         }
     }
 
-    /// Shows the entries of stream `k` after `last` and before `until`;
-    /// when they cannot be read, says that `missed` lines may be missing.
-    async fn catch_up(&mut self, k: usize, last: &str, until: &str, missed: u64) -> bool {
+    /// Shows, in time order, the entries of every stream behind after
+    /// the last one shown: on stream `k` those before `until` (its live
+    /// line), on the others up to their end (their next live lines are
+    /// then known by id). A stream that cannot be read is marked.
+    async fn catch_up(&mut self, k: usize, until: &str, missed: u64) -> bool {
+        let asks: Vec<(usize, String, Option<String>)> = (0..self.last.len())
+            .filter(|&j| std::mem::take(&mut self.behind[j]))
+            .filter_map(|j| {
+                let last = self.last[j].clone()?;
+                Some((j, last, (j == k).then(|| until.to_owned())))
+            })
+            .collect();
         let feed = self.feed.clone();
-        let (last, until) = (last.to_owned(), until.to_owned());
         let read = {
             let _turn = self.feed.turn.lock().await;
-            tokio::task::spawn_blocking(move || feed.between(k, &last, &until)).await
+            tokio::task::spawn_blocking(move || {
+                asks.into_iter()
+                    .map(|(j, last, until)| (j, feed.between(j, &last, until.as_deref())))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
         };
-        match read {
-            Ok(Ok(between)) => {
-                if between.trimmed && !self.send(trimmed_gap()).await {
-                    return false;
-                }
-                for entry in between.entries {
-                    if !self.stored(k, entry).await {
-                        return false;
+        let mut entries = Vec::new();
+        for (j, between) in read {
+            let gap = match between {
+                Ok(between) => {
+                    entries.extend(between.entries.into_iter().map(|e| (j, e)));
+                    match (between.trimmed, between.skipped) {
+                        (_, n) if n > 0 => Some(too_many_gap(n)),
+                        (true, _) => Some(trimmed_gap()),
+                        _ => None,
                     }
                 }
-                true
+                Err(e) => Some(Event::default().event("gap").data(format!(
+                    "lines may be missing here ({missed} at least): the stream could not be read ({})",
+                    self.feed.redis.scrub(&e)
+                ))),
+            };
+            if let Some(gap) = gap {
+                if !self.send(gap).await {
+                    return false;
+                }
             }
-            _ if missed > 0 => self.send(behind_gap(missed)).await,
-            _ => true,
         }
+        entries.sort_by_key(|(_, e)| entry_order(&e.id));
+        for (j, entry) in entries {
+            if !self.stored(j, entry).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends a line, within the page's rate; first says how many lines
@@ -789,13 +847,16 @@ impl Feed {
         })
     }
 
-    /// The entries of stream `k` after `last` and before `until`.
-    fn between(&self, k: usize, last: &str, until: &str) -> redis::RedisResult<Joined> {
-        let until = entry_order(until);
+    /// The entries of stream `k` after `last` and before `until` (to its
+    /// end without one): the newest [`MAX_RESUME`] of them, the others
+    /// counted.
+    fn between(&self, k: usize, last: &str, until: Option<&str>) -> redis::RedisResult<Joined> {
+        let until = until.map_or((u64::MAX, u64::MAX), entry_order);
         self.with_reader(k, |con, key| {
             let trimmed = read::first_id(con, key)?
                 .is_some_and(|first| entry_order(&first) > entry_order(last));
-            let mut entries = Vec::new();
+            let mut entries = std::collections::VecDeque::new();
+            let mut skipped = 0;
             let mut from = last.to_owned();
             loop {
                 let chunk = read::read_stream(con, key, &from, CHUNK, None)?;
@@ -809,17 +870,21 @@ impl Feed {
                         reached = true;
                         break;
                     }
-                    entries.push(entry);
+                    entries.push_back(entry);
+                }
+                while entries.len() > MAX_RESUME {
+                    entries.pop_front();
+                    skipped += 1;
                 }
                 if done || reached {
                     break;
                 }
             }
             Ok(Joined {
-                entries,
+                entries: entries.into(),
                 last: None,
                 trimmed,
-                skipped: 0,
+                skipped,
             })
         })
     }
@@ -847,10 +912,14 @@ pub(crate) fn state_event(link: &Link) -> Event {
     Event::default().event("state").data(state.to_string())
 }
 
-fn behind_gap(missed: u64) -> Event {
+fn behind_gap(missed: u64, pubsub: bool) -> Event {
+    let why = if pubsub {
+        " (pub/sub keeps no backlog to read them again)"
+    } else {
+        ""
+    };
     Event::default().event("gap").data(format!(
-        "{missed} lines not shown: this page fell behind the feed \
-         (pub/sub keeps no backlog to read them again)"
+        "{missed} lines not shown: this page fell behind the feed{why}"
     ))
 }
 

@@ -9,6 +9,8 @@ use spanline_redis::Mode;
 use spanline_testkit::RedisServer;
 use spanline_web::{Console, Limits};
 
+use tracing_subscriber::prelude::*;
+
 use crate::{publish, serve};
 
 /// One server-sent event.
@@ -284,4 +286,55 @@ fn beyond_the_limits_a_page_is_refused_with_the_reason() {
         assert!(Instant::now() < deadline, "the place was never given back");
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+#[test]
+fn a_page_that_leaves_a_busy_feed_gives_its_place_back_even_when_its_search_sends_nothing() {
+    let redis = RedisServer::start();
+    let served = serve(Console::builder(redis.url()).limits(Limits::default().per_feed(1)));
+    let url = format!("{}/jobs/busy/events", served.base);
+    // The stream exists: the follower has nothing new to say once the page
+    // is open, so only a line could tell the page it is gone.
+    publish(&redis, Mode::Streams, Some("busy"), || tracing::info!("first"));
+    let mut page = Page::open(&format!("{url}?q=nothing_matches_this"));
+    page.until(|event| event.kind == "state" && event.data.contains("streams"));
+    // The job logs all along, every line filtered out for that page.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let logging = {
+        let (stop, redis_url) = (stop.clone(), redis.url());
+        std::thread::spawn(move || {
+            let json = spanline_json::JsonLayer::builder()
+                .with_writer(std::io::sink)
+                .build();
+            let (layer, guard) = spanline_redis::RedisLayer::builder(&redis_url)
+                .mode(Mode::Streams)
+                .schema(json.schema().clone())
+                .build()
+                .unwrap();
+            let subscriber = tracing_subscriber::registry()
+                .with(spanline_core::ContextLayer::new())
+                .with(layer);
+            tracing::subscriber::with_default(subscriber, || {
+                let _job = tracing::info_span!("job", job_id = "busy").entered();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracing::info!("busy");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+            guard.flush(Duration::from_secs(5));
+        })
+    };
+    assert_eq!(
+        Page::open(&url).status,
+        503,
+        "the feed's one place is taken"
+    );
+    drop(page);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Page::open(&url).status != 200 {
+        assert!(Instant::now() < deadline, "the place was never given back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    logging.join().unwrap();
 }
