@@ -295,7 +295,9 @@ fn a_page_that_leaves_a_busy_feed_gives_its_place_back_even_when_its_search_send
     let url = format!("{}/jobs/busy/events", served.base);
     // The stream exists: the follower has nothing new to say once the page
     // is open, so only a line could tell the page it is gone.
-    publish(&redis, Mode::Streams, Some("busy"), || tracing::info!("first"));
+    publish(&redis, Mode::Streams, Some("busy"), || {
+        tracing::info!("first")
+    });
     let mut page = Page::open(&format!("{url}?q=nothing_matches_this"));
     page.until(|event| event.kind == "state" && event.data.contains("streams"));
     // The job logs all along, every line filtered out for that page.
