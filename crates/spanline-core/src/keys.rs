@@ -5,10 +5,12 @@
 //! line. The check costs nothing on a line without dotted keys.
 //!
 //! It lives on the stack for one event: a small inline array for up to
-//! [`INLINE`] keys, where each key carries a cheap hash (length, first and
-//! last byte) and the set keeps a 128-bit filter of them, so most lookups end
-//! after one AND. A wider object moves to a per-thread hash table: linear in
-//! its number of keys, and no allocation once the thread has written one.
+//! [`INLINE`] keys and an open-addressing index of [`TABLE`] bytes over
+//! them, keyed by a hash of the key's first and last eight bytes and its
+//! length, so a lookup is one probe or two, however alike the keys (`k00`
+//! to `k31` once shared ten hashes, and were scanned one by one). A wider
+//! object moves to a per-thread hash table: linear in its number of keys,
+//! and no allocation once the thread has written one.
 
 /// A key as written: `fields.` prefixes (a user key renamed away from a
 /// reserved key, or away from another renamed key), the name, and an
@@ -64,20 +66,28 @@ impl<'a> KeyParts<'a> {
         }
     }
 
-    /// Length, first and last byte of the written key.
+    /// A hash of the written key: its length and its first and last eight
+    /// bytes (a key that differs only in between is told apart by
+    /// [`same`](Self::same)).
+    #[inline]
     fn hash(&self) -> u32 {
-        let len = self.prefix().len() + self.name.len() + self.suffix().len();
-        let first = if self.prefixes > 0 {
-            b'f'
-        } else {
-            self.name.as_bytes().first().copied().unwrap_or(0)
-        };
-        let last = if self.sources {
-            b's'
-        } else {
-            self.name.as_bytes().last().copied().unwrap_or(0)
-        };
-        (len as u32) << 16 | u32::from(first) << 8 | u32::from(last)
+        if self.prefixes == 0 && !self.sources {
+            return hash_bytes(self.name.as_bytes());
+        }
+        // Rare: a renamed key, or an error's chain. Its text, on the stack.
+        let mut text = [0u8; 64];
+        let mut len = 0;
+        for b in self.bytes() {
+            if let Some(at) = text.get_mut(len) {
+                *at = b;
+            }
+            len += 1;
+        }
+        match text.get(..len) {
+            Some(text) => hash_bytes(text),
+            // Longer than the buffer: the prefix of it, and the length.
+            None => hash_bytes(&text) ^ (len as u32).rotate_left(16),
+        }
     }
 
     /// The written key holds a dot (a `fields.` prefix counts; the suffix,
@@ -138,6 +148,27 @@ impl<'a> KeyParts<'a> {
     }
 }
 
+/// See [`KeyParts::hash`]: two unaligned eight-byte reads and a multiply,
+/// whatever the key's length.
+#[inline]
+fn hash_bytes(bytes: &[u8]) -> u32 {
+    let len = bytes.len();
+    let (head, tail) = match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => (u64::from_le_bytes(*head), u64::from_le_bytes(*tail)),
+        // Shorter than eight bytes: byte by byte (no call to memcpy).
+        _ => {
+            let head = bytes
+                .iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * i));
+            (head, 0)
+        }
+    };
+    let h = (head ^ tail.rotate_left(29) ^ (len as u64).rotate_right(8))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as u32
+}
+
 /// Whether `bytes` holds a `.` (a plain loop measured faster than eight
 /// bytes at a time on these short keys).
 #[inline]
@@ -146,6 +177,8 @@ fn has_dot(bytes: &[u8]) -> bool {
 }
 
 const INLINE: usize = 48;
+/// Buckets of the inline index: a power of two, at most 3/8 full.
+const TABLE: usize = 128;
 /// Dotted keys remembered for the prefix check; past that, every key is
 /// looked at (rare: a line with more than this many dotted keys).
 const DOTTED: usize = 16;
@@ -157,11 +190,12 @@ struct Slot<'a> {
 }
 
 /// The keys of one JSON object. Up to [`INLINE`] keys live on the stack,
-/// checked with a filter and a short scan; a wider object moves to a hash
-/// table ([`Wide`]) borrowed from the thread, so detecting duplicates stays
-/// linear in the number of keys and allocates nothing once warm.
+/// found through a small open-addressing index; a wider object moves to a
+/// hash table ([`Wide`]) borrowed from the thread, so detecting duplicates
+/// stays linear in the number of keys and allocates nothing once warm.
 pub(crate) struct KeySet<'a> {
-    filter: u128,
+    /// Positions in `inline`, plus one (0: empty), by hash.
+    table: [u8; TABLE],
     inline: [Option<Slot<'a>>; INLINE],
     len: usize,
     wide: Option<Wide>,
@@ -171,14 +205,10 @@ pub(crate) struct KeySet<'a> {
     dotted_len: usize,
 }
 
-fn filter_bit(hash: u32) -> u128 {
-    1u128 << ((hash ^ (hash >> 16).wrapping_mul(7)) & 127)
-}
-
 impl<'a> KeySet<'a> {
     pub(crate) fn new() -> Self {
         Self {
-            filter: 0,
+            table: [0; TABLE],
             inline: [None; INLINE],
             len: 0,
             wide: None,
@@ -242,15 +272,28 @@ impl<'a> KeySet<'a> {
         }
     }
 
+    /// Where `key` is in the index, or the empty bucket where it would go.
+    #[inline]
+    fn probe(&self, hash: u32, key: &KeyParts<'_>) -> (usize, bool) {
+        let mut at = hash as usize % TABLE;
+        loop {
+            match self.table[at] {
+                0 => return (at, false),
+                i => {
+                    if let Some(Some(slot)) = self.inline.get(usize::from(i) - 1) {
+                        if slot.hash == hash && slot.key.same(key) {
+                            return (at, true);
+                        }
+                    }
+                }
+            }
+            at = (at + 1) % TABLE;
+        }
+    }
+
     #[inline]
     fn find(&self, hash: u32, key: &KeyParts<'_>) -> bool {
-        if self.filter & filter_bit(hash) == 0 {
-            return false;
-        }
-        self.inline[..self.len]
-            .iter()
-            .flatten()
-            .any(|s| s.hash == hash && s.key.same(key))
+        self.probe(hash, key).1
     }
 
     pub(crate) fn contains(&self, key: &KeyParts<'_>) -> bool {
@@ -285,12 +328,14 @@ impl<'a> KeySet<'a> {
             return self.insert_wide(key);
         }
         let hash = key.hash();
-        if self.find(hash, &key) {
+        let (bucket, found) = self.probe(hash, &key);
+        if found {
             return false;
         }
-        self.filter |= filter_bit(hash);
         self.inline[self.len] = Some(Slot { hash, key });
         self.len += 1;
+        // INLINE < u8::MAX: the position fits.
+        self.table[bucket] = u8::try_from(self.len).unwrap_or(u8::MAX);
         true
     }
 }
@@ -579,6 +624,27 @@ mod tests {
                 assert!(!has_dot(&bytes), "{len} {at}");
             }
         }
+    }
+
+    #[test]
+    fn keys_alike_but_in_the_middle_are_told_apart() {
+        // Same length, same first and last eight bytes: one hash for all.
+        let names: Vec<String> = (0..40)
+            .map(|i| format!("request_{i:02}_duration"))
+            .collect();
+        assert!(names
+            .windows(2)
+            .all(|w| KeyParts::plain(&w[0]).hash() == KeyParts::plain(&w[1]).hash()));
+        let mut set = KeySet::new();
+        for n in &names {
+            assert!(set.insert(KeyParts::plain(n)), "{n}");
+        }
+        for n in &names {
+            assert!(!set.insert(KeyParts::plain(n)), "{n} twice");
+        }
+        // A renamed key and a plain one of the same text are one key.
+        assert!(set.insert(KeyParts::plain("fields.x")));
+        assert!(!set.insert(KeyParts::prefixed("x")));
     }
 
     #[test]
