@@ -123,6 +123,17 @@ impl Browser {
     pub fn screenshot(&mut self, path: &Path) {
         self.call(json!({ "screenshot": path }));
     }
+
+    /// Sends these headers with every request the page makes from now on
+    /// (navigations, `fetch`, event streams), as a proxy in front of the
+    /// server would add them.
+    pub fn set_headers(&mut self, headers: &[(&str, &str)]) {
+        let headers: serde_json::Map<String, Value> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        self.call(json!({ "headers": headers }));
+    }
 }
 
 impl Drop for Browser {

@@ -56,14 +56,25 @@ const send = (method, params = {}, sessionId) => new Promise((resolve) => {
 const answer = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 let session = null;
+async function page() {
+  if (!session) {
+    const { result } = await send("Target.createTarget", { url: "about:blank" });
+    const attached = await send("Target.attachToTarget", { targetId: result.targetId, flatten: true });
+    session = attached.result.sessionId;
+    await send("Page.enable", {}, session);
+  }
+}
 async function run(cmd) {
+  if (cmd.headers !== undefined) {
+    // Sent with every request of the page from now on (event streams too).
+    await page();
+    await send("Network.enable", {}, session);
+    const res = await send("Network.setExtraHTTPHeaders", { headers: cmd.headers }, session);
+    if (res.error) return { error: JSON.stringify(res.error) };
+    return { ok: true };
+  }
   if (cmd.open !== undefined) {
-    if (!session) {
-      const { result } = await send("Target.createTarget", { url: "about:blank" });
-      const attached = await send("Target.attachToTarget", { targetId: result.targetId, flatten: true });
-      session = attached.result.sessionId;
-      await send("Page.enable", {}, session);
-    }
+    await page();
     const loaded = nextEvent("Page.loadEventFired");
     const nav = await send("Page.navigate", { url: cmd.open }, session);
     if (nav.error || nav.result.errorText) return { error: JSON.stringify(nav.error || nav.result.errorText) };

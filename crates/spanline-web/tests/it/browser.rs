@@ -544,3 +544,46 @@ fn a_console_with_a_token_opens_with_it_and_streams_on_its_cookie() {
     browser.wait_for(&format!("{ROWS} === 2"), WAIT);
     assert_eq!(messages(&mut browser), ["hidden", "job ended"]);
 }
+
+#[test]
+fn behind_an_authenticating_proxy_the_page_says_who_is_signed_in_and_streams() {
+    let redis = RedisServer::start();
+    // Served alone (the peer address is known), trusting this address.
+    let console = Console::builder(redis.url())
+        .trust_proxy("Remote-User", ["127.0.0.1".parse().unwrap()])
+        .unwrap()
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = spanline_testkit::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    runtime.spawn(async move { console.serve(addr).await });
+    let mut browser = Browser::start();
+    // Without the proxy's header: refused.
+    browser.open(&format!("http://{addr}/jobs/proxied_1"));
+    let text = browser.eval("document.body.textContent");
+    assert!(
+        text.as_str().unwrap().contains("authenticating proxy"),
+        "{text}"
+    );
+    // Through the proxy (its header on every request, the event stream's too).
+    browser.set_headers(&[("Remote-User", "ann")]);
+    browser.open(&format!("http://{addr}/jobs/proxied_1"));
+    browser.wait_for(
+        "document.getElementById('state').textContent.startsWith('live')",
+        WAIT,
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('user').textContent"),
+        "signed in as ann"
+    );
+    publish(&redis, Mode::Streams, Some("proxied_1"), || {
+        tracing::info!("through the proxy")
+    });
+    browser.wait_for(&format!("{ROWS} === 2"), WAIT);
+    assert_eq!(messages(&mut browser)[0], "through the proxy");
+}
