@@ -1,5 +1,11 @@
-//! The console: its options, its axum router (pages, the jobs list, event
-//! streams), the token check and the headers every response carries.
+//! The console: its options, its axum router, and the event streams and
+//! the jobs list it serves. `guard` checks who comes in (the token, a
+//! trusted proxy) and sets the headers every response carries; `pages`
+//! serves the pages and their assets; `history` the lines before a line.
+
+mod guard;
+mod history;
+mod pages;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -7,13 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use std::collections::HashMap;
 
-use axum::extract::{OriginalUri, Path, Query as Params, Request, State};
+use axum::extract::{Path, Query as Params, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::sse::{KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use spanline_redis::Channels;
 
 use spanline_redis::read::{self, ClusterMap};
@@ -32,21 +37,6 @@ const INDEX_BACKLOG: usize = 10_000;
 /// How often an idle event stream says it is there: also how soon a page
 /// that left gives back its place (the write fails).
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
-
-const PAGE: &str = include_str!("../assets/console.html");
-const SPLIT: &str = include_str!("../assets/split.html");
-const SCRIPT: &str = include_str!("../assets/console.js");
-const STYLE: &str = include_str!("../assets/console.css");
-
-/// What every response says about where its content may come from: the
-/// page runs only its own script, and no value from a log line can load or
-/// run anything.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                   connect-src 'self'; img-src 'self'; frame-src 'self'; base-uri 'none'; \
-                   form-action 'none'; frame-ancestors 'self'";
-
-/// The name of the cookie that keeps the token after the first page.
-const COOKIE: &str = "spanline_token";
 
 /// The live log console: a global feed with the list of recent jobs, and a
 /// page per job, streamed from Redis.
@@ -179,18 +169,21 @@ impl Console {
     /// later requests), the cookie, or `Authorization: Bearer`.
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/", get(global_page))
-            .route("/jobs/{job_id}", get(job_page))
+            .route("/", get(pages::global_page))
+            .route("/jobs/{job_id}", get(pages::job_page))
             .route("/api/jobs", get(jobs_list))
             .route("/api/query", get(check_query))
-            .route("/api/history", get(global_history))
-            .route("/jobs/{job_id}/history", get(job_history))
-            .route("/split", get(split_page))
+            .route("/api/history", get(history::global_history))
+            .route("/jobs/{job_id}/history", get(history::job_history))
+            .route("/split", get(pages::split_page))
             .route("/events", get(global_events))
             .route("/jobs/{job_id}/events", get(job_events))
-            .route("/assets/console.js", get(script))
-            .route("/assets/console.css", get(style))
-            .layer(axum::middleware::from_fn_with_state(self.clone(), guard))
+            .route("/assets/console.js", get(pages::script))
+            .route("/assets/console.css", get(pages::style))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                guard::guard,
+            ))
             .with_state(self.clone())
     }
 
@@ -271,7 +264,7 @@ impl Console {
         headers: &HeaderMap,
         params: &HashMap<String, String>,
     ) -> Response {
-        let query = match query_of(params) {
+        let query = match history::query_of(params) {
             Ok(query) => query,
             Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
         };
@@ -475,160 +468,6 @@ impl ConsoleBuilder {
     }
 }
 
-/// Checks the token, and sets the headers every response carries.
-async fn guard(State(console): State<Console>, mut request: Request, next: Next) -> Response {
-    let mut set_cookie = None;
-    let vouched = console
-        .inner
-        .proxy
-        .as_ref()
-        .and_then(|proxy| proxy.user(&request));
-    if let Some(user) = vouched {
-        request.extensions_mut().insert(user);
-    } else if console.inner.token.is_none() && console.inner.proxy.is_some() {
-        // Behind a proxy and no token: only the proxy may let anyone in.
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            "this console is reached through its authenticating proxy",
-        )
-            .into_response();
-        secure(response.headers_mut());
-        return response;
-    } else if let Some(token) = &console.inner.token {
-        let query_token = request
-            .uri()
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
-        let bearer = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let cookie = request
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='));
-        let ok = |given: Option<&str>| given.is_some_and(|g| same(g.as_bytes(), token.as_bytes()));
-        if ok(query_token) {
-            set_cookie = Some(format!(
-                "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
-            ));
-        } else if !ok(bearer) && !ok(cookie) {
-            let mut response = (
-                StatusCode::UNAUTHORIZED,
-                "this console needs its token: open it with ?token=...",
-            )
-                .into_response();
-            secure(response.headers_mut());
-            return response;
-        }
-    }
-    let mut response = next.run(request).await;
-    if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    secure(response.headers_mut());
-    response
-}
-
-fn secure(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    // Framed by the console's own split view only.
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("SAMEORIGIN"),
-    );
-}
-
-/// Compares in time independent of where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The path the console is mounted at, from the original request path and
-/// the path inside the console (`/logs` for `/logs/jobs/x` and `/jobs/x`,
-/// and for `/logs` and `/`); empty when served alone.
-fn root(original: &OriginalUri, inner: &str) -> String {
-    let path = original.path();
-    let root = match inner {
-        "/" => path,
-        _ => path.strip_suffix(inner).unwrap_or(""),
-    };
-    root.trim_end_matches('/').to_owned()
-}
-
-fn page(root: &str, job: Option<&str>, user: Option<Extension<User>>) -> Response {
-    let user = user.map(|Extension(User(name))| name).unwrap_or_default();
-    let html = PAGE
-        .replace("{{user}}", &escape(&user))
-        .replace(
-            "{{home}}",
-            &escape(if root.is_empty() { "/" } else { root }),
-        )
-        .replace("{{root}}", &escape(root))
-        .replace("{{job}}", &escape(job.unwrap_or("")))
-        .replace(
-            "{{title}}",
-            &escape(&job.map_or("spanline: all logs".into(), |j| format!("spanline: {j}"))),
-        );
-    Html(html).into_response()
-}
-
-async fn global_page(original: OriginalUri, user: Option<Extension<User>>) -> Response {
-    page(&root(&original, "/"), None, user)
-}
-
-async fn job_page(
-    original: OriginalUri,
-    Path(job_id): Path<String>,
-    user: Option<Extension<User>>,
-) -> Response {
-    if let Err(e) = spanline_core::check_job_id(&job_id) {
-        return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
-    }
-    page(
-        &root(&original, &format!("/jobs/{job_id}")),
-        Some(&job_id),
-        user,
-    )
-}
-
-impl Proxy {
-    /// The user this request comes in as: sent from one of the proxy's
-    /// addresses (the connection's peer, so the request itself cannot
-    /// claim it), with a user header of printable text.
-    fn user(&self, request: &Request) -> Option<User> {
-        let peer = request
-            .extensions()
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()?
-            .0
-            .ip()
-            // An IPv4 proxy seen by a dual-stack listener: ::ffff:a.b.c.d.
-            .to_canonical();
-        if !self.from.contains(&peer) {
-            return None;
-        }
-        let name = request.headers().get(&self.header)?.to_str().ok()?.trim();
-        let printable =
-            !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control);
-        printable.then(|| User(name.to_owned()))
-    }
-}
-
 async fn jobs_list(State(console): State<Console>) -> Response {
     console.index();
     let Ok(jobs) = console.inner.jobs.lock() else {
@@ -682,192 +521,9 @@ async fn job_events(
     }
 }
 
-/// The search of `?q=`: matched on the server, once per line, so only
-/// matches travel.
-fn query_of(
-    params: &HashMap<String, String>,
-) -> Result<Option<spanline_json::Query>, spanline_json::QueryError> {
-    match params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty()) {
-        None => Ok(None),
-        Some(q) => spanline_json::Query::parse(q).map(Some),
-    }
-}
-
-/// Lines a "load earlier" asks for at most.
-const HISTORY_MAX: usize = 5_000;
-
-impl Console {
-    /// Up to `?n=` (default 500) lines of the feed's streams older than
-    /// entry id `?before=`, oldest first, as the page shows them (`?q=`
-    /// applied): `{"lines": [{"id": ..., "line": ...}], "more": bool}`.
-    async fn history(&self, keys: Vec<String>, params: &HashMap<String, String>) -> Response {
-        let query = match query_of(params) {
-            Ok(query) => query,
-            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-        };
-        let Some(before) = params.get("before").filter(|id| is_entry_id(id)).cloned() else {
-            return (
-                StatusCode::BAD_REQUEST,
-                "before: a stream entry id (ms-seq)",
-            )
-                .into_response();
-        };
-        let n = params
-            .get("n")
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(500)
-            .clamp(1, HISTORY_MAX);
-        let redis = self.inner.redis.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut entries = Vec::new();
-            let mut more = false;
-            for key in &keys {
-                let mut con = redis.connect(key)?;
-                let found = read::entries_before(&mut con, key, &before, n)?;
-                more |= found.len() == n;
-                entries.extend(found);
-            }
-            // Several streams (a cluster's global shards): the newest `n`, in
-            // time order.
-            entries.sort_by_key(|e| read::entry_order(&e.id));
-            let skip = entries.len().saturating_sub(n);
-            more |= skip > 0;
-            Ok::<_, redis::RedisError>((entries.split_off(skip), more))
-        })
-        .await;
-        let (entries, more) = match read {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => {
-                let reason = self.inner.redis.scrub(&e);
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(serde_json::json!({ "error": reason })),
-                )
-                    .into_response();
-            }
-            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        };
-        // Each line is already the page's JSON: written into the answer as is.
-        let mut body = String::from("{\"lines\":[");
-        let mut first = true;
-        for entry in entries {
-            let raw = String::from_utf8_lossy(&entry.line);
-            let Some(page) = crate::record::for_page(&raw, query.as_ref()) else {
-                continue;
-            };
-            if !first {
-                body.push(',');
-            }
-            first = false;
-            // Entry ids are digits and a dash: nothing to escape.
-            body.push_str(&format!("{{\"id\":\"{}\",\"line\":{page}}}", entry.id));
-        }
-        body.push_str(&format!("],\"more\":{more}}}"));
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-    }
-}
-
-async fn global_history(
-    State(console): State<Console>,
-    Params(params): Params<HashMap<String, String>>,
-) -> Response {
-    console.history(console.globals().to_vec(), &params).await
-}
-
-async fn job_history(
-    State(console): State<Console>,
-    Path(job_id): Path<String>,
-    Params(params): Params<HashMap<String, String>>,
-) -> Response {
-    match console.inner.channels.job(&job_id) {
-        Ok(key) => console.history(vec![key], &params).await,
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    }
-}
-
-/// Two feeds side by side (`?a=JOB&b=JOB`, empty for the global feed),
-/// each a page of its own in a frame: its own search, level, pause.
-async fn split_page(
-    original: OriginalUri,
-    Params(params): Params<HashMap<String, String>>,
-) -> Response {
-    let root = root(&original, "/split");
-    let mut panes = Vec::new();
-    for side in ["a", "b"] {
-        let job = params.get(side).map_or("", |j| j.as_str());
-        if !job.is_empty() {
-            if let Err(e) = spanline_core::check_job_id(job) {
-                return (StatusCode::BAD_REQUEST, format!("{side}: {e}")).into_response();
-            }
-        }
-        let src = match job {
-            // The console's own root (`/` only when served alone).
-            "" if root.is_empty() => "/".to_owned(),
-            "" => root.clone(),
-            job => format!("{root}/jobs/{job}"),
-        };
-        let title = if job.is_empty() { "all logs" } else { job };
-        panes.push(format!(
-            "<iframe id=\"pane-{side}\" src=\"{}\" title=\"{}\"></iframe>",
-            escape(&src),
-            escape(title)
-        ));
-    }
-    Html(
-        SPLIT
-            .replace("{{root}}", &escape(&root))
-            .replace("{{panes}}", &panes.concat()),
-    )
-    .into_response()
-}
-
-async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        SCRIPT,
-    )
-        .into_response()
-}
-
-async fn style() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
-}
-
-/// Text for an HTML attribute or element.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(same(b"abc", b"abc"));
-        assert!(!same(b"abc", b"abd"));
-        assert!(!same(b"abc", b"ab"));
-        assert!(!same(b"", b"a"));
-    }
-
-    #[test]
-    fn attribute_text_is_escaped() {
-        assert_eq!(
-            escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 
     #[test]
     fn the_debug_form_hides_the_url_and_token() {
