@@ -80,16 +80,7 @@ pub fn read_stream(
 /// # Ok(()) }
 /// ```
 pub fn last_entries(con: &mut Connection, key: &str, count: usize) -> RedisResult<Vec<Entry>> {
-    let reply: Value = redis::cmd("XREVRANGE")
-        .arg(key)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(count.max(1))
-        .query(con)?;
-    let mut found = entries(&reply);
-    found.reverse();
-    Ok(found)
+    newest(con, key, "+", count)
 }
 
 /// Up to `count` entries of stream `key` older than entry id `before`,
@@ -113,9 +104,15 @@ pub fn entries_before(
     before: &str,
     count: usize,
 ) -> RedisResult<Vec<Entry>> {
+    newest(con, key, &format!("({before}"), count)
+}
+
+/// The newest `count` entries of `key` up to `end` (an `XREVRANGE` bound),
+/// oldest first.
+fn newest(con: &mut Connection, key: &str, end: &str, count: usize) -> RedisResult<Vec<Entry>> {
     let reply: Value = redis::cmd("XREVRANGE")
         .arg(key)
-        .arg(format!("({before}"))
+        .arg(end)
         .arg("-")
         .arg("COUNT")
         .arg(count.max(1))

@@ -554,17 +554,10 @@ fn behind_an_authenticating_proxy_the_page_says_who_is_signed_in_and_streams() {
         .unwrap()
         .build()
         .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let port = spanline_testkit::free_port();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    runtime.spawn(async move { console.serve(addr).await });
+    let (base, _runtime) = crate::serve_alone(console);
     let mut browser = Browser::start();
     // Without the proxy's header: refused.
-    browser.open(&format!("http://{addr}/jobs/proxied_1"));
+    browser.open(&format!("{base}/jobs/proxied_1"));
     let text = browser.eval("document.body.textContent");
     assert!(
         text.as_str().unwrap().contains("authenticating proxy"),
@@ -572,7 +565,7 @@ fn behind_an_authenticating_proxy_the_page_says_who_is_signed_in_and_streams() {
     );
     // Through the proxy (its header on every request, the event stream's too).
     browser.set_headers(&[("Remote-User", "ann")]);
-    browser.open(&format!("http://{addr}/jobs/proxied_1"));
+    browser.open(&format!("{base}/jobs/proxied_1"));
     browser.wait_for(
         "document.getElementById('state').textContent.startsWith('live')",
         WAIT,

@@ -4,7 +4,7 @@ use spanline_redis::Mode;
 use spanline_testkit::RedisServer;
 use spanline_web::{Console, ConsoleError};
 
-use crate::{get, publish, serve};
+use crate::{get, publish, serve, serve_alone};
 
 const ROUTES: &[&str] = &[
     "",
@@ -259,27 +259,6 @@ fn history_reads_the_lines_before_a_line_and_since_starts_at_a_time() {
         let response = head(&format!("{}/jobs/hist/{bad}", served.base), &[]);
         assert_eq!(status(&response), 400, "{bad}: {response}");
     }
-}
-
-/// A console served alone (as `spanline web`), on a free loopback port.
-fn serve_alone(console: Console) -> (String, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let port = spanline_testkit::free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    runtime.spawn(async move { console.serve(addr).await });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the console did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    (format!("http://{addr}"), runtime)
 }
 
 #[test]

@@ -103,3 +103,24 @@ pub(crate) fn get(url: &str, headers: &[(&str, &str)], done: impl Fn(&str) -> bo
     }
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// A console served alone (as `spanline web`), on a free loopback port.
+pub(crate) fn serve_alone(console: Console) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = spanline_testkit::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    runtime.spawn(async move { console.serve(addr).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (format!("http://{addr}"), runtime)
+}
