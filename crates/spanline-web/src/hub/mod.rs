@@ -143,6 +143,16 @@ pub(crate) struct Feed {
     source: Source,
 }
 
+impl Feed {
+    /// The follower's last word on its connection.
+    fn state(&self) -> Option<Link> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 impl std::fmt::Debug for Feed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Feed").field("keys", &self.keys).finish()

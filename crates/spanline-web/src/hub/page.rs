@@ -110,12 +110,7 @@ struct Page {
 
 impl Page {
     async fn run(mut self, start: Start) {
-        let state = self
-            .feed
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let state = self.feed.state();
         if let Some(link) = state {
             if !self.send(state_event(&link)).await {
                 return;
@@ -304,12 +299,7 @@ impl Page {
     /// its next live line.
     async fn lagged(&mut self) -> bool {
         self.behind.iter_mut().for_each(|b| *b = true);
-        let state = self
-            .feed
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let state = self.feed.state();
         let (gaps, last_gap) = self
             .feed
             .gaps
