@@ -49,6 +49,18 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
                 ),
             )
         }
+        // tracing-opentelemetry's layer in front: every line in a span
+        // carries its trace and span ids.
+        "spanline-flat-otel" => {
+            use opentelemetry::trace::TracerProvider;
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+            Dispatch::new(
+                registry
+                    .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
+                    .with(ContextLayer::new())
+                    .with(JsonLayer::builder().with_writer(io::sink).build()),
+            )
+        }
         "spanline-structlog" => Dispatch::new(
             registry.with(ContextLayer::new()).with(
                 JsonLayer::builder()

@@ -503,10 +503,14 @@ where
             Some(node) if own.is_empty() => SpanContext {
                 node,
                 owns_node: false,
+                #[cfg(feature = "opentelemetry")]
+                otel: std::sync::OnceLock::new(),
             },
             parent => SpanContext {
                 node: Arc::new(Node::new(parent.as_ref(), own)),
                 owns_node: true,
+                #[cfg(feature = "opentelemetry")]
+                otel: std::sync::OnceLock::new(),
             },
         };
         let mut extensions = span.extensions_mut();
@@ -575,15 +579,33 @@ impl<F> ContextLayer<F> {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let span = ctx.event_span(event);
-        let node = span
+        // The span's context, and its OpenTelemetry ids when kept, in one
+        // look at its extensions.
+        let (node, kept) = span
             .as_ref()
-            .and_then(|s| s.extensions().get::<SpanContext>().map(|c| c.node.clone()));
+            .and_then(|s| {
+                let extensions = s.extensions();
+                let c = extensions.get::<SpanContext>()?;
+                Some((Some(c.node.clone()), c.kept_otel()))
+            })
+            .unwrap_or_default();
         let node = with_overlay(node);
-        // Asked with no span lock held: tracing-opentelemetry takes its own.
+        #[cfg(not(feature = "opentelemetry"))]
+        let () = kept;
+        // A span's ids, found at its first event and kept: once its
+        // OpenTelemetry context is started they never change. Asked with no
+        // span lock held: tracing-opentelemetry takes its own.
         #[cfg(feature = "opentelemetry")]
         let otel = span.and_then(|s| {
+            if kept.is_some() {
+                return kept;
+            }
             let dispatch = self.dispatch.get()?.upgrade()?;
-            crate::otel::OtelIds::of_span(&s.id(), &dispatch)
+            let ids = crate::otel::OtelIds::of_span(&s.id(), &dispatch)?;
+            if let Some(c) = s.extensions().get::<SpanContext>() {
+                let _ = c.otel.set(ids);
+            }
+            Some(ids)
         });
         resolve(
             event,

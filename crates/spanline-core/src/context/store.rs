@@ -367,6 +367,22 @@ pub(crate) struct SpanContext {
     pub(crate) node: Arc<Node>,
     /// False when the span has no fields and shares its parent's node.
     pub(crate) owns_node: bool,
+    /// The span's OpenTelemetry ids, found at its first event in a stack
+    /// with tracing-opentelemetry's layer (they never change after).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) otel: std::sync::OnceLock<crate::otel::OtelIds>,
+}
+
+impl SpanContext {
+    /// The span's OpenTelemetry ids, when an event found them already.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn kept_otel(&self) -> Option<crate::otel::OtelIds> {
+        self.otel.get().copied()
+    }
+
+    /// Without OpenTelemetry, nothing.
+    #[cfg(not(feature = "opentelemetry"))]
+    pub(crate) fn kept_otel(&self) {}
 }
 
 pub(super) fn merge(parent: &[Entry], own: &[Entry]) -> Entries {
