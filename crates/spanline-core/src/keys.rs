@@ -148,10 +148,9 @@ impl<'a> KeyParts<'a> {
     }
 }
 
-/// A key's first and last eight bytes as words (overlapping, or
-/// zero-padded when it is shorter): the hash and the dot check read the key
-/// through them, in a few instructions whatever its length, no call to
-/// `memcpy` or `memchr` on the short keys of a line.
+/// A key's first and last eight bytes as words (overlapping, or packed
+/// when it is shorter): the hash reads the key through them, in a few
+/// instructions whatever its length, with no call to `memcpy`.
 #[inline]
 fn words(bytes: &[u8]) -> (u64, u64) {
     let len = bytes.len();
