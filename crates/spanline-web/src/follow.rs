@@ -178,7 +178,7 @@ impl Follow {
                 Ok(false) => return,
                 Err(error) => error,
             };
-            let reason = self.scrub(&error);
+            let reason = self.redis.scrub(&error);
             if said.as_ref() != Some(&reason) {
                 if !sink.send(Item::State(Link::Unavailable(reason.clone()))) {
                     return;
@@ -188,10 +188,6 @@ impl Follow {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-    }
-
-    fn scrub(&self, error: &redis::RedisError) -> String {
-        self.redis.scrub(error)
     }
 
     fn use_streams(&self, con: &mut Connection) -> redis::RedisResult<bool> {
@@ -377,7 +373,7 @@ impl Follow {
                     format!("{channel} moved from {node} to another master"),
                 ),
                 Ok(Event::Retrying { error, .. }) => {
-                    let reason = self.scrub(&error);
+                    let reason = self.redis.scrub(&error);
                     self.unavailable(sink, &mut said, reason)
                 }
                 Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => true,

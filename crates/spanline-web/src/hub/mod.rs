@@ -144,6 +144,14 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
+    /// The follower's gap marks so far, and the last one.
+    fn gaps(&self) -> (u64, Option<Arc<str>>) {
+        self.gaps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The follower's last word on its connection.
     fn state(&self) -> Option<Link> {
         self.state
@@ -342,15 +350,23 @@ impl Sink for Feeder {
                 Shared::Gap(gaps.0, reason)
             }
         };
-        // No receiver is not an error: `open` decides.
+        // No receiver is not an error: whether the feed is still read decides.
         let _ = self.feed.tx.send(shared);
-        self.open()
+        self.read()
     }
 
     fn open(&self) -> bool {
+        // Asked between reads, at least every half second: not on every
+        // line sent.
+        self.feed.close_idle_readers();
+        self.read()
+    }
+}
+
+impl Feeder {
+    /// A page still reads the feed; else it is retired.
+    fn read(&self) -> bool {
         if self.feed.tx.receiver_count() > 0 {
-            // The follower asks at least every half second.
-            self.feed.close_idle_readers();
             return true;
         }
         match self.hub.upgrade() {

@@ -2,7 +2,7 @@
 //! lines it missed read again (or counted), within its rate.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::response::sse::Event;
@@ -26,7 +26,7 @@ pub(super) fn open(
 ) -> mpsc::Receiver<Event> {
     let (out, events) = mpsc::channel(64);
     let n = feed.keys.len();
-    let gaps = feed.gaps.lock().unwrap_or_else(PoisonError::into_inner).0;
+    let gaps = feed.gaps().0;
     // Lines sent before the page subscribed are not its to miss.
     let next = feed.seq.load(Ordering::Relaxed);
     let page = Page {
@@ -133,8 +133,7 @@ impl Page {
                 Ok(Ok(Shared::State(link))) => self.send(state_event(&link)).await,
                 Ok(Ok(Shared::Gap(n, reason))) => {
                     self.gaps = n;
-                    self.send(Event::default().event("gap").data(&*reason))
-                        .await
+                    self.send(gap(&*reason)).await
                 }
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => self.lagged().await,
                 Ok(Err(broadcast::error::RecvError::Closed)) => false,
@@ -155,29 +154,18 @@ impl Page {
     async fn join(&mut self, start: Start) -> bool {
         // A feed followed on its channel: its lines come without ids, so
         // a backlog from a stream beside it could not be told from them.
-        let on_channel = matches!(
-            *self
-                .feed
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-            Some(Link::Live { streams: false })
-        );
+        let on_channel = matches!(self.feed.state(), Some(Link::Live { streams: false }));
         if self.feed.source == Source::PubSub || on_channel {
             return self.resumed_on_pubsub(start.resumed).await;
         }
-        let feed = self.feed.clone();
         let after = start.after.clone();
-        let read = {
-            let _turn = self.feed.turn.lock().await;
-            tokio::task::spawn_blocking(move || {
+        let read = self
+            .read(move |feed| {
                 (0..feed.keys.len())
                     .map(|k| feed.start_of(k, after.as_deref(), start.backlog))
                     .collect::<Vec<_>>()
             })
-            .await
-            .unwrap_or_default()
-        };
+            .await;
         let mut entries = Vec::new();
         let mut trimmed = false;
         let mut skipped = 0;
@@ -208,17 +196,36 @@ impl Page {
             return false;
         }
         if let Some(why) = unread {
-            let gap = format!(
+            let why = format!(
                 "the lines before this may be missing: the stream could not be read ({why})"
             );
-            if !self.send(Event::default().event("gap").data(gap)).await {
+            if !self.send(gap(why)).await {
                 return false;
             }
         }
         if !any_stream {
             return self.resumed_on_pubsub(start.resumed).await;
         }
-        // Several streams: in time order.
+        self.show_in_order(entries).await
+    }
+
+    /// Runs `f` on the feed's reader off the runtime's threads, one page's
+    /// read at a time per feed: pages joining together wait their turn
+    /// instead of each taking a thread.
+    async fn read<T: Default + Send + 'static>(
+        &self,
+        f: impl FnOnce(&Feed) -> T + Send + 'static,
+    ) -> T {
+        let feed = self.feed.clone();
+        let _turn = self.feed.turn.lock().await;
+        tokio::task::spawn_blocking(move || f(&feed))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Shows entries read from the streams, in time order (several
+    /// streams: a cluster's global shards).
+    async fn show_in_order(&mut self, mut entries: Vec<(usize, Entry)>) -> bool {
         entries.sort_by_key(|(_, e)| entry_order(&e.id));
         for (k, entry) in entries {
             if !self.stored(k, entry).await {
@@ -231,10 +238,8 @@ impl Page {
     async fn resumed_on_pubsub(&self, resumed: bool) -> bool {
         !resumed
             || self
-                .send(Event::default().event("gap").data(
-                    "reconnected: lines published meanwhile are not shown \
-                     (pub/sub keeps no backlog)",
-                ))
+                .send(gap("reconnected: lines published meanwhile are not shown \
+                     (pub/sub keeps no backlog)"))
                 .await
     }
 
@@ -300,18 +305,10 @@ impl Page {
     async fn lagged(&mut self) -> bool {
         self.behind.iter_mut().for_each(|b| *b = true);
         let state = self.feed.state();
-        let (gaps, last_gap) = self
-            .feed
-            .gaps
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let (gaps, last_gap) = self.feed.gaps();
         if let Some(reason) = last_gap.filter(|_| gaps > self.gaps) {
             self.gaps = gaps;
-            if !self
-                .send(Event::default().event("gap").data(&*reason))
-                .await
-            {
+            if !self.send(gap(&*reason)).await {
                 return false;
             }
         }
@@ -333,17 +330,13 @@ impl Page {
                 Some((j, last, (j == k).then(|| until.to_owned())))
             })
             .collect();
-        let feed = self.feed.clone();
-        let read = {
-            let _turn = self.feed.turn.lock().await;
-            tokio::task::spawn_blocking(move || {
+        let read = self
+            .read(move |feed| {
                 asks.into_iter()
                     .map(|(j, last, until)| (j, feed.between(j, &last, until.as_deref())))
                     .collect::<Vec<_>>()
             })
-            .await
-            .unwrap_or_default()
-        };
+            .await;
         let mut entries = Vec::new();
         for (j, between) in read {
             let gap = match between {
@@ -355,7 +348,7 @@ impl Page {
                         _ => None,
                     }
                 }
-                Err(e) => Some(Event::default().event("gap").data(format!(
+                Err(e) => Some(gap(format!(
                     "lines may be missing here ({missed} at least): the stream could not be read ({})",
                     self.feed.redis.scrub(&e)
                 ))),
@@ -366,13 +359,7 @@ impl Page {
                 }
             }
         }
-        entries.sort_by_key(|(_, e)| entry_order(&e.id));
-        for (j, entry) in entries {
-            if !self.stored(j, entry).await {
-                return false;
-            }
-        }
-        true
+        self.show_in_order(entries).await
     }
 
     /// Sends a line, within the page's rate; first says how many lines
@@ -390,7 +377,7 @@ impl Page {
             return true;
         }
         let limit = self.rate.per_second.unwrap_or(0);
-        self.send(Event::default().event("gap").data(format!(
+        self.send(gap(format!(
             "{skipped} lines not shown: more than this page's {limit} lines per second \
              (Limits::lines_per_second, spanline web --max-rate); narrow the search to see them"
         )))
@@ -420,26 +407,31 @@ fn state_event(link: &Link) -> Event {
     Event::default().event("state").data(state.to_string())
 }
 
+/// A gap mark: lines may be missing here, and why.
+fn gap(why: impl AsRef<str>) -> Event {
+    Event::default().event("gap").data(why)
+}
+
 fn behind_gap(missed: u64, pubsub: bool) -> Event {
     let why = if pubsub {
         " (pub/sub keeps no backlog to read them again)"
     } else {
         ""
     };
-    Event::default().event("gap").data(format!(
+    gap(format!(
         "{missed} lines not shown: this page fell behind the feed{why}"
     ))
 }
 
 fn too_many_gap(skipped: u64) -> Event {
-    Event::default().event("gap").data(format!(
+    gap(format!(
         "{skipped} lines not shown: more than {MAX_RESUME} lines since the place asked for; \
          the newest are shown"
     ))
 }
 
 fn trimmed_gap() -> Event {
-    Event::default().event("gap").data(
+    gap(
         "the stream no longer holds the lines after the last one shown \
          (trimmed, or lost in a Redis restart): some may be missing",
     )
