@@ -66,9 +66,12 @@ fn main() {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "| layer | W1 allocations per event | bytes | W3 allocations per iteration | bytes | 32 fields, allocations per event | bytes | 64 KiB value, allocations per event | bytes |"
+        "| layer | W1 allocations per event | bytes | W3 allocations per iteration | bytes | span pair alone, allocations | bytes | 32 fields, allocations per event | bytes | 64 KiB value, allocations per event | bytes |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let long: String = "abcdefghijklmnopqrstuvwxyz0123456789 "
         .chars()
         .cycle()
@@ -81,14 +84,15 @@ fn main() {
             per_call(&dispatch, support::event)
         });
         let w3 = per_call(&dispatch, support::w3);
+        let spans = per_call(&dispatch, support::spans);
         let wide = per_call(&dispatch, |i| support::wide(32, i));
         let big = per_call(&dispatch, |i| {
             tracing::info!(i, body = long.as_str(), "long")
         });
         let _ = writeln!(
             out,
-            "| {name} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} |",
-            w1.0, w1.1, w3.0, w3.1, wide.0, wide.1, big.0, big.1
+            "| {name} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} |",
+            w1.0, w1.1, w3.0, w3.1, spans.0, spans.1, wide.0, wide.1, big.0, big.1
         );
     }
 }

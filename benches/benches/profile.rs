@@ -2,7 +2,8 @@
 //! event or a long value, for one layer.
 //!
 //! Run with: `cargo bench -p spanline-benches --bench profile -- LAYER WORKLOAD EVENTS`
-//! where WORKLOAD is a span depth (W2), `w1` (the default), `w3`, `wide1`,
+//! where WORKLOAD is a span depth (W2), `w1` (the default), `w3`, `spans`
+//! (W3 without its event: the span lifecycle alone), `wide1`,
 //! `wide8`, `wide32`, `long` (a 64 KiB value) or `debug` (W1's spans, one
 //! `?Debug` value: what the `Json` handshake costs a plain one), `json`
 //! (W1's spans, one `spanline_core::json` object of two levels), `text`
@@ -32,6 +33,7 @@ fn main() {
         .collect();
     tracing::dispatcher::with_default(&dispatch, || match workload {
         "w3" => (0..events).for_each(support::w3),
+        "spans" => (0..events).for_each(support::spans),
         "wide1" => (0..events).for_each(|i| support::wide(1, i)),
         "wide8" => (0..events).for_each(|i| support::wide(8, i)),
         "wide32" => (0..events).for_each(|i| support::wide(32, i)),

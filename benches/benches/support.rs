@@ -23,6 +23,10 @@ pub(crate) const LAYERS: &[&str] = &[
 pub(crate) fn dispatch(name: &str) -> Dispatch {
     let registry = tracing_subscriber::registry();
     match name {
+        // The bare registry, and spanline's context layer alone: what the
+        // threads bench compares the full stacks against.
+        "registry" => Dispatch::new(registry),
+        "context" => Dispatch::new(registry.with(ContextLayer::new())),
         "spanline-flat" => Dispatch::new(
             registry
                 .with(ContextLayer::new())
@@ -170,6 +174,17 @@ pub(crate) fn w3(i: u64) {
     let db = tracing::info_span!("db_query", table = "users", attempt = 1u64);
     let _d = db.enter();
     event(i);
+}
+
+/// The span lifecycle alone (the speed issue's first goal): W3 without
+/// its event; two spans of two fields each created, entered, exited and
+/// closed.
+#[inline]
+pub(crate) fn spans(_: u64) {
+    let request = tracing::info_span!("request", request_id = "9f1c2e7a", user_id = 42u64);
+    let _r = request.enter();
+    let db = tracing::info_span!("db_query", table = "users", attempt = 1u64);
+    let _d = db.enter();
 }
 
 /// A message-less event of `n` fields (1, 8 or 32: tracing's most).
