@@ -444,6 +444,9 @@ fn number(ops: &mut [Op], next: &mut i64) {
     fn fill(v: &mut Val, next: &mut i64) {
         *next += 1;
         match v {
+            // Every third string too long for a pair kept in its entry
+            // (`Slot::Small`): a span's fields mix both kinds of slot.
+            Val::S(s) if *next % 3 == 0 => *s = format!("v{next}-{}", "long".repeat(8)),
             Val::S(s) => *s = format!("v{next}"),
             Val::I(n) => *n = *next,
         }

@@ -47,19 +47,12 @@ pub(super) fn encode_fields(
         scratch: &mut scratch,
     });
     let mut own = Entries::with_capacity(scratch.pairs.len() + extra);
-    if !scratch.pairs.is_empty() {
-        let text: Arc<[u8]> = Arc::from(&scratch.text[..]);
-        for (key, start, value_at, end) in scratch.pairs.drain(..) {
-            own.push(Entry {
-                key,
-                slot: Slot::Fixed {
-                    text: text.clone(),
-                    start,
-                    value_at,
-                    end,
-                },
-            });
-        }
+    // Short pairs live in their entries; the span's one shared buffer is
+    // made only when a pair is too long for that.
+    let mut shared = None;
+    for (key, start, value_at, end) in scratch.pairs.drain(..) {
+        let slot = Slot::pair(&scratch.text, &mut shared, (start, value_at, end));
+        own.push(Entry { key, slot });
     }
     finish(&mut own);
     let _ = SCRATCH.try_with(|s| s.set(scratch));

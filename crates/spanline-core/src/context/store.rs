@@ -39,10 +39,77 @@ pub(crate) enum Slot {
         value_at: u32,
         end: u32,
     },
+    /// A pair of at most [`SMALL_PAIR`] bytes (`"user_id":42`), kept in
+    /// the entry itself: no shared buffer to allocate, count or free, and
+    /// the entry is no larger than a `Fixed` one.
+    Small {
+        len: u8,
+        value_at: u8,
+        bytes: [u8; SMALL_PAIR],
+    },
     /// Declared `Empty`; filled later and shared by all descendants.
     Late(Arc<LateSlot>),
     /// Nothing: the unused inline room of [`Entries`], never in a slice.
     Unused,
+}
+
+/// The longest pair a [`Slot::Small`] holds: as much as fits in the room
+/// a `Fixed` slot takes anyway.
+pub(crate) const SMALL_PAIR: usize = 28;
+const _: () = assert!(std::mem::size_of::<Slot>() <= 32);
+
+impl Slot {
+    /// The slot for the pair `text[start..end]` (its value from
+    /// `value_at`): in the entry when it is short, else in `shared`, the
+    /// span's one buffer, made from `text` the first time a pair needs it.
+    pub(crate) fn pair(
+        text: &[u8],
+        shared: &mut Option<Arc<[u8]>>,
+        (start, value_at, end): (u32, u32, u32),
+    ) -> Slot {
+        let pair = text.get(start as usize..end as usize).unwrap_or_default();
+        let mut bytes = [0u8; SMALL_PAIR];
+        if let (Some(small), Ok(len), Ok(value_at)) = (
+            bytes.get_mut(..pair.len()),
+            u8::try_from(pair.len()),
+            u8::try_from(value_at.saturating_sub(start)),
+        ) {
+            small.copy_from_slice(pair);
+            return Slot::Small {
+                len,
+                value_at,
+                bytes,
+            };
+        }
+        Slot::Fixed {
+            text: shared.get_or_insert_with(|| Arc::from(text)).clone(),
+            start,
+            value_at,
+            end,
+        }
+    }
+
+    /// A fixed slot's `"key":value` pair and where its value starts in it.
+    #[inline]
+    pub(crate) fn fixed_pair(&self) -> Option<(&[u8], usize)> {
+        match self {
+            Slot::Fixed {
+                text,
+                start,
+                value_at,
+                end,
+            } => Some((
+                text.get(*start as usize..*end as usize)?,
+                value_at.saturating_sub(*start) as usize,
+            )),
+            Slot::Small {
+                len,
+                value_at,
+                bytes,
+            } => Some((bytes.get(..usize::from(*len))?, usize::from(*value_at))),
+            Slot::Late(_) | Slot::Unused => None,
+        }
+    }
 }
 
 /// A value recorded after the span was created.
@@ -90,20 +157,15 @@ impl Entry {
     #[inline]
     pub(crate) fn with_json<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
         match &self.slot {
-            Slot::Fixed {
-                text,
-                value_at,
-                end,
-                ..
-            } => text
-                .get(*value_at as usize..*end as usize)
-                .and_then(|json| std::str::from_utf8(json).ok())
-                .map(f),
             Slot::Late(cell) => match cell.value.load().as_deref() {
                 Some(json) => Some(f(json)),
                 None => cell.below.as_ref().and_then(|below| below.with_json(f)),
             },
-            Slot::Unused => None,
+            fixed => fixed
+                .fixed_pair()
+                .and_then(|(pair, value_at)| pair.get(value_at..))
+                .and_then(|json| std::str::from_utf8(json).ok())
+                .map(f),
         }
     }
 
@@ -112,12 +174,6 @@ impl Entry {
     #[inline]
     pub(crate) fn with_json_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         match &self.slot {
-            Slot::Fixed {
-                text,
-                value_at,
-                end,
-                ..
-            } => text.get(*value_at as usize..*end as usize).map(f),
             Slot::Late(cell) => match cell.value.load().as_deref() {
                 Some(json) => Some(f(json.as_bytes())),
                 None => cell
@@ -125,7 +181,10 @@ impl Entry {
                     .as_ref()
                     .and_then(|below| below.with_json_bytes(f)),
             },
-            Slot::Unused => None,
+            fixed => fixed
+                .fixed_pair()
+                .and_then(|(pair, value_at)| pair.get(value_at..))
+                .map(f),
         }
     }
 }
@@ -178,6 +237,18 @@ impl Entries {
                 }
             },
             Entries::Heap(heap) => heap.push(entry),
+        }
+    }
+
+    /// Moves `other`'s entries to the end of these.
+    pub(crate) fn append(&mut self, other: Entries) {
+        match other {
+            Entries::Inline { len, items } => {
+                for entry in items.into_iter().take(usize::from(len)) {
+                    self.push(entry);
+                }
+            }
+            Entries::Heap(heap) => heap.into_iter().for_each(|entry| self.push(entry)),
         }
     }
 }
@@ -334,9 +405,10 @@ impl Node {
         } else {
             let from = parent.merged.len();
             let mut merged = Entries::with_capacity(from + own.len());
-            for entry in parent.merged.iter().cloned().chain(own.iter().cloned()) {
+            for entry in parent.merged.iter().cloned() {
                 merged.push(entry);
             }
+            merged.append(own);
             Self {
                 own: Own::Tail(from),
                 merged,
@@ -436,4 +508,47 @@ pub(super) fn with_span_mut<R>(id: &Id, f: impl FnOnce(&mut SpanContext) -> R) -
             .zip(f.take())
             .map(|(sc, f)| f(sc))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pairs up to `SMALL_PAIR` bytes live in their entry, longer ones in
+    /// the span's one shared buffer, made once; each reads back exactly.
+    #[test]
+    fn short_pairs_live_in_their_entry_and_long_ones_share_one_buffer() {
+        let mut text = Vec::new();
+        let mut at = Vec::new();
+        for n in [1, 20, 23, 24, 25, 40, 2] {
+            let start = text.len();
+            encode::write_str(&mut text, "k");
+            text.push(b':');
+            let value_at = text.len();
+            encode::write_str(&mut text, &"x".repeat(n));
+            at.push((offset(start), offset(value_at), offset(text.len())));
+        }
+        let mut shared = None;
+        let slots: Vec<Slot> = at
+            .iter()
+            .map(|&pair| Slot::pair(&text, &mut shared, pair))
+            .collect();
+        let shared = shared.expect("the long pairs made the shared buffer");
+        for (slot, &(start, value_at, end)) in slots.iter().zip(&at) {
+            let expected = &text[start as usize..end as usize];
+            let (pair, value) = slot.fixed_pair().expect("a fixed pair");
+            assert_eq!(pair, expected);
+            assert_eq!(value, (value_at - start) as usize);
+            match slot {
+                Slot::Small { .. } => assert!(expected.len() <= SMALL_PAIR),
+                Slot::Fixed { text, .. } => {
+                    assert!(expected.len() > SMALL_PAIR);
+                    assert!(Arc::ptr_eq(text, &shared), "one buffer for the span");
+                }
+                _ => panic!("not a fixed slot"),
+            }
+        }
+        assert!(slots.iter().any(|s| matches!(s, Slot::Small { .. })));
+        assert!(slots.iter().any(|s| matches!(s, Slot::Fixed { .. })));
+    }
 }

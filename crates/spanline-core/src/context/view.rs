@@ -146,17 +146,12 @@ pub(super) fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
             offset(text.len()),
         ));
     }
-    let text: Arc<[u8]> = Arc::from(text);
+    let mut shared = None;
     let own: Entries = pairs
         .into_iter()
         .map(|(key, start, value_at, end)| Entry {
             key: Key::Shared(key),
-            slot: Slot::Fixed {
-                text: text.clone(),
-                start,
-                value_at,
-                end,
-            },
+            slot: Slot::pair(&text, &mut shared, (start, value_at, end)),
         })
         .collect();
     Some(Arc::new(Node::new(node.as_ref(), own)))

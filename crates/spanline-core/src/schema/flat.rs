@@ -414,20 +414,17 @@ fn write_entry<'n>(
 ) {
     match &entry.slot {
         // The common case: the pre-encoded `"key":value`, one copy.
-        Slot::Fixed {
-            text,
-            start,
-            value_at,
-            end,
-        } => {
+        Slot::Fixed { .. } | Slot::Small { .. } => {
+            let Some((pair, value_at)) = entry.slot.fixed_pair() else {
+                return;
+            };
             if let Some(parts) = keys.insert_renaming(parts) {
                 buf.push(b',');
-                let (start, value_at, end) = (*start as usize, *value_at as usize, *end as usize);
                 if parts.prefixes > 0 || parts.name != key {
                     write_key(buf, &parts);
-                    buf.extend_from_slice(text.get(value_at..end).unwrap_or_default());
+                    buf.extend_from_slice(pair.get(value_at..).unwrap_or_default());
                 } else {
-                    buf.extend_from_slice(text.get(start..end).unwrap_or_default());
+                    buf.extend_from_slice(pair);
                 }
             }
         }
