@@ -374,6 +374,11 @@ fn clean_prefix_len(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let special = |b: &u8| ESCAPE[*b as usize] != 0;
+    // A key or a short value: a byte at a time through the table costs
+    // less than setting up the word tests.
+    if bytes.len() < 16 {
+        return bytes.iter().position(special).unwrap_or(bytes.len());
+    }
     let mut done = 0;
     while let Some(block) = bytes.get(done..done + 64) {
         let Ok(block) = <&[u8; 64]>::try_from(block) else {
