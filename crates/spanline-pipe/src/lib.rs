@@ -7,6 +7,7 @@ mod async_child;
 mod callsite;
 mod child;
 mod forwarded;
+mod hash;
 mod idle;
 mod lines;
 mod parent;

@@ -19,6 +19,7 @@ use tracing_core::field::Value;
 use tracing_core::{Event, Level, LevelFilter, Metadata};
 
 use crate::callsite::{Budget, DynCallsite, Full, Interner, Key};
+use crate::hash::Seeded;
 use crate::wire::decode::{FastEvent, FastValue};
 use crate::wire::{Record, MAX_LINE, VERSION};
 
@@ -72,12 +73,14 @@ const EXCERPT: usize = 200;
 #[derive(Debug)]
 pub struct Receiver {
     root: Span,
-    spans: HashMap<(u32, u64), Node>,
+    spans: HashMap<(u32, u64), Node, Seeded>,
     records: u64,
     bad: u64,
     /// Event callsites seen by this receiver, by a hash of their identity,
     /// so the usual event costs one lookup and no allocation.
-    events: HashMap<u64, Vec<&'static DynCallsite>>,
+    events: HashMap<u64, Vec<&'static DynCallsite>, Seeded>,
+    /// What hashes an event's callsite identity for `events`.
+    callsite_hash: Seeded,
     /// This child's account with the interner: the new callsites it may
     /// still intern, and those it holds until it is dropped.
     budget: Cell<Budget>,
@@ -316,10 +319,11 @@ impl Receiver {
     pub fn new(root: Span) -> Self {
         Self {
             root,
-            spans: HashMap::new(),
+            spans: HashMap::default(),
             records: 0,
             bad: 0,
-            events: HashMap::new(),
+            events: HashMap::default(),
+            callsite_hash: Seeded::default(),
             budget: Cell::new(Budget::default()),
             said_callsites: Cell::new(false),
             redact: spanline_core::Redact::default(),
@@ -396,13 +400,21 @@ impl Receiver {
             return;
         }
         // Events are most of the stream: read them borrowed, in one pass.
-        if let Ok(event) = serde_json::from_slice::<FastEvent<'_>>(line) {
+        // The line is checked as UTF-8 once, whole (serde_json would check
+        // each string again, at twice the cost); one that is not goes to
+        // the slow path, which counts it.
+        let text = std::str::from_utf8(line).ok();
+        if let Some(Ok(event)) = text.map(serde_json::from_str::<FastEvent<'_>>) {
             if event.t == "ev" && self.fast_event(&event) {
                 self.records += 1;
                 return;
             }
         }
-        match serde_json::from_slice::<Record>(line) {
+        let record = match text {
+            Some(text) => serde_json::from_str::<Record>(text),
+            None => serde_json::from_slice::<Record>(line),
+        };
+        match record {
             Ok(record) => {
                 self.records += 1;
                 self.handle(record);
@@ -421,8 +433,8 @@ impl Receiver {
         event: &FastEvent<'_>,
         level: Level,
     ) -> Option<&'static DynCallsite> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.callsite_hash.build_hasher();
         (event.target, event.level, event.file, event.line).hash(&mut h);
         event.fields.0.iter().for_each(|(k, _)| k.hash(&mut h));
         let hash = h.finish();

@@ -1017,3 +1017,32 @@ fn redacted_values_never_cross_the_pipe() {
     assert_eq!(rejected["password"], "[redacted]");
     assert!(rejected.get("password_sources").is_none(), "{rejected:?}");
 }
+
+#[test]
+fn a_record_that_is_not_utf8_is_counted_and_text_that_is_passes() {
+    let lines = spanline_testkit::capture_json(|| {
+        let mut receiver = Receiver::new(tracing::Span::current());
+        let good = r#"{"t":"ev","pid":9,"ts":[0,0],"span":null,"level":"INFO","target":"c","fields":{"message":"café ✓","n":1}}"#;
+        receiver.feed_line(good.as_bytes());
+        // The same record with a byte that is no UTF-8 in a string, in a
+        // key, and after the JSON: each one bad record, none re-emitted.
+        for (from, to) in [
+            ("café", "caf\u{0}"),
+            ("\"n\"", "\"\u{0}\""),
+            ("}}", "}}\u{0}"),
+        ] {
+            let mut bad = good.replacen(from, to, 1).into_bytes();
+            let at = bad.iter().position(|&b| b == 0).unwrap();
+            bad[at] = 0xff;
+            receiver.feed_line(&bad);
+        }
+        assert_eq!((receiver.records(), receiver.bad_records()), (1, 3));
+        receiver.finish(&[]);
+    });
+    let events: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("target").is_some_and(|t| t == "c"))
+        .collect();
+    assert_eq!(events.len(), 1, "{lines:?}");
+    assert_eq!(events[0]["message"], "café ✓");
+}
