@@ -597,15 +597,15 @@ impl<F> ContextLayer<F> {
         // span lock held: tracing-opentelemetry takes its own.
         #[cfg(feature = "opentelemetry")]
         let otel = span.and_then(|s| {
-            if kept.is_some() {
+            if let Some(kept) = kept {
                 return kept;
             }
             let dispatch = self.dispatch.get()?.upgrade()?;
-            let ids = crate::otel::OtelIds::of_span(&s.id(), &dispatch)?;
+            let ids = crate::otel::OtelIds::of_span(&s.id(), &dispatch);
             if let Some(c) = s.extensions().get::<SpanContext>() {
                 let _ = c.otel.set(ids);
             }
-            Some(ids)
+            ids
         });
         resolve(
             event,

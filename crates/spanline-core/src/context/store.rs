@@ -439,16 +439,20 @@ pub(crate) struct SpanContext {
     pub(crate) node: Arc<Node>,
     /// False when the span has no fields and shares its parent's node.
     pub(crate) owns_node: bool,
-    /// The span's OpenTelemetry ids, found at its first event in a stack
-    /// with tracing-opentelemetry's layer (they never change after).
+    /// The span's OpenTelemetry ids, asked for at its first event (they
+    /// never change after); `None` kept too: a stack without
+    /// tracing-opentelemetry's layer asks once per span, not at every
+    /// event (asking takes the subscriber's `Arc`, a write all threads
+    /// share).
     #[cfg(feature = "opentelemetry")]
-    pub(crate) otel: std::sync::OnceLock<crate::otel::OtelIds>,
+    pub(crate) otel: std::sync::OnceLock<Option<crate::otel::OtelIds>>,
 }
 
 impl SpanContext {
-    /// The span's OpenTelemetry ids, when an event found them already.
+    /// The span's OpenTelemetry ids, when an event asked for them already
+    /// (`Some(None)`: it has none).
     #[cfg(feature = "opentelemetry")]
-    pub(crate) fn kept_otel(&self) -> Option<crate::otel::OtelIds> {
+    pub(crate) fn kept_otel(&self) -> Option<Option<crate::otel::OtelIds>> {
         self.otel.get().copied()
     }
 
