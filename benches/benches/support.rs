@@ -23,9 +23,10 @@ pub(crate) const LAYERS: &[&str] = &[
 pub(crate) fn dispatch(name: &str) -> Dispatch {
     let registry = tracing_subscriber::registry();
     match name {
-        // The bare registry, and spanline's context layer alone: what the
-        // threads bench compares the full stacks against.
-        "registry" => Dispatch::new(registry),
+        // The registry under a layer that does nothing (alone it would
+        // turn every event off), and spanline's context layer alone: what
+        // the threads bench compares the full stacks against.
+        "registry" => Dispatch::new(registry.with(Nothing)),
         "context" => Dispatch::new(registry.with(ContextLayer::new())),
         "spanline-flat" => Dispatch::new(
             registry
@@ -111,6 +112,11 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
         other => panic!("unknown layer {other}"),
     }
 }
+
+/// A layer that does nothing: events and spans still reach the registry.
+pub(crate) struct Nothing;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Nothing {}
 
 /// W1's context: two entered spans with two fields each.
 pub(crate) fn w1_spans() -> [tracing::span::EnteredSpan; 2] {

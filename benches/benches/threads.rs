@@ -5,13 +5,16 @@
 //! cores) makes it grow.
 //!
 //! Each thread enters W1's two spans of its own, waits for the others, logs
-//! `EVENTS` W1 events and reads its own CPU time from
-//! `/proc/thread-self/schedstat` (nanoseconds on the CPU; Linux only). A row
-//! is the sum of the threads' CPU time over all their events, the median of
-//! `RUNS` runs, and its ratio to the one-thread row of the same layer.
+//! `EVENTS` W1 events and reads its own CPU time (`CLOCK_THREAD_CPUTIME_ID`,
+//! nanoseconds; Linux). A row
+//! is the sum of the threads' CPU time over all their events, the least of
+//! `RUNS` runs (the VM's noise only adds time: a neighbour, a stolen tick,
+//! a migration), and its ratio to the one-thread cell of the same layer.
+//! Each run measures every cell once, so noise spreads over all of them.
 //!
 //! Run with: `cargo bench -p spanline-benches --bench threads -- [EVENTS [RUNS [LAYER..]]]`
-//! (200000 events a thread, 5 runs; layers `registry`, `context`,
+//! (200000 events a thread, 5 runs; layers `registry` (under a layer that
+//! does nothing), `context`,
 //! `spanline-flat` and `tracing-flat-json` by default).
 #![allow(clippy::disallowed_macros)] // a bench prints its table
 
@@ -35,22 +38,30 @@ fn main() {
         vec!["registry", "context", "spanline-flat", "tracing-flat-json"]
     };
     if thread_cpu_ns().is_none() {
-        eprintln!("/proc/thread-self/schedstat cannot be read: this bench needs Linux");
+        eprintln!("no CPU clock for threads: this bench needs Linux");
         return;
     }
-    println!("CPU ns per W1 event; {events} events a thread, median of {runs} runs");
+    println!("CPU ns per W1 event; {events} events a thread, least of {runs} runs");
     println!("| layer | 1 thread | 2 threads | 4 threads | 8 threads |");
     println!("|---|---:|---:|---:|---:|");
-    for layer in layers {
-        let dispatch = support::dispatch(layer);
-        let mut row = Vec::new();
-        for threads in THREADS {
-            let mut samples: Vec<f64> = (0..runs)
-                .map(|_| cpu_per_event(&dispatch, threads, events))
-                .collect();
-            samples.sort_by(f64::total_cmp);
-            row.push(samples[samples.len() / 2]);
+    let dispatches: Vec<_> = layers.iter().map(|l| support::dispatch(l)).collect();
+    // samples[layer][threads][run]
+    let mut samples = vec![vec![Vec::new(); THREADS.len()]; layers.len()];
+    for _ in 0..runs {
+        for (dispatch, rows) in dispatches.iter().zip(&mut samples) {
+            for (threads, cell) in THREADS.iter().zip(rows.iter_mut()) {
+                cell.push(cpu_per_event(dispatch, *threads, events));
+            }
         }
+    }
+    for (layer, rows) in layers.iter().zip(samples) {
+        let row: Vec<f64> = rows
+            .into_iter()
+            .map(|mut cell| {
+                cell.sort_by(f64::total_cmp);
+                cell[0]
+            })
+            .collect();
         let one = row[0];
         let cells: Vec<String> = row
             .iter()
@@ -92,13 +103,16 @@ fn cpu_per_event(dispatch: &tracing::Dispatch, threads: usize, events: u64) -> f
     total as f64 / (events as f64 * threads as f64)
 }
 
-/// This thread's time on a CPU so far, in nanoseconds: the first number of
-/// `/proc/thread-self/schedstat`.
+/// This thread's time on a CPU so far, in nanoseconds
+/// (`CLOCK_THREAD_CPUTIME_ID`: exact at the call, where
+/// `/proc/thread-self/schedstat` lags by up to a scheduler tick).
+#[allow(unsafe_code)] // one libc call, below
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (rc == 0).then(|| now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64)
 }
