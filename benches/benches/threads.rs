@@ -13,8 +13,8 @@
 //! Each run measures every cell once, so noise spreads over all of them.
 //!
 //! Run with: `cargo bench -p spanline-benches --bench threads -- [EVENTS [RUNS [LAYER..]]]`
-//! (200000 events a thread, 5 runs; layers `registry` (under a layer that
-//! does nothing), `context`,
+//! (200000 events a thread, 5 runs; rows `control` (no tracing: see
+//! [`CONTROL`]), `registry` (under a layer that does nothing), `context`,
 //! `spanline-flat` and `tracing-flat-json` by default).
 #![allow(clippy::disallowed_macros)] // a bench prints its table
 
@@ -24,6 +24,12 @@ mod support;
 use std::sync::{Arc, Barrier};
 
 const THREADS: [usize; 4] = [1, 2, 4, 8];
+
+/// The row of work that shares nothing and calls no layer (escaping text
+/// into the thread's own buffer, about as long as an event): how much the
+/// VM alone makes CPU time grow with threads, which the other rows are
+/// read against.
+const CONTROL: &str = "control";
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -35,7 +41,13 @@ fn main() {
     let layers: Vec<&str> = if args.len() > 2 {
         args[2..].iter().map(String::as_str).collect()
     } else {
-        vec!["registry", "context", "spanline-flat", "tracing-flat-json"]
+        vec![
+            "control",
+            "registry",
+            "context",
+            "spanline-flat",
+            "tracing-flat-json",
+        ]
     };
     if thread_cpu_ns().is_none() {
         eprintln!("no CPU clock for threads: this bench needs Linux");
@@ -44,7 +56,10 @@ fn main() {
     println!("CPU ns per W1 event; {events} events a thread, least of {runs} runs");
     println!("| layer | 1 thread | 2 threads | 4 threads | 8 threads |");
     println!("|---|---:|---:|---:|---:|");
-    let dispatches: Vec<_> = layers.iter().map(|l| support::dispatch(l)).collect();
+    let dispatches: Vec<_> = layers
+        .iter()
+        .map(|&l| (l != CONTROL).then(|| support::dispatch(l)))
+        .collect();
     // samples[layer][threads][run]
     let mut samples = vec![vec![Vec::new(); THREADS.len()]; layers.len()];
     for _ in 0..runs {
@@ -80,22 +95,40 @@ fn main() {
 
 /// The CPU nanoseconds per event of `threads` threads logging `events`
 /// W1 events each through `dispatch`.
-fn cpu_per_event(dispatch: &tracing::Dispatch, threads: usize, events: u64) -> f64 {
+/// With no dispatch, the control instead: work that shares nothing.
+fn cpu_per_event(dispatch: &Option<tracing::Dispatch>, threads: usize, events: u64) -> f64 {
     let start = Arc::new(Barrier::new(threads));
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let dispatch = dispatch.clone();
             let start = Arc::clone(&start);
             std::thread::spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || {
-                    let _spans = support::w1_spans();
+                let measure = |work: &dyn Fn(u64)| {
                     // Warm the thread's caches and buffers first.
-                    (0..1_000).for_each(support::event);
+                    (0..1_000).for_each(work);
                     start.wait();
                     let before = thread_cpu_ns().unwrap_or(0);
-                    (0..events).for_each(support::event);
+                    (0..events).for_each(work);
                     thread_cpu_ns().unwrap_or(0).saturating_sub(before)
-                })
+                };
+                match dispatch {
+                    Some(dispatch) => tracing::dispatcher::with_default(&dispatch, || {
+                        let _spans = support::w1_spans();
+                        measure(&support::event)
+                    }),
+                    None => {
+                        let text = support::text();
+                        let buf = std::cell::RefCell::new(Vec::with_capacity(4096));
+                        measure(&|_| {
+                            let mut buf = buf.borrow_mut();
+                            buf.clear();
+                            for _ in 0..4 {
+                                spanline_core::write_str(&mut buf, std::hint::black_box(&text));
+                            }
+                            std::hint::black_box(&*buf);
+                        })
+                    }
+                }
             })
         })
         .collect();
