@@ -70,7 +70,7 @@ impl<'a> KeyParts<'a> {
     /// bytes (a key that differs only in between is told apart by
     /// [`same`](Self::same)).
     #[inline]
-    fn hash(&self) -> u32 {
+    pub(crate) fn hash(&self) -> u32 {
         if self.prefixes == 0 && !self.sources {
             return hash_bytes(self.name.as_bytes());
         }
@@ -94,7 +94,7 @@ impl<'a> KeyParts<'a> {
     /// `_sources`, has none). A plain loop: keys are short, and this runs
     /// for every key of every line.
     #[inline]
-    fn has_dot(&self) -> bool {
+    pub(crate) fn has_dot(&self) -> bool {
         self.prefixes > 0 || has_dot(self.name.as_bytes())
     }
 
@@ -169,6 +169,17 @@ fn words(bytes: &[u8]) -> (u64, u64) {
         }
         _ => (0, 0),
     }
+}
+
+/// Writes `"key":` as a line holds it: its `fields.` prefixes, the name
+/// escaped, its suffix.
+#[inline]
+pub(crate) fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
+    buf.push(b'"');
+    buf.extend_from_slice(key.prefix().as_bytes());
+    crate::encode::escape_str(buf, key.name);
+    buf.extend_from_slice(key.suffix().as_bytes());
+    buf.extend_from_slice(b"\":");
 }
 
 /// See [`KeyParts::hash`]: the key's words, its length and a multiply.
@@ -335,12 +346,19 @@ impl<'a> KeySet<'a> {
     /// would make a key both a value and the start of a dotted path.
     #[inline]
     pub(crate) fn insert(&mut self, key: KeyParts<'a>) -> bool {
-        let dotted = key.has_dot();
+        self.insert_known(key, key.hash(), key.has_dot())
+    }
+
+    /// [`insert`](Self::insert), with the key's [`hash`](KeyParts::hash)
+    /// and [`has_dot`](KeyParts::has_dot) known already (a callsite's
+    /// field names: decided once).
+    #[inline]
+    pub(crate) fn insert_known(&mut self, key: KeyParts<'a>, hash: u32, dotted: bool) -> bool {
         if (dotted || self.dotted_len > 0) && self.conflicts(&key) {
             return false;
         }
         let at = self.len;
-        let inserted = self.insert_exact(key);
+        let inserted = self.insert_exact(key, hash);
         if inserted && dotted {
             if let Some(slot) = self.dotted.get_mut(self.dotted_len) {
                 *slot = u8::try_from(at).unwrap_or(u8::MAX);
@@ -351,11 +369,10 @@ impl<'a> KeySet<'a> {
     }
 
     #[inline]
-    fn insert_exact(&mut self, key: KeyParts<'a>) -> bool {
+    fn insert_exact(&mut self, key: KeyParts<'a>, hash: u32) -> bool {
         if self.len == INLINE {
             return self.insert_wide(key);
         }
-        let hash = key.hash();
         let (bucket, found) = self.probe(hash, &key);
         if found {
             return false;

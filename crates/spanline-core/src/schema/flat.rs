@@ -12,7 +12,7 @@ use super::Schema;
 use crate::context::{Entry, Node, Slot};
 use crate::encode;
 use crate::fields::{forward_visit, Val, ValueSink};
-use crate::keys::{KeyParts, KeySet};
+use crate::keys::{write_key, KeyParts, KeySet};
 
 impl Schema {
     /// Writes the header at `start`, before the fields written since: it is
@@ -212,15 +212,6 @@ fn write_gcp_source(meta: &Metadata<'_>, buf: &mut Vec<u8>) {
     buf.push(b'}');
 }
 
-#[inline]
-pub(super) fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
-    buf.push(b'"');
-    buf.extend_from_slice(key.prefix().as_bytes());
-    encode::escape_str(buf, key.name);
-    buf.extend_from_slice(key.suffix().as_bytes());
-    buf.extend_from_slice(b"\":");
-}
-
 /// Writes `,"key":json` unless the key was written already (renamed
 /// `fields.<key>` when it would start or extend another's dotted path).
 #[inline]
@@ -277,6 +268,8 @@ pub(super) struct EventVisitor<'b, 'k> {
     pub(super) buf: &'b mut Vec<u8>,
     pub(super) keys: &'b mut KeySet<'k>,
     pub(super) reserved: &'b Reserved,
+    /// The callsite's field names, decided once (see `callsite.rs`).
+    pub(super) callsite_keys: Option<&'b super::callsite::CallsiteKeys>,
     pub(super) is_log: bool,
     /// The schema's redaction, when it hides anything.
     pub(super) redact: Option<&'b crate::Redact>,
@@ -324,13 +317,35 @@ impl EventVisitor<'_, '_> {
         if self.critical && name == super::preset::CRITICAL && matches!(v, Val::Bool(true)) {
             return;
         }
-        if (self.is_log && name.starts_with("log.")) || !self.key(name, false) {
+        if (self.is_log && name.starts_with("log.")) || !self.field_key(field) {
             return;
         }
         if self.redact.is_some_and(|r| r.hides(name)) {
             return self.buf.extend_from_slice(crate::Redact::MASK_JSON);
         }
         self.values.write(self.buf, v, self.redact);
+    }
+
+    /// [`key`](Self::key) for an event field, with what its callsite
+    /// decided once when that is known (the usual case); a key already
+    /// taken goes the long way, which renames it.
+    #[inline]
+    fn field_key(&mut self, field: &Field) -> bool {
+        let known = self
+            .callsite_keys
+            .and_then(|keys| keys.fields.get(field.index()))
+            .filter(|known| std::ptr::eq(known.name, field.name()));
+        if let Some(known) = known {
+            if self
+                .keys
+                .insert_known(known.parts, known.hash, known.dotted)
+            {
+                self.buf.push(b',');
+                self.buf.extend_from_slice(&known.json);
+                return true;
+            }
+        }
+        self.key(field.name(), false)
     }
 
     fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {

@@ -7,6 +7,7 @@
 //! and `nested` (tracing-subscriber's `span`/`spans`).
 
 mod builder;
+mod callsite;
 mod errors;
 mod flat;
 mod nested;
@@ -336,6 +337,16 @@ impl Schema {
         // Nested lines keep their fields' keys apart (inside `fields`).
         let mut field_keys = nested.then(KeySet::new);
         let no_reserved = Reserved::default();
+        let reserved = if nested {
+            &no_reserved
+        } else {
+            &inner.reserved
+        };
+        // A `log` record's metadata is made per record: decided per field.
+        let callsite_keys = normalized
+            .is_none()
+            .then(|| callsite::keys_of(inner.id, event.metadata(), reserved))
+            .flatten();
         let mut visitor = EventVisitor {
             schema: self,
             meta,
@@ -347,11 +358,8 @@ impl Schema {
                 Some(field_keys) => field_keys,
                 None => &mut keys,
             },
-            reserved: if nested {
-                &no_reserved
-            } else {
-                &inner.reserved
-            },
+            reserved,
+            callsite_keys: callsite_keys.as_deref(),
             is_log: normalized.is_some(),
             redact: (!inner.redact.is_empty()).then_some(&inner.redact),
             critical,

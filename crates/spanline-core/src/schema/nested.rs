@@ -5,9 +5,9 @@ use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use super::flat::write_key;
 use crate::context::SpanContext;
 use crate::encode;
+use crate::keys::write_key;
 use crate::keys::{KeyParts, KeySet};
 
 /// tracing-subscriber's `span` (the leaf) and `spans` (root to leaf).
