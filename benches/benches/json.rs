@@ -7,6 +7,7 @@
 //! - wide: a message-less event of 1, 8 and 32 fields, outside spans;
 //! - long: W1's event with one string value of 1 KiB, 16 KiB and 64 KiB,
 //!   beside a `memcpy` of the same bytes (the floor);
+//! - spans: W3's two spans alone, no event (the span lifecycle);
 //! - W5: W1 on two threads at once into one layer (time per event: 0.5 of
 //!   W1's would be perfect scaling);
 //! - baseline: `serde_json::to_writer` of an equivalent struct, no tracing.
@@ -106,20 +107,26 @@ fn w2(c: &mut Criterion) {
 }
 
 fn w3(c: &mut Criterion) {
-    let mut group = c.benchmark_group("W3");
-    for name in support::LAYERS {
-        let dispatch = support::dispatch(name);
-        group.bench_function(*name, |b| {
-            tracing::dispatcher::with_default(&dispatch, || {
-                let mut i = 0u64;
-                b.iter(|| {
-                    i += 1;
-                    support::w3(i);
+    // W3, and its span pair alone (no event).
+    for (group, iteration) in [
+        ("W3", support::w3 as fn(u64)),
+        ("spans", support::spans as fn(u64)),
+    ] {
+        let mut group = c.benchmark_group(group);
+        for name in support::LAYERS {
+            let dispatch = support::dispatch(name);
+            group.bench_function(*name, |b| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let mut i = 0u64;
+                    b.iter(|| {
+                        i += 1;
+                        iteration(i);
+                    });
                 });
             });
-        });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn wide(c: &mut Criterion) {
