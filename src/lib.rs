@@ -73,6 +73,13 @@ pub mod redis {
     pub use spanline_redis::*;
 }
 
+/// apalis jobs that carry the context of the code that pushed them
+/// (re-export of `spanline-apalis`, feature `apalis`).
+#[cfg(feature = "apalis")]
+pub mod apalis {
+    pub use spanline_apalis::*;
+}
+
 /// The live log console (re-export of `spanline-web`, feature `web`): an
 /// axum router to nest into your app, showing every job's lines from Redis.
 #[cfg(feature = "web")]
