@@ -56,6 +56,38 @@ macro_rules! critical {
         $crate::__tracing::error!(critical = true, $($rest)+)
     };
 }
+/// The guides in `docs/`: every Rust snippet in them is compiled (and run,
+/// unless marked `no_run`) as a doctest of this crate, with the features
+/// its snippets use: `cargo test -p spanline --doc --features
+/// web,apalis,opentelemetry,redis-cluster` (a CI step).
+#[cfg(all(
+    doctest,
+    feature = "web",
+    feature = "apalis",
+    feature = "opentelemetry",
+    feature = "redis-cluster"
+))]
+mod guides {
+    #[doc = include_str!("../docs/context.md")]
+    mod context {}
+    #[doc = include_str!("../docs/guide.md")]
+    mod guide {}
+    #[doc = include_str!("../docs/pipe.md")]
+    mod pipe {}
+    #[doc = include_str!("../docs/redis.md")]
+    mod redis {}
+    #[doc = include_str!("../docs/opentelemetry.md")]
+    mod opentelemetry {}
+    #[doc = include_str!("../docs/presets.md")]
+    mod presets {}
+    #[doc = include_str!("../docs/scale.md")]
+    mod scale {}
+    #[doc = include_str!("../docs/console.md")]
+    mod console {}
+    #[doc = include_str!("../docs/query.md")]
+    mod query {}
+}
+
 /// The field model shared by all layers (re-export of `spanline-core`).
 pub mod core {
     pub use spanline_core::*;
