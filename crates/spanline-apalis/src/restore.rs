@@ -142,7 +142,7 @@ fn job_span<Args>(name: &str, task: &Task<Args>) -> Span {
     if let Some(id) = span.id() {
         let _ = spanline_core::set_in(&id, "job_id", job_id);
     }
-    if let Err(JobContextError::Malformed(error)) = &context {
+    if let Err(error @ JobContextError::Malformed(_)) = &context {
         span.in_scope(|| {
             tracing::warn!(target: TARGET, %error, "the task's context could not be read; the job runs without it");
         });

@@ -131,3 +131,31 @@ fn a_task_id_that_is_no_job_id_gets_a_new_one_and_a_task_without_context_runs() 
         assert_eq!(request_id, None);
     });
 }
+
+#[test]
+fn a_task_whose_context_is_malformed_runs_without_it_and_says_so() {
+    let lines = spanline_testkit::capture_json(|| {
+        let mut store = apalis_core::task::metadata::MetadataStore::new();
+        store
+            .insert(spanline_apalis::METADATA_KEY, "{\"v\":99")
+            .unwrap();
+        let task = TaskBuilder::new(1u32)
+            .with_metadata(store)
+            .task_id(TaskId::from_string("01BAD"))
+            .build();
+        let mut service = JobContextLayer::new("job").layer(Job(Outcome::Succeed));
+        // The job asserts a request_id: without the context it has none.
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| service.call(task).now_or_never()));
+        assert!(run.is_err(), "the job ran without the request's context");
+    });
+    let warning = lines
+        .iter()
+        .find(|l| l["target"] == spanline_apalis::TARGET)
+        .expect("a warning");
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(warning["job_id"], "01BAD", "{warning:?}");
+    assert!(
+        warning["error"].as_str().unwrap().contains("malformed"),
+        "{warning:?}"
+    );
+}
