@@ -15,13 +15,33 @@ use crate::fields::{forward_visit, Val, ValueSink};
 struct Scratch {
     text: Vec<u8>,
     pairs: Vec<(Key, u32, u32, u32)>,
+    /// Field names seen on this thread, each as `"key":` already escaped
+    /// (a span's field names are `&'static str`: the same address is the
+    /// same name): a span copies its keys instead of escaping them again.
+    keys: Vec<KeyJson>,
 }
+
+/// A field name's `"key":`, found by the name's address and length.
+#[derive(Clone, Copy)]
+struct KeyJson {
+    at: usize,
+    len: usize,
+    json_len: u8,
+    json: [u8; KEY_JSON],
+}
+
+/// The longest `"key":` kept (a 25-byte name without escapes).
+const KEY_JSON: usize = 28;
+/// Places in the thread's table of field names: the last name seen in
+/// each is kept.
+const KEY_PLACES: usize = 128;
 
 thread_local! {
     static SCRATCH: Cell<Scratch> = const {
         Cell::new(Scratch {
             text: Vec::new(),
             pairs: Vec::new(),
+            keys: Vec::new(),
         })
     };
 }
@@ -75,20 +95,57 @@ impl SpanVisitor<'_> {
         (offset(start), offset(text.len()))
     }
 
+    /// [`key`](Self::key) for a field's own name: copied from the
+    /// thread's table when seen before, escaped and kept there otherwise.
+    fn field_key(&mut self, name: &'static str) -> (u32, u32) {
+        let Scratch { text, keys, .. } = &mut *self.scratch;
+        if keys.is_empty() {
+            keys.resize(
+                KEY_PLACES,
+                KeyJson {
+                    at: 0,
+                    len: 0,
+                    json_len: 0,
+                    json: [0; KEY_JSON],
+                },
+            );
+        }
+        let at = name.as_ptr() as usize;
+        let Some(kept) = keys.get_mut((at >> 3 ^ name.len()) % KEY_PLACES) else {
+            return self.key(name);
+        };
+        let start = text.len();
+        match kept.json.get(..usize::from(kept.json_len)) {
+            Some(json) if kept.at == at && kept.len == name.len() => text.extend_from_slice(json),
+            _ => {
+                encode::write_str(text, name);
+                text.push(b':');
+                let json = text.get(start..).unwrap_or_default();
+                if let (Some(place), Ok(json_len)) =
+                    (kept.json.get_mut(..json.len()), u8::try_from(json.len()))
+                {
+                    place.copy_from_slice(json);
+                    (kept.at, kept.len, kept.json_len) = (at, name.len(), json_len);
+                }
+            }
+        }
+        (offset(start), offset(text.len()))
+    }
+
     fn finish(&mut self, key: Key, (start, value_at): (u32, u32)) {
         let end = offset(self.scratch.text.len());
         self.scratch.pairs.push((key, start, value_at, end));
     }
 
     fn value(&mut self, field: &Field, v: Val<'_>) {
-        let at = self.key(field.name());
+        let at = self.field_key(field.name());
         // Stored as it is: each sink masks its own hidden keys.
         self.values.write(&mut self.scratch.text, v, None);
         self.finish(Key::Static(field.name()), at);
     }
 
     fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
-        let at = self.key(field.name());
+        let at = self.field_key(field.name());
         encode::write_display(&mut self.scratch.text, &err);
         self.finish(Key::Static(field.name()), at);
         if err.source().is_some() {
