@@ -417,6 +417,13 @@ fn write_scrubbed<'n>(
     });
 }
 
+/// Whether `a` is `b`: the same bytes in memory (a key the preset did not
+/// rename is the very `&str` it was given), else the same text.
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
+}
+
 /// Writes `entry`'s `"key":value` pair as the value of context key `key`,
 /// when it has a value now. An empty late slot writes what it hides, the
 /// outer span's entry for the key.
@@ -435,7 +442,7 @@ fn write_entry<'n>(
             };
             if let Some(parts) = keys.insert_renaming(parts) {
                 buf.push(b',');
-                if parts.prefixes > 0 || parts.name != key {
+                if parts.prefixes > 0 || !same_str(parts.name, key) {
                     write_key(buf, &parts);
                     buf.extend_from_slice(pair.get(value_at..).unwrap_or_default());
                 } else {
@@ -449,7 +456,7 @@ fn write_entry<'n>(
                 Some(json) => {
                     if let Some(parts) = keys.insert_renaming(parts) {
                         buf.push(b',');
-                        if parts.prefixes > 0 || parts.name != key {
+                        if parts.prefixes > 0 || !same_str(parts.name, key) {
                             write_key(buf, &parts);
                         } else {
                             buf.extend_from_slice(cell.key_json.as_bytes());
