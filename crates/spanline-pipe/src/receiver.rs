@@ -79,8 +79,6 @@ pub struct Receiver {
     /// Event callsites seen by this receiver, by a hash of their identity,
     /// so the usual event costs one lookup and no allocation.
     events: HashMap<u64, Vec<&'static DynCallsite>, Seeded>,
-    /// What hashes an event's callsite identity for `events`.
-    callsite_hash: Seeded,
     /// This child's account with the interner: the new callsites it may
     /// still intern, and those it holds until it is dropped.
     budget: Cell<Budget>,
@@ -323,7 +321,6 @@ impl Receiver {
             records: 0,
             bad: 0,
             events: HashMap::default(),
-            callsite_hash: Seeded::default(),
             budget: Cell::new(Budget::default()),
             said_callsites: Cell::new(false),
             redact: spanline_core::Redact::default(),
@@ -434,7 +431,8 @@ impl Receiver {
         level: Level,
     ) -> Option<&'static DynCallsite> {
         use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = self.callsite_hash.build_hasher();
+        // The table's own seed hashes the identity its keys are.
+        let mut h = self.events.hasher().build_hasher();
         (event.target, event.level, event.file, event.line).hash(&mut h);
         event.fields.0.iter().for_each(|(k, _)| k.hash(&mut h));
         let hash = h.finish();

@@ -22,7 +22,7 @@ struct Scratch {
 }
 
 /// A field name's `"key":`, found by the name's address and length.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct KeyJson {
     at: usize,
     len: usize,
@@ -100,36 +100,30 @@ impl SpanVisitor<'_> {
     fn field_key(&mut self, name: &'static str) -> (u32, u32) {
         let Scratch { text, keys, .. } = &mut *self.scratch;
         if keys.is_empty() {
-            keys.resize(
-                KEY_PLACES,
-                KeyJson {
-                    at: 0,
-                    len: 0,
-                    json_len: 0,
-                    json: [0; KEY_JSON],
-                },
-            );
+            keys.resize(KEY_PLACES, KeyJson::default());
         }
         let at = name.as_ptr() as usize;
-        let Some(kept) = keys.get_mut((at >> 3 ^ name.len()) % KEY_PLACES) else {
-            return self.key(name);
-        };
+        let place = (at >> 3 ^ name.len()) % KEY_PLACES;
         let start = text.len();
-        match kept.json.get(..usize::from(kept.json_len)) {
-            Some(json) if kept.at == at && kept.len == name.len() => text.extend_from_slice(json),
-            _ => {
-                encode::write_str(text, name);
-                text.push(b':');
-                let json = text.get(start..).unwrap_or_default();
-                if let (Some(place), Ok(json_len)) =
-                    (kept.json.get_mut(..json.len()), u8::try_from(json.len()))
-                {
-                    place.copy_from_slice(json);
-                    (kept.at, kept.len, kept.json_len) = (at, name.len(), json_len);
+        if let Some(kept) = keys.get(place) {
+            if let Some(json) = kept.json.get(..usize::from(kept.json_len)) {
+                if kept.at == at && kept.len == name.len() {
+                    text.extend_from_slice(json);
+                    return (offset(start), offset(text.len()));
                 }
             }
         }
-        (offset(start), offset(text.len()))
+        // Not seen here yet: escaped, then kept when it fits.
+        let written = self.key(name);
+        let Scratch { text, keys, .. } = &mut *self.scratch;
+        let json = text.get(start..).unwrap_or_default();
+        if let (Some(kept), Ok(json_len)) = (keys.get_mut(place), u8::try_from(json.len())) {
+            if let Some(room) = kept.json.get_mut(..json.len()) {
+                room.copy_from_slice(json);
+                (kept.at, kept.len, kept.json_len) = (at, name.len(), json_len);
+            }
+        }
+        written
     }
 
     fn finish(&mut self, key: Key, (start, value_at): (u32, u32)) {

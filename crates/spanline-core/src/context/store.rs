@@ -110,6 +110,13 @@ impl Slot {
             Slot::Late(_) | Slot::Unused => None,
         }
     }
+
+    /// A fixed slot's JSON value (its pair after the key).
+    #[inline]
+    fn fixed_value(&self) -> Option<&[u8]> {
+        let (pair, value_at) = self.fixed_pair()?;
+        pair.get(value_at..)
+    }
 }
 
 /// A value recorded after the span was created.
@@ -162,8 +169,7 @@ impl Entry {
                 None => cell.below.as_ref().and_then(|below| below.with_json(f)),
             },
             fixed => fixed
-                .fixed_pair()
-                .and_then(|(pair, value_at)| pair.get(value_at..))
+                .fixed_value()
                 .and_then(|json| std::str::from_utf8(json).ok())
                 .map(f),
         }
@@ -181,10 +187,7 @@ impl Entry {
                     .as_ref()
                     .and_then(|below| below.with_json_bytes(f)),
             },
-            fixed => fixed
-                .fixed_pair()
-                .and_then(|(pair, value_at)| pair.get(value_at..))
-                .map(f),
+            fixed => fixed.fixed_value().map(f),
         }
     }
 }
