@@ -24,6 +24,13 @@ pub enum InitError {
     /// `SPANLINE_REDIS_URL` is set but spanline was built without the `redis` feature.
     RedisNotBuilt,
 
+    /// The OTLP layer could not be built (`SPANLINE_OTLP_ENDPOINT`,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`).
+    #[cfg(feature = "otlp")]
+    Otlp(spanline_otlp::BuildError),
+    /// `SPANLINE_OTLP_ENDPOINT` is set but spanline was built without the `otlp` feature.
+    OtlpNotBuilt,
+
     /// A global subscriber was set already.
     AlreadySet(String),
     /// The log file (`SPANLINE_FILE`, [`Builder::file`](crate::Builder::file)) cannot be opened.
@@ -57,6 +64,11 @@ impl fmt::Display for InitError {
                 "SPANLINE_REDIS_URL is set, but spanline was built without its `redis` feature",
             ),
 
+            #[cfg(feature = "otlp")]
+            InitError::Otlp(e) => write!(f, "the OTLP layer: {e}"),
+            InitError::OtlpNotBuilt => f.write_str(
+                "SPANLINE_OTLP_ENDPOINT is set, but spanline was built without its `otlp` feature",
+            ),
             InitError::AlreadySet(e) => {
                 write!(f, "a global tracing subscriber is set already: {e}")
             }
@@ -78,6 +90,8 @@ impl std::error::Error for InitError {
         match self {
             #[cfg(feature = "redis")]
             InitError::Redis(e) => Some(e),
+            #[cfg(feature = "otlp")]
+            InitError::Otlp(e) => Some(e),
             InitError::Filter(e) => Some(e),
             InitError::UnknownPreset(e) => Some(e),
             _ => None,
@@ -97,6 +111,9 @@ impl InitError {
             #[cfg(feature = "redis")]
             InitError::Redis(_) => "lines are not published to Redis",
             InitError::RedisNotBuilt => "lines are not published to Redis",
+            #[cfg(feature = "otlp")]
+            InitError::Otlp(_) => "lines are not sent over OTLP",
+            InitError::OtlpNotBuilt => "lines are not sent over OTLP",
             InitError::AlreadySet(_) => "keeping it; spanline is not installed",
             InitError::File(_) => "writing to the output instead",
             InitError::NotReloadable => "the filter is unchanged",

@@ -3,7 +3,8 @@
 //! [`Guard`](crate::Guard) was kept, dropped at once or never dropped
 //! (`std::process::exit`).
 //!
-//! The stack `init()` installs is global, so its Redis publisher and its
+//! The stack `init()` installs is global, so its Redis publisher, its OTLP
+//! exporter and its
 //! writer thread live in statics that nothing drops; a C `atexit` hook,
 //! registered once, shuts them down. It runs after `main` returns or on
 //! `std::process::exit`, not on a signal or `panic = "abort"`. By then the
@@ -19,6 +20,14 @@ use crate::output::{QueueCounts, Writer};
 /// The Redis publisher of the installed stack.
 #[cfg(feature = "redis")]
 pub(crate) static REDIS: OnceLock<spanline_redis::RedisGuard> = OnceLock::new();
+
+/// The OTLP exporter of the installed stack.
+#[cfg(feature = "otlp")]
+pub(crate) static OTLP: OnceLock<spanline_otlp::OtlpGuard> = OnceLock::new();
+
+/// How long the exit waits for queued OTLP records.
+#[cfg(feature = "otlp")]
+const OTLP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The writer thread of the installed stack, and its counts.
 static WRITER: Mutex<Option<Writer>> = Mutex::new(None);
@@ -43,6 +52,16 @@ pub(crate) fn keep_redis(
     let kept = REDIS.set(guard).is_ok();
     register();
     kept.then(|| REDIS.get()).flatten()
+}
+
+/// Keeps the OTLP exporter until exit.
+#[cfg(feature = "otlp")]
+pub(crate) fn keep_otlp(
+    guard: spanline_otlp::OtlpGuard,
+) -> Option<&'static spanline_otlp::OtlpGuard> {
+    let kept = OTLP.set(guard).is_ok();
+    register();
+    kept.then(|| OTLP.get()).flatten()
 }
 
 /// Registers [`at_exit`] once.
@@ -76,6 +95,11 @@ fn shut_down() {
     if let Some(redis) = REDIS.get() {
         // Says on stderr what it could not publish, before it returns.
         let _ = redis.shutdown(spanline_redis::RedisLayer::DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+    #[cfg(feature = "otlp")]
+    if let Some(otlp) = OTLP.get() {
+        // Says on stderr what it could not send, before it returns.
+        let _ = otlp.shutdown(OTLP_SHUTDOWN_TIMEOUT);
     }
     let writer = WRITER.lock().ok().and_then(|mut slot| slot.take());
     if let Some(Writer { guard, counts }) = writer {

@@ -26,6 +26,10 @@ pub struct Guard {
     pub(crate) redis: Option<&'static spanline_redis::RedisGuard>,
     #[cfg(feature = "redis")]
     pub(crate) redis_stats: Option<spanline_redis::RedisStats>,
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: Option<&'static spanline_otlp::OtlpGuard>,
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp_stats: Option<spanline_otlp::OtlpStats>,
     pub(crate) set_filter: Option<SetFilter>,
 }
 
@@ -38,25 +42,34 @@ impl fmt::Debug for Guard {
         let mut d = f.debug_struct("Guard");
         #[cfg(feature = "redis")]
         d.field("redis", &self.redis.is_some());
+        #[cfg(feature = "otlp")]
+        d.field("otlp", &self.otlp.is_some());
         d.field("reload_filter", &self.set_filter.is_some())
             .finish()
     }
 }
 
-/// Publishes what is queued for Redis, waiting up to `timeout`; `true` when
-/// every line logged before was settled (or [`init`](crate::init) set up no Redis). For
-/// a panic hook, or before a long pause.
+/// Publishes what is queued for Redis and sends what is queued for OTLP,
+/// waiting up to `timeout` for each; `true` when every line logged before
+/// was settled (or [`init`](crate::init) set up neither). For a panic
+/// hook, or before a long pause.
 ///
 /// ```
 /// assert!(spanline::flush(std::time::Duration::from_millis(10)));
 /// ```
 pub fn flush(timeout: std::time::Duration) -> bool {
+    #[cfg_attr(not(any(feature = "redis", feature = "otlp")), allow(unused_mut))]
+    let mut done = true;
     #[cfg(feature = "redis")]
     if let Some(redis) = crate::exit::REDIS.get() {
-        return redis.flush(timeout).complete;
+        done &= redis.flush(timeout).complete;
+    }
+    #[cfg(feature = "otlp")]
+    if let Some(otlp) = crate::exit::OTLP.get() {
+        done &= otlp.flush(timeout);
     }
     let _ = timeout;
-    true
+    done
 }
 
 impl Guard {
@@ -71,21 +84,39 @@ impl Guard {
         self.redis_stats.as_ref()
     }
 
-    /// Flushes Redis now, waiting up to `timeout` (see
+    /// Flushes Redis and OTLP now, waiting up to `timeout` for each (see
     /// [`RedisGuard::flush`](spanline_redis::RedisGuard::flush)); `true`
-    /// when everything logged before was settled, or there is no Redis.
+    /// when everything logged before was settled, or there is neither.
     ///
     /// ```
     /// let guard = spanline::builder().format(spanline::Format::Json).init();
     /// assert!(guard.flush(std::time::Duration::from_secs(1)));
     /// ```
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
+        #[cfg_attr(not(any(feature = "redis", feature = "otlp")), allow(unused_mut))]
+    let mut done = true;
         #[cfg(feature = "redis")]
         if let Some(redis) = self.redis {
-            return redis.flush(timeout).complete;
+            done &= redis.flush(timeout).complete;
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = self.otlp {
+            done &= otlp.flush(timeout);
         }
         let _ = timeout;
-        true
+        done
+    }
+
+    /// The OTLP layer's counters, when OTLP export is on
+    /// (`SPANLINE_OTLP_ENDPOINT`, feature `otlp`).
+    ///
+    /// ```
+    /// let guard = spanline::builder().format(spanline::Format::Json).init();
+    /// assert!(guard.otlp_stats().is_none(), "no SPANLINE_OTLP_ENDPOINT here");
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn otlp_stats(&self) -> Option<&spanline_otlp::OtlpStats> {
+        self.otlp_stats.as_ref()
     }
 
     /// Replaces the filter while running, in `RUST_LOG` syntax (read as

@@ -364,6 +364,25 @@ impl Builder {
         self.set(&opt::REDIS_GLOBAL_SHARDS, n.to_string())
     }
 
+    /// Send every line as an OpenTelemetry LogRecord to this collector, an
+    /// `http://host:port` URL (default: `SPANLINE_OTLP_ENDPOINT`, if set).
+    /// Over HTTP/protobuf unless `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`;
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` and `OTEL_SERVICE_NAME` apply, and the
+    /// [`service`](Self::service) is the resource's `service.name`. Needs
+    /// the feature `otlp`; see
+    /// [`OtlpLayer`](https://docs.rs/spanline-otlp/latest/spanline_otlp/struct.OtlpLayer.html)
+    /// for what a record holds. Like Redis, not in a process that forwards
+    /// to a parent: the parent sends its lines.
+    ///
+    /// ```
+    /// let builder = spanline::builder().otlp_endpoint("http://127.0.0.1:4318");
+    /// assert!(format!("{builder:?}").contains("otlp_endpoint"));
+    /// ```
+    #[must_use]
+    pub fn otlp_endpoint(self, url: impl Into<String>) -> Self {
+        self.set(&opt::OTLP_ENDPOINT, url)
+    }
+
     /// Whether to forward to a parent `Forwarder` when started by one
     /// (default: yes, when `SPANLINE_FORWARD` is set and names the pipe the
     /// parent gave this process).

@@ -57,6 +57,7 @@ pub(crate) struct Plan {
     redis_mode: Option<spanline_redis::Mode>,
     #[cfg(feature = "redis")]
     redis_overflow: Option<spanline_redis::Overflow>,
+    otlp_endpoint: Option<String>,
     #[cfg_attr(not(all(feature = "pipe", unix)), allow(dead_code))]
     forward: bool,
     pub(crate) debug_config: bool,
@@ -232,6 +233,10 @@ impl Plan {
             redis_mode,
             #[cfg(feature = "redis")]
             redis_overflow,
+            otlp_endpoint: settings
+                .get(&opt::OTLP_ENDPOINT)
+                .map(|(v, _)| v.trim().to_string())
+                .filter(|v| !v.is_empty()),
             forward: value(settings, &opt::FORWARD, parse_bool, problem)?.unwrap_or(true),
             debug_config: flag(settings, &opt::DEBUG_CONFIG, problem)?,
         })
@@ -301,6 +306,25 @@ impl Plan {
         } else {
             None
         };
+        // Like Redis, a forwarding child sends nothing over OTLP: the
+        // parent sends its lines.
+        let otlp_endpoint = self.otlp_endpoint.clone().filter(|_| local);
+        #[cfg(feature = "otlp")]
+        let otlp_guard = match otlp_endpoint {
+            Some(url) => match self.otlp_layer(&url, &schema) {
+                Ok((layer, otlp_guard)) => {
+                    guard.otlp_stats = Some(layer.stats());
+                    outputs.otlp = Some(layer);
+                    Some(otlp_guard)
+                }
+                Err(e) => problem(e).map(|()| None)?,
+            },
+            None => None,
+        };
+        #[cfg(not(feature = "otlp"))]
+        if otlp_endpoint.is_some() {
+            problem(InitError::OtlpNotBuilt)?;
+        }
         let redis_url = self.redis_url.clone().filter(|_| local);
         #[cfg(feature = "redis")]
         let redis_guard = match redis_url {
@@ -345,6 +369,10 @@ impl Plan {
         #[cfg(feature = "redis")]
         if let Some(redis_guard) = redis_guard {
             guard.redis = crate::exit::keep_redis(redis_guard);
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp_guard) = otlp_guard {
+            guard.otlp = crate::exit::keep_otlp(otlp_guard);
         }
         // Records of the `log` crate become events; another logger may be
         // set already, which is the application's choice.
@@ -411,6 +439,23 @@ impl Plan {
         Ok(writer)
     }
 
+    /// The OTLP layer of `url`; the protocol, the timeout and the resource
+    /// follow the `OTEL_*` variables (spanline-otlp reads them).
+    #[cfg(feature = "otlp")]
+    fn otlp_layer(
+        &self,
+        url: &str,
+        schema: &Schema,
+    ) -> Result<(spanline_otlp::OtlpLayer, spanline_otlp::OtlpGuard), InitError> {
+        let mut builder = spanline_otlp::OtlpLayer::builder()
+            .endpoint(url)
+            .schema(schema.clone());
+        if let Some(service) = &self.service {
+            builder = builder.service_name(service.clone());
+        }
+        builder.build().map_err(InitError::Otlp)
+    }
+
     /// The Redis layer of `url` (a cluster's comma-separated nodes).
     #[cfg(feature = "redis")]
     fn redis_layer(
@@ -467,6 +512,8 @@ struct Outputs {
     json: Option<JsonLayer<Destination>>,
     #[cfg(feature = "redis")]
     redis: Option<spanline_redis::RedisLayer>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<spanline_otlp::OtlpLayer>,
     #[cfg(all(feature = "pipe", unix))]
     forward: Option<spanline_pipe::ForwardLayer>,
 }
@@ -494,6 +541,8 @@ where
         .with(outputs.json);
     #[cfg(feature = "redis")]
     let registry = registry.with(outputs.redis);
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(outputs.otlp);
     #[cfg(all(feature = "pipe", unix))]
     let registry = registry.with(outputs.forward);
     registry.try_init()

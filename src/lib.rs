@@ -59,12 +59,13 @@ macro_rules! critical {
 /// The guides in `docs/`: every Rust snippet in them is compiled (and run,
 /// unless marked `no_run`) as a doctest of this crate, with the features
 /// its snippets use: `cargo test -p spanline --doc --features
-/// web,apalis,opentelemetry,redis-cluster` (a CI step).
+/// web,apalis,opentelemetry,otlp,redis-cluster` (a CI step).
 #[cfg(all(
     doctest,
     feature = "web",
     feature = "apalis",
     feature = "opentelemetry",
+    feature = "otlp",
     feature = "redis-cluster"
 ))]
 mod guides {
@@ -110,6 +111,14 @@ pub mod redis {
 #[cfg(feature = "apalis")]
 pub mod apalis {
     pub use spanline_apalis::*;
+}
+
+/// Every line as an OpenTelemetry LogRecord over OTLP (re-export of
+/// `spanline-otlp`, feature `otlp`); `init()` sets it up from
+/// `SPANLINE_OTLP_ENDPOINT`.
+#[cfg(feature = "otlp")]
+pub mod otlp {
+    pub use spanline_otlp::*;
 }
 
 /// The live log console (re-export of `spanline-web`, feature `web`): an

@@ -212,6 +212,12 @@ options! {
         doc: "what happens to a line when the Redis queue is full",
         kind: Kind::One, samples: ["drop-oldest", "block:5"],
     }
+    OTLP_ENDPOINT {
+        key: "otlp_endpoint", env: Some("SPANLINE_OTLP_ENDPOINT"), method: "otlp_endpoint(..)",
+        takes: "an `http://` URL", default: "off",
+        doc: "also send every line as an OpenTelemetry LogRecord to this collector (feature `otlp`); `OTEL_EXPORTER_OTLP_PROTOCOL` picks `grpc` or `http/protobuf` (the default), `OTEL_EXPORTER_OTLP_TIMEOUT` and `OTEL_SERVICE_NAME` apply, `/v1/logs` is added for HTTP ([opentelemetry.md](opentelemetry.md))",
+        kind: Kind::One, samples: ["http://127.0.0.1:4317", "http://127.0.0.1:4318"],
+    }
     FORWARD {
         key: "forward", env: None, method: "forward(..)",
         takes: "`true`, `false`", default: "`true`",

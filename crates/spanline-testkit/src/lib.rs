@@ -15,6 +15,10 @@
 mod browser;
 #[cfg(feature = "browser")]
 pub use crate::browser::Browser;
+#[cfg(feature = "otlp")]
+mod otlp;
+#[cfg(feature = "otlp")]
+pub use crate::otlp::{any_text, OtlpReceiver, Received};
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
