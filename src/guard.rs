@@ -94,7 +94,7 @@ impl Guard {
     /// ```
     pub fn flush(&self, timeout: std::time::Duration) -> bool {
         #[cfg_attr(not(any(feature = "redis", feature = "otlp")), allow(unused_mut))]
-    let mut done = true;
+        let mut done = true;
         #[cfg(feature = "redis")]
         if let Some(redis) = self.redis {
             done &= redis.flush(timeout).complete;

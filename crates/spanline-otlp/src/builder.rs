@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use spanline_core::Schema;
 
-use crate::export::{endpoint_for, timeout_from_env, BuildError, Protocol};
+use crate::export::{check_env_endpoint, endpoint_for, timeout_from_env, BuildError, Protocol};
 use crate::guard::OtlpGuard;
 use crate::layer::OtlpLayer;
 use crate::worker::{start, Settings, Started};
@@ -167,7 +167,7 @@ impl OtlpLayerBuilder {
         }
         let endpoint = match &self.endpoint {
             Some(url) => Some(endpoint_for(url, protocol)?),
-            None => None,
+            None => check_env_endpoint().map(|()| None)?,
         };
         let Started {
             shared,

@@ -119,17 +119,36 @@ impl std::error::Error for BuildError {}
 /// The URL handed to the exporter: checked, and with `/v1/logs` for HTTP.
 pub(crate) fn endpoint_for(url: &str, protocol: Protocol) -> Result<String, BuildError> {
     let url = url.trim();
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(BuildError::Endpoint(url.to_string()));
-    };
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(BuildError::Endpoint(url.to_string()));
+    let refused = || BuildError::Endpoint(url.to_string());
+    let scheme = url.get(..7).ok_or_else(refused)?;
+    let rest = &url[7..];
+    // An OTLP endpoint is a host, a port and a path: no query, no fragment.
+    if !scheme.eq_ignore_ascii_case("http://")
+        || rest.is_empty()
+        || rest.starts_with('/')
+        || rest.contains(['?', '#'])
+    {
+        return Err(refused());
     }
-    let url = url.trim_end_matches('/');
+    let url = format!("http://{}", rest.trim_end_matches('/'));
     Ok(match protocol {
         Protocol::HttpProtobuf if !url.ends_with("/v1/logs") => format!("{url}/v1/logs"),
-        _ => url.to_string(),
+        _ => url,
     })
+}
+
+/// With no endpoint given, the exporter takes the `OTEL_*` variables'
+/// URL; it is checked here as a given one is (no TLS is built in).
+pub(crate) fn check_env_endpoint() -> Result<(), BuildError> {
+    for name in [
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        if let Some(url) = std::env::var(name).ok().filter(|u| !u.trim().is_empty()) {
+            return endpoint_for(&url, Protocol::Grpc).map(drop);
+        }
+    }
+    Ok(())
 }
 
 /// The export timeout the OpenTelemetry variables give, in milliseconds.
@@ -199,7 +218,16 @@ mod tests {
             endpoint_for("http://c:4317", Protocol::Grpc).unwrap(),
             "http://c:4317"
         );
-        for bad in ["c:4317", "https://c:4317", "http://", "ftp://c", ""] {
+        assert_eq!(http("HTTP://c:4318").unwrap(), "http://c:4318/v1/logs");
+        for bad in [
+            "c:4317",
+            "https://c:4317",
+            "http://",
+            "ftp://c",
+            "",
+            "http://c:4318?x=1",
+            "http://c#f",
+        ] {
             assert!(http(bad).is_err(), "{bad}");
         }
     }

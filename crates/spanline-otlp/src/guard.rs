@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::shared::{Control, Shared};
-use crate::stats::add;
+
+/// How long the shutdown waits for a worker told to stop at once (its
+/// timeout ran out) before it settles the worker's lines itself.
+const GRACE: Duration = Duration::from_millis(500);
 
 /// How long the shutdown waits for stderr to take its line (a pipe nobody
 /// reads may never).
@@ -72,21 +75,21 @@ impl OtlpGuard {
         }
     }
 
-    /// Sends what is queued now and waits until every event emitted before
-    /// this call was exported, dropped or failed, or until `timeout`;
-    /// true when none is left. Records keep flowing afterwards.
+    /// Sends what is queued now and waits until every line queued before
+    /// this call was exported or failed, or until `timeout`; true when
+    /// none is left. Records keep flowing afterwards.
     ///
     /// See [`OtlpGuard`]'s example.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let stats = &self.shared.stats;
-        let target = stats.emitted();
-        let deadline = Instant::now() + timeout;
+        let shared = &*self.shared;
+        let target = shared.queued.load(Ordering::SeqCst);
+        let deadline = later(timeout);
         let _ = self.control.send(Control::Flush);
         loop {
-            if stats.settled() >= target {
+            if shared.finished.load(Ordering::SeqCst) >= target {
                 return true;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -94,9 +97,11 @@ impl OtlpGuard {
     }
 
     /// Stops taking events, exports what is queued, and stops the worker,
-    /// waiting up to `timeout`; what is left then is counted as dropped
-    /// and said on stderr. `None` when the guard was shut down already.
-    /// Dropping the guard calls it with the builder's
+    /// waiting up to `timeout`; then an export still waiting is cut short,
+    /// and what is left is counted as dropped
+    /// ([`dropped_shutdown`](crate::OtlpStats::dropped_shutdown)) and said
+    /// on stderr. `None` when the guard was shut down already. Dropping the
+    /// guard calls it with the builder's
     /// [`shutdown_timeout`](crate::OtlpLayerBuilder::shutdown_timeout).
     ///
     /// See [`ShutdownOutcome`]'s example.
@@ -106,29 +111,28 @@ impl OtlpGuard {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()?;
-        self.shared.closed.store(true, Ordering::SeqCst);
+        let shared = &*self.shared;
+        shared.closed.store(true, Ordering::SeqCst);
         let _ = self.control.send(Control::Stop);
-        let deadline = Instant::now() + timeout;
-        while !handle.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
+        let stopped = |within: Option<Instant>| {
+            while !handle.is_finished() && within.is_none_or(|d| Instant::now() < d) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            handle.is_finished()
+        };
+        if !stopped(later(timeout)) {
+            // Time is up: the worker drops what it holds and stops.
+            shared.cancelled.store(true, Ordering::SeqCst);
+            shared.cancel.notify_one();
+            if !stopped(later(GRACE)) {
+                shared.give_up();
+            }
         }
         if handle.is_finished() {
             let _ = handle.join();
         }
-        // Whatever is not settled now will not be: count it, and tell the
-        // worker to count nothing more.
-        let stats = &self.shared.stats;
-        let abandoned = {
-            let mut given_up = self
-                .shared
-                .given_up
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            *given_up = true;
-            let left = stats.in_flight();
-            add(&stats.inner.shutdown, left);
-            left
-        };
+        let stats = &shared.stats;
+        let abandoned = shared.abandoned.load(Ordering::SeqCst);
         if abandoned > 0 {
             say(format!(
                 "spanline-otlp: {abandoned} records not exported at shutdown (the timeout of \
@@ -144,6 +148,11 @@ impl OtlpGuard {
             abandoned,
         })
     }
+}
+
+/// `timeout` from now; `None` when that is too far to tell (no limit).
+fn later(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 impl Drop for OtlpGuard {

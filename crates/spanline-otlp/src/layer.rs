@@ -103,25 +103,36 @@ impl LineSink for OtlpSink {
         let shared = &*self.shared;
         let c = &shared.stats.inner;
         add(&c.emitted, 1);
+        // Held before `closed` is read: once the worker has seen `closed`
+        // and nothing held, no line can reach the queue any more.
+        add(&shared.holding, 1);
         if shared.closed.load(Ordering::SeqCst) {
-            add(&c.shutdown, 1);
+            shared.drop_held(&c.shutdown);
             return false;
         }
         // Before the encoding: a full queue costs nothing more.
         if shared.lines.is_full() {
-            add(&c.queue_full, 1);
+            shared.drop_held(&c.queue_full);
             return false;
         }
         true
     }
 
     fn accept(&self, line: &[u8], _event: &LineEvent<'_>) {
+        let shared = &*self.shared;
+        let c = &shared.stats.inner;
+        if shared.closed.load(Ordering::SeqCst) {
+            return shared.drop_held(&c.shutdown);
+        }
         let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let c = &self.shared.stats.inner;
-        match self.shared.lines.try_send(line.into()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => add(&c.queue_full, 1),
-            Err(TrySendError::Disconnected(_)) => add(&c.shutdown, 1),
+        match shared.lines.try_send(line.into()) {
+            Ok(()) => {
+                // The worker's now: it settles the line.
+                add(&shared.queued, 1);
+                shared.holding.fetch_sub(1, Ordering::SeqCst);
+            }
+            Err(TrySendError::Full(_)) => shared.drop_held(&c.queue_full),
+            Err(TrySendError::Disconnected(_)) => shared.drop_held(&c.shutdown),
         }
     }
 
@@ -130,11 +141,12 @@ impl LineSink for OtlpSink {
     }
 
     fn refused(&self, refusal: Refusal, _event: &LineEvent<'_>) {
-        // `ready` counted the event as emitted: settle its fate.
-        let c = &self.shared.stats.inner;
+        // `ready` took the event: settle its fate.
+        let shared = &*self.shared;
+        let c = &shared.stats.inner;
         match refusal {
-            Refusal::Oversize { .. } => add(&c.oversize, 1),
-            _ => add(&c.reentrant, 1),
+            Refusal::Oversize { .. } => shared.drop_held(&c.oversize),
+            _ => shared.drop_held(&c.reentrant),
         }
     }
 }

@@ -50,13 +50,22 @@ pub(crate) fn to_record(line: &[u8], logger: &SdkLogger) -> SdkLogRecord {
             out.add_attribute(Key::new(key), value);
         }
     }
-    // An error's causes, taken out of the fields by the reader.
-    for (key, chain) in record.errors {
-        if chain.len() > 1 {
-            let causes = chain
-                .into_iter()
-                .skip(1)
-                .map(|c| AnyValue::String(c.into()));
+    // Error chains, taken out of the fields by the reader: the error's
+    // message under its key (when the line's own value went with the
+    // chain: structlog's `exception`, ECS's `error.stack_trace`) and its
+    // causes, outermost first, under `{key}_sources`, as spanline writes
+    // them.
+    for (key, mut chain) in record.errors {
+        if chain.is_empty() {
+            continue;
+        }
+        let causes = chain.split_off(1);
+        if !out.attributes_iter().any(|(k, _)| k.as_str() == key) {
+            let message = chain.pop().unwrap_or_default();
+            out.add_attribute(Key::new(key.clone()), AnyValue::String(message.into()));
+        }
+        if !causes.is_empty() {
+            let causes = causes.into_iter().map(|c| AnyValue::String(c.into()));
             out.add_attribute(
                 Key::new(format!("{key}_sources")),
                 AnyValue::ListAny(Box::new(causes.collect())),
@@ -210,6 +219,27 @@ mod tests {
             panic!("no causes")
         };
         assert_eq!(causes.len(), 2);
+        let structlog = read(concat!(
+            r#"{"event":"failed","level":"error","#,
+            r#""exception":"Traceback (most recent call last):\nValueError: boom"}"#
+        ));
+        assert!(
+            attr(&structlog, "exception").is_some(),
+            "the error's own key stays"
+        );
+        let ecs = read(concat!(
+            r#"{"message":"failed","log.level":"error","error.message":"outer","#,
+            r#""error.stack_trace":"outer\n\nCaused by:\n    root"}"#
+        ));
+        assert_eq!(
+            attr(&ecs, "error.message"),
+            Some(AnyValue::String("outer".into()))
+        );
+        assert!(
+            attr(&ecs, "error.stack_trace").is_some(),
+            "{:?}",
+            ecs.attributes_iter().collect::<Vec<_>>()
+        );
         let raw = read("not json \u{1b}[31m");
         assert_eq!(
             raw.body(),

@@ -97,9 +97,4 @@ impl OtlpStats {
         self.emitted()
             .saturating_sub(self.exported() + self.dropped() + self.failed())
     }
-
-    /// Events whose fate is known: exported, dropped or failed.
-    pub(crate) fn settled(&self) -> u64 {
-        self.exported() + self.dropped() + self.failed()
-    }
 }

@@ -3,8 +3,8 @@
 //! them in batches. The application's threads only queue bytes.
 
 use std::io::Write as _;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use opentelemetry_sdk::Resource;
 
 use crate::export::{exporter, BuildError, Protocol};
 use crate::record::to_record;
-use crate::shared::{Control, Shared};
+use crate::shared::{Control, Settled, Shared};
 use crate::stats::OtlpStats;
 
 /// A batch is sent before it holds more bytes of lines than this: OTLP/gRPC
@@ -57,12 +57,7 @@ pub(crate) fn start(settings: Settings) -> Result<Started, BuildError> {
     } = settings;
     let (lines, queue) = crossbeam_channel::bounded(capacity);
     let (ctrl, control) = crossbeam_channel::unbounded();
-    let shared = Arc::new(Shared {
-        lines,
-        stats: OtlpStats::default(),
-        closed: AtomicBool::new(false),
-        given_up: Mutex::new(false),
-    });
+    let shared = Arc::new(Shared::new(lines));
     let (ready, built) = std::sync::mpsc::channel();
     let worker_shared = shared.clone();
     let resource = resource(service_name.as_deref());
@@ -104,7 +99,7 @@ pub(crate) fn start(settings: Settings) -> Result<Started, BuildError> {
                 batch_delay,
                 // The exporter has its own timeout; this one bounds the
                 // worker whatever the transport does.
-                timeout: timeout + Duration::from_secs(1),
+                timeout: timeout.saturating_add(Duration::from_secs(1)),
                 where_to,
                 report: Report::default(),
             }
@@ -162,6 +157,10 @@ struct Batch {
     due: Option<Instant>,
 }
 
+/// How long the worker's last drain waits for logging threads that hold
+/// a line (between the layer's room check and the queue) to let go of it.
+const LAST_DRAIN: Duration = Duration::from_millis(200);
+
 impl Worker {
     fn run(mut self) {
         let mut batch = Batch::default();
@@ -188,12 +187,13 @@ impl Worker {
                     }
                 }
             }
-            if self.shared.given_up() {
+            if self.shared.cancelled.load(Ordering::SeqCst) {
                 break;
             }
             self.report
                 .now_and_then(&self.shared.stats, &self.where_to, false);
         }
+        self.last_drain(batch);
         let _ = self
             .exporter
             .shutdown_with_timeout(Duration::from_millis(500));
@@ -205,12 +205,35 @@ impl Worker {
         }
     }
 
+    /// Settles what is left once the worker stops: the batch and the
+    /// queue, and the lines of logging threads that took an event before
+    /// the shutdown began and put it on the queue after.
+    fn last_drain(&self, batch: Batch) {
+        let abandoned = |n: usize| self.shared.settle(n as u64, Settled::Abandoned);
+        abandoned(batch.lines.len());
+        let until = Instant::now() + LAST_DRAIN;
+        loop {
+            let mut n = 0;
+            while self.queue.try_recv().is_ok() {
+                n += 1;
+            }
+            abandoned(n);
+            let held = self.shared.holding.load(Ordering::SeqCst);
+            if (held == 0 && self.queue.is_empty()) || Instant::now() >= until {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn push(&mut self, batch: &mut Batch, line: Box<[u8]>) {
         batch.bytes += line.len();
         batch.lines.push(line);
-        batch
-            .due
-            .get_or_insert_with(|| Instant::now() + self.batch_delay);
+        if batch.due.is_none() {
+            // A delay too long to add up is no time limit: size and
+            // flushes send the batch.
+            batch.due = Instant::now().checked_add(self.batch_delay);
+        }
         if batch.lines.len() >= self.batch_size || batch.bytes >= MAX_BATCH_BYTES {
             self.send(batch);
         }
@@ -218,17 +241,21 @@ impl Worker {
 
     /// Sends everything queued now.
     fn drain(&mut self, batch: &mut Batch) {
-        while let Ok(line) = self.queue.try_recv() {
-            if self.shared.given_up() {
-                return;
-            }
+        while !self.shared.cancelled.load(Ordering::SeqCst) {
+            let Ok(line) = self.queue.try_recv() else {
+                break;
+            };
             self.push(batch, line);
         }
         self.send(batch);
     }
 
-    /// Exports the batch and settles its records.
+    /// Exports the batch and settles its records; a shutdown whose time
+    /// ran out cuts the export short.
     fn send(&mut self, batch: &mut Batch) {
+        if self.shared.cancelled.load(Ordering::SeqCst) {
+            return; // the last drain settles the batch
+        }
         let lines = std::mem::take(&mut batch.lines);
         batch.bytes = 0;
         batch.due = None;
@@ -239,22 +266,26 @@ impl Worker {
         let records: Vec<SdkLogRecord> = lines.iter().map(|l| to_record(l, &logger)).collect();
         let refs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
             records.iter().map(|r| (r, &self.scope)).collect();
-        let exporter = &self.exporter;
+        let (exporter, shared) = (&self.exporter, &*self.shared);
         let outcome = self.runtime.block_on(async {
-            tokio::time::timeout(self.timeout, exporter.export(LogBatch::new(&refs))).await
+            tokio::select! {
+                done = tokio::time::timeout(self.timeout, exporter.export(LogBatch::new(&refs))) => Some(done),
+                () = shared.cancel.notified() => None,
+            }
         });
         let n = records.len() as u64;
         match outcome {
-            Ok(Ok(())) => self.shared.settle(n, 0),
-            Ok(Err(e)) => {
-                self.shared.settle(0, n);
+            Some(Ok(Ok(()))) => shared.settle(n, Settled::Exported),
+            Some(Ok(Err(e))) => {
+                shared.settle(n, Settled::Failed);
                 self.report.failure(e.to_string());
             }
-            Err(_) => {
-                self.shared.settle(0, n);
+            Some(Err(_)) => {
+                shared.settle(n, Settled::Failed);
                 self.report
                     .failure(format!("no answer within {:?}", self.timeout));
             }
+            None => shared.settle(n, Settled::Abandoned),
         }
     }
 }

@@ -256,3 +256,100 @@ fn what_cannot_be_built_says_why() {
         Err(BuildError::Protocol("http/json".into()))
     );
 }
+
+/// A `Debug` value that takes its time: its event is held by the logging
+/// thread (counted, not on the queue) while the shutdown runs.
+struct Slow(Duration);
+
+impl std::fmt::Debug for Slow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::thread::sleep(self.0);
+        f.write_str("slow")
+    }
+}
+
+#[test]
+fn an_event_held_by_its_thread_through_the_shutdown_is_counted_once() {
+    let receiver = OtlpReceiver::grpc();
+    let (layer, guard) = builder(&receiver, Protocol::Grpc).build().unwrap();
+    let stats = layer.stats();
+    let subscriber = std::sync::Arc::new(
+        tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(layer),
+    );
+    let logging = {
+        let subscriber = subscriber.clone();
+        std::thread::spawn(move || {
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::warn!(value = ?Slow(Duration::from_millis(400)), "slow to encode");
+            });
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100)); // the thread holds its event
+    let outcome = guard.shutdown(Duration::from_millis(50)).unwrap();
+    logging.join().unwrap();
+    assert_eq!(stats.emitted(), 1);
+    assert_eq!(stats.dropped_shutdown(), 1, "{stats:?}");
+    assert_eq!(
+        (stats.exported(), stats.failed(), stats.in_flight()),
+        (0, 0, 0)
+    );
+    assert_eq!(outcome.abandoned, 0, "nothing was on the queue");
+}
+
+#[test]
+fn threads_logging_through_the_shutdown_are_each_counted_once() {
+    let receiver = OtlpReceiver::http();
+    let (layer, guard) = builder(&receiver, Protocol::HttpProtobuf)
+        .capacity(64)
+        .build()
+        .unwrap();
+    let stats = layer.stats();
+    let subscriber = std::sync::Arc::new(
+        tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(layer),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let subscriber = subscriber.clone();
+            std::thread::spawn(move || {
+                tracing::subscriber::with_default(subscriber, || {
+                    for i in 0..5_000 {
+                        tracing::warn!(t, i, "busy");
+                    }
+                });
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    let outcome = guard.shutdown(Duration::from_millis(5)).unwrap();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(stats.emitted(), 20_000);
+    assert_eq!(
+        stats.emitted(),
+        stats.exported() + stats.dropped() + stats.failed(),
+        "{stats:?}"
+    );
+    assert!(stats.dropped_shutdown() >= outcome.abandoned);
+    assert_eq!(receiver.records().len() as u64, stats.exported());
+}
+
+#[test]
+fn durations_too_long_to_add_up_mean_no_limit_and_never_panic() {
+    let receiver = OtlpReceiver::grpc();
+    let (layer, guard) = builder(&receiver, Protocol::Grpc)
+        .batch_delay(Duration::MAX)
+        .timeout(Duration::MAX)
+        .shutdown_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    let stats = layer.stats();
+    with_stack(layer, || tracing::warn!("one"));
+    assert!(guard.flush(Duration::MAX), "a flush sends the batch");
+    assert_eq!(stats.exported(), 1);
+    drop(guard);
+}
