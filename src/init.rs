@@ -560,7 +560,8 @@ pub fn builder() -> Builder {
 /// that carry context are kept whatever it says, see
 /// [`ContextLayer`](spanline_core::ContextLayer)), `SPANLINE_FORMAT`
 /// (`json`, `pretty`, `auto`), `SPANLINE_PRESET`, `SPANLINE_REDIS_URL`
-/// (publish every line to Redis), `TRACEPARENT` and `BAGGAGE` (context from
+/// (publish every line to Redis), `SPANLINE_OTLP_ENDPOINT` (send every line
+/// as an OpenTelemetry LogRecord, feature `otlp`), `TRACEPARENT` and `BAGGAGE` (context from
 /// a parent process, on every line), and `SPANLINE_FORWARD` (set by a parent's
 /// `Forwarder`: forward every line to it, and neither print nor publish to
 /// Redis locally, since the parent re-emits and publishes them). Returns a

@@ -109,6 +109,25 @@ pub(crate) fn dispatch(name: &str) -> Dispatch {
                     .expect("valid options"),
             ),
         ),
+        // The OTLP layer alone, queueing: a queue and a batch larger than
+        // any run and no batch delay to speak of, so the worker only
+        // gathers lines (profile its thread apart: `--separate-threads`).
+        "otlp-queue" => Dispatch::new(
+            registry.with(ContextLayer::new()).with(
+                spanline_otlp::OtlpLayer::builder()
+                    .endpoint("http://127.0.0.1:1")
+                    .protocol(spanline_otlp::Protocol::Grpc)
+                    .capacity(1 << 22)
+                    .batch_size(1 << 22)
+                    .batch_delay(std::time::Duration::from_secs(3_600))
+                    .build()
+                    .map(|(layer, guard)| {
+                        std::mem::forget(guard);
+                        layer
+                    })
+                    .expect("valid options"),
+            ),
+        ),
         other => panic!("unknown layer {other}"),
     }
 }
