@@ -182,13 +182,65 @@ pub(crate) fn write_key(buf: &mut Vec<u8>, key: &KeyParts<'_>) {
     buf.extend_from_slice(b"\":");
 }
 
-/// See [`KeyParts::hash`]: the key's words, its length and a multiply.
+/// See [`KeyParts::hash`]: the key's words, its length and a multiply;
+/// 24 bits, so that [`NameMeta`] packs it with its flags.
 #[inline]
 fn hash_bytes(bytes: &[u8]) -> u32 {
     let (head, tail) = words(bytes);
     let h = (head ^ tail.rotate_left(29) ^ (bytes.len() as u64).rotate_right(8))
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 32) as u32
+    (h >> 40) as u32
+}
+
+/// The bit of a key in a 64-bit filter of names (the reserved names and
+/// aliases of a preset): from its length and first byte.
+#[inline]
+pub(crate) fn filter_bit(key: &str) -> u8 {
+    let first = key.as_bytes().first().copied().unwrap_or(0) as usize;
+    ((key.len() * 13 + first) & 63) as u8
+}
+
+/// What every line that writes a key needs of its name, whatever the
+/// schema: its [`hash`](KeyParts::hash), whether it holds a dot, and its
+/// [`filter_bit`]. A context key keeps it, worked out once (see
+/// `context::store::KeyMeta`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NameMeta {
+    pub(crate) hash: u32,
+    pub(crate) dotted: bool,
+    pub(crate) bit: u8,
+}
+
+impl NameMeta {
+    const KNOWN: u32 = 1 << 31;
+    const DOTTED: u32 = 1 << 30;
+
+    pub(crate) fn of(name: &str) -> Self {
+        let plain = KeyParts::plain(name);
+        Self {
+            hash: plain.hash(),
+            dotted: plain.has_dot(),
+            bit: filter_bit(name),
+        }
+    }
+
+    /// Packed in 32 bits: known, dotted, the bit (6 bits), the hash (24).
+    pub(crate) fn pack(self) -> u32 {
+        Self::KNOWN
+            | if self.dotted { Self::DOTTED } else { 0 }
+            | u32::from(self.bit & 63) << 24
+            | (self.hash & 0x00FF_FFFF)
+    }
+
+    /// `None` for 0 (not worked out yet).
+    #[inline]
+    pub(crate) fn unpack(packed: u32) -> Option<Self> {
+        (packed & Self::KNOWN != 0).then_some(Self {
+            hash: packed & 0x00FF_FFFF,
+            dotted: packed & Self::DOTTED != 0,
+            bit: ((packed >> 24) & 63) as u8,
+        })
+    }
 }
 
 /// Whether `bytes` holds a `.`: from eight bytes on, a zero-byte test on
@@ -298,6 +350,20 @@ impl<'a> KeySet<'a> {
         self.rename(key)
     }
 
+    /// [`insert_renaming`](Self::insert_renaming) of a plain key whose
+    /// [`NameMeta`] is known (a context key's, kept with it).
+    #[inline]
+    pub(crate) fn insert_renaming_known(
+        &mut self,
+        key: KeyParts<'a>,
+        meta: NameMeta,
+    ) -> Option<KeyParts<'a>> {
+        if self.insert_known(key, meta.hash, meta.dotted) {
+            return Some(key);
+        }
+        self.rename(key)
+    }
+
     /// [`insert_renaming`](Self::insert_renaming) once the key itself did
     /// not go in: rare.
     #[cold]
@@ -321,7 +387,8 @@ impl<'a> KeySet<'a> {
     /// Where `key` is in the index, or the empty bucket where it would go.
     #[inline]
     fn probe(&self, hash: u32, key: &KeyParts<'_>) -> (usize, bool) {
-        let mut at = hash as usize % TABLE;
+        // The hash's top bits: a multiply's best mixed.
+        let mut at = (hash >> (24 - TABLE.trailing_zeros())) as usize % TABLE;
         loop {
             match self.table[at] {
                 0 => return (at, false),

@@ -68,7 +68,7 @@ impl Protocol {
     }
 }
 
-/// Why an [`OtlpLayer`] could not be built.
+/// Why an [`OtlpLayer`](crate::OtlpLayer) could not be built.
 ///
 /// ```
 /// let err = spanline_otlp::OtlpLayer::builder().endpoint("collector:4317").build().unwrap_err();

@@ -493,7 +493,7 @@ where
                         let below = parent
                             .as_ref()
                             .and_then(|p| p.merged.iter().find(|e| e.key.as_str() == field.name()));
-                        own.push(Entry::late(Key::Static(field.name()), below.cloned()));
+                        own.push(Entry::late(Key::of_static(field.name()), below.cloned()));
                     }
                 }
             },

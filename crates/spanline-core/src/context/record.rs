@@ -21,11 +21,13 @@ struct Scratch {
     keys: Vec<KeyJson>,
 }
 
-/// A field name's `"key":`, found by the name's address and length.
+/// A field name's `"key":` and its [`NameMeta`](crate::keys::NameMeta)
+/// (packed), found by the name's address and length.
 #[derive(Clone, Copy, Default)]
 struct KeyJson {
     at: usize,
     len: usize,
+    meta: u32,
     json_len: u8,
     json: [u8; KEY_JSON],
 }
@@ -96,8 +98,9 @@ impl SpanVisitor<'_> {
     }
 
     /// [`key`](Self::key) for a field's own name: copied from the
-    /// thread's table when seen before, escaped and kept there otherwise.
-    fn field_key(&mut self, name: &'static str) -> (u32, u32) {
+    /// thread's table when seen before, escaped and kept there otherwise;
+    /// with the name's entry key, its meta known.
+    fn field_key(&mut self, name: &'static str) -> ((u32, u32), Key) {
         let Scratch { text, keys, .. } = &mut *self.scratch;
         if keys.is_empty() {
             keys.resize(KEY_PLACES, KeyJson::default());
@@ -109,21 +112,23 @@ impl SpanVisitor<'_> {
             if let Some(json) = kept.json.get(..usize::from(kept.json_len)) {
                 if kept.at == at && kept.len == name.len() {
                     text.extend_from_slice(json);
-                    return (offset(start), offset(text.len()));
+                    let key = Key::of_static_known(name, kept.meta);
+                    return ((offset(start), offset(text.len())), key);
                 }
             }
         }
         // Not seen here yet: escaped, then kept when it fits.
         let written = self.key(name);
+        let meta = crate::keys::NameMeta::of(name).pack();
         let Scratch { text, keys, .. } = &mut *self.scratch;
         let json = text.get(start..).unwrap_or_default();
         if let (Some(kept), Ok(json_len)) = (keys.get_mut(place), u8::try_from(json.len())) {
             if let Some(room) = kept.json.get_mut(..json.len()) {
                 room.copy_from_slice(json);
-                (kept.at, kept.len, kept.json_len) = (at, name.len(), json_len);
+                (kept.at, kept.len, kept.meta, kept.json_len) = (at, name.len(), meta, json_len);
             }
         }
-        written
+        (written, Key::of_static_known(name, meta))
     }
 
     fn finish(&mut self, key: Key, (start, value_at): (u32, u32)) {
@@ -132,22 +137,22 @@ impl SpanVisitor<'_> {
     }
 
     fn value(&mut self, field: &Field, v: Val<'_>) {
-        let at = self.field_key(field.name());
+        let (at, key) = self.field_key(field.name());
         // Stored as it is: each sink masks its own hidden keys.
         self.values.write(&mut self.scratch.text, v, None);
-        self.finish(Key::Static(field.name()), at);
+        self.finish(key, at);
     }
 
     fn error(&mut self, field: &Field, err: &(dyn Error + 'static)) {
-        let at = self.field_key(field.name());
+        let (at, key) = self.field_key(field.name());
         encode::write_display(&mut self.scratch.text, &err);
-        self.finish(Key::Static(field.name()), at);
+        self.finish(key, at);
         if err.source().is_some() {
             let key: Arc<str> =
                 Arc::from(format!("{}{}", field.name(), crate::keys::SOURCES_SUFFIX));
             let at = self.key(&key);
             self.values.write_sources(&mut self.scratch.text, err);
-            self.finish(Key::Shared(key), at);
+            self.finish(Key::of_shared(key), at);
         }
     }
 }

@@ -10,19 +10,77 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::encode;
 
-/// A context key: a field name (static) or a key set at run time.
+/// A context key: a field name (static) or a key set at run time, with
+/// what lines need to know of its name, worked out once.
 #[derive(Clone, Debug)]
 pub(crate) enum Key {
-    Static(&'static str),
-    Shared(Arc<str>),
+    Static(&'static str, KeyMeta),
+    Shared(Arc<str>, KeyMeta),
 }
 
+// The meta sits in the padding after the tag: no larger than a bare key.
+const _: () = assert!(std::mem::size_of::<Key>() <= 24);
+
 impl Key {
+    pub(crate) const fn of_static(name: &'static str) -> Self {
+        Key::Static(name, KeyMeta(std::sync::atomic::AtomicU32::new(0)))
+    }
+
+    /// A field name whose [`NameMeta`](crate::keys::NameMeta) is known,
+    /// packed.
+    pub(crate) fn of_static_known(name: &'static str, meta: u32) -> Self {
+        Key::Static(name, KeyMeta(std::sync::atomic::AtomicU32::new(meta)))
+    }
+
+    pub(crate) fn of_shared(name: Arc<str>) -> Self {
+        Key::Shared(name, KeyMeta::default())
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         match self {
-            Key::Static(s) => s,
-            Key::Shared(s) => s,
+            Key::Static(s, _) => s,
+            Key::Shared(s, _) => s,
         }
+    }
+
+    /// The name's hash, dot test and reserved-name filter bit (see
+    /// [`KeyMeta`]): worked out by the first line that writes the key,
+    /// then read.
+    #[inline]
+    pub(crate) fn meta(&self) -> crate::keys::NameMeta {
+        let (name, meta) = match self {
+            Key::Static(s, m) => (*s, m),
+            Key::Shared(s, m) => (&**s, m),
+        };
+        meta.get_or(|| crate::keys::NameMeta::of(name))
+    }
+}
+
+/// A key's [`NameMeta`](crate::keys::NameMeta), packed in 32 bits, kept
+/// once known (0: not yet). Shared by every thread that writes the key:
+/// they all work out the same value, so a race only repeats the work.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMeta(std::sync::atomic::AtomicU32);
+
+impl KeyMeta {
+    #[inline]
+    fn get_or(&self, of: impl FnOnce() -> crate::keys::NameMeta) -> crate::keys::NameMeta {
+        use std::sync::atomic::Ordering::Relaxed;
+        let packed = self.0.load(Relaxed);
+        if let Some(meta) = crate::keys::NameMeta::unpack(packed) {
+            return meta;
+        }
+        let meta = of();
+        self.0.store(meta.pack(), Relaxed);
+        meta
+    }
+}
+
+impl Clone for KeyMeta {
+    fn clone(&self) -> Self {
+        KeyMeta(std::sync::atomic::AtomicU32::new(
+            self.0.load(std::sync::atomic::Ordering::Relaxed),
+        ))
     }
 }
 
@@ -196,8 +254,11 @@ impl Entry {
 /// request span and a child of two fields each fit.
 const INLINE_ENTRIES: usize = 4;
 
+// Each use is a value of its own (an array's room, a `mem::replace`);
+// its atomic is only the key's cache.
+#[allow(clippy::declare_interior_mutable_const)]
 const UNUSED: Entry = Entry {
-    key: Key::Static(""),
+    key: Key::of_static(""),
     slot: Slot::Unused,
 };
 

@@ -150,7 +150,7 @@ pub(super) fn with_overlay(node: Option<Arc<Node>>) -> Option<Arc<Node>> {
     let own: Entries = pairs
         .into_iter()
         .map(|(key, start, value_at, end)| Entry {
-            key: Key::Shared(key),
+            key: Key::of_shared(key),
             slot: Slot::pair(&text, &mut shared, (start, value_at, end)),
         })
         .collect();

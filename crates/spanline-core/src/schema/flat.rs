@@ -12,7 +12,7 @@ use super::Schema;
 use crate::context::{Entry, Node, Slot};
 use crate::encode;
 use crate::fields::{forward_visit, Val, ValueSink};
-use crate::keys::{write_key, KeyParts, KeySet};
+use crate::keys::{write_key, KeyParts, KeySet, NameMeta};
 
 impl Schema {
     /// Writes the header at `start`, before the fields written since: it is
@@ -113,7 +113,17 @@ impl Schema {
         // Checked once here: with nothing to hide, the loop is as before.
         let redact = (!self.inner.redact.is_empty()).then_some(&self.inner.redact);
         for entry in node.merged.iter() {
-            let parts = reserved.user_key(entry.key.as_str());
+            let name = entry.key.as_str();
+            // Written under its own name (most keys), the key's hash and
+            // dot test are the ones it keeps.
+            let meta = entry.key.meta();
+            let (parts, known) = if reserved.keeps(meta.bit) {
+                (KeyParts::plain(name), Some(meta))
+            } else {
+                let parts = reserved.user_key_checked(name);
+                let own = parts.prefixes == 0 && same_str(parts.name, name);
+                (parts, own.then_some(meta))
+            };
             if let Some(redact) = redact {
                 if redact.hides(entry.key.as_str()) {
                     if let Some(parts) = entry
@@ -135,7 +145,7 @@ impl Schema {
                     continue;
                 }
             }
-            write_entry(entry, entry.key.as_str(), parts, buf, keys);
+            write_entry(entry, name, parts, known, buf, keys);
         }
     }
 
@@ -424,6 +434,20 @@ fn same_str(a: &str, b: &str) -> bool {
     (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
 }
 
+/// Puts a context key in the line's key set (renamed when taken), its
+/// [`NameMeta`] used when known.
+#[inline(always)]
+fn insert_key<'n>(
+    keys: &mut KeySet<'n>,
+    parts: KeyParts<'n>,
+    known: Option<NameMeta>,
+) -> Option<KeyParts<'n>> {
+    match known {
+        Some(meta) => keys.insert_renaming_known(parts, meta),
+        None => keys.insert_renaming(parts),
+    }
+}
+
 /// Writes `entry`'s `"key":value` pair as the value of context key `key`,
 /// when it has a value now. An empty late slot writes what it hides, the
 /// outer span's entry for the key.
@@ -431,6 +455,7 @@ fn write_entry<'n>(
     entry: &Entry,
     key: &'n str,
     parts: KeyParts<'n>,
+    known: Option<NameMeta>,
     buf: &mut Vec<u8>,
     keys: &mut KeySet<'n>,
 ) {
@@ -440,7 +465,7 @@ fn write_entry<'n>(
             let Some((pair, value_at)) = entry.slot.fixed_pair() else {
                 return;
             };
-            if let Some(parts) = keys.insert_renaming(parts) {
+            if let Some(parts) = insert_key(keys, parts, known) {
                 buf.push(b',');
                 if parts.prefixes > 0 || !same_str(parts.name, key) {
                     write_key(buf, &parts);
@@ -454,7 +479,7 @@ fn write_entry<'n>(
             let value = cell.value.load();
             match value.as_deref() {
                 Some(json) => {
-                    if let Some(parts) = keys.insert_renaming(parts) {
+                    if let Some(parts) = insert_key(keys, parts, known) {
                         buf.push(b',');
                         if parts.prefixes > 0 || !same_str(parts.name, key) {
                             write_key(buf, &parts);
@@ -466,7 +491,7 @@ fn write_entry<'n>(
                 }
                 None => {
                     if let Some(below) = &cell.below {
-                        write_entry(below, key, parts, buf, keys);
+                        write_entry(below, key, parts, known, buf, keys);
                     }
                 }
             }

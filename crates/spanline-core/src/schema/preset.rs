@@ -9,7 +9,7 @@ use std::fmt;
 use tracing_core::Level;
 
 use super::errors::ErrorStyle;
-use crate::keys::{KeyParts, FIELDS_PREFIX};
+use crate::keys::{filter_bit, KeyParts, FIELDS_PREFIX};
 use crate::time::Precision;
 
 /// A ready-made line shape. Every reserved key can still be renamed with
@@ -439,17 +439,29 @@ impl Reserved {
     /// maps it (ECS), else the key.
     #[inline]
     pub(crate) fn user_key<'k>(&self, key: &'k str) -> KeyParts<'k> {
+        if self.keeps(filter_bit(key)) {
+            return KeyParts::plain(key);
+        }
+        self.user_key_checked(key)
+    }
+
+    /// True when a key of this [`filter_bit`] is written as it is, whatever
+    /// its text: no reserved name, alias or `fields` has the bit. Most keys.
+    #[inline]
+    pub(crate) fn keeps(&self, bit: u8) -> bool {
+        (self.filter | self.alias_filter | FIELDS_BIT) & (1u64 << (bit & 63)) == 0
+    }
+
+    /// [`user_key`](Self::user_key) for a key the filter could not let
+    /// through: its text decides.
+    #[inline(never)]
+    pub(crate) fn user_key_checked<'k>(&self, key: &'k str) -> KeyParts<'k> {
         if key == "fields" {
             // Not `fields.fields`: that would be the path of every key
             // renamed twice.
             return KeyParts::plain("fields_");
         }
-        // One filter bit for both checks: most keys end here.
-        let bit = reserved_bit(key);
-        if (self.filter | self.alias_filter) & bit == 0 {
-            return KeyParts::plain(key);
-        }
-        if self.filter & bit != 0 && self.names.iter().any(|r| r == key) {
+        if self.contains(key) {
             return KeyParts::prefixed(key);
         }
         match self.alias(key) {
@@ -461,13 +473,20 @@ impl Reserved {
 
 #[inline]
 fn reserved_bit(key: &str) -> u64 {
-    let first = key.as_bytes().first().copied().unwrap_or(0) as usize;
-    1u64 << ((key.len() * 13 + first) & 63)
+    1u64 << filter_bit(key)
 }
+
+/// `fields`' bit: the one user key renamed whatever the preset.
+const FIELDS_BIT: u64 = 1 << ((6 * 13 + b'f' as usize) & 63);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_bit_is_the_bit_of_fields() {
+        assert_eq!(FIELDS_BIT, reserved_bit("fields"));
+    }
 
     #[test]
     fn rows_are_indexed_by_variant() {
