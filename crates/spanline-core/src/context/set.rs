@@ -192,7 +192,7 @@ fn bind(sc: &SpanContext, key: &str, json: String) {
         return;
     }
     let value: Arc<str> = Arc::from(json);
-    sc.node.dynamic().entries.rcu(|current| {
+    sc.node.dynamic().rcu(|current| {
         let mut next: Bound = current
             .iter()
             .flat_map(|c| c.iter())

@@ -449,7 +449,7 @@ impl CtxView {
                 return Some(r);
             }
         }
-        let dynamic = self.node.dynamic().load();
+        let dynamic = self.node.dynamic().load()?;
         let (_, value) = dynamic.as_deref()?.iter().find(|(k, _)| &**k == key)?;
         f.take().map(|f| f(value))
     }
@@ -508,7 +508,7 @@ impl CtxView {
             entry.with_json(|json| f(entry.key.as_str(), json));
         }
         let dynamic = self.node.dynamic().load();
-        for (key, json) in dynamic.as_deref().into_iter().flatten() {
+        for (key, json) in dynamic.iter().flat_map(|d| d.as_deref()).flatten() {
             if !self.span_has(key) {
                 f(key, json);
             }

@@ -382,7 +382,7 @@ impl Schema {
         // written: field `Debug` impls are user code that may log or record,
         // and must not run while a span lock is held.
         let node = crate::context::event_node(ctx, event);
-        let dynamic = node.as_ref().map(|n| n.dynamic().load());
+        let dynamic = node.as_ref().and_then(|n| n.dynamic().load());
         let redact = &inner.redact;
         // OpenTelemetry's ids come before the context, so that they win
         // over a `trace_id` the context holds (the same id once the trace
