@@ -273,15 +273,20 @@ impl Page {
                 self.last[k] = Some(id.clone());
             }
             (Some(id), None) => {
-                // A stream this page did not know at its start.
-                if missed > 0 && !self.send(behind_gap(missed, false)).await {
+                // A stream made since the page's start (it read none): the
+                // follower starts at the end of the stream it finds, so
+                // read the stream from its start up to this line, or the
+                // lines between the two would be lost.
+                self.last[k] = Some("0-0".to_owned());
+                self.behind[k] = true;
+                if !self.catch_up(k, id, missed).await {
                     return false;
                 }
                 self.last[k] = Some(id.clone());
             }
             // Pub/sub: what was missed is gone; say how much.
             (None, _) => {
-                if missed > 0 && !self.send(behind_gap(missed, true)).await {
+                if missed > 0 && !self.send(behind_gap(missed)).await {
                     return false;
                 }
             }
@@ -412,14 +417,11 @@ fn gap(why: impl AsRef<str>) -> Event {
     Event::default().event("gap").data(why)
 }
 
-fn behind_gap(missed: u64, pubsub: bool) -> Event {
-    let why = if pubsub {
-        " (pub/sub keeps no backlog to read them again)"
-    } else {
-        ""
-    };
+/// Lines a page on pub/sub missed: gone, only counted.
+fn behind_gap(missed: u64) -> Event {
     gap(format!(
-        "{missed} lines not shown: this page fell behind the feed{why}"
+        "{missed} lines not shown: this page fell behind the feed \
+         (pub/sub keeps no backlog to read them again)"
     ))
 }
 
