@@ -210,10 +210,7 @@ fn a_frozen_endpoint_never_holds_the_application_and_every_record_is_counted() {
     );
     assert_eq!(outcome.complete, outcome.abandoned == 0);
     assert!(stats.dropped_shutdown() >= outcome.abandoned);
-    // Later events are counted too, never queued.
-    let (layer_stats, after) = (stats.clone(), stats.emitted());
     drop(frozen);
-    assert_eq!(layer_stats.emitted(), after);
 }
 
 #[test]
