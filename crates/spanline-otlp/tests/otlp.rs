@@ -23,6 +23,14 @@ fn with_stack(layer: OtlpLayer, body: impl FnOnce()) {
     tracing::subscriber::with_default(subscriber, body);
 }
 
+/// The registry, the context layer with no filter, and the OTLP layer:
+/// for threads of their own (`with_stack` is this thread's).
+fn unfiltered(layer: OtlpLayer) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(layer)
+}
+
 /// A request's lines: two at WARN and above, one at INFO that the filter
 /// hides; the request's span is INFO and still gives its context.
 fn log_a_request() {
@@ -221,10 +229,7 @@ fn oversize_lines_and_events_after_the_shutdown_are_dropped_and_counted() {
         .build()
         .unwrap();
     let stats = layer.stats();
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(layer);
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::with_default(unfiltered(layer), || {
         tracing::warn!(blob = "x".repeat(500).as_str(), "too long");
         tracing::warn!("fits");
         assert!(guard.shutdown(Duration::from_secs(5)).unwrap().complete);
@@ -270,11 +275,7 @@ fn an_event_held_by_its_thread_through_the_shutdown_is_counted_once() {
     let receiver = OtlpReceiver::grpc();
     let (layer, guard) = builder(&receiver, Protocol::Grpc).build().unwrap();
     let stats = layer.stats();
-    let subscriber = std::sync::Arc::new(
-        tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(layer),
-    );
+    let subscriber = std::sync::Arc::new(unfiltered(layer));
     let logging = {
         let subscriber = subscriber.clone();
         std::thread::spawn(move || {
@@ -303,11 +304,7 @@ fn threads_logging_through_the_shutdown_are_each_counted_once() {
         .build()
         .unwrap();
     let stats = layer.stats();
-    let subscriber = std::sync::Arc::new(
-        tracing_subscriber::registry()
-            .with(ContextLayer::new())
-            .with(layer),
-    );
+    let subscriber = std::sync::Arc::new(unfiltered(layer));
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let subscriber = subscriber.clone();
