@@ -125,7 +125,7 @@ impl Schema {
                 (parts, own.then_some(meta))
             };
             if let Some(redact) = redact {
-                if redact.hides(entry.key.as_str()) {
+                if redact.hides(name) {
                     if let Some(parts) = entry
                         .with_json_bytes(|_| ())
                         .and_then(|()| keys.insert_renaming(parts))
