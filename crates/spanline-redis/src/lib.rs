@@ -19,6 +19,7 @@ mod queue;
 pub mod read;
 mod report;
 mod stats;
+mod wire;
 mod worker;
 
 pub use builder::{check_url, BuildError, RedisLayerBuilder};

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use redis::{Cmd, RedisResult, Value};
 
+use crate::wire::{Wire, WireError};
+
 /// A pipeline that failed on the connection.
 #[derive(Debug)]
 pub(crate) struct Broken {
@@ -19,7 +21,8 @@ pub(crate) enum Reply {
     Ok,
     /// The server cannot run it now but will (`LOADING`, `BUSY`,
     /// `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`): try again after back-off.
-    Retry,
+    /// The error's text.
+    Retry(String),
     /// Refused for good (`NOPERM`, `WRONGTYPE`, ...): the error's text.
     Fail(String),
 }
@@ -28,17 +31,22 @@ impl Reply {
     fn of(value: &Value) -> Self {
         match value {
             Value::ServerError(e) => {
-                let code = e.code();
-                if matches!(
-                    code,
-                    "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"
-                ) {
-                    Reply::Retry
-                } else {
-                    Reply::Fail(format!("{code} {}", e.details().unwrap_or_default()))
-                }
+                Reply::of_error(&format!("{} {}", e.code(), e.details().unwrap_or_default()))
             }
             _ => Reply::Ok,
+        }
+    }
+
+    /// An error reply's text, `CODE details`.
+    pub(crate) fn of_error(text: &str) -> Self {
+        let code = text.split(' ').next().unwrap_or_default();
+        if matches!(
+            code,
+            "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"
+        ) {
+            Reply::Retry(text.to_string())
+        } else {
+            Reply::Fail(text.to_string())
         }
     }
 }
@@ -63,6 +71,8 @@ pub(crate) enum Target {
 #[derive(Debug)]
 pub(crate) enum ConnectError {
     Redis(redis::RedisError),
+    /// Our own connection (a single server without TLS).
+    Wire(WireError),
     /// Cluster mode, and a node given is a plain Redis.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     NotACluster {
@@ -75,6 +85,10 @@ impl ConnectError {
     pub(crate) fn misconfig(&self) -> Option<crate::problem::Misconfig> {
         match self {
             ConnectError::Redis(e) => crate::problem::Misconfig::of_connect(e),
+            ConnectError::Wire(WireError::Refused(text)) => {
+                Some(crate::problem::Misconfig::of_login_reply(text))
+            }
+            ConnectError::Wire(WireError::Io(_) | WireError::Busy(_)) => None,
             ConnectError::NotACluster { node } => Some(crate::problem::Misconfig::NotACluster {
                 node: node.clone(),
                 detail: crate::problem::NOT_A_CLUSTER.to_string(),
@@ -87,6 +101,7 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::Redis(e) => e.fmt(f),
+            ConnectError::Wire(e) => e.fmt(f),
             ConnectError::NotACluster { node } => {
                 write!(f, "{node}: {}", crate::problem::NOT_A_CLUSTER)
             }
@@ -96,7 +111,10 @@ impl std::fmt::Display for ConnectError {
 
 /// An open connection.
 pub(crate) enum Link {
+    /// A single server over TLS: redis-rs's connection.
     Single(redis::Connection),
+    /// A single server over TCP or a Unix socket: our own.
+    Wire(Wire),
     /// Boxed: a cluster connection is four times the size of a single one.
     #[cfg(feature = "cluster")]
     Cluster(Box<redis::cluster::ClusterConnection>),
@@ -139,10 +157,13 @@ impl Target {
 
     pub(crate) fn connect(&self, timeout: Duration) -> Result<Link, ConnectError> {
         match self {
-            Target::Single(client) => client
-                .get_connection_with_timeout(timeout)
-                .map(Link::Single)
-                .map_err(ConnectError::Redis),
+            Target::Single(client) => match Wire::connect(client.get_connection_info(), timeout) {
+                Some(wire) => wire.map(Link::Wire).map_err(ConnectError::Wire),
+                None => client
+                    .get_connection_with_timeout(timeout)
+                    .map(Link::Single)
+                    .map_err(ConnectError::Redis),
+            },
             #[cfg(feature = "cluster")]
             Target::Cluster { client, seeds } => {
                 // The cluster client connects to a plain Redis without a
@@ -184,6 +205,9 @@ impl Link {
                 let _ = con.set_read_timeout(Some(io));
                 let _ = con.set_write_timeout(Some(io));
             }
+            Link::Wire(wire) => {
+                let _ = wire.set_timeouts(io);
+            }
             #[cfg(feature = "cluster")]
             Link::Cluster(con) => {
                 let _ = con.set_read_timeout(Some(io));
@@ -192,26 +216,16 @@ impl Link {
         }
     }
 
-    /// Sends `cmds` as one pipeline. `Ok` holds each command's reply;
+    /// Sends `cmds` as one pipeline (a cluster's: a single server's go
+    /// packed, through `run_packed`). `Ok` holds each command's reply;
     /// `Err` means the connection failed (outcome unknown).
+    #[cfg(feature = "cluster")]
     pub(crate) fn run(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Reply>> {
         match self {
-            Link::Single(con) => {
-                let mut pipe = redis::pipe();
-                pipe.ignore_errors();
-                for cmd in cmds {
-                    pipe.add_command(cmd);
-                }
-                let results: Vec<RedisResult<Value>> = pipe.query(con)?;
-                Ok(results
-                    .iter()
-                    .map(|r| match r {
-                        Ok(v) => Reply::of(v),
-                        Err(e) => Reply::Fail(e.to_string()),
-                    })
-                    .collect())
-            }
-            #[cfg(feature = "cluster")]
+            Link::Single(_) | Link::Wire(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "a single server's commands go packed",
+            ))),
             Link::Cluster(con) => {
                 // Cluster pipelines report the first error only: a server
                 // error fails the whole batch, counted per event.
@@ -224,7 +238,7 @@ impl Link {
                     Ok(values) => Ok(values.iter().map(Reply::of).collect()),
                     Err(e) if e.code().is_some() => {
                         let reply = if e.is_cluster_error() || e.code() == Some("LOADING") {
-                            Reply::Retry
+                            Reply::Retry(e.to_string())
                         } else {
                             Reply::Fail(e.to_string())
                         };
@@ -237,7 +251,7 @@ impl Link {
     }
 
     pub(crate) fn is_cluster(&self) -> bool {
-        !matches!(self, Link::Single(_))
+        !matches!(self, Link::Single(_) | Link::Wire(_))
     }
 
     /// Sends `count` commands already in the Redis protocol (single server
@@ -298,6 +312,35 @@ impl Link {
                 }
                 Ok(())
             }
+            Link::Wire(wire) => {
+                // As above, with our own reply reader.
+                let left = || {
+                    deadline()
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1))
+                };
+                wire.set_timeouts(left())?;
+                wire.send(packed)?;
+                let mut read_timeout = left();
+                for _ in 0..count {
+                    // The clock is asked only before a read: a reply
+                    // already read takes microseconds.
+                    if !wire.buffered() {
+                        if Instant::now() >= deadline() {
+                            return Err(redis::RedisError::from(std::io::Error::from(
+                                std::io::ErrorKind::TimedOut,
+                            )));
+                        }
+                        let left = left();
+                        if read_timeout > left + SLACK {
+                            wire.set_read_timeout(left)?;
+                            read_timeout = left;
+                        }
+                    }
+                    replies.push(wire.reply()?);
+                }
+                Ok(())
+            }
             #[cfg(feature = "cluster")]
             Link::Cluster(_) => Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
@@ -306,11 +349,16 @@ impl Link {
         }
     }
 
-    pub(crate) fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+    /// Runs one command: `true` when it was done.
+    pub(crate) fn ask(&mut self, cmd: &Cmd) -> bool {
         match self {
-            Link::Single(con) => cmd.query(con),
+            Link::Single(con) => cmd.query::<Value>(con).is_ok(),
+            Link::Wire(wire) => {
+                wire.send(&cmd.get_packed_command()).is_ok()
+                    && matches!(wire.reply(), Ok(Reply::Ok))
+            }
             #[cfg(feature = "cluster")]
-            Link::Cluster(con) => cmd.query(&mut **con),
+            Link::Cluster(con) => cmd.query::<Value>(&mut **con).is_ok(),
         }
     }
 }

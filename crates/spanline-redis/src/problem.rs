@@ -37,22 +37,40 @@ impl Misconfig {
     pub(crate) fn of_connect(e: &redis::RedisError) -> Option<Self> {
         use redis::ErrorKind;
         let text = e.to_string();
-        let login = e.kind() == ErrorKind::AuthenticationFailed
+        if e.kind() == ErrorKind::AuthenticationFailed
             || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
-            || has_any(
-                &text,
-                &[
-                    "NOAUTH",
-                    "WRONGPASS",
-                    "Authentication required",
-                    "invalid username-password",
-                    "Password authentication failed",
-                ],
-            );
-        if login {
+        {
             return Some(Misconfig::LoginRefused(text));
         }
-        if has_any(&text, &["DB index is out of range", "invalid DB index"]) {
+        if e.code() == Some("NOPERM") || e.kind() == ErrorKind::InvalidClientConfig {
+            return Some(Misconfig::Refused(text));
+        }
+        Self::of_text(&text)
+    }
+
+    /// The problem the server's refusal of our own connection's login
+    /// (`AUTH`, `SELECT`) shows: any refusal is one.
+    pub(crate) fn of_login_reply(error: &str) -> Self {
+        Self::of_text(error).unwrap_or_else(|| Misconfig::Refused(error.to_string()))
+    }
+
+    /// The problem an error's words show, `None` when none does.
+    fn of_text(text: &str) -> Option<Self> {
+        let login = has_any(
+            text,
+            &[
+                "NOAUTH",
+                "WRONGPASS",
+                "Authentication required",
+                "invalid username-password",
+                "Password authentication failed",
+                "without any password configured",
+            ],
+        );
+        if login {
+            return Some(Misconfig::LoginRefused(text.to_string()));
+        }
+        if has_any(text, &["DB index is out of range", "invalid DB index"]) {
             return Some(Misconfig::NoSuchDatabase(
                 "DB index is out of range".to_string(),
             ));
@@ -63,11 +81,8 @@ impl Misconfig {
                 detail: NOT_A_CLUSTER.to_string(),
             });
         }
-        if e.code() == Some("NOPERM")
-            || text.contains("NOPERM")
-            || e.kind() == ErrorKind::InvalidClientConfig
-        {
-            return Some(Misconfig::Refused(text));
+        if text.contains("NOPERM") {
+            return Some(Misconfig::Refused(text.to_string()));
         }
         None
     }

@@ -24,6 +24,7 @@ use crate::problem::Misconfig;
 use crate::queue::{later, Control, Item, Phase, Queue};
 use crate::report::{self, Report};
 use crate::stats::add;
+use crate::wire::Packer;
 
 /// Where lines go in Redis.
 ///
@@ -103,7 +104,7 @@ pub(crate) struct Worker {
     /// failure to connect is said once on stderr, never again.
     met: bool,
     /// The batch's commands in the Redis protocol, reused between batches.
-    packed: Vec<u8>,
+    packed: Packer,
     last_report: Instant,
     /// Drops reported on Redis (the in-band WARN line), in all.
     reported: u64,
@@ -160,7 +161,7 @@ impl Worker {
             batch_bytes: 0,
             said: Vec::new(),
             met: false,
-            packed: Vec::new(),
+            packed: Packer::default(),
             last_report: Instant::now(),
             reported: 0,
             refused_until: None,
@@ -283,7 +284,7 @@ impl Worker {
                     con.set_io_timeout(self.io_timeout());
                     if self.globals.len() > 1 {
                         // Consumers learn how many shards to follow here.
-                        let _ = con.query(
+                        con.ask(
                             redis::cmd("SET")
                                 .arg(crate::read::global_shards_key(&self.cfg.channels))
                                 .arg(self.globals.len()),
@@ -504,7 +505,7 @@ impl Worker {
                 });
                 cmds.push(cmd);
             } else {
-                write_resp(&mut packed, args);
+                packed.push(args);
             }
         });
         if !self.mark_sending() {
@@ -522,11 +523,14 @@ impl Worker {
             self.packed = packed;
             return;
         };
+        #[cfg(feature = "cluster")]
         let sent = if cluster {
             con.run(cmds).map_err(|_| Broken { unsent: false })
         } else {
-            con.run_packed(&packed, count, &deadline)
+            con.run_packed(packed.bytes(), count, &deadline)
         };
+        #[cfg(not(feature = "cluster"))]
+        let sent = con.run_packed(packed.bytes(), count, &deadline);
         self.packed = packed;
         match sent {
             Ok(replies) => self.sort_replies(replies, &owners),
@@ -558,7 +562,7 @@ impl Worker {
             };
             match reply {
                 Reply::Ok => self.done[event] |= slot,
-                Reply::Retry => retry[event] = true,
+                Reply::Retry(_) => retry[event] = true,
                 Reply::Fail(error) => refused[event] = Some(error),
             }
         }
@@ -738,8 +742,8 @@ impl Worker {
         let io = self.io_timeout();
         if let Some(con) = self.con.as_mut() {
             con.set_io_timeout(io);
-            let published = !pubsub || con.query(&cmd).is_ok();
-            let appended = !streams || con.query(&xadd).is_ok();
+            let published = !pubsub || con.ask(&cmd);
+            let appended = !streams || con.ask(&xadd);
             if published && appended {
                 self.reported = total;
             }
@@ -801,21 +805,5 @@ impl Worker {
         held.sending = false;
         held.phase = Phase::Done;
         shared.exit.notify();
-    }
-}
-
-/// Appends one command in the Redis protocol (RESP): one buffer for the
-/// whole batch, no per-command allocation.
-fn write_resp(buf: &mut Vec<u8>, args: &[&[u8]]) {
-    let mut num = itoa::Buffer::new();
-    buf.push(b'*');
-    buf.extend_from_slice(num.format(args.len()).as_bytes());
-    buf.extend_from_slice(b"\r\n");
-    for arg in args {
-        buf.push(b'$');
-        buf.extend_from_slice(num.format(arg.len()).as_bytes());
-        buf.extend_from_slice(b"\r\n");
-        buf.extend_from_slice(arg);
-        buf.extend_from_slice(b"\r\n");
     }
 }

@@ -9,6 +9,8 @@ mod child;
 mod cluster;
 /// The guard at exit: every line settled, the loss said.
 mod exit;
+/// The worker's own connection: login, database, Unix socket.
+mod login;
 /// One server: publishing, faults, accounting.
 mod publish;
 /// The reading API on a 3-master cluster (feature `cluster`).
