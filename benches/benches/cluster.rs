@@ -4,8 +4,15 @@
 //! every global line: the hot spot) and spread over 3 and 16 shards, and
 //! the `SPUBLISH` calls per master from `INFO commandstats` after each.
 //!
+//! Then, on a one-node cluster, the cluster client against the plain
+//! client on the same node (the same lines, one channel), best of three
+//! runs each, taken in turn.
+//!
 //! Run with: `cargo bench -p spanline-benches --bench cluster` (about a
 //! minute). `SPANLINE_BENCH_EVENTS` sets the events per run (default 200,000).
+//! With `SPANLINE_BENCH_ONE_NODE=plain` (or `cluster`) it runs only that
+//! client on a one-node cluster, once: for callgrind's count of the
+//! worker's instructions (`--separate-threads=yes`).
 
 #![allow(clippy::expect_used, clippy::disallowed_macros)] // a bench: loud set-up failures, a printed report
 
@@ -14,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use spanline_core::ContextLayer;
 use spanline_json::JsonLayer;
-use spanline_redis::{Overflow, RedisLayer};
+use spanline_redis::{Overflow, RedisLayer, RedisLayerBuilder};
 use spanline_testkit::RedisCluster;
 use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
@@ -25,9 +32,19 @@ mod support;
 fn run(cluster: &RedisCluster, shards: usize, events: u64, job: bool) -> (f64, Vec<(u16, u64)>) {
     let urls = cluster.urls();
     let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
+    cluster.reset_stats();
+    let rate = rate_of(
+        RedisLayer::builder_cluster(&nodes).global_shards(shards),
+        events,
+        job,
+    );
+    (rate, cluster.command_calls("spublish"))
+}
+
+/// Events per second through the layer `builder` makes, zero drops.
+fn rate_of(builder: RedisLayerBuilder, events: u64, job: bool) -> f64 {
     let json = JsonLayer::builder().with_writer(io::sink).build();
-    let (redis, guard) = RedisLayer::builder_cluster(&nodes)
-        .global_shards(shards)
+    let (redis, guard) = builder
         .overflow(Overflow::BlockForever)
         .schema(json.schema().clone())
         .build()
@@ -38,7 +55,6 @@ fn run(cluster: &RedisCluster, shards: usize, events: u64, job: bool) -> (f64, V
             .with(ContextLayer::new())
             .with(redis),
     );
-    cluster.reset_stats();
     let started = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
         let _job = job.then(|| info_span!("job", job_id = "bench_job").entered());
@@ -50,7 +66,7 @@ fn run(cluster: &RedisCluster, shards: usize, events: u64, job: bool) -> (f64, V
     assert!(guard.flush(Duration::from_secs(120)).complete, "{stats:?}");
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(stats.published(), events + u64::from(job), "{stats:?}");
-    (events as f64 / elapsed, cluster.command_calls("spublish"))
+    events as f64 / elapsed
 }
 
 fn main() {
@@ -58,6 +74,18 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200_000);
+    if let Ok(client) = std::env::var("SPANLINE_BENCH_ONE_NODE") {
+        let one = RedisCluster::start(1);
+        let url = one.urls()[0].clone();
+        let builder = if client == "plain" {
+            RedisLayer::builder(&url)
+        } else {
+            RedisLayer::builder_cluster(&[url.as_str()]).global_shards(1)
+        };
+        let rate = rate_of(builder, events, false);
+        println!("one node, {client} client: {:.0} k/s", rate / 1000.0);
+        return;
+    }
     let cluster = RedisCluster::start(3);
     // Warm up connections and the slot map.
     let _ = run(&cluster, 1, 10_000, false);
@@ -79,4 +107,23 @@ fn main() {
             rate / 1000.0
         );
     }
+    drop(cluster);
+    let one = RedisCluster::start(1);
+    let url = one.urls()[0].clone();
+    let _ = rate_of(RedisLayer::builder_cluster(&[url.as_str()]), 10_000, false);
+    let (mut plain, mut clustered) = (0f64, 0f64);
+    for _ in 0..3 {
+        plain = plain.max(rate_of(RedisLayer::builder(&url), events, false));
+        clustered = clustered.max(rate_of(
+            RedisLayer::builder_cluster(&[url.as_str()]).global_shards(1),
+            events,
+            false,
+        ));
+    }
+    println!(
+        "one node: plain client {:.0} k/s, cluster client {:.0} k/s: {:.2} of the plain",
+        plain / 1000.0,
+        clustered / 1000.0,
+        clustered / plain
+    );
 }

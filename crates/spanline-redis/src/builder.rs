@@ -476,7 +476,11 @@ impl RedisLayerBuilder {
                 .iter()
                 .filter_map(|url| redis::Client::open(url.as_str()).ok())
                 .collect();
-            return self.start(Target::Cluster { client, seeds });
+            // Our own connections to the masters, but over TLS.
+            let map = crate::read::ClusterMap::new(&self.cluster_nodes.join(","))
+                .ok()
+                .filter(|map| !map.is_tls());
+            return self.start(Target::Cluster { client, seeds, map });
         }
         if let Some(why) = url_problem(&self.url) {
             return Err(BuildError::BadUrl(why));

@@ -14,6 +14,8 @@ mod channels;
 mod guard;
 mod layer;
 mod link;
+#[cfg(feature = "cluster")]
+mod nodes;
 mod problem;
 mod queue;
 pub mod read;

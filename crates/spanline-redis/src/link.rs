@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use redis::{Cmd, RedisResult, Value};
 
+#[cfg(feature = "cluster")]
+use crate::nodes::Nodes;
 use crate::wire::{Wire, WireError};
 
 /// A pipeline that failed on the connection.
@@ -25,6 +27,10 @@ pub(crate) enum Reply {
     Retry(String),
     /// Refused for good (`NOPERM`, `WRONGTYPE`, ...): the error's text.
     Fail(String),
+    /// Sent, and the connection broke or its time ran out before the
+    /// reply: the server may have run it.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Lost,
 }
 
 impl Reply {
@@ -53,7 +59,7 @@ impl Reply {
 
 /// How far past its deadline a pipeline's wait for a reply may end: the
 /// read timeout is set again only when the time left shrank by more.
-const SLACK: Duration = Duration::from_millis(1);
+pub(crate) const SLACK: Duration = Duration::from_millis(1);
 
 /// Where to connect.
 pub(crate) enum Target {
@@ -64,6 +70,9 @@ pub(crate) enum Target {
         /// The nodes given, each as a single server: asked whether they
         /// are cluster nodes at all.
         seeds: Vec<redis::Client>,
+        /// The nodes given, for our own connections to the masters
+        /// (`None` over TLS: redis-rs's cluster client connects then).
+        map: Option<crate::read::ClusterMap>,
     },
 }
 
@@ -116,8 +125,12 @@ pub(crate) enum Link {
     /// A single server over TCP or a Unix socket: our own.
     Wire(Wire),
     /// Boxed: a cluster connection is four times the size of a single one.
+    /// Over TLS: redis-rs's cluster client.
     #[cfg(feature = "cluster")]
     Cluster(Box<redis::cluster::ClusterConnection>),
+    /// Our own connections to a cluster's masters.
+    #[cfg(feature = "cluster")]
+    Nodes(Box<Nodes>),
 }
 
 impl Target {
@@ -165,7 +178,19 @@ impl Target {
                     .map_err(ConnectError::Redis),
             },
             #[cfg(feature = "cluster")]
-            Target::Cluster { client, seeds } => {
+            Target::Cluster {
+                map: Some(map),
+                seeds,
+                ..
+            } => match Nodes::connect(map.clone(), timeout) {
+                Ok(nodes) => Ok(Link::Nodes(Box::new(nodes))),
+                Err(e) => Err(match plain_node(seeds, timeout) {
+                    Some(node) => ConnectError::NotACluster { node },
+                    None => ConnectError::Redis(e),
+                }),
+            },
+            #[cfg(feature = "cluster")]
+            Target::Cluster { client, seeds, .. } => {
                 // The cluster client connects to a plain Redis without a
                 // word, then fails every command ("No connections found"):
                 // ask a node given what it is.
@@ -199,7 +224,7 @@ fn plain_node(seeds: &[redis::Client], timeout: Duration) -> Option<String> {
 }
 
 impl Link {
-    pub(crate) fn set_io_timeout(&self, io: Duration) {
+    pub(crate) fn set_io_timeout(&mut self, io: Duration) {
         match self {
             Link::Single(con) => {
                 let _ = con.set_read_timeout(Some(io));
@@ -213,6 +238,8 @@ impl Link {
                 let _ = con.set_read_timeout(Some(io));
                 let _ = con.set_write_timeout(Some(io));
             }
+            #[cfg(feature = "cluster")]
+            Link::Nodes(nodes) => nodes.set_io_timeout(io),
         }
     }
 
@@ -222,9 +249,9 @@ impl Link {
     #[cfg(feature = "cluster")]
     pub(crate) fn run(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Reply>> {
         match self {
-            Link::Single(_) | Link::Wire(_) => Err(redis::RedisError::from((
+            Link::Single(_) | Link::Wire(_) | Link::Nodes(_) => Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
-                "a single server's commands go packed",
+                "commands go packed on our own connections",
             ))),
             Link::Cluster(con) => {
                 // Cluster pipelines report the first error only: a server
@@ -250,8 +277,45 @@ impl Link {
         }
     }
 
-    pub(crate) fn is_cluster(&self) -> bool {
-        !matches!(self, Link::Single(_) | Link::Wire(_))
+    /// redis-rs's cluster connection: commands go as `Cmd`s, through
+    /// [`run`](Self::run).
+    pub(crate) fn takes_cmds(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        return matches!(self, Link::Cluster(_));
+        #[cfg(not(feature = "cluster"))]
+        false
+    }
+
+    /// Starts a batch: a cluster's slot map is asked again when a reply
+    /// said it changed.
+    pub(crate) fn begin(&mut self) {
+        #[cfg(feature = "cluster")]
+        if let Link::Nodes(nodes) = self {
+            nodes.begin();
+        }
+    }
+
+    /// Sends a batch: `packed` (`count` commands) on a single server,
+    /// `cmds` on redis-rs's cluster connection, or what was pushed to our
+    /// own cluster connections. `Ok` holds each command's reply; `Err`: the
+    /// connection failed.
+    pub(crate) fn send(
+        &mut self,
+        packed: &[u8],
+        count: usize,
+        cmds: Vec<Cmd>,
+        deadline: &dyn Fn() -> Instant,
+    ) -> Result<Vec<Reply>, Broken> {
+        match self {
+            #[cfg(feature = "cluster")]
+            Link::Cluster(_) => self.run(cmds).map_err(|_| Broken { unsent: false }),
+            #[cfg(feature = "cluster")]
+            Link::Nodes(nodes) => Ok(nodes.run(deadline)),
+            _ => {
+                drop(cmds);
+                self.run_packed(packed, count, deadline)
+            }
+        }
     }
 
     /// Sends `count` commands already in the Redis protocol (single server
@@ -342,7 +406,7 @@ impl Link {
                 Ok(())
             }
             #[cfg(feature = "cluster")]
-            Link::Cluster(_) => Err(redis::RedisError::from((
+            Link::Cluster(_) | Link::Nodes(_) => Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
                 "packed commands need a single server",
             ))),
@@ -359,6 +423,17 @@ impl Link {
             }
             #[cfg(feature = "cluster")]
             Link::Cluster(con) => cmd.query::<Value>(&mut **con).is_ok(),
+            #[cfg(feature = "cluster")]
+            Link::Nodes(nodes) => {
+                let args: Vec<&[u8]> = cmd
+                    .args_iter()
+                    .filter_map(|arg| match arg {
+                        redis::Arg::Simple(bytes) => Some(bytes),
+                        _ => None,
+                    })
+                    .collect();
+                nodes.ask(&args)
+            }
         }
     }
 }

@@ -213,6 +213,7 @@ fn check(reply: Reply) -> Result<(), WireError> {
     match reply {
         Reply::Ok => Ok(()),
         Reply::Retry(text) => Err(WireError::Busy(text)),
+        Reply::Lost => Err(WireError::Io(io::ErrorKind::TimedOut.into())),
         Reply::Fail(text) => Err(WireError::Refused(text)),
     }
 }

@@ -301,7 +301,7 @@ impl Worker {
         }
         // Near shutdown, no wait may outlast the deadline.
         let io = self.io_timeout();
-        if let Some(con) = self.con.as_ref() {
+        if let Some(con) = self.con.as_mut() {
             con.set_io_timeout(io);
         }
         Ok(())
@@ -487,29 +487,37 @@ impl Worker {
                 }
             }
         }
+        let Some(mut con) = self.con.take() else {
+            return;
+        };
         let mut packed = std::mem::take(&mut self.packed);
         packed.clear();
         let mut count = 0;
         let mut cmds = Vec::new();
-        let cluster = self.con.as_ref().is_some_and(Link::is_cluster);
+        con.begin();
+        let takes_cmds = con.takes_cmds();
         // One deadline for the whole batch, within the shutdown's (asked
         // again before each reply: a shutdown asked meanwhile brings it
         // forward).
         let batch_deadline = later(self.io_timeout());
         let owners = self.plan(|args| {
             count += 1;
-            if cluster {
-                let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap_or("PUBLISH"));
-                args[1..].iter().for_each(|a| {
-                    cmd.arg(*a);
-                });
-                cmds.push(cmd);
-            } else {
-                packed.push(args);
+            match &mut con {
+                #[cfg(feature = "cluster")]
+                Link::Nodes(nodes) => nodes.push(args),
+                _ if takes_cmds => {
+                    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap_or("PUBLISH"));
+                    args[1..].iter().for_each(|a| {
+                        cmd.arg(*a);
+                    });
+                    cmds.push(cmd);
+                }
+                _ => packed.push(args),
             }
         });
         if !self.mark_sending() {
             self.packed = packed;
+            self.con = Some(con);
             return self.clear_batch();
         }
         let shared = self.shared.clone();
@@ -519,19 +527,9 @@ impl Worker {
                 .deadline()
                 .map_or(batch_deadline, |d| d.min(batch_deadline))
         };
-        let Some(con) = self.con.as_mut() else {
-            self.packed = packed;
-            return;
-        };
-        #[cfg(feature = "cluster")]
-        let sent = if cluster {
-            con.run(cmds).map_err(|_| Broken { unsent: false })
-        } else {
-            con.run_packed(packed.bytes(), count, &deadline)
-        };
-        #[cfg(not(feature = "cluster"))]
-        let sent = con.run_packed(packed.bytes(), count, &deadline);
+        let sent = con.send(packed.bytes(), count, cmds, &deadline);
         self.packed = packed;
+        self.con = Some(con);
         match sent {
             Ok(replies) => self.sort_replies(replies, &owners),
             Err(Broken { unsent: true }) => {
@@ -555,6 +553,7 @@ impl Worker {
     /// Settles the batch from its commands' replies.
     fn sort_replies(&mut self, replies: Vec<Reply>, owners: &[Option<(usize, u8)>]) {
         let mut retry = vec![false; self.batch.len()];
+        let mut lost = vec![false; self.batch.len()];
         let mut refused: Vec<Option<String>> = vec![None; self.batch.len()];
         for (reply, owner) in replies.into_iter().zip(owners) {
             let Some((event, slot)) = *owner else {
@@ -563,6 +562,7 @@ impl Worker {
             match reply {
                 Reply::Ok => self.done[event] |= slot,
                 Reply::Retry(_) => retry[event] = true,
+                Reply::Lost => lost[event] = true,
                 Reply::Fail(error) => refused[event] = Some(error),
             }
         }
@@ -572,6 +572,8 @@ impl Worker {
             .map(|i| {
                 if refused[i].is_some() {
                     Fate::Failed
+                } else if lost[i] {
+                    Fate::Unknown
                 } else if self.done[i] == self.slots(&self.batch[i]) {
                     Fate::Published
                 } else {

@@ -444,6 +444,7 @@ impl RedisCluster {
 
     /// Starts `masters * (1 + replicas)` nodes: `masters` masters with
     /// `replicas` replicas each, which take over when their master dies.
+    /// One master alone takes every slot (a one-node cluster).
     #[track_caller]
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
         let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
@@ -462,6 +463,21 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
+        if masters == 1 && replicas == 0 {
+            // `redis-cli --cluster create` wants three masters: one node
+            // takes every slot itself.
+            let mut con = nodes[0]
+                .client()
+                .get_connection()
+                .unwrap_or_else(|e| panic!("connect: {e}"));
+            redis::cmd("CLUSTER")
+                .arg(&["ADDSLOTSRANGE", "0", "16383"])
+                .exec(&mut con)
+                .unwrap_or_else(|e| panic!("CLUSTER ADDSLOTSRANGE: {e}"));
+            let cluster = Self { nodes };
+            cluster.wait_ok(Duration::from_secs(20));
+            return cluster;
+        }
         let status = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")

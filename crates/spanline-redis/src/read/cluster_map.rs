@@ -91,6 +91,12 @@ impl ClusterMap {
         self.seeds[0].redis_settings().password()
     }
 
+    /// Its nodes speak TLS (`rediss://`).
+    #[cfg(feature = "cluster")]
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.seeds[0].addr(), ConnectionAddr::TcpTls { .. })
+    }
+
     /// The connection settings of node `host:port`: a seed's, with its
     /// address. In RESP3 when `resp3` (pushes for sharded pub/sub).
     pub(crate) fn node(&self, host: &str, port: u16, resp3: bool) -> ConnectionInfo {
@@ -115,7 +121,7 @@ impl ClusterMap {
     }
 
     /// The slot map (`CLUSTER SLOTS`) of the first seed that gives one.
-    fn slot_map(&self) -> RedisResult<Vec<SlotRange>> {
+    pub(crate) fn slot_map(&self) -> RedisResult<Vec<SlotRange>> {
         let mut last = None;
         for seed in &self.seeds {
             match slots_of(seed) {
@@ -198,7 +204,7 @@ impl ClusterMap {
 }
 
 /// A range of slots and the master that owns them: (first, last, master).
-type SlotRange = (u16, u16, Node);
+pub(crate) type SlotRange = (u16, u16, Node);
 
 /// `CLUSTER SLOTS` of the node at `info`.
 fn slots_of(info: &ConnectionInfo) -> RedisResult<Vec<SlotRange>> {

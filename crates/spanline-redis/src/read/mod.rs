@@ -44,7 +44,11 @@ mod stream;
 mod stream_merge;
 
 pub use cluster_map::ClusterMap;
+#[cfg(feature = "cluster")]
+pub(crate) use cluster_map::SlotRange;
 pub use names::{global_shards, global_shards_key, DEFAULT_GLOBAL_SHARDS, MAX_GLOBAL_SHARDS};
+#[cfg(feature = "cluster")]
+pub(crate) use names::{key_slot, CLUSTER_SLOTS};
 pub use sharded::{Event, ShardedSubscription};
 pub use stream::{entries_before, first_id, last_entries, read_stream, Entry};
 pub use stream_merge::{entry_order, StreamMerge};

@@ -338,3 +338,63 @@ fn a_master_killed_mid_stream_is_survived_with_exact_accounting() {
         "logging never waited on Redis: slowest {slowest:?}"
     );
 }
+
+/// A slot moved to another master while the publisher holds the old map
+/// (`CLUSTER SETSLOT .. NODE` on every master, as a resharding ends): the
+/// old master answers `MOVED`, the publisher asks for the map again and
+/// sends the lines to the new owner. None is lost or counted failed.
+#[test]
+fn lines_follow_a_slot_moved_to_another_master() {
+    let cluster = RedisCluster::start(3);
+    let urls = cluster.urls();
+    let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let setup = Setup::new(
+        RedisLayer::builder_cluster(&nodes)
+            .global_shards(1)
+            .timeouts(Duration::from_millis(500), Duration::from_millis(500))
+            .max_backoff(Duration::from_millis(100)),
+    );
+    let channel = "logs:global";
+    setup.run(|| (0..100).for_each(|i| info!(i, "before the move")));
+    assert!(setup.flush(10).complete);
+    assert_eq!(setup.stats.published(), 100);
+
+    let from = cluster.node_for(channel).port();
+    let to = cluster
+        .masters()
+        .into_iter()
+        .find(|m| m.port() != from)
+        .unwrap();
+    let mut to_con = to.client().get_connection().unwrap();
+    let to_id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut to_con)
+        .unwrap();
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(channel)
+        .query(&mut to_con)
+        .unwrap();
+    for master in cluster.masters() {
+        let mut con = master.client().get_connection().unwrap();
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("NODE")
+            .arg(&to_id)
+            .exec(&mut con)
+            .unwrap();
+    }
+    cluster.reset_stats();
+    setup.run(|| (0..100).for_each(|i| info!(i, "after the move")));
+    assert!(setup.flush(10).complete, "{:?}", setup.stats);
+    setup.assert_accounted();
+    assert_eq!(setup.stats.published(), 200, "{:?}", setup.stats);
+    assert_eq!(setup.stats.failed(), 0, "{:?}", setup.stats);
+    let calls = cluster.command_calls("spublish");
+    let on_new = calls.iter().find(|(port, _)| *port == to.port());
+    assert!(
+        on_new.is_some_and(|(_, n)| *n >= 100),
+        "the new owner runs the lines: {calls:?}"
+    );
+}
