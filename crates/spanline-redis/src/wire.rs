@@ -11,6 +11,7 @@
 //! The connection speaks RESP2 whatever the URL's `protocol`: it never says
 //! `HELLO 3`, and it subscribes to nothing, so no push message comes.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -79,6 +80,18 @@ impl std::fmt::Display for WireError {
 /// A connection to one server.
 pub(crate) struct Wire {
     replies: Replies<Stream>,
+    /// The socket's timeouts as last set: setting one is a system call,
+    /// made only when the new one differs by more than a millisecond.
+    read_timeout: Cell<Option<Duration>>,
+    write_timeout: Cell<Option<Duration>>,
+}
+
+/// How far a timeout set may be from the one asked for.
+const CLOSE: Duration = Duration::from_millis(1);
+
+/// `wanted` differs from what is set by more than [`CLOSE`].
+fn differs(set: Option<Duration>, wanted: Duration) -> bool {
+    set.is_none_or(|set| set.abs_diff(wanted) > CLOSE)
 }
 
 impl Wire {
@@ -101,6 +114,8 @@ impl Wire {
         Some(stream.map_err(WireError::Io).and_then(|stream| {
             let mut wire = Wire {
                 replies: Replies::new(stream),
+                read_timeout: Cell::new(None),
+                write_timeout: Cell::new(None),
             };
             wire.login(info.redis_settings(), deadline)?;
             Ok(wire)
@@ -167,21 +182,33 @@ impl Wire {
         self.reply().map_err(WireError::Io)
     }
 
+    /// Sets both timeouts (within a millisecond of `io`).
     pub(crate) fn set_timeouts(&self, io: Duration) -> io::Result<()> {
         self.set_read_timeout(io)?;
-        match &self.replies.stream {
-            Stream::Tcp(s) => s.set_write_timeout(Some(io)),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_write_timeout(Some(io)),
+        if differs(self.write_timeout.get(), io) {
+            self.write_timeout.set(None);
+            match &self.replies.stream {
+                Stream::Tcp(s) => s.set_write_timeout(Some(io)),
+                #[cfg(unix)]
+                Stream::Unix(s) => s.set_write_timeout(Some(io)),
+            }?;
+            self.write_timeout.set(Some(io));
         }
+        Ok(())
     }
 
+    /// Sets the read timeout (within a millisecond of `io`).
     pub(crate) fn set_read_timeout(&self, io: Duration) -> io::Result<()> {
-        match &self.replies.stream {
-            Stream::Tcp(s) => s.set_read_timeout(Some(io)),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_read_timeout(Some(io)),
+        if differs(self.read_timeout.get(), io) {
+            self.read_timeout.set(None);
+            match &self.replies.stream {
+                Stream::Tcp(s) => s.set_read_timeout(Some(io)),
+                #[cfg(unix)]
+                Stream::Unix(s) => s.set_read_timeout(Some(io)),
+            }?;
+            self.read_timeout.set(Some(io));
         }
+        Ok(())
     }
 
     /// Writes commands already in the Redis protocol.
