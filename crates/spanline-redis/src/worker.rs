@@ -224,19 +224,20 @@ impl Worker {
         self.shared.exit.deadline().is_some()
     }
 
-    /// Moves an event from the queue into the batch.
-    fn take(&mut self, item: Item) {
-        add(
-            &self.shared.stats.inner.dequeued_bytes,
-            item.line.len() as u64,
-        );
-        self.batch_bytes += item.line.len();
+    /// Moves an event from the queue into the batch; returns its bytes.
+    fn take(&mut self, item: Item) -> usize {
+        let len = item.line.len();
+        self.batch_bytes += len;
         self.batch.push(item);
         self.done.push(0);
         // Round robin: the global feed's shards get the same load.
         self.turns
             .push(u16::try_from(self.next_turn).unwrap_or_default());
-        self.next_turn = (self.next_turn + 1) % self.globals.len().max(1);
+        self.next_turn += 1;
+        if self.next_turn >= self.globals.len() {
+            self.next_turn = 0;
+        }
+        len
     }
 
     /// Takes what is queued, up to the batch limits. Under the lock on the
@@ -247,12 +248,16 @@ impl Worker {
         if held.phase != Phase::Running {
             return;
         }
+        let mut taken = 0;
         while self.batch.len() < self.cfg.batch_size && self.batch_bytes < self.cfg.batch_bytes {
             match self.shared.rx.try_recv() {
-                Ok(item) => self.take(item),
+                Ok(item) => taken += self.take(item),
                 Err(_) => break,
             }
         }
+        // Still under the lock: the guard sees the lines held, and their
+        // bytes out of the queue, at once.
+        add(&self.shared.stats.inner.dequeued_bytes, taken as u64);
         held.batch = self.batch.len() as u64;
     }
 
