@@ -7,7 +7,7 @@ use redis::{Cmd, RedisResult, Value};
 
 #[cfg(feature = "cluster")]
 use crate::nodes::Nodes;
-use crate::wire::{Wire, WireError};
+use crate::wire::{Reply, Wire, WireError, SLACK};
 
 /// A pipeline that failed on the connection.
 #[derive(Debug)]
@@ -17,49 +17,15 @@ pub(crate) struct Broken {
     pub(crate) unsent: bool,
 }
 
-/// What became of one command of a pipeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Reply {
-    Ok,
-    /// The server cannot run it now but will (`LOADING`, `BUSY`,
-    /// `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`): try again after back-off.
-    /// The error's text.
-    Retry(String),
-    /// Refused for good (`NOPERM`, `WRONGTYPE`, ...): the error's text.
-    Fail(String),
-    /// Sent, and the connection broke or its time ran out before the
-    /// reply: the server may have run it.
-    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
-    Lost,
-}
-
-impl Reply {
-    fn of(value: &Value) -> Self {
-        match value {
-            Value::ServerError(e) => {
-                Reply::of_error(&format!("{} {}", e.code(), e.details().unwrap_or_default()))
-            }
-            _ => Reply::Ok,
+/// A redis-rs reply as what became of its command.
+fn reply_of(value: &Value) -> Reply {
+    match value {
+        Value::ServerError(e) => {
+            Reply::of_error(&format!("{} {}", e.code(), e.details().unwrap_or_default()))
         }
-    }
-
-    /// An error reply's text, `CODE details`.
-    pub(crate) fn of_error(text: &str) -> Self {
-        let code = text.split(' ').next().unwrap_or_default();
-        if matches!(
-            code,
-            "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"
-        ) {
-            Reply::Retry(text.to_string())
-        } else {
-            Reply::Fail(text.to_string())
-        }
+        _ => Reply::Ok,
     }
 }
-
-/// How far past its deadline a pipeline's wait for a reply may end: the
-/// read timeout is set again only when the time left shrank by more.
-pub(crate) const SLACK: Duration = Duration::from_millis(1);
 
 /// Where to connect.
 pub(crate) enum Target {
@@ -262,7 +228,7 @@ impl Link {
                     pipe.add_command(cmd);
                 }
                 match pipe.query::<Vec<Value>>(con) {
-                    Ok(values) => Ok(values.iter().map(Reply::of).collect()),
+                    Ok(values) => Ok(values.iter().map(reply_of).collect()),
                     Err(e) if e.code().is_some() => {
                         let reply = if e.is_cluster_error() || e.code() == Some("LOADING") {
                             Reply::Retry(e.to_string())
@@ -372,7 +338,7 @@ impl Link {
                         con.set_read_timeout(Some(left))?;
                         read_timeout = Some(left);
                     }
-                    replies.push(Reply::of(&con.recv_response()?));
+                    replies.push(reply_of(&con.recv_response()?));
                 }
                 Ok(())
             }

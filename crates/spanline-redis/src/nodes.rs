@@ -17,9 +17,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::link::Reply;
 use crate::read::{key_slot, ClusterMap, SlotRange, CLUSTER_SLOTS};
-use crate::wire::{Packer, Wire, WireError};
+use crate::wire::{Packer, Reply, Wire, WireError, SLACK};
 
 /// A master of the cluster, and the batch's commands for it.
 struct Master {
@@ -268,7 +267,7 @@ impl Master {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
                 let left = left(deadline);
-                if read_timeout > left + crate::link::SLACK {
+                if read_timeout > left + SLACK {
                     wire.set_read_timeout(left)?;
                     read_timeout = left;
                 }

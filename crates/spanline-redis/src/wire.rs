@@ -18,7 +18,40 @@ use std::time::{Duration, Instant};
 
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
-use crate::link::Reply;
+/// What became of one command of a pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Ok,
+    /// The server cannot run it now but will (`LOADING`, `BUSY`,
+    /// `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`): try again after back-off.
+    /// The error's text.
+    Retry(String),
+    /// Refused for good (`NOPERM`, `WRONGTYPE`, ...): the error's text.
+    Fail(String),
+    /// Sent, and the connection broke or its time ran out before the
+    /// reply: the server may have run it.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Lost,
+}
+
+impl Reply {
+    /// An error reply's text, `CODE details`.
+    pub(crate) fn of_error(text: &str) -> Self {
+        let code = text.split(' ').next().unwrap_or_default();
+        if matches!(
+            code,
+            "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"
+        ) {
+            Reply::Retry(text.to_string())
+        } else {
+            Reply::Fail(text.to_string())
+        }
+    }
+}
+
+/// How far past its deadline a pipeline's wait for a reply may end: the
+/// read timeout is set again only when the time left shrank by more.
+pub(crate) const SLACK: Duration = Duration::from_millis(1);
 
 /// Read buffer: a pipeline's replies are small (`:1\r\n`, an id of about
 /// 20 bytes), so one read takes hundreds.
@@ -86,12 +119,20 @@ pub(crate) struct Wire {
     write_timeout: Cell<Option<Duration>>,
 }
 
-/// How far a timeout set may be from the one asked for.
-const CLOSE: Duration = Duration::from_millis(1);
-
-/// `wanted` differs from what is set by more than [`CLOSE`].
-fn differs(set: Option<Duration>, wanted: Duration) -> bool {
-    set.is_none_or(|set| set.abs_diff(wanted) > CLOSE)
+/// Sets a timeout to `wanted` with `set` unless what `cell` says is set
+/// is within [`SLACK`] of it.
+fn set_timeout(
+    cell: &Cell<Option<Duration>>,
+    wanted: Duration,
+    set: impl FnOnce() -> io::Result<()>,
+) -> io::Result<()> {
+    if cell.get().is_none_or(|now| now.abs_diff(wanted) > SLACK) {
+        // Unknown until the call succeeds.
+        cell.set(None);
+        set()?;
+        cell.set(Some(wanted));
+    }
+    Ok(())
 }
 
 impl Wire {
@@ -185,30 +226,24 @@ impl Wire {
     /// Sets both timeouts (within a millisecond of `io`).
     pub(crate) fn set_timeouts(&self, io: Duration) -> io::Result<()> {
         self.set_read_timeout(io)?;
-        if differs(self.write_timeout.get(), io) {
-            self.write_timeout.set(None);
-            match &self.replies.stream {
-                Stream::Tcp(s) => s.set_write_timeout(Some(io)),
-                #[cfg(unix)]
-                Stream::Unix(s) => s.set_write_timeout(Some(io)),
-            }?;
-            self.write_timeout.set(Some(io));
-        }
-        Ok(())
+        set_timeout(&self.write_timeout, io, || {
+            self.socket().set_write_timeout(Some(io))
+        })
     }
 
     /// Sets the read timeout (within a millisecond of `io`).
     pub(crate) fn set_read_timeout(&self, io: Duration) -> io::Result<()> {
-        if differs(self.read_timeout.get(), io) {
-            self.read_timeout.set(None);
-            match &self.replies.stream {
-                Stream::Tcp(s) => s.set_read_timeout(Some(io)),
-                #[cfg(unix)]
-                Stream::Unix(s) => s.set_read_timeout(Some(io)),
-            }?;
-            self.read_timeout.set(Some(io));
+        set_timeout(&self.read_timeout, io, || {
+            self.socket().set_read_timeout(Some(io))
+        })
+    }
+
+    fn socket(&self) -> socket2::SockRef<'_> {
+        match &self.replies.stream {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            #[cfg(unix)]
+            Stream::Unix(s) => socket2::SockRef::from(s),
         }
-        Ok(())
     }
 
     /// Writes commands already in the Redis protocol.
