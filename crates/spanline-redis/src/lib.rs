@@ -16,9 +16,11 @@ mod layer;
 mod link;
 #[cfg(feature = "cluster")]
 mod nodes;
+mod pack;
 mod problem;
 mod queue;
 pub mod read;
+mod reply;
 mod report;
 mod stats;
 mod wire;

@@ -7,7 +7,8 @@ use redis::{Cmd, RedisResult, Value};
 
 #[cfg(feature = "cluster")]
 use crate::nodes::Nodes;
-use crate::wire::{Reply, Wire, WireError, SLACK};
+use crate::reply::Reply;
+use crate::wire::{Wire, WireError, SLACK};
 
 /// A pipeline that failed on the connection.
 #[derive(Debug)]

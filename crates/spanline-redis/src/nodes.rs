@@ -17,8 +17,10 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::pack::Packer;
 use crate::read::{key_slot, ClusterMap, SlotRange, CLUSTER_SLOTS};
-use crate::wire::{Packer, Reply, Wire, WireError, SLACK};
+use crate::reply::Reply;
+use crate::wire::{Wire, WireError, SLACK};
 
 /// A master of the cluster, and the batch's commands for it.
 struct Master {

@@ -20,11 +20,12 @@ use spanline_core::Schema;
 use crate::Channels;
 
 use crate::link::{Broken, ConnectError, Link, Target};
+use crate::pack::Packer;
 use crate::problem::Misconfig;
 use crate::queue::{later, Control, Item, Phase, Queue};
+use crate::reply::Reply;
 use crate::report::{self, Report};
 use crate::stats::add;
-use crate::wire::{Packer, Reply};
 
 /// Where lines go in Redis.
 ///
