@@ -8,7 +8,7 @@ use redis::{Cmd, RedisResult, Value};
 #[cfg(feature = "cluster")]
 use crate::nodes::Nodes;
 use crate::reply::Reply;
-use crate::wire::{Wire, WireError, SLACK};
+use crate::wire::{left, Wire, WireError, SLACK};
 
 /// A pipeline that failed on the connection.
 #[derive(Debug)]
@@ -316,12 +316,8 @@ impl Link {
             Link::Single(con) => {
                 // One deadline for the whole pipeline: redis-rs would wait
                 // the I/O timeout once per reply on a frozen server.
-                let left = || {
-                    deadline()
-                        .saturating_duration_since(Instant::now())
-                        .max(Duration::from_millis(1))
-                };
-                con.set_write_timeout(Some(left()))?;
+                let time_left = || left(deadline());
+                con.set_write_timeout(Some(time_left()))?;
                 con.send_packed_command(packed)?;
                 // The read timeout is a system call to set: set it again only
                 // when the time left has shrunk by more than a millisecond
@@ -334,7 +330,7 @@ impl Link {
                             std::io::ErrorKind::TimedOut,
                         )));
                     }
-                    let left = left();
+                    let left = time_left();
                     if read_timeout.is_none_or(|set| set > left + SLACK) {
                         con.set_read_timeout(Some(left))?;
                         read_timeout = Some(left);
@@ -345,32 +341,9 @@ impl Link {
             }
             Link::Wire(wire) => {
                 // As above, with our own reply reader.
-                let left = || {
-                    deadline()
-                        .saturating_duration_since(Instant::now())
-                        .max(Duration::from_millis(1))
-                };
-                wire.set_timeouts(left())?;
+                wire.set_timeouts(left(deadline()))?;
                 wire.send(packed)?;
-                let mut read_timeout = left();
-                for _ in 0..count {
-                    // The clock is asked only before a read: a reply
-                    // already read takes microseconds.
-                    if !wire.buffered() {
-                        if Instant::now() >= deadline() {
-                            return Err(redis::RedisError::from(std::io::Error::from(
-                                std::io::ErrorKind::TimedOut,
-                            )));
-                        }
-                        let left = left();
-                        if read_timeout > left + SLACK {
-                            wire.set_read_timeout(left)?;
-                            read_timeout = left;
-                        }
-                    }
-                    replies.push(wire.reply()?);
-                }
-                Ok(())
+                Ok(wire.read_replies(count, deadline, replies)?)
             }
             #[cfg(feature = "cluster")]
             Link::Cluster(_) | Link::Nodes(_) => Err(redis::RedisError::from((

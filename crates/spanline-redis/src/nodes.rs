@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::pack::Packer;
 use crate::read::{key_slot, ClusterMap, SlotRange, CLUSTER_SLOTS};
 use crate::reply::Reply;
-use crate::wire::{Wire, WireError, SLACK};
+use crate::wire::{left, Wire, WireError};
 
 /// A master of the cluster, and the batch's commands for it.
 struct Master {
@@ -224,7 +224,7 @@ impl Master {
         }
         if self.wire.is_none() {
             let info = map.node(&self.host, self.port, false);
-            let timeout = connect_timeout.min(left(deadline));
+            let timeout = connect_timeout.min(left(deadline()));
             match Wire::connect(&info, timeout) {
                 Some(Ok(wire)) => {
                     let _ = wire.set_timeouts(io_timeout);
@@ -236,7 +236,7 @@ impl Master {
         }
         let wire = self.wire.as_mut()?;
         let sent = wire
-            .set_timeouts(left(deadline))
+            .set_timeouts(left(deadline()))
             .and_then(|()| wire.send(self.packer.bytes()));
         match sent {
             Ok(()) => None,
@@ -258,25 +258,10 @@ impl Master {
         deadline: &dyn Fn() -> Instant,
         replies: &mut Vec<Reply>,
     ) -> io::Result<()> {
-        let Some(wire) = self.wire.as_mut() else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        let mut read_timeout = left(deadline);
-        wire.set_read_timeout(read_timeout)?;
-        for _ in 0..count {
-            if !wire.buffered() {
-                if Instant::now() >= deadline() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                let left = left(deadline);
-                if read_timeout > left + SLACK {
-                    wire.set_read_timeout(left)?;
-                    read_timeout = left;
-                }
-            }
-            replies.push(wire.reply()?);
+        match self.wire.as_mut() {
+            Some(wire) => wire.read_replies(count, deadline, replies),
+            None => Err(io::ErrorKind::NotConnected.into()),
         }
-        Ok(())
     }
 }
 
@@ -289,13 +274,6 @@ fn moved(reply: Reply) -> Reply {
         }
         other => other,
     }
-}
-
-/// The time left before `deadline`, at least a millisecond.
-fn left(deadline: &dyn Fn() -> Instant) -> Duration {
-    deadline()
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(1))
 }
 
 /// The connection was closed under us (a restart, a killed master), not

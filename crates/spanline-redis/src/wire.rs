@@ -79,6 +79,14 @@ pub(crate) struct Wire {
     write_timeout: Cell<Option<Duration>>,
 }
 
+/// The time left before `deadline`, at least a millisecond (a timeout
+/// of zero is refused by the socket).
+pub(crate) fn left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
+
 /// Sets a timeout to `wanted` with `set` unless what `cell` says is set
 /// is within [`SLACK`] of it.
 fn set_timeout(
@@ -127,19 +135,15 @@ impl Wire {
     /// not 0, and the library's name for `CLIENT LIST` (refused by servers
     /// before 7.2: ignored).
     fn login(&mut self, redis: &RedisConnectionInfo, deadline: Instant) -> Result<(), WireError> {
-        let left = || {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        };
-        self.set_timeouts(left()).map_err(WireError::Io)?;
+        let time_left = || left(deadline);
+        self.set_timeouts(time_left()).map_err(WireError::Io)?;
         if let Some(password) = redis.password() {
             let said = self.ask(&auth(redis.username(), password))?;
             // A server before 6.0 knows no users: log in with the password
             // alone, as redis-rs does.
             if let (Reply::Fail(text), Some(_)) = (&said, redis.username()) {
                 if text.contains("wrong number of arguments") {
-                    self.set_timeouts(left()).map_err(WireError::Io)?;
+                    self.set_timeouts(time_left()).map_err(WireError::Io)?;
                     check(self.ask(&auth(None, password))?)?;
                 } else {
                     check(said)?;
@@ -149,11 +153,11 @@ impl Wire {
             }
         }
         if redis.db() != 0 {
-            self.set_timeouts(left()).map_err(WireError::Io)?;
+            self.set_timeouts(time_left()).map_err(WireError::Io)?;
             let db = redis.db().to_string();
             check(self.ask(&[b"SELECT", db.as_bytes()])?)?;
         }
-        self.set_timeouts(left()).map_err(WireError::Io)?;
+        self.set_timeouts(time_left()).map_err(WireError::Io)?;
         let mut packed = Vec::new();
         write_command(
             &mut packed,
@@ -192,7 +196,7 @@ impl Wire {
     }
 
     /// Sets the read timeout (within a millisecond of `io`).
-    pub(crate) fn set_read_timeout(&self, io: Duration) -> io::Result<()> {
+    fn set_read_timeout(&self, io: Duration) -> io::Result<()> {
         set_timeout(&self.read_timeout, io, || {
             self.socket().set_read_timeout(Some(io))
         })
@@ -216,9 +220,28 @@ impl Wire {
         self.replies.next()
     }
 
-    /// Bytes of a reply are read already: the next reply may need no read.
-    pub(crate) fn buffered(&self) -> bool {
-        self.replies.buffered()
+    /// Reads `count` replies into `replies`, all by `deadline` (asked again
+    /// before each read: a shutdown can bring it forward). A wait ends at
+    /// most [`SLACK`] past it.
+    pub(crate) fn read_replies(
+        &mut self,
+        count: usize,
+        deadline: &dyn Fn() -> Instant,
+        replies: &mut Vec<Reply>,
+    ) -> io::Result<()> {
+        for _ in 0..count {
+            // The clock is asked only before a read: a reply already read
+            // takes microseconds.
+            if !self.replies.buffered() {
+                let deadline = deadline();
+                if Instant::now() >= deadline {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                self.set_read_timeout(left(deadline))?;
+            }
+            replies.push(self.reply()?);
+        }
+        Ok(())
     }
 }
 
