@@ -7,6 +7,7 @@ use redis::{Cmd, RedisResult, Value};
 
 #[cfg(feature = "cluster")]
 use crate::nodes::Nodes;
+use crate::pack::Packer;
 use crate::reply::Reply;
 use crate::wire::{left, Wire, WireError, SLACK};
 
@@ -94,10 +95,40 @@ pub(crate) enum Link {
     /// Boxed: a cluster connection is four times the size of a single one.
     /// Over TLS: redis-rs's cluster client.
     #[cfg(feature = "cluster")]
-    Cluster(Box<redis::cluster::ClusterConnection>),
+    Cluster(Box<RsCluster>),
     /// Our own connections to a cluster's masters.
     #[cfg(feature = "cluster")]
     Nodes(Box<Nodes>),
+}
+
+/// redis-rs's cluster connection, and the batch's pipeline for it.
+#[cfg(feature = "cluster")]
+pub(crate) struct RsCluster {
+    con: redis::cluster::ClusterConnection,
+    pipe: redis::cluster::ClusterPipeline,
+}
+
+#[cfg(feature = "cluster")]
+impl RsCluster {
+    /// Sends the batch's pipeline. `Ok` holds each command's reply; `Err`
+    /// means the connection failed (outcome unknown).
+    fn run(&mut self) -> RedisResult<Vec<Reply>> {
+        // Cluster pipelines report the first error only: a server error
+        // fails the whole batch, counted per event.
+        let n = self.pipe.cmd_iter().count();
+        match self.pipe.query::<Vec<Value>>(&mut self.con) {
+            Ok(values) => Ok(values.iter().map(reply_of).collect()),
+            Err(e) if e.code().is_some() => {
+                let reply = if e.is_cluster_error() || e.code() == Some("LOADING") {
+                    Reply::Retry(e.to_string())
+                } else {
+                    Reply::Fail(e.to_string())
+                };
+                Ok(vec![reply; n])
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Target {
@@ -166,7 +197,12 @@ impl Target {
                     return Err(ConnectError::NotACluster { node });
                 }
                 connected
-                    .map(|con| Link::Cluster(Box::new(con)))
+                    .map(|con| {
+                        Link::Cluster(Box::new(RsCluster {
+                            con,
+                            pipe: redis::cluster::cluster_pipe(),
+                        }))
+                    })
                     .map_err(ConnectError::Redis)
             }
         }
@@ -201,87 +237,60 @@ impl Link {
                 let _ = wire.set_timeouts(io);
             }
             #[cfg(feature = "cluster")]
-            Link::Cluster(con) => {
-                let _ = con.set_read_timeout(Some(io));
-                let _ = con.set_write_timeout(Some(io));
+            Link::Cluster(rs) => {
+                let _ = rs.con.set_read_timeout(Some(io));
+                let _ = rs.con.set_write_timeout(Some(io));
             }
             #[cfg(feature = "cluster")]
             Link::Nodes(nodes) => nodes.set_io_timeout(io),
         }
     }
 
-    /// Sends `cmds` as one pipeline (a cluster's: a single server's go
-    /// packed, through `run_packed`). `Ok` holds each command's reply;
-    /// `Err` means the connection failed (outcome unknown).
-    #[cfg(feature = "cluster")]
-    pub(crate) fn run(&mut self, cmds: Vec<Cmd>) -> RedisResult<Vec<Reply>> {
+    /// Adds one command to the batch, where this connection takes it: the
+    /// packed buffer of a single server, redis-rs's cluster pipeline, or our
+    /// own cluster connections' per-master buffers.
+    pub(crate) fn push(&mut self, args: &[&[u8]], packed: &mut Packer) {
         match self {
-            Link::Single(_) | Link::Wire(_) | Link::Nodes(_) => Err(redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "commands go packed on our own connections",
-            ))),
-            Link::Cluster(con) => {
-                // Cluster pipelines report the first error only: a server
-                // error fails the whole batch, counted per event.
-                let n = cmds.len();
-                let mut pipe = redis::cluster::cluster_pipe();
-                for cmd in cmds {
-                    pipe.add_command(cmd);
-                }
-                match pipe.query::<Vec<Value>>(con) {
-                    Ok(values) => Ok(values.iter().map(reply_of).collect()),
-                    Err(e) if e.code().is_some() => {
-                        let reply = if e.is_cluster_error() || e.code() == Some("LOADING") {
-                            Reply::Retry(e.to_string())
-                        } else {
-                            Reply::Fail(e.to_string())
-                        };
-                        Ok(vec![reply; n])
-                    }
-                    Err(e) => Err(e),
-                }
+            #[cfg(feature = "cluster")]
+            Link::Nodes(nodes) => nodes.push(args),
+            #[cfg(feature = "cluster")]
+            Link::Cluster(rs) => {
+                rs.pipe
+                    .cmd(std::str::from_utf8(args[0]).unwrap_or("PUBLISH"));
+                args[1..].iter().for_each(|a| {
+                    rs.pipe.arg(*a);
+                });
             }
+            Link::Single(_) | Link::Wire(_) => packed.push(args),
         }
     }
 
-    /// redis-rs's cluster connection: commands go as `Cmd`s, through
-    /// [`run`](Self::run).
-    pub(crate) fn takes_cmds(&self) -> bool {
-        #[cfg(feature = "cluster")]
-        return matches!(self, Link::Cluster(_));
-        #[cfg(not(feature = "cluster"))]
-        false
-    }
-
-    /// Starts a batch: a cluster's slot map is asked again when a reply
-    /// said it changed.
+    /// Starts a batch: a cluster's pipeline emptied, and its slot map asked
+    /// again when a reply said it changed.
     pub(crate) fn begin(&mut self) {
         #[cfg(feature = "cluster")]
-        if let Link::Nodes(nodes) = self {
-            nodes.begin();
+        match self {
+            Link::Nodes(nodes) => nodes.begin(),
+            Link::Cluster(rs) => rs.pipe.clear(),
+            Link::Single(_) | Link::Wire(_) => {}
         }
     }
 
-    /// Sends a batch: `packed` (`count` commands) on a single server,
-    /// `cmds` on redis-rs's cluster connection, or what was pushed to our
-    /// own cluster connections. `Ok` holds each command's reply; `Err`: the
-    /// connection failed.
+    /// Sends a batch: `packed` (`count` commands) on a single server, or
+    /// what was pushed to a cluster's connections. `Ok` holds each
+    /// command's reply; `Err`: the connection failed.
     pub(crate) fn send(
         &mut self,
         packed: &[u8],
         count: usize,
-        cmds: Vec<Cmd>,
         deadline: &dyn Fn() -> Instant,
     ) -> Result<Vec<Reply>, Broken> {
         match self {
             #[cfg(feature = "cluster")]
-            Link::Cluster(_) => self.run(cmds).map_err(|_| Broken { unsent: false }),
+            Link::Cluster(rs) => rs.run().map_err(|_| Broken { unsent: false }),
             #[cfg(feature = "cluster")]
             Link::Nodes(nodes) => Ok(nodes.run(deadline)),
-            _ => {
-                drop(cmds);
-                self.run_packed(packed, count, deadline)
-            }
+            Link::Single(_) | Link::Wire(_) => self.run_packed(packed, count, deadline),
         }
     }
 
@@ -362,7 +371,7 @@ impl Link {
                     && matches!(wire.reply(), Ok(Reply::Ok))
             }
             #[cfg(feature = "cluster")]
-            Link::Cluster(con) => cmd.query::<Value>(&mut **con).is_ok(),
+            Link::Cluster(rs) => cmd.query::<Value>(&mut rs.con).is_ok(),
             #[cfg(feature = "cluster")]
             Link::Nodes(nodes) => {
                 let args: Vec<&[u8]> = cmd

@@ -499,27 +499,14 @@ impl Worker {
         let mut packed = std::mem::take(&mut self.packed);
         packed.clear();
         let mut count = 0;
-        let mut cmds = Vec::new();
         con.begin();
-        let takes_cmds = con.takes_cmds();
         // One deadline for the whole batch, within the shutdown's (asked
         // again before each reply: a shutdown asked meanwhile brings it
         // forward).
         let batch_deadline = later(self.io_timeout());
         let owners = self.plan(|args| {
             count += 1;
-            match &mut con {
-                #[cfg(feature = "cluster")]
-                Link::Nodes(nodes) => nodes.push(args),
-                _ if takes_cmds => {
-                    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap_or("PUBLISH"));
-                    args[1..].iter().for_each(|a| {
-                        cmd.arg(*a);
-                    });
-                    cmds.push(cmd);
-                }
-                _ => packed.push(args),
-            }
+            con.push(args, &mut packed);
         });
         if !self.mark_sending() {
             self.packed = packed;
@@ -533,7 +520,7 @@ impl Worker {
                 .deadline()
                 .map_or(batch_deadline, |d| d.min(batch_deadline))
         };
-        let sent = con.send(packed.bytes(), count, cmds, &deadline);
+        let sent = con.send(packed.bytes(), count, &deadline);
         self.packed = packed;
         self.con = Some(con);
         match sent {
