@@ -189,15 +189,21 @@ impl Nodes {
                     .get_mut(usize::from(*m))
                     .and_then(Iterator::next)
                     .unwrap_or(Reply::Lost),
-                None => Reply::Retry("CLUSTERDOWN no master owns the slot".to_string()),
+                None => {
+                    self.stale = true;
+                    Reply::Retry("CLUSTERDOWN no master owns the slot".to_string())
+                }
             };
-            replies.push(moved(reply));
+            replies.push(match reply {
+                // The slot is elsewhere now: the command goes again once
+                // the map is asked again.
+                Reply::Fail(text) if text.starts_with("MOVED ") || text.starts_with("ASK ") => {
+                    self.stale = true;
+                    Reply::Retry(text)
+                }
+                other => other,
+            });
         }
-        // A slot without a master, or one that moved: ask for the map again.
-        self.stale |= self.routes.contains(&None)
-            || replies
-                .iter()
-                .any(|r| matches!(r, Reply::Retry(text) if text.starts_with("MOVED ") || text.starts_with("ASK ")));
         replies
     }
 
@@ -262,17 +268,6 @@ impl Master {
             Some(wire) => wire.read_replies(count, deadline, replies),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
-    }
-}
-
-/// `MOVED` and `ASK`: the slot is elsewhere now; the command goes again
-/// once the map is asked again.
-fn moved(reply: Reply) -> Reply {
-    match reply {
-        Reply::Fail(text) if text.starts_with("MOVED ") || text.starts_with("ASK ") => {
-            Reply::Retry(text)
-        }
-        other => other,
     }
 }
 
