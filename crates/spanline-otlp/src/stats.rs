@@ -87,7 +87,8 @@ impl OtlpStats {
     }
 
     /// Logged after the shutdown began, or still queued when its timeout
-    /// ran out.
+    /// ran out, or being exported then: that export is cut short, and the
+    /// endpoint may have received part of it or all of it.
     pub fn dropped_shutdown(&self) -> u64 {
         get(&self.inner.shutdown)
     }

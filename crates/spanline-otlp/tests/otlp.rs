@@ -329,7 +329,13 @@ fn threads_logging_through_the_shutdown_are_each_counted_once() {
         "{stats:?}"
     );
     assert!(stats.dropped_shutdown() >= outcome.abandoned);
-    assert_eq!(receiver.records().len() as u64, stats.exported());
+    // Every record exported was received; an export the shutdown cut short
+    // (counted in `dropped_shutdown`) may have arrived too.
+    let received = receiver.records().len() as u64;
+    assert!(
+        (stats.exported()..=stats.exported() + stats.dropped_shutdown()).contains(&received),
+        "received {received}: {stats:?}"
+    );
 }
 
 #[test]
