@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apalis_core::backend::TaskSink;
-use apalis_core::error::BoxDynError;
+use apalis_core::error::{AbortError, BoxDynError};
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::worker::builder::WorkerBuilder;
 use apalis_redis::{Config, RedisStorage};
@@ -42,7 +42,9 @@ async fn send_welcome(job: Welcome) -> Result<(), BoxDynError> {
     if job.attempt == 2 {
         // A failed job ends too: one `job ended` line, after this one.
         tracing::warn!(user = job.user, "the mail server said no");
-        return Err("mail server unavailable".into());
+        // Not retried: apalis's Redis storage retries any other error
+        // (whatever `max_attempts` says), about a second later.
+        return Err(AbortError::new("mail server unavailable").into());
     }
     Ok(())
 }
@@ -74,7 +76,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for attempt in 0..JOBS as u32 {
             let task = TaskBuilder::new(Welcome { user: 42, attempt })
                 .with_context()
-                .max_attempts(1)
                 .build();
             storage.push_task(task).await?;
         }
