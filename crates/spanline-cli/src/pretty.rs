@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
-use spanline_core::read::Record;
 use spanline_core::Timestamp;
+use spanline_json::read::Record;
 
 use crate::view::ViewArgs;
 use crate::Color;

@@ -11,7 +11,7 @@ use spanline_redis::redis;
 
 use crate::cluster::{Cluster, Feed};
 use crate::server::{backoff, Failure, Server};
-use spanline_core::read::Level;
+use spanline_json::read::Level;
 
 use crate::view::ViewArgs;
 use crate::Color;
@@ -125,7 +125,7 @@ impl Output {
     /// Prints one payload if the filter lets it through; false once `--count` is reached.
     fn line(&mut self, payload: &[u8]) -> io::Result<bool> {
         let text = String::from_utf8_lossy(payload);
-        let record = spanline_core::read::Record::read(&text);
+        let record = spanline_json::read::Record::read(&text);
         if self.view.filters() && !record.as_ref().is_some_and(|r| self.view.keeps(r)) {
             return Ok(true);
         }

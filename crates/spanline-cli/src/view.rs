@@ -1,9 +1,9 @@
 //! What `spanline pretty` and `spanline tail` show of each line: filters
 //! (a minimum level, `--where key=value`, a time range), which fields, and
-//! how times look. Every line is read once, by spanline-core's reader.
+//! how times look. Every line is read once, by spanline-json's reader.
 
-use spanline_core::read::{Level, Record};
 use spanline_core::Timestamp;
+use spanline_json::read::{Level, Record};
 use spanline_json::{neutralize, PrettyLine, Query};
 
 /// The options both viewers share.
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_time_range_keeps_what_falls_in_it() {
-        let at = |s: &str| spanline_core::read::parse_time(s).unwrap();
+        let at = |s: &str| spanline_json::read::parse_time(s).unwrap();
         let range = ViewArgs {
             since: Some(at("2026-12-02T13:00:01Z")),
             until: Some(at("2026-12-02T13:00:03Z")),

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use spanline_core::read::parse_time;
 use spanline_core::Timestamp;
+use spanline_json::read::parse_time;
 
 /// Reads a time given on the command line, relative to `now`.
 pub(crate) fn parse_at(text: &str, now: SystemTime) -> Result<Timestamp, String> {

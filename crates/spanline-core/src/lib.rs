@@ -13,8 +13,6 @@ mod keep;
 mod keys;
 #[cfg(feature = "opentelemetry")]
 mod otel;
-#[cfg(feature = "read")]
-pub mod read;
 mod redact;
 mod schema;
 mod sink;

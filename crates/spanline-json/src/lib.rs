@@ -5,6 +5,7 @@ mod json;
 mod pretty;
 #[cfg(feature = "query")]
 mod query;
+pub mod read;
 
 pub use json::{JsonLayer, JsonLayerBuilder, JsonStats};
 pub use pretty::{local_time, neutralize, PrettyLayer, PrettyLine};

@@ -9,7 +9,7 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry::Key;
 use opentelemetry_sdk::logs::{SdkLogRecord, SdkLogger};
 use serde_json::Value;
-use spanline_core::read::{Level, Record};
+use spanline_json::read::{Level, Record};
 
 /// The record for one line (without its newline). A line that is not a
 /// JSON object (never one of spanline's) becomes a record whose body is

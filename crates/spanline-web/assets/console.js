@@ -12,7 +12,7 @@
   // Rows drawn per flush (every 100 ms) at most: under a flood the page
   // draws the newest and says how many it skipped, so it stays responsive.
   const MAX_DRAWN = 1000;
-  // The server's level names (spanline_core::read::Level), in order.
+  // The server's level names (spanline_json::read::Level), in order.
   const LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4, CRITICAL: 5 };
 
   const $ = (id) => document.getElementById(id);
@@ -41,7 +41,7 @@
   const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
   const safe = (text) => String(text).replace(UNSAFE, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
 
-  // One line, as the server read it (spanline-core's reader: every preset's
+  // One line, as the server read it (spanline-json's reader: every preset's
   // keys and level words are mapped there, none here).
   function parse(data) {
     let rec;

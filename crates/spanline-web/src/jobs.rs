@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use spanline_core::read::Record;
+use spanline_json::read::Record;
 
 use crate::follow::{Item, Link, Sink};
 
@@ -39,7 +39,7 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     pub(crate) fn add(&mut self, line: &str) {
-        // spanline-core's reader: every preset's keys, the nested shape.
+        // spanline-json's reader: every preset's keys, the nested shape.
         let Some(record) = Record::read(line) else {
             return;
         };

@@ -1,10 +1,10 @@
-//! A line as the page shows it, read here once by spanline-core's reader
+//! A line as the page shows it, read here once by spanline-json's reader
 //! (`Record`), so the page holds no mapping of keys or level words of its
 //! own: adding a preset changes what the page shows without a line of
 //! JavaScript.
 
 use serde_json::{json, Value};
-use spanline_core::read::Record;
+use spanline_json::read::Record;
 use spanline_json::Query;
 
 /// The `line` event's data: the line as it came (`raw`), and as read: its

@@ -3,7 +3,7 @@
 //! the CLI's `spanline pretty` and `spanline tail`. The layer never reads
 //! lines; it renders its own events.
 
-use spanline_core::read::{Level, Record};
+use crate::read::{Level, Record};
 
 use super::PrettyLine;
 
@@ -27,7 +27,7 @@ impl PrettyLine {
     /// Lays out a line already read.
     ///
     /// ```
-    /// let record = spanline_core::read::Record::read(r#"{"level":"INFO","message":"hi","n":1}"#).unwrap();
+    /// let record = spanline_json::read::Record::read(r#"{"level":"INFO","message":"hi","n":1}"#).unwrap();
     /// let line = spanline_json::PrettyLine::from_record(&record);
     /// assert_eq!((line.level.as_str(), line.pairs[0].1.as_str()), ("info", "1"));
     /// ```

@@ -22,8 +22,8 @@ use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::fmt::{self, Write as _};
 
+use crate::read::{Level, LineView, Record};
 use serde_json::{Number, Value};
-use spanline_core::read::{Level, LineView, Record};
 
 use super::{Expr, Folded, Key, Num, Operand, Term, Test};
 

@@ -16,14 +16,14 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::read::{Level, LineView, Record};
 use regex::Regex;
-use spanline_core::read::{Level, LineView, Record};
 
 /// A parsed query: test records with [`Query::matches`]. The grammar is in
 /// docs/query.md.
 ///
 /// ```
-/// use spanline_core::read::Record;
+/// use spanline_json::read::Record;
 /// use spanline_json::Query;
 /// let query: Query = r#"level>=warn and (user_id=42 or tenant in (acme, "big co")) and not "health check""#.parse()?;
 /// let line = Record::read(r#"{"level":"ERROR","message":"payment failed","user_id":42}"#).unwrap();
@@ -113,7 +113,7 @@ impl Query {
     /// Whether `record` matches.
     ///
     /// ```
-    /// use spanline_core::read::Record;
+    /// use spanline_json::read::Record;
     /// let query = spanline_json::Query::parse("http.status>=500 timeout")?;
     /// let line = Record::read(r#"{"msg":"upstream Timeout","http":{"status":504}}"#).unwrap();
     /// assert!(query.matches(&line));
@@ -126,7 +126,7 @@ impl Query {
     /// Whether a line matches, as [`Query::matches`] on its
     /// [`Record`] would answer; `None` when the line is not a JSON object.
     /// Faster for a filter over many lines: only the keys the query names
-    /// are read (a [`LineView`]), and the whole record only for a word
+    /// are read (a `LineView`), and the whole record only for a word
     /// searched alone.
     ///
     /// ```

@@ -23,8 +23,8 @@
 
 use std::fmt;
 
+use crate::read::Level;
 use regex::{Regex, RegexBuilder};
-use spanline_core::read::Level;
 use winnow::ascii::Caseless;
 use winnow::combinator::{alt, cut_err, not, opt, terminated};
 use winnow::error::{ContextError, ErrMode, FromExternalError, StrContext, StrContextValue};

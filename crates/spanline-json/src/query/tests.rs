@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure report
 
+use crate::read::{Level, Record};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use spanline_core::read::{Level, Record};
 
 use super::parse::{MAX_DEPTH, MAX_REGEXES};
 use super::{Expr, Folded, Key, Num, Order, Query, Term, Test};
@@ -319,12 +319,13 @@ fn regexes_are_bounded() {
 // Matching records built by hand.
 
 fn record(fields: &[(&str, Value)]) -> Record {
-    let mut record = Record::default();
-    record.fields = fields
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), v.clone()))
-        .collect();
-    record
+    Record {
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect(),
+        ..Record::default()
+    }
 }
 
 fn is(query: &str, record: &Record) -> bool {
@@ -485,7 +486,7 @@ fn folding_follows_unicode() {
 }
 
 // ---------------------------------------------------------------------------
-// Real lines, read by spanline-core's reader.
+// Real lines, read by spanline-json's reader.
 
 const LINES: &[&str] = &[
     r#"{"timestamp":"2026-12-06T10:00:00Z","level":"DEBUG","message":"cache miss","target":"app::cache","user_id":7}"#,
@@ -869,10 +870,7 @@ fn a_line_view_reads_shapes_it_leaves_to_the_record() {
         r#"{"message":"m","exception":"boom","user_id":42}"#,
         r#"{"message":"m","user\u005fid":42}"#,
     ] {
-        assert!(
-            spanline_core::read::LineView::read(line).is_none(),
-            "{line}"
-        );
+        assert!(crate::read::LineView::read(line).is_none(), "{line}");
         assert_eq!(query.matches_line(line), Some(true), "{line}");
     }
     assert_eq!(query.matches_line("[1]"), None);

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use spanline_core::read::{Level, Record};
 use spanline_core::{sink_fn, Clock, ContextLayer, LineLayer, Preset, Schema, Timestamp};
+use spanline_json::read::{Level, Record};
 use tracing_subscriber::prelude::*;
 
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! A line's time: RFC 3339 text with any offset and fraction, or an epoch
 //! number (pino's milliseconds, seconds).
 
-use crate::Timestamp;
+use spanline_core::Timestamp;
 
 /// A time from RFC 3339 text (`Z` or an offset, any fraction) or from an
 /// epoch number (milliseconds past 10^11, else seconds).

@@ -15,25 +15,13 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{chain, keys, text_of, Level};
-use crate::schema::preset::{ECS_ALIASES, NESTED_KEYS};
+use super::{alias, chain, keys, text_of, Level, NESTED_KEYS};
 
 /// A line's top-level keys, each with its value as written: read with
-/// [`LineView::read`], asked like a [`Record`](super::Record).
-///
-/// ```
-/// use spanline_core::read::{Level, LineView};
-/// let line = r#"{"timestamp":"2026-12-06T10:00:00Z","level":"WARN","message":"slow","user_id":42,"http":{"status":503}}"#;
-/// let view = LineView::read(line).unwrap();
-/// assert_eq!(view.level(), Some(Level::Warn));
-/// assert_eq!(view.message(), "slow");
-/// assert_eq!(view.get("user_id").unwrap(), 42);
-/// assert_eq!(view.get("http.status").unwrap(), 503);
-/// // The level's key is the level, not a field, as in a `Record`.
-/// assert!(view.get("level").is_none());
-/// ```
+/// [`LineView::read`], asked like a [`Record`](super::Record). The query
+/// reads each line through one first (see `tests` below).
 #[derive(Clone, Debug)]
-pub struct LineView<'a> {
+pub(crate) struct LineView<'a> {
     pairs: Vec<(&'a str, &'a RawValue)>,
 }
 
@@ -43,7 +31,7 @@ impl<'a> LineView<'a> {
     /// written with an escape, tracing-subscriber's nested shape (`fields`,
     /// `span`, `spans`), an error chain written whole (`exception`,
     /// `error.stack_trace`).
-    pub fn read(line: &'a str) -> Option<LineView<'a>> {
+    pub(crate) fn read(line: &'a str) -> Option<LineView<'a>> {
         let pairs = serde_json::Deserializer::from_str(line.trim())
             .deserialize_map(PairsVisitor)
             .ok()?;
@@ -80,17 +68,17 @@ impl<'a> LineView<'a> {
     }
 
     /// The level, as [`Record::level`](super::Record::level).
-    pub fn level(&self) -> Option<Level> {
+    pub(crate) fn level(&self) -> Option<Level> {
         self.level_key().map(|(_, level)| level)
     }
 
     /// The message, as [`Record::message`](super::Record::message).
-    pub fn message(&self) -> Cow<'a, str> {
+    pub(crate) fn message(&self) -> Cow<'a, str> {
         self.text_under(&keys().message)
     }
 
     /// The target, as [`Record::target`](super::Record::target).
-    pub fn target(&self) -> Cow<'a, str> {
+    pub(crate) fn target(&self) -> Cow<'a, str> {
         self.text_under(&keys().target)
     }
 
@@ -105,11 +93,11 @@ impl<'a> LineView<'a> {
     /// A field by key, parsed, as [`Record::get`](super::Record::get)
     /// finds it: as written, under the name a preset writes it, or as a
     /// dotted path into an object.
-    pub fn get(&self, key: &str) -> Option<Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<Value> {
         if let Some(value) = self.field(key) {
             return Some(value);
         }
-        if let Some((_, written)) = ECS_ALIASES.iter().find(|(k, _)| *k == key) {
+        if let Some(written) = alias(key) {
             if let Some(value) = self.field(written) {
                 return Some(value);
             }
@@ -201,5 +189,22 @@ impl<'de> Visitor<'de> for PairsVisitor {
             pairs.push((key, map.next_value::<&'de RawValue>()?));
         }
         Ok(pairs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_answers_as_a_record_does() {
+        let line = r#"{"timestamp":"2026-12-06T10:00:00Z","level":"WARN","message":"slow","user_id":42,"http":{"status":503}}"#;
+        let view = LineView::read(line).unwrap();
+        assert_eq!(view.level(), Some(Level::Warn));
+        assert_eq!(view.message(), "slow");
+        assert_eq!(view.get("user_id").unwrap(), 42);
+        assert_eq!(view.get("http.status").unwrap(), 503);
+        // The level's key is the level, not a field, as in a `Record`.
+        assert!(view.get("level").is_none());
     }
 }

@@ -1,18 +1,18 @@
-//! Reading lines back: one record model for every line shape (feature
-//! `read`).
+//! Reading lines back: one record model for every line shape.
 //!
 //! [`Record::read`] turns a JSON line of any spanline preset, or of the
 //! producers teams run beside it (pino, bunyan, structlog, ECS, GCP,
 //! tracing-subscriber's JSON), into one [`Record`]: its time, [`Level`],
 //! message, target, error chains and every other field in the line's key
-//! order. The keys it looks for come from the preset table the writer uses,
-//! so a new preset is read as soon as it is written. `spanline pretty`,
-//! `spanline tail` and the web console read through it. A filter over
-//! many lines reads each through a [`LineView`] first: the same answers,
-//! with only the values asked for parsed.
+//! order. The keys it looks for are asked of the schemas the writer
+//! builds (spanline-core's preset table), so a new preset is read as soon
+//! as it is written. `spanline pretty`, `spanline tail`, the web console
+//! and the OTLP layer read through it. A query over many lines reads each
+//! through a `LineView` first: the same answers, with only the values
+//! asked for parsed.
 //!
 //! ```
-//! use spanline_core::read::{Level, Record};
+//! use spanline_json::read::{Level, Record};
 //! let line = r#"{"@timestamp":"2026-12-06T10:00:00.250Z","log.level":"warn","message":"slow","log.logger":"app","user.id":"u-7"}"#;
 //! let record = Record::read(line).unwrap();
 //! assert_eq!((record.level, record.message.as_str(), record.target.as_str()), (Some(Level::Warn), "slow", "app"));
@@ -24,6 +24,7 @@
 mod chain;
 mod level;
 mod time;
+#[cfg(feature = "query")]
 mod view;
 
 use std::sync::OnceLock;
@@ -31,16 +32,16 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 
 pub use level::Level;
-pub use view::LineView;
+#[cfg(feature = "query")]
+pub(crate) use view::LineView;
 
-use crate::schema::preset::{ECS_ALIASES, NESTED_KEYS, PRESETS};
-use crate::Timestamp;
+use spanline_core::{Preset, ReservedKey, Schema, Timestamp};
 
 /// A time as the readers take it: RFC 3339 with `Z` or an offset and any
 /// fraction, or epoch seconds or milliseconds; `None` for anything else.
 ///
 /// ```
-/// use spanline_core::read::parse_time;
+/// use spanline_json::read::parse_time;
 /// let t = parse_time("2026-12-06T11:00:00.5+01:00").unwrap();
 /// assert_eq!((t.unix_secs(), t.subsec_nanos()), (1_796_551_200, 500_000_000));
 /// assert_eq!(parse_time("1796551200500"), Some(t), "epoch milliseconds");
@@ -58,7 +59,7 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
 /// console, a query) needs from it, whatever its shape.
 ///
 /// ```
-/// use spanline_core::read::Record;
+/// use spanline_json::read::Record;
 /// let record = Record::read(r#"{"time":1765015200250,"level":50,"msg":"boom","name":"svc","pid":7}"#).unwrap();
 /// assert_eq!(record.level.unwrap().name(), "error");
 /// assert_eq!(record.target, "svc", "pino's and bunyan's logger name");
@@ -99,14 +100,21 @@ struct Keys {
     target: Vec<&'static str>,
 }
 
+/// One schema per preset, as the writer builds them: the reader asks each
+/// where it writes a key, so a new preset is read as soon as it is written.
+fn presets() -> &'static [Schema] {
+    static SCHEMAS: OnceLock<Vec<Schema>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| Preset::ALL.into_iter().map(Schema::from).collect())
+}
+
 fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let column = |i: usize, others: &[&'static str]| {
+        let column = |key: ReservedKey, others: &[&'static str]| {
             let mut keys: Vec<&'static str> = Vec::new();
-            for key in PRESETS
+            for key in presets()
                 .iter()
-                .map(|p| p.names[i])
+                .map(|schema| schema.key_name(key))
                 .chain(others.iter().copied())
             {
                 if !keys.contains(&key) {
@@ -117,14 +125,27 @@ fn keys() -> &'static Keys {
         };
         Keys {
             // pino and others: `ts`.
-            time: column(0, &["ts"]),
-            level: column(1, &["lvl"]),
-            message: column(2, &[]),
+            time: column(ReservedKey::Timestamp, &["ts"]),
+            level: column(ReservedKey::Level, &["lvl"]),
+            message: column(ReservedKey::Message, &[]),
             // pino's and bunyan's logger name.
-            target: column(3, &["name"]),
+            target: column(ReservedKey::Target, &["name"]),
         }
     })
 }
+
+/// The name a preset writes `key` under when it is not `key` itself
+/// (ECS's `user.id` for `user_id`).
+fn alias(key: &str) -> Option<&str> {
+    presets()
+        .iter()
+        .map(|schema| schema.field_name(key))
+        .find(|written| *written != key)
+}
+
+/// tracing-subscriber's nested shape keeps the event's fields, the current
+/// span and the span list under these keys (the `nested` preset writes it).
+const NESTED_KEYS: [&str; 3] = ["fields", "span", "spans"];
 
 impl Record {
     /// Reads one line; `None` when it is not a JSON object.
@@ -138,7 +159,7 @@ impl Record {
     }
 
     /// Reads a line already parsed as a JSON object.
-    pub fn from_map(mut map: Map<String, Value>) -> Record {
+    pub(crate) fn from_map(mut map: Map<String, Value>) -> Record {
         flatten_nested(&mut map);
         let keys = keys();
         // A user field may be named like another preset's level key (GCP's
@@ -203,7 +224,7 @@ impl Record {
     /// object (`http.status` in `{"http":{"status":200}}`).
     ///
     /// ```
-    /// use spanline_core::read::Record;
+    /// use spanline_json::read::Record;
     /// let record = Record::read(r#"{"message":"hi","http":{"status":200},"trace.id":"ab"}"#).unwrap();
     /// assert_eq!(record.get("http.status").unwrap(), 200);
     /// assert_eq!(record.get("trace_id").unwrap(), "ab");
@@ -214,7 +235,7 @@ impl Record {
         if let Some(value) = field(key) {
             return Some(value);
         }
-        if let Some((_, written)) = ECS_ALIASES.iter().find(|(k, _)| *k == key) {
+        if let Some(written) = alias(key) {
             if let Some(value) = field(written) {
                 return Some(value);
             }
@@ -236,7 +257,7 @@ impl Record {
     /// The field's value as text: strings without quotes, the rest as JSON.
     ///
     /// ```
-    /// use spanline_core::read::Record;
+    /// use spanline_json::read::Record;
     /// let record = Record::read(r#"{"message":"hi","job_id":"export_1","n":3}"#).unwrap();
     /// assert_eq!(record.text("job_id").as_deref(), Some("export_1"));
     /// assert_eq!(record.text("n").as_deref(), Some("3"));

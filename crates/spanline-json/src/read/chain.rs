@@ -2,6 +2,7 @@
 //! `exception` and ECS's `error.stack_trace`.
 
 /// The keys [`written_chain`] reads a whole chain from.
+#[cfg(feature = "query")]
 pub(crate) const WHOLE_CHAIN_KEYS: [&str; 2] = ["exception", "error.stack_trace"];
 
 /// An error chain written by the other error styles, outermost first:

@@ -8,10 +8,10 @@ use std::fmt;
 /// The words and numbers of every preset and producer map here, in this one
 /// place: tracing's `INFO`, structlog's `warning`, GCP's `NOTICE`, ECS's
 /// `error`, bunyan's and pino's `30`, `critical` (spanline's
-/// [`CRITICAL_FIELD`](crate::CRITICAL_FIELD)) and `fatal`.
+/// [`CRITICAL_FIELD`](spanline_core::CRITICAL_FIELD)) and `fatal`.
 ///
 /// ```
-/// use spanline_core::read::Level;
+/// use spanline_json::read::Level;
 /// assert_eq!(Level::parse("WARNING"), Some(Level::Warn));
 /// assert_eq!(Level::parse("notice"), Some(Level::Info));
 /// assert_eq!(Level::from_number(60), Level::Critical);
@@ -49,7 +49,7 @@ impl Level {
     /// a level.
     ///
     /// ```
-    /// use spanline_core::read::Level;
+    /// use spanline_json::read::Level;
     /// assert_eq!(Level::parse("Fatal"), Some(Level::Critical));
     /// assert_eq!(Level::parse("30"), Some(Level::Info), "a number as text");
     /// assert_eq!(Level::parse("loud"), None);
@@ -84,7 +84,7 @@ impl Level {
     /// 40 warn, 50 error, 60 fatal (critical); numbers between round up.
     ///
     /// ```
-    /// use spanline_core::read::Level;
+    /// use spanline_json::read::Level;
     /// assert_eq!(Level::from_number(30), Level::Info);
     /// assert_eq!(Level::from_number(35), Level::Warn);
     /// ```
