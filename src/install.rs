@@ -261,8 +261,8 @@ impl Plan {
         if let Some(service) = &self.service {
             fields.push(("service".into(), service.clone()));
         }
-        let inherited =
-            spanline_context::ContextSnapshot::from_env_with_keys(context.context_keys());
+        let extra_keys: Vec<&str> = self.context_keys.iter().map(String::as_str).collect();
+        let inherited = spanline_context::ContextSnapshot::from_env_with(&extra_keys);
         if let Some(tp) = inherited.traceparent() {
             fields.push(("trace_id".into(), tp.trace_id().to_string()));
         }

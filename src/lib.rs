@@ -17,8 +17,8 @@ pub use guard::{flush, Guard};
 pub use init::{builder, init, try_init, Builder};
 pub use output::{Format, Output, Rotation};
 pub use spanline_core::{
-    json, set, sink_fn, ContextKeys, ContextLayer, CtxView, FieldValue, Json, LineEvent, LineLayer,
-    LineSink, NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,
+    json, set, sink_fn, ContextLayer, CtxView, FieldValue, Json, LineEvent, LineLayer, LineSink,
+    NumberPolicy, Preset, ReservedKey, Schema, SetError, Timestamp,
 };
 pub use spanline_json::{JsonLayer, JsonStats, PrettyLayer};
 

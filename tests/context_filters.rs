@@ -296,7 +296,7 @@ fn inherited_baggage_is_allow_listed() {
         "levels",
         &[(
             "BAGGAGE",
-            "request_id=from-parent,secret=hunter2,tenant=acme",
+            "request_id=from-parent,secret=hunter2,tenant=acme,batch_id=b-1",
         )],
     );
     let lines = lines(&out);
@@ -304,6 +304,21 @@ fn inherited_baggage_is_allow_listed() {
     for line in &lines {
         assert_eq!(line["request_id"], "from-parent");
         assert_eq!(line["tenant"], "acme");
+        assert!(line.get("secret").is_none(), "{line:?}");
+        assert!(line.get("batch_id").is_none(), "{line:?}");
+    }
+    // A key the application makes a context key is inherited too.
+    let out = run(
+        "levels",
+        &[
+            ("BAGGAGE", "batch_id=b-7,secret=hunter2"),
+            ("SPANLINE_CONTEXT_KEYS", "batch_id"),
+        ],
+    );
+    let inherited = self::lines(&out);
+    assert_eq!(inherited.len(), 3);
+    for line in &inherited {
+        assert_eq!(line["batch_id"], "b-7", "{line:?}");
         assert!(line.get("secret").is_none(), "{line:?}");
     }
 }

@@ -24,27 +24,17 @@ use tracing_core::{LevelFilter, Metadata};
 pub const CONTEXT_KEYS: &[&str] = &["request_id", "trace_id", "user_id", "job_id", "tenant"];
 
 /// The set of context keys a [`ContextLayer`](crate::ContextLayer) keeps
-/// spans for: [`CONTEXT_KEYS`] and the keys added to it.
-///
-/// ```
-/// let keys = spanline_core::ContextKeys::default().with("batch");
-/// assert!(keys.contains("batch") && keys.contains("request_id"));
-/// assert!(!keys.contains("table"));
-/// ```
+/// spans for: [`CONTEXT_KEYS`] and the keys added to it
+/// ([`ContextLayer::context_key`](crate::ContextLayer::context_key)).
 #[derive(Clone, Debug, Default)]
-pub struct ContextKeys {
+pub(crate) struct ContextKeys {
     extra: Arc<[Box<str>]>,
 }
 
 impl ContextKeys {
     /// Adds a key.
-    ///
-    /// ```
-    /// let keys = spanline_core::ContextKeys::default().with("tenant_id");
-    /// assert!(keys.contains("tenant_id"));
-    /// ```
     #[must_use]
-    pub fn with(self, key: impl Into<String>) -> Self {
+    pub(crate) fn with(self, key: impl Into<String>) -> Self {
         let key: Box<str> = key.into().into_boxed_str();
         if self.contains(&key) {
             return self;
@@ -57,25 +47,8 @@ impl ContextKeys {
     }
 
     /// True when `key` is a context key.
-    ///
-    /// ```
-    /// assert!(spanline_core::ContextKeys::default().contains("job_id"));
-    /// ```
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         CONTEXT_KEYS.contains(&key) || self.extra.iter().any(|k| &**k == key)
-    }
-
-    /// Every key, the defaults first.
-    ///
-    /// ```
-    /// let keys = spanline_core::ContextKeys::default().with("batch");
-    /// assert_eq!(keys.iter().last(), Some("batch"));
-    /// ```
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        CONTEXT_KEYS
-            .iter()
-            .copied()
-            .chain(self.extra.iter().map(|k| &**k))
     }
 
     /// True when `meta` is a span that carries context: one of its fields is

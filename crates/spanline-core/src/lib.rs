@@ -37,7 +37,7 @@ pub use event::{with_event_time, Clock};
 pub use fields::{sources, ErrorTypes, JsonFields};
 pub use job::{check_job_id, job_id_char, JobIdError, JOB_ID_MAX_LEN};
 pub use job_end::{JobEnds, OnJobEnd};
-pub use keep::{lines_max_level, ContextKeys, CONTEXT_KEYS};
+pub use keep::{lines_max_level, CONTEXT_KEYS};
 pub use redact::Redact;
 pub use schema::{
     ErrorStyle, ParseErrorStyleError, ParsePresetError, Preset, ReservedKey, Schema, SchemaBuilder,

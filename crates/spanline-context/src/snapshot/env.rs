@@ -58,12 +58,23 @@ impl ContextSnapshot {
         Self::from_env_vars(|name| std::env::var(name).ok())
     }
 
-    /// Like [`from_env`](Self::from_env), keeping the baggage keys of `keys`
-    /// (the [`DEFAULT_KEYS`] and the keys added to it).
+    /// Like [`from_env`](Self::from_env), keeping the baggage keys `extra`
+    /// too, beside the [`DEFAULT_KEYS`] (as [`capture_with`](Self::capture_with)
+    /// captures them): a parent that carries `batch_id` hands it to a child
+    /// that reads it with `from_env_with(&["batch_id"])`.
     ///
-    /// See [`ContextSnapshot`]'s example.
-    pub fn from_env_with_keys(keys: &spanline_core::ContextKeys) -> Self {
-        Self::read_env(|name| std::env::var(name).ok(), |k| keys.contains(k))
+    /// ```
+    /// # // A doctest is its own process, with no other thread yet.
+    /// # std::env::set_var("BAGGAGE", "job_id=j-1,batch_id=b-7,secret=x");
+    /// let snap = spanline_context::ContextSnapshot::from_env_with(&["batch_id"]);
+    /// assert_eq!((snap.get("job_id"), snap.get("batch_id")), (Some("j-1"), Some("b-7")));
+    /// assert_eq!((snap.get("secret"), snap.dropped()), (None, 1));
+    /// ```
+    pub fn from_env_with(extra: &[&str]) -> Self {
+        Self::read_env(
+            |name| std::env::var(name).ok(),
+            |k| DEFAULT_KEYS.contains(&k) || extra.contains(&k),
+        )
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `var`.

@@ -60,7 +60,7 @@ pub const DEFAULT_KEYS: &[&str] = spanline_core::CONTEXT_KEYS;
 ///
 /// Outside input (the environment, incoming headers) is allow-listed on
 /// read: keys other than [`DEFAULT_KEYS`] (or the keys given to
-/// [`from_env_with_keys`](Self::from_env_with_keys)) are left out and
+/// [`from_env_with`](Self::from_env_with)) are left out and
 /// counted in [`dropped`](Self::dropped), so an inherited `BAGGAGE` cannot
 /// put arbitrary keys on every line.
 ///

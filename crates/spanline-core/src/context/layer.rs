@@ -39,7 +39,8 @@ use crate::Redact;
 /// a span that carries context is kept, with all its fields, whatever the
 /// filter says. That is every span at `INFO` or above (the
 /// [`context_level`](Self::context_level)), every span with a field named
-/// like a [`ContextKeys`] key (such as `request_id` or `job_id`), and every
+/// like a context key ([`CONTEXT_KEYS`](crate::CONTEXT_KEYS) such as `request_id` or
+/// `job_id`, and the keys [`context_key`](Self::context_key) adds), and every
 /// span spanline opened (a request, a restored job, detached work, a child
 /// process). So under `RUST_LOG=warn` a WARN line inside an INFO request
 /// span, or inside a span kept as a bound logger, still has its fields,
@@ -76,7 +77,6 @@ use crate::Redact;
 /// use spanline_core::{ContextLayer, CtxView, NumberPolicy};
 /// let numbers = NumberPolicy { big_ints_as_strings: true, ..NumberPolicy::default() };
 /// let layer = ContextLayer::new().with_number_policy(numbers).context_key("batch");
-/// assert!(layer.context_keys().contains("batch"));
 /// let subscriber = tracing_subscriber::registry().with(layer);
 /// tracing::subscriber::with_default(subscriber, || {
 ///     let _s = tracing::info_span!("s", id = u64::MAX).entered();
@@ -212,8 +212,8 @@ impl<F> ContextLayer<F> {
         self
     }
 
-    /// Makes `key` a context key too: a span with a field of that name is
-    /// kept whatever the filter says (see [`ContextKeys`]).
+    /// Makes `key` a context key too, beside [`CONTEXT_KEYS`](crate::CONTEXT_KEYS):
+    /// a span with a field of that name is kept whatever the filter says.
     ///
     /// ```
     /// use tracing_subscriber::{filter::LevelFilter, prelude::*};
@@ -257,17 +257,6 @@ impl<F> ContextLayer<F> {
     pub fn context_level(mut self, level: LevelFilter) -> Self {
         self.context_level = level;
         self
-    }
-
-    /// The keys that make a span a context span.
-    ///
-    /// ```
-    /// let layer = spanline_core::ContextLayer::new().context_key("batch");
-    /// assert!(layer.context_keys().contains("batch"));
-    /// ```
-    #[doc(hidden)]
-    pub fn context_keys(&self) -> &ContextKeys {
-        &self.keys
     }
 
     /// Keeps the context keys `keys` hides (whole keys or `*` patterns, see
