@@ -80,6 +80,20 @@ impl Preset {
         self.spec().name
     }
 
+    /// The keys this preset writes under another name, as `(key, written)`:
+    /// ECS's `user.id` for `user_id`, `trace.id` for `trace_id`, ... (what
+    /// [`Schema::field_name`](crate::Schema::field_name) maps). Readers use
+    /// it to find a key whichever preset wrote the line.
+    ///
+    /// ```
+    /// use spanline_core::Preset;
+    /// assert!(Preset::Ecs.aliases().contains(&("user_id", "user.id")));
+    /// assert!(Preset::Flat.aliases().is_empty());
+    /// ```
+    pub fn aliases(self) -> &'static [(&'static str, &'static str)] {
+        self.spec().aliases
+    }
+
     /// The preset's row of [`PRESETS`].
     pub(crate) fn spec(self) -> &'static PresetSpec {
         &PRESETS[self as usize]

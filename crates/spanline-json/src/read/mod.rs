@@ -4,9 +4,9 @@
 //! producers teams run beside it (pino, bunyan, structlog, ECS, GCP,
 //! tracing-subscriber's JSON), into one [`Record`]: its time, [`Level`],
 //! message, target, error chains and every other field in the line's key
-//! order. The keys it looks for are asked of the schemas the writer
-//! builds (spanline-core's preset table), so a new preset is read as soon
-//! as it is written. `spanline pretty`, `spanline tail`, the web console
+//! order. The keys it looks for are asked of the presets the writer uses
+//! (spanline-core's preset table), so a new preset is read as soon as it
+//! is written. `spanline pretty`, `spanline tail`, the web console
 //! and the OTLP layer read through it. A query over many lines reads each
 //! through a `LineView` first: the same answers, with only the values
 //! asked for parsed.
@@ -101,7 +101,8 @@ struct Keys {
 }
 
 /// One schema per preset, as the writer builds them: the reader asks each
-/// where it writes a key, so a new preset is read as soon as it is written.
+/// where it writes the reserved keys, so a new preset is read as soon as
+/// it is written.
 fn presets() -> &'static [Schema] {
     static SCHEMAS: OnceLock<Vec<Schema>> = OnceLock::new();
     SCHEMAS.get_or_init(|| Preset::ALL.into_iter().map(Schema::from).collect())
@@ -135,12 +136,21 @@ fn keys() -> &'static Keys {
 }
 
 /// The name a preset writes `key` under when it is not `key` itself
-/// (ECS's `user.id` for `user_id`).
-fn alias(key: &str) -> Option<&str> {
-    presets()
+/// (ECS's `user.id` for `user_id`): every preset's aliases, in one table
+/// scanned on a miss (a query asks for absent keys on most lines).
+fn alias(key: &str) -> Option<&'static str> {
+    static ALIASES: OnceLock<Vec<(&'static str, &'static str)>> = OnceLock::new();
+    ALIASES
+        .get_or_init(|| {
+            Preset::ALL
+                .into_iter()
+                .flat_map(Preset::aliases)
+                .copied()
+                .collect()
+        })
         .iter()
-        .map(|schema| schema.field_name(key))
-        .find(|written| *written != key)
+        .find(|(k, _)| *k == key)
+        .map(|(_, written)| *written)
 }
 
 /// tracing-subscriber's nested shape keeps the event's fields, the current
