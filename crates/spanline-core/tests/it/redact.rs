@@ -107,7 +107,6 @@ fn the_context_layer_s_keys_are_found_through_the_subscriber() {
         "no subscriber, nothing hidden"
     );
     let layer = ContextLayer::new().redact(["user_id", "*_secret"]);
-    assert!(layer.redaction().hides("client_secret"));
     let subscriber = tracing_subscriber::registry()
         .with(layer)
         .with(LineLayer::new(Schema::default(), Memory::default()));
