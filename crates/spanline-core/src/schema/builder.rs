@@ -14,14 +14,25 @@ use crate::fields::ValueSink;
 /// Builds a [`Schema`]. Start from [`Schema::builder`].
 ///
 /// ```
-/// use spanline_core::{Clock, NumberPolicy, Preset, Schema, Timestamp};
+/// use spanline_core::{sink_fn, Clock, LineLayer, NumberPolicy, Preset, Schema, Timestamp};
+/// use std::sync::{Arc, Mutex};
+/// use tracing_subscriber::prelude::*;
+///
 /// let schema = Schema::builder(Preset::Structlog)
 ///     .service("billing")
-///     .with_hostname()
 ///     .number_policy(NumberPolicy { big_ints_as_strings: true, ..NumberPolicy::default() })
 ///     .clock(Clock::fixed(Timestamp::from_unix(0, 0)))
 ///     .build();
-/// assert!(schema.number_policy().big_ints_as_strings);
+///
+/// // What the options do shows in the lines: render one.
+/// let out = Arc::new(Mutex::new(Vec::new()));
+/// let sink = { let out = out.clone(); sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+/// let subscriber = tracing_subscriber::registry().with(LineLayer::new(schema, sink));
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(id = u64::MAX, "ready"));
+/// let line = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+/// assert!(line.starts_with(r#"{"timestamp":"1970-01-01T00:00:00.000000Z""#), "{line}");
+/// assert!(line.contains(r#""id":"18446744073709551615""#), "{line}");
+/// assert!(line.contains(r#""service":"billing""#), "{line}");
 /// ```
 #[derive(Debug, Clone)]
 pub struct SchemaBuilder {
@@ -65,8 +76,19 @@ impl SchemaBuilder {
     /// Every sink on this schema (the JSON layer, Redis) gets the same lines.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).redact(["password", "*token*"]).build();
-    /// assert!(schema.redact().hides("password") && schema.redact().hides("api_token"));
+    /// let line = line_of(schema, || tracing::info!(password = "hunter2", api_token = "t-1", user = "ann"));
+    /// assert!(line.contains(r#""password":"[redacted]","api_token":"[redacted]","user":"ann""#), "{line}");
     /// ```
     #[must_use]
     pub fn redact<I, S>(mut self, keys: I) -> Self
@@ -95,8 +117,18 @@ impl SchemaBuilder {
     /// `service` or `version`.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).static_field("env", "production").build();
-    /// assert_eq!(schema.static_fields().collect::<Vec<_>>(), [("env", "\"production\"")]);
+    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""env":"production""#));
     /// ```
     #[must_use]
     pub fn static_field(mut self, key: impl Into<String>, value: impl AsRef<str>) -> Self {
@@ -107,8 +139,18 @@ impl SchemaBuilder {
     /// Adds a numeric field to every line (lowest precedence).
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).static_number("shard", 3).build();
-    /// assert_eq!(schema.static_fields().collect::<Vec<_>>(), [("shard", "3")]);
+    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""shard":3"#));
     /// ```
     #[must_use]
     pub fn static_number(mut self, key: impl Into<String>, value: i64) -> Self {
@@ -119,9 +161,19 @@ impl SchemaBuilder {
     /// Adds `pid` to every line.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_pid().build();
-    /// let pid = std::process::id().to_string();
-    /// assert_eq!(schema.static_fields().collect::<Vec<_>>(), [("pid", pid.as_str())]);
+    /// let pid = format!(r#""pid":{}"#, std::process::id());
+    /// assert!(line_of(schema, || tracing::info!("ready")).contains(&pid));
     /// ```
     #[must_use]
     pub fn with_pid(self) -> Self {
@@ -132,8 +184,18 @@ impl SchemaBuilder {
     /// [`hostname`](Self::hostname), else the machine's.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_hostname().build();
-    /// assert!(schema.static_fields().any(|(k, _)| k == "hostname"));
+    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""hostname":""#));
     /// ```
     #[must_use]
     pub fn with_hostname(self) -> Self {
@@ -146,8 +208,18 @@ impl SchemaBuilder {
     /// a container's name is often more useful.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).hostname("web-1").with_hostname().build();
-    /// assert_eq!(schema.static_fields().collect::<Vec<_>>(), [("hostname", "\"web-1\"")]);
+    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""hostname":"web-1""#));
     /// ```
     #[must_use]
     pub fn hostname(mut self, name: impl Into<String>) -> Self {
@@ -159,8 +231,18 @@ impl SchemaBuilder {
     /// executable's name).
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).service("billing").build();
-    /// assert_eq!(schema.static_fields().collect::<Vec<_>>(), [("service", "\"billing\"")]);
+    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""service":"billing""#));
     /// ```
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
@@ -172,8 +254,22 @@ impl SchemaBuilder {
     /// context becomes `logging.googleapis.com/trace`.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Gcp).gcp_project("my-project").build();
-    /// assert_eq!(schema.gcp_project(), Some("my-project"));
+    /// let line = line_of(schema, || {
+    ///     let _request = tracing::info_span!("request", trace_id = "4bf92f3577b34da6a3ce929d0e0e4736").entered();
+    ///     tracing::info!("ready");
+    /// });
+    /// assert!(line.contains(r#""logging.googleapis.com/trace":"projects/my-project/traces/4bf92f3577b34da6a3ce929d0e0e4736""#), "{line}");
     /// ```
     #[must_use]
     pub fn gcp_project(mut self, project: impl Into<String>) -> Self {
@@ -184,8 +280,19 @@ impl SchemaBuilder {
     /// Adds the source file and line of each event.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_source_location(true).build();
-    /// assert!(schema.source_location());
+    /// let line = line_of(schema, || tracing::info!("ready"));
+    /// assert!(line.contains(r#""file":""#) && line.contains(r#""line":"#), "{line}");
     /// ```
     #[must_use]
     pub fn with_source_location(mut self, on: bool) -> Self {
@@ -198,8 +305,19 @@ impl SchemaBuilder {
     /// `logger`, stdlib's `%(name)s`). Default off.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Structlog).dotted_targets(true).build();
-    /// # drop(schema);
+    /// let line = line_of(schema, || tracing::info!(target: "myapp::api", "ready"));
+    /// assert!(line.contains(r#""logger":"myapp.api""#), "{line}");
     /// ```
     #[must_use]
     pub fn dotted_targets(mut self, on: bool) -> Self {
@@ -211,9 +329,21 @@ impl SchemaBuilder {
     /// [`ErrorStyle`](super::ErrorStyle)).
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// use spanline_core::{ErrorStyle, Preset, Schema};
     /// let schema = Schema::builder(Preset::Structlog).errors(ErrorStyle::Dicts).build();
-    /// assert_eq!(schema.errors(), ErrorStyle::Dicts);
+    /// let err = std::io::Error::other("disk full");
+    /// let line = line_of(schema, || tracing::error!(error = &err as &dyn std::error::Error, "write failed"));
+    /// assert!(line.contains(r#""exception":[{"exc_type":"#), "{line}");
     /// ```
     #[must_use]
     pub fn errors(mut self, style: super::ErrorStyle) -> Self {
@@ -224,10 +354,20 @@ impl SchemaBuilder {
     /// Sets the number policy for event fields.
     ///
     /// ```
+    /// # use tracing_subscriber::prelude::*;
+    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
+    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
+    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
+    /// #     tracing::subscriber::with_default(subscriber, log);
+    /// #     let line = out.lock().unwrap().clone();
+    /// #     String::from_utf8(line).unwrap()
+    /// # }
     /// use spanline_core::{NumberPolicy, Preset, Schema};
     /// let numbers = NumberPolicy { big_ints_as_strings: true, ..Default::default() };
     /// let schema = Schema::builder(Preset::Flat).number_policy(numbers).build();
-    /// assert_eq!(schema.number_policy(), numbers);
+    /// assert!(line_of(schema, || tracing::info!(id = u64::MAX)).contains(r#""id":"18446744073709551615""#));
     /// ```
     #[must_use]
     pub fn number_policy(mut self, numbers: NumberPolicy) -> Self {

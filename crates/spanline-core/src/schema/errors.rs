@@ -27,11 +27,12 @@ use crate::fields::{sources, type_name};
 ///
 /// ```
 /// use spanline_core::{ErrorStyle, Preset, Schema};
-/// assert_eq!("traceback".parse(), Ok(ErrorStyle::Traceback));
-/// let schema = Schema::builder(Preset::Flat).errors(ErrorStyle::Traceback).build();
-/// assert_eq!(schema.errors(), ErrorStyle::Traceback);
-/// assert_eq!(Schema::from(Preset::Ecs).errors(), ErrorStyle::Ecs);
+/// let style: ErrorStyle = "traceback".parse().unwrap();
+/// let schema = Schema::builder(Preset::Flat).errors(style).build();
 /// ```
+///
+/// [`SchemaBuilder::errors`](crate::SchemaBuilder::errors) shows a line
+/// written with a style.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorStyle {

@@ -24,7 +24,6 @@ pub use builder::SchemaBuilder;
 pub use errors::{ErrorStyle, ParseErrorStyleError};
 pub use preset::{ParsePresetError, Preset, ReservedKey};
 
-use crate::encode::NumberPolicy;
 use crate::event::Clock;
 use crate::fields::ValueSink;
 use crate::keys::{KeyParts, KeySet};
@@ -155,15 +154,6 @@ impl Schema {
         self.inner.clock
     }
 
-    /// The number policy used for event fields.
-    ///
-    /// ```
-    /// assert!(!spanline_core::Schema::default().number_policy().big_ints_as_strings);
-    /// ```
-    pub fn number_policy(&self) -> NumberPolicy {
-        self.inner.values.numbers
-    }
-
     /// The key the schema writes for `key`, after renames.
     ///
     /// ```
@@ -172,70 +162,6 @@ impl Schema {
     /// ```
     pub fn key_name(&self, key: ReservedKey) -> &str {
         &self.inner.names[key as usize]
-    }
-
-    /// The fields added to every line, as `(key, JSON value)`, in order.
-    ///
-    /// ```
-    /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).service("api").build();
-    /// assert_eq!(schema.static_fields().collect::<Vec<_>>(), [("service", "\"api\"")]);
-    /// ```
-    pub fn static_fields(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.inner
-            .statics
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// True when lines carry the event's source file and line.
-    ///
-    /// ```
-    /// assert!(!spanline_core::Schema::default().source_location());
-    /// ```
-    pub fn source_location(&self) -> bool {
-        self.inner.source_location.is_some()
-    }
-
-    /// The key a field or context key is written under, before any
-    /// renaming for a collision: the preset's name for it where it maps
-    /// one (ECS's `user.id` for `user_id`), else the key.
-    ///
-    /// ```
-    /// use spanline_core::{Preset, Schema};
-    /// assert_eq!(Schema::from(Preset::Ecs).field_name("trace_id"), "trace.id");
-    /// assert_eq!(Schema::from(Preset::Flat).field_name("trace_id"), "trace_id");
-    /// ```
-    pub fn field_name<'a>(&'a self, key: &'a str) -> &'a str {
-        self.inner.reserved.alias(key).unwrap_or(key)
-    }
-
-    /// How error fields are written (the preset's default, or
-    /// [`SchemaBuilder::errors`]).
-    ///
-    /// ```
-    /// use spanline_core::{ErrorStyle, Preset, Schema};
-    /// assert_eq!(Schema::from(Preset::Structlog).errors(), ErrorStyle::Traceback);
-    /// ```
-    pub fn errors(&self) -> ErrorStyle {
-        self.inner.errors
-    }
-
-    /// The Google Cloud project of a `Gcp` schema, if one was set.
-    ///
-    /// ```
-    /// assert_eq!(spanline_core::Schema::default().gcp_project(), None);
-    /// ```
-    pub fn gcp_project(&self) -> Option<&str> {
-        self.inner.gcp_project.as_deref()
-    }
-
-    /// The keys whose values are hidden (see [`SchemaBuilder::redact`]).
-    ///
-    /// ```
-    /// assert!(spanline_core::Schema::default().redact().is_empty());
-    /// ```
-    pub fn redact(&self) -> &crate::Redact {
-        &self.inner.redact
     }
 }
 

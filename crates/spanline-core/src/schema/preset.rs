@@ -81,9 +81,8 @@ impl Preset {
     }
 
     /// The keys this preset writes under another name, as `(key, written)`:
-    /// ECS's `user.id` for `user_id`, `trace.id` for `trace_id`, ... (what
-    /// [`Schema::field_name`](crate::Schema::field_name) maps). Readers use
-    /// it to find a key whichever preset wrote the line.
+    /// ECS's `user.id` for `user_id`, `trace.id` for `trace_id`, ... Readers
+    /// use it to find a key whichever preset wrote the line.
     ///
     /// ```
     /// use spanline_core::Preset;

@@ -218,7 +218,6 @@ proptest! {
     ) {
         let capture = Capture::new();
         let mut schema = Schema::builder(preset).service("svc").static_field("x.y", "static");
-        let names = Schema::from(preset);
         if preset == Preset::Gcp {
             schema = schema.gcp_project("p");
         }
@@ -254,7 +253,7 @@ proptest! {
             let written = match *name {
                 "fields" => "fields_",
                 "error" | "exception" if is_error && preset == Preset::Structlog => "exception",
-                other => names.field_name(other),
+                other => preset.aliases().iter().find(|(k, _)| *k == other).map_or(other, |(_, a)| *a),
             };
             let found = prefixed(written).iter().any(|k| holder.contains_key(k));
             prop_assert!(found, "{} lost: {}", name, text);
