@@ -287,18 +287,11 @@ impl<K> LineLayer<K> {
     /// # struct Discard;
     /// # impl spanline_core::LineSink for Discard { fn accept(&self, _: &[u8], _: &spanline_core::LineEvent<'_>) {} }
     /// let layer = spanline_core::LineLayer::new(Default::default(), Discard).buffer_capacity_limit(16 << 10);
-    /// assert_eq!(layer.buffer_limit(), 16 << 10);
     /// ```
     #[must_use]
     pub fn buffer_capacity_limit(mut self, bytes: usize) -> Self {
         self.buffer_limit = bytes;
         self
-    }
-
-    /// The cap set with [`buffer_capacity_limit`](Self::buffer_capacity_limit).
-    #[doc(hidden)]
-    pub fn buffer_limit(&self) -> usize {
-        self.buffer_limit
     }
 
     /// The schema lines are encoded with.

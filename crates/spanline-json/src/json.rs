@@ -263,8 +263,7 @@ impl<W> JsonLayerBuilder<W> {
     /// (default [`JsonLayer::DEFAULT_BUFFER_CAPACITY_LIMIT`]).
     ///
     /// ```
-    /// let builder = spanline_json::JsonLayer::builder().buffer_capacity_limit(16 * 1024);
-    /// assert_eq!(builder.build().buffer_capacity_limit(), 16 * 1024);
+    /// let layer = spanline_json::JsonLayer::builder().buffer_capacity_limit(16 * 1024).build();
     /// ```
     #[must_use]
     pub fn buffer_capacity_limit(mut self, bytes: usize) -> Self {
@@ -300,17 +299,6 @@ impl<W> JsonLayerBuilder<W> {
         JsonLayer {
             line: LineLayer::new(self.schema, sink).buffer_capacity_limit(self.buffer_limit),
         }
-    }
-}
-
-impl<W> JsonLayer<W> {
-    /// The buffer cap set with [`JsonLayerBuilder::buffer_capacity_limit`].
-    ///
-    /// ```
-    /// assert_eq!(spanline_json::JsonLayer::new().buffer_capacity_limit(), 64 * 1024);
-    /// ```
-    pub fn buffer_capacity_limit(&self) -> usize {
-        self.line.buffer_limit()
     }
 }
 
