@@ -392,3 +392,31 @@ where
         let _ = DEPTH.try_with(|d| d.set(depth));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::prelude::*;
+
+    /// The capacity the thread's shared buffer holds now.
+    fn kept() -> usize {
+        SHARED.with(|s| s.borrow().bytes.capacity())
+    }
+
+    #[test]
+    fn the_buffer_gives_memory_back_after_a_long_line() {
+        let layer =
+            LineLayer::new(Schema::default(), sink_fn(|_, _| {})).buffer_capacity_limit(4096);
+        let big = "y".repeat(1 << 20);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(big = %big, "long");
+            tracing::info!("short");
+            // Kept while the last line was long: a run of long lines does
+            // not regrow the buffer for each.
+            assert!(kept() > 1 << 20, "{} bytes kept", kept());
+            tracing::info!("short again");
+            assert!(kept() <= 4096, "{} bytes kept after the long line", kept());
+        });
+    }
+}

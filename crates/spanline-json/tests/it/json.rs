@@ -387,7 +387,7 @@ fn hostile_strings_stay_valid_json() {
 }
 
 #[test]
-fn huge_values_are_written_whole_and_buffer_is_capped() {
+fn huge_values_are_written_whole_under_a_small_buffer_cap() {
     let big = "y".repeat(1 << 20);
     let capture = Capture::new();
     let sub = tracing_subscriber::registry()
