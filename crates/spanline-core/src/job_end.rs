@@ -33,7 +33,7 @@ pub type OnJobEnd = dyn Fn(&str) + Send + Sync;
 /// let seen = ended.clone();
 /// let hook: Arc<OnJobEnd> = Arc::new(move |job: &str| seen.lock().unwrap().push(job.to_string()));
 /// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()));
-/// JobEnds::of(&dispatch).unwrap().subscribe(&hook);
+/// dispatch.downcast_ref::<JobEnds>().unwrap().subscribe(&hook);
 /// tracing::dispatcher::with_default(&dispatch, || {
 ///     let job = tracing::info_span!("job", job_id = "build_1");
 ///     job.in_scope(|| tracing::info_span!("step", job_id = "build_1").in_scope(|| {}));
@@ -55,15 +55,6 @@ impl std::fmt::Debug for JobEnds {
 }
 
 impl JobEnds {
-    /// The job ends of the context layer in `dispatch`'s subscriber, if it
-    /// has one.
-    ///
-    /// See [`JobEnds`]'s example.
-    #[doc(hidden)]
-    pub fn of(dispatch: &tracing_core::Dispatch) -> Option<&JobEnds> {
-        dispatch.downcast_ref::<JobEnds>()
-    }
-
     /// Calls `hook` at every job end, as long as the caller keeps `hook`
     /// (only a weak reference is kept).
     ///

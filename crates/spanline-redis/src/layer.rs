@@ -258,7 +258,7 @@ where
     }
 
     fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
-        if let Some(ends) = JobEnds::of(subscriber) {
+        if let Some(ends) = subscriber.downcast_ref::<JobEnds>() {
             ends.subscribe(&self.job_end.0);
         }
     }

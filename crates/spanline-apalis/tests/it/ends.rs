@@ -67,7 +67,7 @@ fn a_jobs_run_ends_once_whether_it_succeeds_fails_or_panics() {
     let seen = ended.clone();
     let hook: Arc<OnJobEnd> = Arc::new(move |job: &str| seen.lock().unwrap().push(job.into()));
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()));
-    JobEnds::of(&dispatch).unwrap().subscribe(&hook);
+    dispatch.downcast_ref::<JobEnds>().unwrap().subscribe(&hook);
     tracing::dispatcher::with_default(&dispatch, || {
         for (n, outcome) in [Outcome::Succeed, Outcome::Fail, Outcome::Panic]
             .into_iter()

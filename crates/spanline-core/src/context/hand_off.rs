@@ -22,7 +22,7 @@ use crate::job_end::HandedOff;
 /// let count = ended.clone();
 /// let hook: Arc<OnJobEnd> = Arc::new(move |_: &str| *count.lock().unwrap() += 1);
 /// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()));
-/// JobEnds::of(&dispatch).unwrap().subscribe(&hook);
+/// dispatch.downcast_ref::<JobEnds>().unwrap().subscribe(&hook);
 /// tracing::dispatcher::with_default(&dispatch, || {
 ///     let _enqueue = tracing::info_span!("request", job_id = "build_1").entered();
 ///     spanline_core::hand_off_job(); // the job goes on in a worker
