@@ -13,26 +13,45 @@ use crate::fields::ValueSink;
 
 /// Builds a [`Schema`]. Start from [`Schema::builder`].
 ///
+/// Each option shows in the lines; this example renders one with most of
+/// them (the methods' own examples show the others).
+///
 /// ```
-/// use spanline_core::{sink_fn, Clock, LineLayer, NumberPolicy, Preset, Schema, Timestamp};
+/// use spanline_core::{sink_fn, Clock, LineLayer, NumberPolicy, Preset, ReservedKey, Schema, Timestamp};
 /// use std::sync::{Arc, Mutex};
 /// use tracing_subscriber::prelude::*;
 ///
-/// let schema = Schema::builder(Preset::Structlog)
-///     .service("billing")
-///     .number_policy(NumberPolicy { big_ints_as_strings: true, ..NumberPolicy::default() })
+/// let schema = Schema::builder(Preset::Flat)
 ///     .clock(Clock::fixed(Timestamp::from_unix(0, 0)))
+///     .rename(ReservedKey::Level, "severity")
+///     .service("billing")
+///     .static_field("env", "production")
+///     .static_number("shard", 3)
+///     .with_pid()
+///     .hostname("web-1")
+///     .with_hostname()
+///     .redact(["password", "*token*"])
+///     .number_policy(NumberPolicy { big_ints_as_strings: true, ..NumberPolicy::default() })
+///     .with_source_location(true)
 ///     .build();
 ///
-/// // What the options do shows in the lines: render one.
 /// let out = Arc::new(Mutex::new(Vec::new()));
 /// let sink = { let out = out.clone(); sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
 /// let subscriber = tracing_subscriber::registry().with(LineLayer::new(schema, sink));
-/// tracing::subscriber::with_default(subscriber, || tracing::info!(id = u64::MAX, "ready"));
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(id = u64::MAX, password = "hunter2", api_token = "t-1", "ready")
+/// });
 /// let line = String::from_utf8(out.lock().unwrap().clone()).unwrap();
-/// assert!(line.starts_with(r#"{"timestamp":"1970-01-01T00:00:00.000000Z""#), "{line}");
-/// assert!(line.contains(r#""id":"18446744073709551615""#), "{line}");
-/// assert!(line.contains(r#""service":"billing""#), "{line}");
+/// for written in [
+///     r#"{"timestamp":"1970-01-01T00:00:00.000000Z","severity":"INFO""#,
+///     r#""service":"billing","env":"production","shard":3"#,
+///     &format!(r#""pid":{},"hostname":"web-1""#, std::process::id()),
+///     r#""password":"[redacted]","api_token":"[redacted]""#,
+///     r#""id":"18446744073709551615""#,
+///     r#""file":""#,
+/// ] {
+///     assert!(line.contains(written), "{written} not in {line}");
+/// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct SchemaBuilder {
@@ -76,20 +95,10 @@ impl SchemaBuilder {
     /// Every sink on this schema (the JSON layer, Redis) gets the same lines.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).redact(["password", "*token*"]).build();
-    /// let line = line_of(schema, || tracing::info!(password = "hunter2", api_token = "t-1", user = "ann"));
-    /// assert!(line.contains(r#""password":"[redacted]","api_token":"[redacted]","user":"ann""#), "{line}");
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn redact<I, S>(mut self, keys: I) -> Self
     where
@@ -117,19 +126,10 @@ impl SchemaBuilder {
     /// `service` or `version`.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).static_field("env", "production").build();
-    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""env":"production""#));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn static_field(mut self, key: impl Into<String>, value: impl AsRef<str>) -> Self {
         self.statics.push((key.into(), json_string(value.as_ref())));
@@ -139,19 +139,10 @@ impl SchemaBuilder {
     /// Adds a numeric field to every line (lowest precedence).
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).static_number("shard", 3).build();
-    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""shard":3"#));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn static_number(mut self, key: impl Into<String>, value: i64) -> Self {
         self.statics.push((key.into(), value.to_string()));
@@ -161,20 +152,10 @@ impl SchemaBuilder {
     /// Adds `pid` to every line.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_pid().build();
-    /// let pid = format!(r#""pid":{}"#, std::process::id());
-    /// assert!(line_of(schema, || tracing::info!("ready")).contains(&pid));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn with_pid(self) -> Self {
         self.static_number("pid", i64::from(std::process::id()))
@@ -184,19 +165,10 @@ impl SchemaBuilder {
     /// [`hostname`](Self::hostname), else the machine's.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_hostname().build();
-    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""hostname":""#));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn with_hostname(self) -> Self {
         let host = self.hostname.clone().unwrap_or_else(hostname);
@@ -208,19 +180,10 @@ impl SchemaBuilder {
     /// a container's name is often more useful.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).hostname("web-1").with_hostname().build();
-    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""hostname":"web-1""#));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn hostname(mut self, name: impl Into<String>) -> Self {
         self.hostname = Some(name.into());
@@ -231,19 +194,10 @@ impl SchemaBuilder {
     /// executable's name).
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).service("billing").build();
-    /// assert!(line_of(schema, || tracing::info!("ready")).contains(r#""service":"billing""#));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
@@ -254,21 +208,19 @@ impl SchemaBuilder {
     /// context becomes `logging.googleapis.com/trace`.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Gcp).gcp_project("my-project").build();
-    /// let line = line_of(schema, || {
+    /// # use std::sync::{Arc, Mutex};
+    /// # use tracing_subscriber::prelude::*;
+    /// let out = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(spanline_core::ContextLayer::new())
+    ///     .with(spanline_core::LineLayer::new(schema, sink));
+    /// tracing::subscriber::with_default(subscriber, || {
     ///     let _request = tracing::info_span!("request", trace_id = "4bf92f3577b34da6a3ce929d0e0e4736").entered();
     ///     tracing::info!("ready");
     /// });
+    /// let line = String::from_utf8(out.lock().unwrap().clone()).unwrap();
     /// assert!(line.contains(r#""logging.googleapis.com/trace":"projects/my-project/traces/4bf92f3577b34da6a3ce929d0e0e4736""#), "{line}");
     /// ```
     #[must_use]
@@ -280,20 +232,10 @@ impl SchemaBuilder {
     /// Adds the source file and line of each event.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Flat).with_source_location(true).build();
-    /// let line = line_of(schema, || tracing::info!("ready"));
-    /// assert!(line.contains(r#""file":""#) && line.contains(r#""line":"#), "{line}");
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn with_source_location(mut self, on: bool) -> Self {
         self.source_location = on;
@@ -305,18 +247,16 @@ impl SchemaBuilder {
     /// `logger`, stdlib's `%(name)s`). Default off.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// let schema = spanline_core::Schema::builder(spanline_core::Preset::Structlog).dotted_targets(true).build();
-    /// let line = line_of(schema, || tracing::info!(target: "myapp::api", "ready"));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use tracing_subscriber::prelude::*;
+    /// let out = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(spanline_core::ContextLayer::new())
+    ///     .with(spanline_core::LineLayer::new(schema, sink));
+    /// tracing::subscriber::with_default(subscriber, || tracing::info!(target: "myapp::api", "ready"));
+    /// let line = String::from_utf8(out.lock().unwrap().clone()).unwrap();
     /// assert!(line.contains(r#""logger":"myapp.api""#), "{line}");
     /// ```
     #[must_use]
@@ -329,20 +269,20 @@ impl SchemaBuilder {
     /// [`ErrorStyle`](super::ErrorStyle)).
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// use spanline_core::{ErrorStyle, Preset, Schema};
     /// let schema = Schema::builder(Preset::Structlog).errors(ErrorStyle::Dicts).build();
     /// let err = std::io::Error::other("disk full");
-    /// let line = line_of(schema, || tracing::error!(error = &err as &dyn std::error::Error, "write failed"));
+    /// # use std::sync::{Arc, Mutex};
+    /// # use tracing_subscriber::prelude::*;
+    /// let out = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
+    /// let subscriber = tracing_subscriber::registry()
+    ///     .with(spanline_core::ContextLayer::new())
+    ///     .with(spanline_core::LineLayer::new(schema, sink));
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     tracing::error!(error = &err as &dyn std::error::Error, "write failed")
+    /// });
+    /// let line = String::from_utf8(out.lock().unwrap().clone()).unwrap();
     /// assert!(line.contains(r#""exception":[{"exc_type":"#), "{line}");
     /// ```
     #[must_use]
@@ -354,21 +294,12 @@ impl SchemaBuilder {
     /// Sets the number policy for event fields.
     ///
     /// ```
-    /// # use tracing_subscriber::prelude::*;
-    /// # fn line_of(schema: spanline_core::Schema, log: impl FnOnce()) -> String {
-    /// #     let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    /// #     let sink = { let out = out.clone(); spanline_core::sink_fn(move |line, _| out.lock().unwrap().extend_from_slice(line)) };
-    /// #     let layer = spanline_core::LineLayer::new(schema, sink);
-    /// #     let subscriber = tracing_subscriber::registry().with(spanline_core::ContextLayer::new()).with(layer);
-    /// #     tracing::subscriber::with_default(subscriber, log);
-    /// #     let line = out.lock().unwrap().clone();
-    /// #     String::from_utf8(line).unwrap()
-    /// # }
     /// use spanline_core::{NumberPolicy, Preset, Schema};
     /// let numbers = NumberPolicy { big_ints_as_strings: true, ..Default::default() };
     /// let schema = Schema::builder(Preset::Flat).number_policy(numbers).build();
-    /// assert!(line_of(schema, || tracing::info!(id = u64::MAX)).contains(r#""id":"18446744073709551615""#));
     /// ```
+    ///
+    /// [`SchemaBuilder`]'s example renders a line with it.
     #[must_use]
     pub fn number_policy(mut self, numbers: NumberPolicy) -> Self {
         self.numbers = numbers;
