@@ -59,7 +59,7 @@ pub(crate) const ECS_VERSION: &str = "8.11.0";
 /// Strings are escaped (`"`, `\`, control characters C0 and C1, DEL,
 /// U+2028, U+2029 and the bidi overrides), in keys, values and inside JSON
 /// values alike; numbers follow
-/// the [`NumberPolicy`]; `Debug` values become strings; byte slices become
+/// the [`NumberPolicy`](crate::NumberPolicy); `Debug` values become strings; byte slices become
 /// lower-case hex strings; an error recorded with `record_error` becomes its
 /// `Display` plus `<field>_sources`, the chain of `source()` messages (no
 /// dot, so `error` is not also an object).
