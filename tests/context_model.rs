@@ -45,12 +45,12 @@
 //! context_model replay -- --nocapture` runs it through every composition
 //! and prints every line.
 //!
-//! One file of about 3,600 lines, in marked sections (`// ==== programs`
-//! with their generation, printing and minimizing; the model; the runner;
-//! sinks and sources; compositions; the child side; comparing; the driver;
-//! the tests): the program type is what all of them read, a new kind of op
-//! touches every section at once, and a shrunk failure is replayed from
-//! this one test target.
+//! One file, in marked sections (`// ==== programs` with their generation,
+//! printing and minimizing; the model; the runner; sinks and sources;
+//! compositions; the child side; comparing; the driver; the tests): the
+//! program type is what all of them read, a new kind of op touches every
+//! section at once, and a shrunk failure is replayed from this one test
+//! target.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 #![allow(clippy::disallowed_macros)] // the report goes to stderr, the child's lines to stdout

@@ -2,11 +2,10 @@
 //! with `SPANLINE_INIT_CHILD` set), for each `SPANLINE_FORMAT`, with and
 //! without Redis.
 //!
-//! One file of about 1,250 lines: `init()` installs a global subscriber, so
-//! each test runs this binary again as its child, and the child's modes
-//! (`child`, `secrets`, `leaky_child`) are read beside the tests that
-//! start them; apart, they would have to agree on the modes' names and
-//! arguments across files.
+//! One file: `init()` installs a global subscriber, so each test runs this
+//! binary again as its child, and the child's modes (`child`, `secrets`,
+//! `leaky_child`) are read beside the tests that start them; apart, they
+//! would have to agree on the modes' names and arguments across files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 #![allow(clippy::disallowed_macros)] // the child reports its init error on stderr, as a program would

@@ -2,9 +2,9 @@
 //! failing and forwarding children, `tail` against a real redis-server
 //! that restarts.
 //!
-//! One file of about 1,100 lines: every test runs the built binary through
-//! the helpers at the top, and cargo links one test binary per file (each
-//! one more link of the whole dependency tree on a 2-core machine).
+//! One file: every test runs the built binary through the helpers at the
+//! top, and cargo links one test binary per file (each one more link of the
+//! whole dependency tree on a 2-core machine).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 

@@ -5,10 +5,10 @@
 //! no intermediate `String`, and no UTF-8 re-validation (the input is already
 //! `&str`, and escaping never splits a code point).
 //!
-//! Why one file of about 800 lines: it is one concept, the bytes of a JSON
-//! value, and the fast escaper's tables, its vector path and the tests that
-//! hold it equal to a byte-by-byte reference (a quarter of the file) belong
-//! beside each other; split, each half would be read with the other open.
+//! Why one file: it is one concept, the bytes of a JSON value, and the fast
+//! escaper's tables, its vector path and the tests that hold it equal to a
+//! byte-by-byte reference (a quarter of the file) belong beside each other;
+//! split, each half would be read with the other open.
 
 use std::fmt;
 

@@ -12,11 +12,11 @@
 //! object moves to a per-thread hash table: linear in its number of keys,
 //! and no allocation once the thread has written one.
 //!
-//! Why one file of about 780 lines (130 of them tests): it is one concept,
-//! a key as written and the set that keeps a line's keys unique. The key's
-//! parts, its hash and dot test ([`NameMeta`], kept by context keys) are
-//! what the set indexes by, and the wide table is the same set past its
-//! inline room; split, each half would reach into the other's internals.
+//! Why one file: it is one concept, a key as written and the set that keeps
+//! a line's keys unique. The key's parts, its hash and dot test
+//! ([`NameMeta`], kept by context keys) are what the set indexes by, and
+//! the wide table is the same set past its inline room; split, each half
+//! would reach into the other's internals.
 
 /// A key as written: `fields.` prefixes (a user key renamed away from a
 /// reserved key, or away from another renamed key), the name, and an

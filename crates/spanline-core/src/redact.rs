@@ -1,10 +1,10 @@
 //! [`Redact`]: keys whose values never leave the process, at any depth of
 //! a JSON value.
 //!
-//! Why one file of about 700 lines: it is one concept, which keys are hidden
-//! (whole keys and `*` patterns, ignoring case) and hiding them in already
-//! encoded JSON at any depth; both read the same compiled key set, and 150
-//! lines are its tests.
+//! Why one file: it is one concept, which keys are hidden (whole keys and
+//! `*` patterns, ignoring case) and hiding them in already encoded JSON at
+//! any depth; both read the same compiled key set, and its tests read
+//! both.
 
 use std::borrow::Cow;
 use std::sync::Arc;

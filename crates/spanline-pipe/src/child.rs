@@ -1,12 +1,12 @@
 //! [`ForwardLayer`]: the child's side. Every span and event becomes one
 //! record, written with one `write(2)` to the pipe its parent gave it.
 //!
-//! Why one file of about 670 lines: it is one account, [`ForwardStats`],
-//! whose `written() + dropped()` is every record the layer was given. The
-//! layer's callbacks (counting a record dropped, unencoded, once the pipe
-//! broke), the direct write, the drop-mode queue and its writer thread, and
-//! the flush at exit each keep it through the same private `Counters` and
-//! `write_line`; split, those would have to be opened to the crate.
+//! Why one file: it is one account, [`ForwardStats`], whose `written() +
+//! dropped()` is every record the layer was given. The layer's callbacks
+//! (counting a record dropped, unencoded, once the pipe broke), the direct
+//! write, the drop-mode queue and its writer thread, and the flush at exit
+//! each keep it through the same private `Counters` and `write_line`;
+//! split, those would have to be opened to the crate.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};

@@ -1,13 +1,13 @@
 //! [`Receiver`]: turns a child's records back into spans and events of this
 //! process, under this process's filters.
 //!
-//! Why one file of about 860 lines: every part reads the one `Receiver`
-//! state, the child's recreated span chains by `(pid, id)`, its callsite
-//! budget and cache, and its `Redact`. The fast path (an event read
-//! borrowed, handing off to the slow one when a value must be masked) and
-//! the slow path (a parsed `Record`) must make the same event under the same
-//! chain, through the same callsite lookup, error rebuilding (`set_error`)
-//! and `dispatch_event`; split, each would be read with the other open.
+//! Why one file: every part reads the one `Receiver` state, the child's
+//! recreated span chains by `(pid, id)`, its callsite budget and cache, and
+//! its `Redact`. The fast path (an event read borrowed, handing off to the
+//! slow one when a value must be masked) and the slow path (a parsed
+//! `Record`) must make the same event under the same chain, through the
+//! same callsite lookup, error rebuilding (`set_error`) and
+//! `dispatch_event`; split, each would be read with the other open.
 
 use std::cell::Cell;
 use std::collections::HashMap;

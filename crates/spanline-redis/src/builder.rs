@@ -1,11 +1,11 @@
 //! [`RedisLayerBuilder`]: the options, checked once; `build` starts the
 //! worker with its own [`WorkerConfig`] and hands back the layer and guard.
 //!
-//! Why one file of about 620 lines: it is one concept, the options and the
-//! one place they are checked. `build`, `check_url` and `BuildError` share
-//! `url_problem`, so the builder and a program that reads Redis name a bad
-//! URL in the same words, never repeating a password; most of the rest is
-//! one short documented method per option.
+//! Why one file: it is one concept, the options and the one place they are
+//! checked. `build`, `check_url` and `BuildError` share `url_problem`, so
+//! the builder and a program that reads Redis name a bad URL in the same
+//! words, never repeating a password; most of the rest is one short
+//! documented method per option.
 
 use std::fmt;
 use std::sync::atomic::AtomicBool;

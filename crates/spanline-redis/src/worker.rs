@@ -1,14 +1,14 @@
 //! The worker thread: batches queued lines into pipelines, reconnects with
 //! back-off, accounts for every event, and reports drops in-band.
 //!
-//! Why one file of about 810 lines: it is one thread's state, the `Worker`,
-//! and every method reads and writes the same private fields (the batch with
-//! its per-event `done` bits and shard `turns`, the connection, the back-off,
-//! what was already said on stderr). Together they keep one account: each
-//! event taken from the queue is counted once, as published, failed or
-//! abandoned at shutdown (or by the guard once it took over), under the
-//! `held` lock shared with the guard; split, that discipline would be spread
-//! over modules that each open the worker's fields.
+//! Why one file: it is one thread's state, the `Worker`, and every method
+//! reads and writes the same private fields (the batch with its per-event
+//! `done` bits and shard `turns`, the connection, the back-off, what was
+//! already said on stderr). Together they keep one account: each event
+//! taken from the queue is counted once, as published, failed or abandoned
+//! at shutdown (or by the guard once it took over), under the `held` lock
+//! shared with the guard; split, that discipline would be spread over
+//! modules that each open the worker's fields.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,11 +1,11 @@
 //! A private `redis-server` per test, on a free loopback port, and a
 //! subscriber that records what it receives.
 //!
-//! Why one file of about 770 lines: it is one fixture, Redis processes a
-//! test owns and the clients that watch them, all behind the one `redis`
-//! feature. A `RedisCluster` is made of `RedisServer`s and reads their
-//! private `child` to tell running nodes from killed ones, and a
-//! `ShardedSubscription` listens on one of those nodes.
+//! Why one file: it is one fixture, Redis processes a test owns and the
+//! clients that watch them, all behind the one `redis` feature. A
+//! `RedisCluster` is made of `RedisServer`s and reads their private `child`
+//! to tell running nodes from killed ones, and a `ShardedSubscription`
+//! listens on one of those nodes.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,10 +1,10 @@
 //! [`ContextLayer`]: fills the store as spans open, record and close, and
 //! tells of span closes and job ends.
 //!
-//! Why one file of about 620 lines: it is one type, the layer, with its
-//! builder methods (and their doc examples, half of the file) and its
-//! `Layer` callbacks; the work each callback does lives in the modules
-//! beside it (`record`, `store`, `view`, `set`).
+//! Why one file: it is one type, the layer, with its builder methods (and
+//! their doc examples, half of the file) and its `Layer` callbacks; the
+//! work each callback does lives in the modules beside it (`record`,
+//! `store`, `view`, `set`).
 
 use std::sync::Arc;
 

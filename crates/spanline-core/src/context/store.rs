@@ -2,12 +2,11 @@
 //! holds in its extension, merging a span's fields with its parent's, and
 //! reaching a span's context through the dispatcher.
 //!
-//! Why one file of about 630 lines (40 of them tests): it is the one data
-//! model every other part of the context reads and writes. Its types are
-//! small (a few dozen lines each), they refer to one another (an entry is
-//! a key and a slot, a node holds entries and its bound keys), and their
-//! layout is tuned together (a key's meta in its tag's padding, a short
-//! pair inside its slot).
+//! Why one file: it is the one data model every other part of the context
+//! reads and writes. Its types are small (a few dozen lines each), they
+//! refer to one another (an entry is a key and a slot, a node holds entries
+//! and its bound keys), and their layout is tuned together (a key's meta in
+//! its tag's padding, a short pair inside its slot).
 
 use std::sync::Arc;
 

@@ -2,10 +2,10 @@
 //! re-entrancy and `log` records. Every line is parsed strictly (duplicate
 //! keys are an error).
 //!
-//! One file of about 900 lines: sixty short tests, each a few events
-//! through one `JsonLayer` and the strict parser above them, read in the
-//! order of the layer's documentation (keys, precedence, numbers, errors,
-//! writing); the other behaviours have modules of their own beside it.
+//! One file: sixty short tests, each a few events through one `JsonLayer`
+//! and the strict parser above them, read in the order of the layer's
+//! documentation (keys, precedence, numbers, errors, writing); the other
+//! behaviours have modules of their own beside it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 

@@ -3,8 +3,8 @@
 //! `ForwardLayer`; the parent forwards with a `Forwarder` into a capturing
 //! JSON layer, under various filters.
 //!
-//! One file of about 1,050 lines: every test here shares the child's roles
-//! (the `child` test) and the helpers that run them.
+//! One file: every test here shares the child's roles (the `child` test)
+//! and the helpers that run them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 #![allow(clippy::disallowed_macros)] // the grandchild answers on stdout, by design

@@ -1,8 +1,8 @@
 //! The Redis layer against real `redis-server`s (one per test, on a free
 //! loopback port), checked with a real subscriber.
 //!
-//! One file of about 850 lines: every test shares the server and subscriber
-//! helpers, and each fault (kill, freeze, restart, loading) is one test.
+//! One file: every test shares the server and subscriber helpers, and each
+//! fault (kill, freeze, restart, loading) is one test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
