@@ -5,9 +5,9 @@ usage: long_files.py   (from the repository root; exit 1 on a finding)
 
 A file past LIMIT lines must say, in its opening comment (the `//!` or `//`
 lines before the first item), why it is one file: a paragraph that says
-"one file" ("Why one file: ..."). That paragraph must not give the file's size
-("of about 800 lines"): such figures go stale with the next edit, and the
-reason is what a reader needs.
+"one file" ("Why one file: ..."). That paragraph must not give the file's
+size ("of about 800 lines"): such figures go stale with the next edit, and
+the reason is what a reader needs.
 """
 import re
 import subprocess
@@ -59,10 +59,10 @@ def main():
                 f"{path}: {len(lines)} lines and no 'Why one file:' paragraph "
                 "in its opening comment: split it along its ideas, or say why not"
             )
-        elif SIZE.search(why):
+        elif size := SIZE.search(why):
             findings.append(
                 f"{path}: its 'why one file' paragraph gives a size "
-                f"('{SIZE.search(why).group(0)}'), which goes stale: give the reason only"
+                f"('{size.group(0)}'), which goes stale: give the reason only"
             )
     for finding in findings:
         print(finding)
